@@ -1,0 +1,49 @@
+# The two commands: `make run` (whole product with demo data) and `make test` (whole suite).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv services migrate seed lock check bench clean
+
+$(STAMP): requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+.env:
+	cp .env.example .env
+
+services:
+	@scripts/services.sh
+
+migrate: venv services .env
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo --if-empty
+
+run: seed
+	$(PY) manage.py collectstatic --noinput -v0
+	@scripts/run.sh
+
+test: venv services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: venv
+	DEBUG=False SECRET_KEY=check-only-$$(date +%s)-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx DATABASE_URL=postgres://postgres@127.0.0.1/hashinsight \
+	  ALLOWED_HOSTS=example.com CELERY_BROKER_URL=redis://127.0.0.1:6379/1 $(PY) manage.py check --deploy --fail-level WARNING
+
+bench: venv services
+	$(PY) bench/audit_bench.py
+
+lock:
+	$(PYTHON) -m venv /tmp/hi-lock && /tmp/hi-lock/bin/pip install -q -r requirements.in && \
+	  { echo '# Generated: pip freeze of a venv built from requirements.in (Python 3.11). Regenerate with `make lock`.'; /tmp/hi-lock/bin/pip freeze; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) var

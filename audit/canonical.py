@@ -1,0 +1,87 @@
+"""The canonical form of an audit event, fixed so a third party can re-verify the chain.
+
+canonical_json(event) is the UTF-8 JSON object of the fields in CANONICAL_FIELDS, keys sorted
+by code point at every depth, no whitespace, non-ASCII characters written as themselves, and
+only the escapes JSON requires (\\" \\\\ \\b \\f \\n \\r \\t, other control characters as
+\\u00xx). It contains no floating-point numbers: payloads are normalised at append time
+(non-integral numbers and integers beyond 64 bits become decimal strings), so the bytes are the
+same from Python's json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) and
+from orjson with OPT_SORT_KEYS. Timestamps are UTC, "YYYY-MM-DDTHH:MM:SS.ffffffZ".
+
+hash = hex(SHA256(prev_hash_hex_ascii || canonical_json(event))).
+"""
+
+import datetime as dt
+import decimal
+import hashlib
+import uuid
+
+import orjson
+
+CANONICAL_FIELDS = (
+    "chain",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "entity_type",
+    "entity_id",
+    "tenant_id",
+    "site",
+    "payload",
+)
+_INT64 = 2**63
+
+
+def format_ts(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def normalize_payload(value):
+    """Turn any payload into the JSON subset the canonical form allows (no floats)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else str(value)
+    if isinstance(value, (float, decimal.Decimal)):
+        return format(value, "f") if isinstance(value, decimal.Decimal) else repr(value)
+    if isinstance(value, dict):
+        return {str(k): normalize_payload(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [normalize_payload(v) for v in items]
+    if isinstance(value, dt.datetime):
+        return format_ts(value)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def canonical_bytes(
+    *, chain, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, tenant_id, site, payload
+) -> bytes:
+    return orjson.dumps(
+        {
+            "chain": chain,
+            "seq": seq,
+            "occurred_at": occurred_at if isinstance(occurred_at, str) else format_ts(occurred_at),
+            "actor_type": actor_type,
+            "actor_id": actor_id,
+            "actor_label": actor_label,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "tenant_id": tenant_id,
+            "site": site,
+            "payload": payload,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def chain_hash(prev_hash: str, canonical: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()

@@ -1,0 +1,3 @@
+from .chain import GENESIS_HASH, AuditChain, AuditCheckpoint, AuditEvent
+
+__all__ = ["GENESIS_HASH", "AuditChain", "AuditCheckpoint", "AuditEvent"]

@@ -1,0 +1,53 @@
+"""The one place where exceptions become HTTP answers; every error body has an error_code."""
+
+import structlog
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from hashinsight.errors import DomainError
+
+logger = structlog.get_logger(__name__)
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: "UNAUTHENTICATED",
+    exceptions.AuthenticationFailed: "INVALID_CREDENTIALS",
+    exceptions.PermissionDenied: "FORBIDDEN",
+    exceptions.NotFound: "NOT_FOUND",
+    exceptions.MethodNotAllowed: "METHOD_NOT_ALLOWED",
+    exceptions.NotAcceptable: "NOT_ACCEPTABLE",
+    exceptions.UnsupportedMediaType: "UNSUPPORTED_MEDIA_TYPE",
+    exceptions.Throttled: "RATE_LIMITED",
+    exceptions.ParseError: "MALFORMED_BODY",
+    exceptions.ValidationError: "INVALID_PARAMETER",
+}
+
+
+def error_body(error_code: str, message, **extra) -> dict:
+    return {"success": False, "error_code": error_code, "error": message, **extra}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.error_code, exc.message, **exc.extra), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.APIException):
+        code = getattr(exc, "error_code", None) or next(
+            (c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "BAD_REQUEST"
+        )
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        detail = exc.detail
+        extra = {"fields": detail} if isinstance(exc, exceptions.ValidationError) else {}
+        message = "invalid parameters" if extra else str(detail)
+        return Response(error_body(code, message, **extra), status=exc.status_code, headers=headers)
+    # Anything else is a bug: log it with the request id, never show a trace to the client.
+    logger.exception("api.unhandled_exception", view=type(context.get("view")).__name__)
+    return Response(error_body("INTERNAL_ERROR", "internal error"), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

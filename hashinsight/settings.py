@@ -1,0 +1,239 @@
+"""One settings module; every knob comes from the environment (see .env.example).
+
+With DEBUG=False a missing required variable stops start-up with one line naming it.
+"""
+
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env is read when present (make run creates one from .env.example); real
+# environment variables always win over it.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+TESTING = "pytest" in sys.modules or env.bool("TESTING", default=False)
+
+# Dev-only fallbacks: used only when DEBUG=True (or under pytest). Production has no default for any of these.
+_DEV_DEFAULTS = {
+    "SECRET_KEY": "insecure-dev-only-key-never-used-with-debug-off",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/hashinsight",
+    "ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/1",
+}
+
+
+def _required(name):
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG or TESTING:
+        return _DEV_DEFAULTS[name]
+    sys.stderr.write(f"ImproperlyConfigured: required environment variable {name} is not set (DEBUG=False)\n")
+    sys.exit(2)
+
+
+SECRET_KEY = _required("SECRET_KEY")
+ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "hashinsight.apps.HashInsightAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "pgtrigger",
+    "django_structlog",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "hashinsight.ops",
+    "audit",
+    "tenants",
+    "telemetry",
+    "control",
+    "hosting",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "django_structlog.middlewares.RequestMiddleware",
+    "hashinsight.ops.middleware.RequestIdHeaderMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "hashinsight.ops.middleware.MetricsMiddleware",
+]
+
+ROOT_URLCONF = "hashinsight.urls"
+WSGI_APPLICATION = "hashinsight.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
+# Persistent connections: web workers × CONN_MAX_AGE connections stay open; see docs/DEPLOYMENT.md
+# for the connection budget (PostgreSQL allows 100 here).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Tests run against the same Redis as a running dev server: keep their keys apart.
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hi-test" if TESTING else "hi"),
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = (
+    ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests only: hashing speed, not security
+    if TESTING
+    else ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+)
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if not TESTING else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- identity (django-allauth) ---------------------------------------------------------------
+SITE_ID = 1
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/admin/"
+ACCOUNT_ADAPTER = "tenants.accounts.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = False
+# Failed-login throttling; counters live in the shared Redis cache so they hold across workers.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip,5/5m/key"),
+    "login": env.str("LOGIN_RATE_LIMIT", default="30/m/ip"),
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_REQUIRED_FOR_OPERATORS = env.bool("MFA_REQUIRED_FOR_OPERATORS", default=not DEBUG)
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@hashinsight.local")
+
+# --- API ---------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "hashinsight.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "HashInsight Cloud API",
+    "DESCRIPTION": "Collector (edge), operator and customer APIs. Legacy paths are deprecated, never removed.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- collectors ------------------------------------------------------------------------------
+COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = env.int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)
+
+# --- audit -------------------------------------------------------------------------------------
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+if AUDIT_RETENTION_DAYS not in (90, 365, 2555):
+    sys.stderr.write("ImproperlyConfigured: AUDIT_RETENTION_DAYS must be 90, 365 or 2555 (7 years)\n")
+    sys.exit(2)
+
+# --- Celery --------------------------------------------------------------------------------------
+CELERY_BROKER_URL = _required("CELERY_BROKER_URL")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "hashinsight.ops.beat:TickRecordingScheduler"
+HEALTH_HEARTBEAT_MAX_AGE_SEC = env.int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
+
+# --- metrics -------------------------------------------------------------------------------------
+# gunicorn workers write metric files here (prometheus-client multiprocess mode).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
+# --- security ----------------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health", r"^ready$", r"^alive$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
+
+# --- logging -----------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # json | console
+from hashinsight.logging import configure_logging  # noqa: E402
+
+LOGGING_CONFIG = None
+configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# Periodic jobs, declared here; the DB scheduler copies them into django-celery-beat at start.
+CELERY_BEAT_SCHEDULE = {
+    "ops.heartbeat": {"task": "ops.heartbeat", "schedule": 30.0},
+    "audit.seal_segments": {"task": "audit.seal_segments", "schedule": 3600.0},
+    "audit.purge_expired": {"task": "audit.purge_expired", "schedule": 3600.0},
+}

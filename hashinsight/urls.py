@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from audit.api import AuditEventListApi
+from hashinsight.ops import views as ops
+from tenants.api import CollectorStatusApi
+from tenants.invitations import invitation_view
+
+urlpatterns = [
+    # probes and metrics
+    path("health", ops.health, name="health"),
+    path("health/deep", ops.health_deep, name="health-deep"),
+    path("ready", ops.ready, name="ready"),
+    path("alive", ops.alive, name="alive"),
+    path("metrics", ops.metrics_view, name="metrics"),
+    # people
+    path("admin/", admin.site.urls),
+    path("accounts/invite/<str:token>/", invitation_view, name="invitation"),
+    path("accounts/", include("allauth.urls")),
+    # operator API
+    path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
+    # collector API
+    path("api/collector/status", CollectorStatusApi.as_view(), name="collector-status"),
+    # OpenAPI
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
+
+handler404 = "hashinsight.views.not_found"
+handler500 = "hashinsight.views.server_error"

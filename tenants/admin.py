@@ -1,0 +1,288 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from hashinsight.admin_base import ReadOnlyScopedAdmin, ScopedModelAdmin
+from tenants import scoping
+from tenants.invitations import invitation_create
+from tenants.models import (
+    Collector,
+    CollectorDevice,
+    CollectorToken,
+    Invitation,
+    Miner,
+    MinerGroup,
+    MinerOwnership,
+    RoleGrant,
+    Site,
+    Tenant,
+    Zone,
+)
+from tenants.scoping import Capability
+from tenants.services import collector_token_create, collector_token_revoke, miner_assign_owner, role_grant_create, role_grant_revoke
+
+
+@admin.register(Tenant)
+class TenantAdmin(ScopedModelAdmin):
+    scoped = scoping.tenants_for
+    add_needs_everywhere = True
+    list_display = ("name", "slug", "is_operator", "created_at")
+    search_fields = ("name", "slug")
+
+
+class ZoneInline(admin.TabularInline):
+    model = Zone
+    extra = 0
+    fields = ("code", "name")
+    readonly_fields = ("code", "name")
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Site)
+class SiteAdmin(ScopedModelAdmin):
+    scoped = scoping.sites_for
+    add_needs_everywhere = True
+    list_display = ("code", "name", "timezone", "created_at")
+    search_fields = ("code", "name")
+    inlines = [ZoneInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Site.code is the collector-facing id: fixed once the site exists.
+        return ("code",) if obj else ()
+
+
+@admin.register(Zone)
+class ZoneAdmin(ScopedModelAdmin):
+    scoped = scoping.zones_for
+    scoped_choices = {"site": scoping.sites_for}
+    list_display = ("code", "site", "name")
+    list_filter = ("site",)
+    list_select_related = ("site",)
+
+
+class TokenCreatedMixin:
+    def _show_token_once(self, request, token, plaintext):
+        self.message_user(
+            request,
+            format_html(
+                "New token for {}: <code>{}</code> — copy it now, it is shown only once.", token.collector, plaintext
+            ),
+            messages.WARNING,
+        )
+
+
+@admin.register(Collector)
+class CollectorAdmin(TokenCreatedMixin, ScopedModelAdmin):
+    scoped = scoping.collectors_for
+    scoped_choices = {"site": scoping.sites_for, "zone": scoping.zones_for}
+    list_display = ("name", "site", "zone", "is_active", "created_at")
+    list_filter = ("site", "is_active")
+    list_select_related = ("site", "zone")
+    actions = ["create_token"]
+
+    @admin.action(description="Create a new token (shown once)")
+    def create_token(self, request, queryset):
+        if not scoping.scope_for(request.user).has(Capability.MANAGE_TOKENS):
+            self.message_user(request, "You may not create collector tokens.", messages.ERROR)
+            return
+        allowed = scoping.collectors_for(request.user, Capability.MANAGE_TOKENS)
+        for collector in queryset.filter(pk__in=allowed.values("pk")).select_related("site"):
+            token, plaintext = collector_token_create(
+                actor=self.actor(request), collector=collector, created_by=request.user, label="admin"
+            )
+            self._show_token_once(request, token, plaintext)
+
+
+class CollectorDeviceInline(admin.TabularInline):
+    model = CollectorDevice
+    extra = 0
+    readonly_fields = ("device_id", "first_seen_at", "last_seen_at")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CollectorToken)
+class CollectorTokenAdmin(ReadOnlyScopedAdmin):
+    scoped = scoping.collector_tokens_for
+    list_display = ("prefix", "collector", "label", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("collector__site",)
+    list_select_related = ("collector__site",)
+    readonly_fields = ("collector", "prefix", "label", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by", "last_used_at")
+    exclude = ("token_hash",)
+    inlines = [CollectorDeviceInline]
+    actions = ["revoke"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not scoping.scope_for(request.user).has(Capability.MANAGE_TOKENS):
+            actions.pop("revoke", None)
+        return actions
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        allowed = scoping.collector_tokens_for(request.user, Capability.MANAGE_TOKENS)
+        n = 0
+        for token in queryset.filter(pk__in=allowed.values("pk"), revoked_at__isnull=True):
+            collector_token_revoke(actor=self.actor(request), token=token, revoked_by=request.user)
+            n += 1
+        self.message_user(request, f"{n} token(s) revoked.")
+
+
+class OwnershipInline(admin.TabularInline):
+    model = MinerOwnership
+    extra = 0
+    readonly_fields = ("tenant", "valid_from", "valid_to")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AssignOwnerForm(forms.Form):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none())
+
+
+@admin.register(Miner)
+class MinerAdmin(ScopedModelAdmin):
+    scoped = scoping.miners_for
+    scoped_choices = {"site": scoping.sites_for, "zone": scoping.zones_for, "tenant": lambda user, cap: Tenant.objects.all()}
+    list_display = ("miner_id", "site", "zone", "tenant", "model", "nominal_hashrate_ths")
+    list_filter = ("site", "tenant", "model")
+    list_select_related = ("site", "zone", "tenant")
+    search_fields = ("miner_id", "miner_key")
+    inlines = [OwnershipInline]
+    actions = ["assign_owner"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Ownership changes only through "Assign to tenant", which keeps the history.
+        return ("site", "miner_id", "tenant") if obj else ()
+
+    @admin.action(description="Assign to tenant (ownership change)")
+    def assign_owner(self, request, queryset):
+        allowed = queryset.filter(pk__in=scoping.miners_for(request.user, Capability.MANAGE_INVENTORY).values("pk"))
+        form = AssignOwnerForm(request.POST if "apply" in request.POST else None)
+        form.fields["tenant"].queryset = Tenant.objects.all()
+        if "apply" in request.POST and form.is_valid():
+            n = miner_assign_owner(actor=self.actor(request), miners=list(allowed), tenant=form.cleaned_data["tenant"])
+            self.message_user(request, f"{n} miner(s) assigned to {form.cleaned_data['tenant']}.")
+            return None
+        return TemplateResponse(
+            request,
+            "admin/tenants/assign_owner.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Assign miners to a tenant",
+                "miners": allowed,
+                "form": form,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(MinerGroup)
+class MinerGroupAdmin(ScopedModelAdmin):
+    scoped = scoping.miner_groups_for
+    scoped_choices = {"site": scoping.sites_for, "miners": scoping.miners_for}
+    list_display = ("name", "site")
+    list_select_related = ("site",)
+    filter_horizontal = ("miners",)
+
+    def save_related(self, request, form, formsets, change):
+        from audit.services import audit_record
+
+        super().save_related(request, form, formsets, change)
+        group = form.instance
+        audit_record(
+            actor=self.actor(request),
+            action="tenants.minergroup.members_set",
+            entity=group,
+            payload={"miners": sorted(group.miners.values_list("miner_id", flat=True))},
+            site_code=group.site.code,
+        )
+
+
+class GrantAdminMixin:
+    scoped_choices = {
+        "site": scoping.sites_for,
+        "zone": scoping.zones_for,
+        "tenant": scoping.tenants_for,
+        "user": lambda user, cap: get_user_model().objects.filter(is_active=True),
+    }
+    manage_capability = Capability.MANAGE_GRANTS
+
+
+@admin.register(RoleGrant)
+class RoleGrantAdmin(GrantAdminMixin, ScopedModelAdmin):
+    scoped = scoping.role_grants_for
+    list_display = ("user", "role", "all_sites", "site", "zone", "tenant", "granted_by", "granted_at")
+    list_filter = ("role", "site")
+    list_select_related = ("user", "site", "zone__site", "tenant", "granted_by")
+    fields = ("user", "role", "all_sites", "site", "zone", "tenant")
+
+    def get_queryset(self, request):
+        return scoping.role_grants_for(request.user).select_related(*self.list_select_related)
+
+    def has_view_permission(self, request, obj=None):
+        return scoping.scope_for(request.user).has(Capability.MANAGE_GRANTS) and (
+            obj is None or scoping.role_grants_for(request.user).filter(pk=obj.pk).exists()
+        )
+
+    def has_change_permission(self, request, obj=None):
+        # Grants are created and revoked, never edited in place.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        role_grant_create(
+            actor=self.actor(request),
+            user=obj.user,
+            role=obj.role,
+            site=obj.site,
+            zone=obj.zone,
+            tenant=obj.tenant,
+            all_sites=obj.all_sites,
+            granted_by=request.user,
+        )
+
+    def delete_model(self, request, obj):
+        role_grant_revoke(actor=self.actor(request), grant=obj)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(GrantAdminMixin, ScopedModelAdmin):
+    list_display = ("email", "role", "site", "tenant", "invited_by", "created_at", "expires_at", "accepted_at")
+    fields = ("email", "role", "all_sites", "site", "zone", "tenant")
+
+    @staticmethod
+    def scoped(user, capability):
+        scope = scoping.scope_for(user)
+        if scope.is_platform or Capability.MANAGE_GRANTS in scope.all_sites:
+            return Invitation.objects.all()
+        return Invitation.objects.filter(invited_by=user)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        inv, token = invitation_create(
+            actor=self.actor(request),
+            invited_by=request.user,
+            email=obj.email,
+            role=obj.role,
+            site=obj.site,
+            zone=obj.zone,
+            tenant=obj.tenant,
+            all_sites=obj.all_sites,
+        )
+        obj.pk = inv.pk
+        link = request.build_absolute_uri(f"/accounts/invite/{token}/")
+        self.message_user(request, format_html("Send this sign-up link to {} (shown once): <code>{}</code>", inv.email, link), messages.WARNING)

@@ -1,0 +1,21 @@
+from .access import OPERATOR_ROLES, Role, RoleGrant
+from .collectors import Collector, CollectorDevice, CollectorToken
+from .inventory import Miner, MinerGroup, MinerOwnership, Site, Tenant, Zone
+
+__all__ = [
+    "OPERATOR_ROLES",
+    "Collector",
+    "CollectorDevice",
+    "CollectorToken",
+    "Miner",
+    "MinerGroup",
+    "MinerOwnership",
+    "Role",
+    "RoleGrant",
+    "Site",
+    "Tenant",
+    "Zone",
+]
+from .invitations import Invitation  # noqa: E402
+
+__all__ += ["Invitation"]
