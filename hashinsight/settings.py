@@ -11,12 +11,13 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+TESTING = "pytest" in sys.modules or env.bool("TESTING", default=False)
 # A local .env is read when present (make run creates one from .env.example); real
-# environment variables always win over it.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# environment variables always win over it. Tests never read it: they must not touch dev data.
+if not TESTING:
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-TESTING = "pytest" in sys.modules or env.bool("TESTING", default=False)
 
 # Dev-only fallbacks: used only when DEBUG=True (or under pytest). Production has no default for any of these.
 _DEV_DEFAULTS = {
@@ -107,7 +108,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Tests use their own Redis database (15): the suite flushes it between tests.
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15" if TESTING else "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
