@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services migrate seed lock check bench clean
+.PHONY: run test venv services tools migrate seed static lock check bench clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -21,21 +21,28 @@ venv: $(STAMP)
 services:
 	@scripts/services.sh
 
+# Debian packages the suite needs (docker-compose, chromium, chromium-driver); installs only what is missing.
+tools:
+	@scripts/ensure_tools.sh
+
 migrate: venv services .env
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
 	$(PY) manage.py seed_demo --if-empty
 
-run: seed
+# The Dockerfile runs `make venv` and `make static` too, so the image is built the same way.
+static: venv
 	$(PY) manage.py collectstatic --noinput -v0
+
+run: seed static
 	@scripts/run.sh
 
-test: venv services
+test: venv services tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check: venv
-	DEBUG=False SECRET_KEY=check-only-$$(date +%s)-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx DATABASE_URL=postgres://postgres@127.0.0.1/hashinsight \
+	ENV_FILE= DEBUG=False SECRET_KEY=check-only-$$(date +%s)-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx DATABASE_URL=postgres://postgres@127.0.0.1/hashinsight \
 	  ALLOWED_HOSTS=example.com CELERY_BROKER_URL=redis://127.0.0.1:6379/1 $(PY) manage.py check --deploy --fail-level WARNING
 
 bench: venv services

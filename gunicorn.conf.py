@@ -9,6 +9,17 @@ accesslog = None  # request logs come from django-structlog, as JSON with the re
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
+def on_starting(server):
+    # prometheus-client multiprocess mode: sample files left by a previous run would be added to
+    # this run's figures, so the directory starts empty (created if missing).
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
 def child_exit(server, worker):
     # prometheus-client multiprocess mode: drop a dead worker's live gauges.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

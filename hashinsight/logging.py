@@ -32,6 +32,8 @@ def configure_logging(*, level: str, fmt: str) -> None:
             "root": {"handlers": ["console"], "level": level},
             "loggers": {
                 "django.server": {"level": "WARNING"},
+                # django-structlog already logs every request once, with its status and request id.
+                "django.request": {"level": "ERROR"},
                 "django_structlog": {"level": level},
             },
         }

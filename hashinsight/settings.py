@@ -3,6 +3,8 @@
 With DEBUG=False a missing required variable stops start-up with one line naming it.
 """
 
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -14,8 +16,10 @@ env = environ.Env()
 TESTING = "pytest" in sys.modules or env.bool("TESTING", default=False)
 # A local .env is read when present (make run creates one from .env.example); real
 # environment variables always win over it. Tests never read it: they must not touch dev data.
-if not TESTING:
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# ENV_FILE names another file; ENV_FILE= (empty) reads none (containers, start-up checks).
+_ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if not TESTING and _ENV_FILE:
+    environ.Env.read_env(_ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -24,7 +28,8 @@ _DEV_DEFAULTS = {
     "SECRET_KEY": "insecure-dev-only-key-never-used-with-debug-off",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/hashinsight",
     "ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/1",
+    # Tests get their own broker database, so a running dev worker never takes their tasks.
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14" if TESTING else "redis://127.0.0.1:6379/1",
 }
 
 
@@ -68,8 +73,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_structlog.middlewares.RequestMiddleware",
     "hashinsight.ops.middleware.RequestIdHeaderMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
+    "hashinsight.ops.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -149,11 +155,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if not TESTING else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+
 # --- identity (django-allauth) ---------------------------------------------------------------
 SITE_ID = 1
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/admin/"
 ACCOUNT_ADAPTER = "tenants.accounts.AccountAdapter"
+# Proxies in front of the app whose X-Forwarded-For allauth trusts for per-IP login limits. Default 0.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
@@ -171,7 +181,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@hashinsight.loca
 
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["hashinsight.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hashinsight.api.exception_handler",
@@ -204,23 +214,30 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Keep a crash traceback in one JSON log line instead of one line per printed fragment.
+CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BEAT_SCHEDULER = "hashinsight.ops.beat:TickRecordingScheduler"
 HEALTH_HEARTBEAT_MAX_AGE_SEC = env.int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
 
 # --- metrics -------------------------------------------------------------------------------------
 # gunicorn workers write metric files here (prometheus-client multiprocess mode).
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- security ----------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or TESTING))
 SECURE_REDIRECT_EXEMPT = [r"^health", r"^ready$", r"^alive$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Preloading is a commitment for the whole domain that is slow to undo (and meaningless for
+# on-prem host names): an operator opts in with SECURE_HSTS_PRELOAD=True, so no warning without it.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
@@ -231,6 +248,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # json | console
 from hashinsight.logging import configure_logging  # noqa: E402
 
 LOGGING_CONFIG = None
+# The request id comes from RequestIdHeaderMiddleware (which vets an incoming X-Request-ID);
+# one line per request: request_started only at DEBUG, request_finished/failed at INFO+.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
 configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 
 # Periodic jobs, declared here; the DB scheduler copies them into django-celery-beat at start.

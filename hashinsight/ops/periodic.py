@@ -1,35 +1,66 @@
 """Run a periodic job once cluster-wide, however many beat processes send it.
 
-Each run first claims `periodic:<job>` in Redis with SET NX and an expiry a little shorter than
-the job's interval. Two beats that both send the job in the same interval produce two task
-messages; the first to run claims the slot, the other logs `periodic.skipped` and returns.
+Two guards, one per way a job could run twice:
+
+- A slot in Redis: SET NX `periodic:<job>` with an expiry a little shorter than the interval.
+  Two beats that both send the job in one interval produce two task messages; the first to
+  run claims the slot, the other logs `periodic.skipped` and returns. (Shorter than the
+  interval so that a beat's next send is never refused by its own previous claim.)
+- A PostgreSQL advisory lock held while the body runs: a run that outlasts its slot (a backlog
+  makes the hourly job take 70 minutes) is not joined by the next interval's run, which skips.
+  Session-level, so the body keeps its own transactions; it needs workers to reach PostgreSQL
+  directly or through a session-mode pooler (docs/DEPLOYMENT.md).
+
+A run that fails keeps its slot: the job runs again next interval, never twice in one.
 """
 
 import functools
+import hashlib
 import secrets
 
 import structlog
 from django.core.cache import cache
+from django.db import DatabaseError, connection
 
 from hashinsight.ops import metrics
 
 logger = structlog.get_logger(__name__)
 
 
+def advisory_lock_key(job: str) -> int:
+    digest = hashlib.blake2b(f"periodic:{job}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)  # pg advisory locks take a bigint
+
+
+def _skip(job: str, reason: str):
+    metrics.periodic_runs_total.labels(job, "skipped").inc()
+    logger.info("periodic.skipped", job=job, reason=reason)
+
+
 def once_per_interval(job: str, interval_sec: float):
     ttl = max(1, int(interval_sec * 0.9))
+    lock_key = advisory_lock_key(job)
 
     def decorator(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            claim = secrets.token_hex(8)
-            if not cache.add(f"periodic:{job}", claim, timeout=ttl):
-                metrics.periodic_runs_total.labels(job, "skipped").inc()
-                logger.info("periodic.skipped", job=job, reason="already ran in this interval on another process")
-                return None
-            metrics.periodic_runs_total.labels(job, "ran").inc()
-            logger.info("periodic.run", job=job)
-            return fn(*args, **kwargs)
+            if not cache.add(f"periodic:{job}", secrets.token_hex(8), timeout=ttl):
+                return _skip(job, "already ran in this interval")
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(%s)", [lock_key])
+                (locked,) = cur.fetchone()
+            if not locked:
+                return _skip(job, "previous run still in progress")
+            try:
+                metrics.periodic_runs_total.labels(job, "ran").inc()
+                logger.info("periodic.run", job=job)
+                return fn(*args, **kwargs)
+            finally:
+                try:
+                    with connection.cursor() as cur:
+                        cur.execute("SELECT pg_advisory_unlock(%s)", [lock_key])
+                except DatabaseError:
+                    connection.close()  # the session is gone, and its lock with it
 
         return wrapper
 

@@ -3,7 +3,6 @@ import time
 from celery import shared_task
 from django.core.cache import cache
 
-
 WORKER_HEARTBEAT_KEY = "ops:worker:last_heartbeat"
 HEARTBEAT_INTERVAL_SEC = 30
 

@@ -1,0 +1,145 @@
+"""Start and stop the real processes (gunicorn, celery worker and beat, manage.py) that the ops
+tests talk to, pointed at the test database, the test Redis and the test broker."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+PYTHON = sys.executable
+WAIT_SEC = 30
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def clean_env(**overrides) -> dict:
+    """An environment with nothing inherited but PATH/HOME: what a supervisor would pass."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
+    env.update({"PYTHONUNBUFFERED": "1", "ENV_FILE": ""})  # never a developer's .env
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    return env
+
+
+def service_env(**overrides) -> dict:
+    """Same database (the test one), cache keys and broker as this test process."""
+    values = {
+        "TESTING": "1",
+        "DEBUG": "False",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+    }
+    return clean_env(**{**values, **overrides})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args: list, *, env: dict, log: Path) -> subprocess.Popen:
+    # Output goes to a file, not a pipe: a pipe nobody reads would block the process when full.
+    out = open(log, "wb")  # noqa: SIM115 - closed by stop()
+    proc = subprocess.Popen(args, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log_file = out
+    proc.log_path = log
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """TERM the process group (gunicorn and celery have children), KILL it if it lingers."""
+    try:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        # A parent that exited may leave children in its group: make sure none survive.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    finally:
+        proc.log_file.close()
+
+
+def wait_until(predicate, *, timeout=WAIT_SEC, interval=0.2, proc=None, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: process exited with {proc.returncode}\n{log_tail(proc)}")
+        if time.monotonic() > deadline:
+            detail = f"\n{log_tail(proc)}" if proc is not None else ""
+            raise AssertionError(f"{what}: not reached within {timeout}s{detail}")
+        time.sleep(interval)
+
+
+def log_tail(proc, lines=40) -> str:
+    proc.log_file.flush()
+    return "\n".join(proc.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def json_lines(proc) -> list[dict]:
+    """The structured log lines a process wrote (anything else — banners — is skipped)."""
+    records = []
+    for line in proc.log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                pass
+    return records
+
+
+def manage(*args, env: dict, timeout=WAIT_SEC) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def http_get(port: int, path: str, **kwargs):
+    """A fresh connection per call (no keep-alive), so gunicorn spreads calls over its workers.
+    None while nothing listens yet."""
+    import requests
+
+    try:
+        headers = {"Connection": "close", **kwargs.pop("headers", {})}
+        return requests.get(f"http://127.0.0.1:{port}{path}", timeout=10, headers=headers, **kwargs)
+    except requests.ConnectionError:
+        return None
+
+
+def start_gunicorn(tmp_path: Path, **env_overrides):
+    port = free_port()
+    env = service_env(HOST="127.0.0.1", PORT=str(port), **env_overrides)
+    server = start([PYTHON, "-m", "gunicorn", "hashinsight.wsgi", "-c", "gunicorn.conf.py"], env=env, log=tmp_path / "gunicorn.log")
+    try:
+        wait_until(lambda: http_get(port, "/alive"), proc=server, what="gunicorn answering")
+    except BaseException:
+        stop(server)
+        raise
+    server.port = port
+    return server

@@ -1,0 +1,97 @@
+"""Against real `celery worker` and `celery beat` processes on the test database and broker."""
+
+import socket
+import subprocess
+
+import pytest
+from django.core.cache import cache
+
+from hashinsight.celery import app
+from hashinsight.ops.beat import BEAT_TICK_KEY
+from hashinsight.ops.tasks import WORKER_HEARTBEAT_KEY, heartbeat_task
+from hashinsight.tests import procs
+from hashinsight.tests.periodic_probe import JOB, RUNS_KEY
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, tmp_path_factory):
+    """A real `celery worker` (2 prefork children) on the test database, Redis and broker; it
+    also loads the test-only periodic job of periodic_probe.py."""
+    app.control.purge()  # messages left by an earlier run would be executed now
+    proc = procs.start(
+        [procs.PYTHON, "-m", "celery", "-A", "hashinsight", "worker", "--loglevel", "INFO", "--concurrency", "2",
+         "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "--hostname", "ops-test@%h", "--include", "hashinsight.tests.periodic_probe"],
+        env=procs.service_env(),
+        log=tmp_path_factory.mktemp("worker") / "worker.log",
+    )
+    try:
+        procs.wait_until(lambda: " ready." in proc.log_path.read_text(errors="replace"), proc=proc, what="worker ready")
+        yield proc
+    finally:
+        procs.stop(proc)
+
+
+def _periodic_events(worker, event):
+    return [r for r in procs.json_lines(worker) if r.get("event") == event and r.get("job") == JOB]
+
+
+def test_worker_heartbeat_reaches_deep_health(client, celery_worker):
+    assert client.get("/health/deep").json()["checks"]["worker"]["error"] == "never seen"
+    heartbeat_task.delay()
+    procs.wait_until(lambda: cache.get(WORKER_HEARTBEAT_KEY), proc=celery_worker, what="heartbeat recorded")
+    body = client.get("/health/deep").json()
+    assert body["checks"]["worker"]["ok"] is True
+    assert body["failing"] == ["beat"]
+
+
+def test_beat_records_its_tick_and_deep_health_turns_ok(client, celery_worker, tmp_path):
+    assert "beat" in client.get("/health/deep").json()["failing"]
+    beat = procs.start(
+        [procs.PYTHON, "-m", "celery", "-A", "hashinsight", "beat", "--loglevel", "INFO",
+         "--pidfile", str(tmp_path / "beat.pid"), "--schedule", str(tmp_path / "beat-schedule")],
+        env=procs.service_env(),
+        log=tmp_path / "beat.log",
+    )
+    try:
+        procs.wait_until(lambda: cache.get(BEAT_TICK_KEY), proc=beat, what="beat tick recorded")
+    finally:
+        procs.stop(beat)
+    heartbeat_task.delay()
+    procs.wait_until(lambda: cache.get(WORKER_HEARTBEAT_KEY), proc=celery_worker, what="heartbeat recorded")
+    response = client.get("/health/deep")
+    assert response.status_code == 200, response.json()
+    assert response.json()["failing"] == []
+
+
+def test_a_job_sent_by_two_beats_at_once_runs_once_and_logs_the_skip(celery_worker):
+    cache.set(RUNS_KEY, 0, timeout=None)
+    runs_before, skips_before = len(_periodic_events(celery_worker, "periodic.run")), len(
+        _periodic_events(celery_worker, "periodic.skipped")
+    )
+    # What two beats do when both find the job due: each sends its own message.
+    app.send_task(JOB)
+    app.send_task(JOB)
+    procs.wait_until(
+        lambda: len(_periodic_events(celery_worker, "periodic.run")) + len(_periodic_events(celery_worker, "periodic.skipped"))
+        >= runs_before + skips_before + 2,
+        proc=celery_worker,
+        what="both deliveries handled",
+    )
+    assert cache.get(RUNS_KEY) == 1
+    assert len(_periodic_events(celery_worker, "periodic.run")) == runs_before + 1
+    skipped = _periodic_events(celery_worker, "periodic.skipped")[skips_before:]
+    assert len(skipped) == 1
+    assert skipped[0]["reason"] in {"already ran in this interval", "previous run still in progress"}
+
+
+def test_worker_answers_the_ping_its_container_healthcheck_sends(celery_worker):
+    result = subprocess.run(
+        [procs.PYTHON, "-m", "celery", "-A", "hashinsight", "inspect", "ping",
+         "--destination", f"ops-test@{socket.gethostname()}", "--timeout", "10"],
+        cwd=procs.BASE_DIR, env=procs.service_env(), capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pong" in result.stdout
