@@ -17,6 +17,7 @@ class AuditEventPagination(CursorPagination):
 class AuditEventListApi(APIView):
     """GET /api/admin/v1/audit — audit events in the caller's scope, newest first."""
 
+    # Redundant once REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] names this class.
     permission_classes = [IsOperator]
 
     class FilterSerializer(serializers.Serializer):

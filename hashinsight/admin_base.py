@@ -2,6 +2,7 @@
 writes go through services (which audit them)."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 
 from audit.services import Actor
 from hashinsight.errors import DomainError
@@ -50,6 +51,10 @@ class ScopedModelAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
 
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Out of scope and missing look the same (SPEC §2): 403, so the answer leaks nothing.
+        raise PermissionDenied
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         finder = self.scoped_choices.get(db_field.name)
         if finder is not None:
@@ -87,6 +92,26 @@ class ReadOnlyScopedAdmin(ScopedModelAdmin):
     """Append-only or derived tables: view only, no counting of huge tables."""
 
     def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """History shown under a scoped parent. The parent's page is already scoped, so viewing needs
+    no Django model permission (operators have none); rows never change here."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return scoping.scope_for(request.user).is_operator
+
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):

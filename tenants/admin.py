@@ -5,7 +5,8 @@ from django.contrib.auth import get_user_model
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from hashinsight.admin_base import ReadOnlyScopedAdmin, ScopedModelAdmin
+from hashinsight.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin, ScopedModelAdmin
+from hashinsight.errors import DomainError
 from tenants import scoping
 from tenants.invitations import invitation_create
 from tenants.models import (
@@ -22,7 +23,17 @@ from tenants.models import (
     Zone,
 )
 from tenants.scoping import Capability
-from tenants.services import collector_token_create, collector_token_revoke, miner_assign_owner, role_grant_create, role_grant_revoke
+from tenants.services import (
+    collector_token_create,
+    collector_token_revoke,
+    grant_shape_check,
+    miner_assign_owner,
+    role_grant_create,
+    role_grant_revoke,
+)
+
+# Filter choices come from the scoped changelist rows, so a NOC never sees other sites' or tenants' names.
+Related = admin.RelatedOnlyFieldListFilter
 
 
 @admin.register(Tenant)
@@ -33,16 +44,11 @@ class TenantAdmin(ScopedModelAdmin):
     search_fields = ("name", "slug")
 
 
-class ZoneInline(admin.TabularInline):
+class ZoneInline(ReadOnlyInline):
     model = Zone
-    extra = 0
     fields = ("code", "name")
     readonly_fields = ("code", "name")
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Site)
@@ -63,7 +69,7 @@ class ZoneAdmin(ScopedModelAdmin):
     scoped = scoping.zones_for
     scoped_choices = {"site": scoping.sites_for}
     list_display = ("code", "site", "name")
-    list_filter = ("site",)
+    list_filter = (("site", Related),)
     list_select_related = ("site",)
 
 
@@ -83,15 +89,15 @@ class CollectorAdmin(TokenCreatedMixin, ScopedModelAdmin):
     scoped = scoping.collectors_for
     scoped_choices = {"site": scoping.sites_for, "zone": scoping.zones_for}
     list_display = ("name", "site", "zone", "is_active", "created_at")
-    list_filter = ("site", "is_active")
-    list_select_related = ("site", "zone")
+    list_filter = (("site", Related), "is_active")
+    list_select_related = ("site", "zone__site")
     actions = ["create_token"]
 
-    @admin.action(description="Create a new token (shown once)")
+    def has_manage_tokens_permission(self, request):
+        return self._scope(request).has(Capability.MANAGE_TOKENS)
+
+    @admin.action(description="Create a new token (shown once)", permissions=["manage_tokens"])
     def create_token(self, request, queryset):
-        if not scoping.scope_for(request.user).has(Capability.MANAGE_TOKENS):
-            self.message_user(request, "You may not create collector tokens.", messages.ERROR)
-            return
         allowed = scoping.collectors_for(request.user, Capability.MANAGE_TOKENS)
         for collector in queryset.filter(pk__in=allowed.values("pk")).select_related("site"):
             token, plaintext = collector_token_create(
@@ -100,34 +106,26 @@ class CollectorAdmin(TokenCreatedMixin, ScopedModelAdmin):
             self._show_token_once(request, token, plaintext)
 
 
-class CollectorDeviceInline(admin.TabularInline):
+class CollectorDeviceInline(ReadOnlyInline):
     model = CollectorDevice
-    extra = 0
     readonly_fields = ("device_id", "first_seen_at", "last_seen_at")
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CollectorToken)
 class CollectorTokenAdmin(ReadOnlyScopedAdmin):
     scoped = scoping.collector_tokens_for
     list_display = ("prefix", "collector", "label", "created_at", "last_used_at", "expires_at", "revoked_at")
-    list_filter = ("collector__site",)
+    list_filter = (("collector__site", Related),)
     list_select_related = ("collector__site",)
     readonly_fields = ("collector", "prefix", "label", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by", "last_used_at")
     exclude = ("token_hash",)
     inlines = [CollectorDeviceInline]
     actions = ["revoke"]
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not scoping.scope_for(request.user).has(Capability.MANAGE_TOKENS):
-            actions.pop("revoke", None)
-        return actions
+    def has_manage_tokens_permission(self, request):
+        return self._scope(request).has(Capability.MANAGE_TOKENS)
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["manage_tokens"])
     def revoke(self, request, queryset):
         allowed = scoping.collector_tokens_for(request.user, Capability.MANAGE_TOKENS)
         n = 0
@@ -137,14 +135,9 @@ class CollectorTokenAdmin(ReadOnlyScopedAdmin):
         self.message_user(request, f"{n} token(s) revoked.")
 
 
-class OwnershipInline(admin.TabularInline):
+class OwnershipInline(ReadOnlyInline):
     model = MinerOwnership
-    extra = 0
     readonly_fields = ("tenant", "valid_from", "valid_to")
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class AssignOwnerForm(forms.Form):
@@ -156,8 +149,8 @@ class MinerAdmin(ScopedModelAdmin):
     scoped = scoping.miners_for
     scoped_choices = {"site": scoping.sites_for, "zone": scoping.zones_for, "tenant": lambda user, cap: Tenant.objects.all()}
     list_display = ("miner_id", "site", "zone", "tenant", "model", "nominal_hashrate_ths")
-    list_filter = ("site", "tenant", "model")
-    list_select_related = ("site", "zone", "tenant")
+    list_filter = (("site", Related), ("tenant", Related), "model")
+    list_select_related = ("site", "zone__site", "tenant")
     search_fields = ("miner_id", "miner_key")
     inlines = [OwnershipInline]
     actions = ["assign_owner"]
@@ -166,7 +159,7 @@ class MinerAdmin(ScopedModelAdmin):
         # Ownership changes only through "Assign to tenant", which keeps the history.
         return ("site", "miner_id", "tenant") if obj else ()
 
-    @admin.action(description="Assign to tenant (ownership change)")
+    @admin.action(description="Assign to tenant (ownership change)", permissions=["change"])
     def assign_owner(self, request, queryset):
         allowed = queryset.filter(pk__in=scoping.miners_for(request.user, Capability.MANAGE_INVENTORY).values("pk"))
         form = AssignOwnerForm(request.POST if "apply" in request.POST else None)
@@ -211,6 +204,26 @@ class MinerGroupAdmin(ScopedModelAdmin):
         )
 
 
+class ScopedGrantForm(forms.ModelForm):
+    """Grants and invitations: the right shape, and only inside the acting user's own grant scope."""
+
+    acting_user = None  # set per request by GrantAdminMixin.get_form
+
+    def clean(self):
+        data = super().clean()
+        scope = {k: data.get(k) for k in ("role", "all_sites", "site", "zone", "tenant")}
+        if not scope["role"]:
+            return data
+        scope["all_sites"] = bool(scope["all_sites"])
+        try:
+            grant_shape_check(**scope)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        if not scoping.can_grant(self.acting_user, **scope):
+            raise forms.ValidationError("You may grant roles only within your own scope.")
+        return data
+
+
 class GrantAdminMixin:
     scoped_choices = {
         "site": scoping.sites_for,
@@ -220,12 +233,18 @@ class GrantAdminMixin:
     }
     manage_capability = Capability.MANAGE_GRANTS
 
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = ScopedGrantForm
+        form = super().get_form(request, obj, **kwargs)
+        form.acting_user = request.user
+        return form
+
 
 @admin.register(RoleGrant)
 class RoleGrantAdmin(GrantAdminMixin, ScopedModelAdmin):
     scoped = scoping.role_grants_for
     list_display = ("user", "role", "all_sites", "site", "zone", "tenant", "granted_by", "granted_at")
-    list_filter = ("role", "site")
+    list_filter = ("role", ("site", Related))
     list_select_related = ("user", "site", "zone__site", "tenant", "granted_by")
     fields = ("user", "role", "all_sites", "site", "zone", "tenant")
 
@@ -241,8 +260,11 @@ class RoleGrantAdmin(GrantAdminMixin, ScopedModelAdmin):
         # Grants are created and revoked, never edited in place.
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return self.has_view_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
-        role_grant_create(
+        grant = role_grant_create(
             actor=self.actor(request),
             user=obj.user,
             role=obj.role,
@@ -252,6 +274,7 @@ class RoleGrantAdmin(GrantAdminMixin, ScopedModelAdmin):
             all_sites=obj.all_sites,
             granted_by=request.user,
         )
+        obj.pk = grant.pk
 
     def delete_model(self, request, obj):
         role_grant_revoke(actor=self.actor(request), grant=obj)

@@ -10,10 +10,11 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from audit.services import Actor, audit_record
 from tenants.models import Invitation
-from tenants.services import role_grant_create
+from tenants.services import grant_shape_check, role_grant_create
 
 SESSION_KEY = "hi_invitation_id"
 DEFAULT_VALID_DAYS = 7
@@ -26,6 +27,8 @@ def _hash(plaintext: str) -> str:
 @transaction.atomic
 def invitation_create(*, actor: Actor, invited_by, email: str, role: str, site=None, zone=None, tenant=None, all_sites=False, valid_days: int = DEFAULT_VALID_DAYS) -> tuple[Invitation, str]:
     """Returns the invitation and its one-time token (the path /accounts/invite/<token>/)."""
+    # Refused now rather than when the invitee signs up, which would leave an account with no role.
+    grant_shape_check(role=role, all_sites=all_sites, site=site, zone=zone, tenant=tenant)
     plaintext = secrets.token_urlsafe(24)
     if zone is not None and site is None:
         site = zone.site
@@ -72,6 +75,14 @@ def invitation_accept(*, invitation: Invitation, user, request=None) -> None:
     inv.accepted_at = timezone.now()
     inv.accepted_user = user
     inv.save(update_fields=["accepted_at", "accepted_user"])
+    audit_record(
+        actor=Actor.user(user),
+        action="tenants.invitation.accepted",
+        entity=inv,
+        payload={"email": inv.email, "user": user.get_username(), "role": inv.role},
+        tenant_id=inv.tenant_id,
+        site_code=inv.site.code if inv.site_id else None,
+    )
     role_grant_create(
         actor=Actor.user(user), user=user, role=inv.role, site=inv.site, zone=inv.zone, tenant=inv.tenant, all_sites=inv.all_sites, granted_by=inv.invited_by
     )
@@ -84,4 +95,4 @@ def invitation_view(request, token: str):
     if inv is None:
         return render(request, "account/invitation_invalid.html", status=404)
     request.session[SESSION_KEY] = inv.pk
-    return redirect(reverse("account_signup") + f"?email={inv.email}")
+    return redirect(reverse("account_signup") + "?" + urlencode({"email": inv.email}))

@@ -209,6 +209,22 @@ def can(user, capability: str, obj) -> bool:
     return finder(user, capability).filter(pk=obj.pk).exists()
 
 
+def can_grant(user, *, role: str, all_sites: bool = False, site=None, zone=None, tenant=None) -> bool:
+    """May the user hand out this role grant (or invitation)? Only inside their own grant scope:
+    a site's ops manager cannot mint an all-sites Owner, nor a grant at another site."""
+    scope = scope_for(user)
+    if _everywhere(scope, Capability.MANAGE_GRANTS):
+        return True
+    if all_sites:
+        return False
+    if role == Role.CUSTOMER:
+        return tenant is not None and tenants_for(user, Capability.MANAGE_GRANTS).filter(pk=tenant.pk).exists()
+    sites = scope.site_ids.get(Capability.MANAGE_GRANTS, frozenset())
+    if zone is not None:
+        return zone.site_id in sites or zone.pk in scope.zone_ids.get(Capability.MANAGE_GRANTS, frozenset())
+    return site is not None and site.pk in sites
+
+
 def is_operator(user) -> bool:
     return scope_for(user).is_operator
 
@@ -219,6 +235,7 @@ __all__ = [
     "UserScope",
     "audit_events_for",
     "can",
+    "can_grant",
     "collector_tokens_for",
     "collectors_for",
     "is_operator",

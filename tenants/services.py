@@ -4,6 +4,7 @@ import datetime as dt
 import hashlib
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
@@ -49,7 +50,11 @@ def inventory_save(*, actor: Actor, obj: models.Model, changed: list[str] | None
         stored = Site.objects.only("code").get(pk=obj.pk).code
         if stored != obj.code:
             raise InvalidParameter("site code is immutable", error_code="IMMUTABLE_FIELD", field="code")
-    obj.full_clean()
+    try:
+        obj.full_clean()
+    except ValidationError as exc:
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        raise InvalidParameter("invalid fields", fields=fields) from exc
     try:
         with transaction.atomic():
             obj.save()
@@ -212,8 +217,25 @@ def _grant_scope(grant: RoleGrant) -> dict:
     return {}
 
 
+def grant_shape_check(*, role: str, all_sites: bool = False, site=None, zone=None, tenant=None) -> None:
+    """Refuse a scope that is not Customer at one tenant, or an operator role at all sites / a site / a zone of it."""
+    if zone is not None and site is not None and zone.site_id != site.pk:
+        raise InvalidParameter("the zone is not in that site", error_code="INVALID_GRANT", field="zone")
+    if zone is not None and site is None:
+        site = zone.site
+    try:
+        # The database constraint is the rule; checked up front for invitations, which have no row yet.
+        RoleGrant(role=role, all_sites=all_sites, site=site, zone=zone, tenant=tenant).validate_constraints(exclude={"user"})
+    except ValidationError as exc:
+        raise InvalidParameter(
+            "a grant is Customer at one tenant, or an operator role at all sites, one site or one zone of it",
+            error_code="INVALID_GRANT",
+        ) from exc
+
+
 @transaction.atomic
 def role_grant_create(*, actor: Actor, user, role: str, site=None, zone=None, tenant=None, all_sites=False, granted_by=None) -> RoleGrant:
+    grant_shape_check(role=role, all_sites=all_sites, site=site, zone=zone, tenant=tenant)
     if zone is not None and site is None:
         site = zone.site
     grant = RoleGrant(user=user, role=role, site=site, zone=zone, tenant=tenant, all_sites=all_sites, granted_by=granted_by)
@@ -221,10 +243,8 @@ def role_grant_create(*, actor: Actor, user, role: str, site=None, zone=None, te
         with transaction.atomic():
             grant.save()
     except IntegrityError as exc:
-        raise InvalidParameter(
-            "a grant is Customer at one tenant, or an operator role at all sites, one site or one zone of it",
-            error_code="INVALID_GRANT",
-        ) from exc
+        # The shape was checked above, so this is the unique constraint: the grant already exists.
+        raise Conflict("the user already holds this grant", error_code="DUPLICATE") from exc
     audit_record(
         actor=actor,
         action="tenants.role_grant.created",

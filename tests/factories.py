@@ -42,6 +42,7 @@ class CollectorFactory(factory.django.DjangoModelFactory):
 class MinerFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Miner
+        skip_postgeneration_save = True
 
     site = factory.SubFactory(SiteFactory)
     tenant = factory.SubFactory(TenantFactory)

@@ -19,6 +19,11 @@ class Collector(models.Model):
     def __str__(self):
         return f"{self.site.code}/{self.name}"
 
+    def clean(self):
+        from .inventory import _zone_in_site
+
+        _zone_in_site(self)
+
 
 class CollectorToken(models.Model):
     """A collector credential. Only its SHA-256 is stored; the plaintext is shown once at creation.

@@ -1,9 +1,15 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
 code_validator = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "letters, digits, '-', '_' and '.' only")
+
+
+def _zone_in_site(obj) -> None:
+    if obj.zone_id is not None and obj.site_id is not None and obj.zone.site_id != obj.site_id:
+        raise ValidationError({"zone": "this zone belongs to another site"})
 
 
 class Tenant(models.Model):
@@ -73,6 +79,9 @@ class Miner(models.Model):
 
     def __str__(self):
         return f"{self.site.code}/{self.miner_id}"
+
+    def clean(self):
+        _zone_in_site(self)
 
 
 class MinerOwnership(models.Model):
