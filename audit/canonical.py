@@ -4,7 +4,8 @@ canonical_json(event) is the UTF-8 JSON object of the fields in CANONICAL_FIELDS
 by code point at every depth, no whitespace, non-ASCII characters written as themselves, and
 only the escapes JSON requires (\\" \\\\ \\b \\f \\n \\r \\t, other control characters as
 \\u00xx). It contains no floating-point numbers: payloads are normalised at append time
-(non-integral numbers and integers beyond 64 bits become decimal strings), so the bytes are the
+(floats and Decimals become decimal strings, integers beyond 64 bits too; U+0000 and lone
+surrogates, which jsonb or UTF-8 cannot hold, become U+FFFD), so the bytes are the
 same from Python's json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) and
 from orjson with OPT_SORT_KEYS. Timestamps are UTC, "YYYY-MM-DDTHH:MM:SS.ffffffZ".
 
@@ -14,6 +15,7 @@ hash = hex(SHA256(prev_hash_hex_ascii || canonical_json(event))).
 import datetime as dt
 import decimal
 import hashlib
+import re
 import uuid
 
 import orjson
@@ -33,22 +35,33 @@ CANONICAL_FIELDS = (
     "payload",
 )
 _INT64 = 2**63
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def format_ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _clean_text(value: str) -> str:
+    # PostgreSQL jsonb cannot store U+0000 and UTF-8 cannot carry a lone surrogate (json.loads
+    # accepts "\\ud800" from a collector): both become U+FFFD, or the append would fail.
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+
+
 def normalize_payload(value):
-    """Turn any payload into the JSON subset the canonical form allows (no floats)."""
-    if value is None or isinstance(value, (bool, str)):
+    """Turn any payload into the JSON subset the canonical form allows (no floats, no NUL)."""
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return _clean_text(value)
     if isinstance(value, int):
         return value if -_INT64 <= value < _INT64 else str(value)
     if isinstance(value, (float, decimal.Decimal)):
         return format(value, "f") if isinstance(value, decimal.Decimal) else repr(value)
     if isinstance(value, dict):
-        return {str(k): normalize_payload(v) for k, v in value.items()}
+        return {_clean_text(str(k)): normalize_payload(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
         return [normalize_payload(v) for v in items]
@@ -58,7 +71,7 @@ def normalize_payload(value):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
-    return str(value)
+    return _clean_text(str(value))
 
 
 def canonical_bytes(

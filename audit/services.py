@@ -3,6 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass, field
 
+import orjson
 import pgtrigger
 import structlog
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit.canonical import canonical_bytes, chain_hash, normalize_payload
-from audit.models import AuditChain, AuditCheckpoint, AuditEvent
+from audit.models import GENESIS_HASH, AuditChain, AuditCheckpoint, AuditEvent
 
 logger = structlog.get_logger(__name__)
 
@@ -84,6 +85,37 @@ def audit_record(
     return audit_record_many(actor=actor, events=[spec])[0]
 
 
+_EVENT_COLUMNS = (
+    "chain_key, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, "
+    "tenant_id, site_code, payload, prev_hash, hash"
+)
+_EVENT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+_HEAD_ROW = "(%s, %s::bigint, %s, %s::timestamptz)"
+
+
+def _lock_heads(cur, keys: list[str]) -> dict[str, tuple[int, str, dt.datetime | None]]:
+    """Row-lock the head of every chain in `keys` (sorted), creating missing heads.
+
+    Every append to a chain waits on its head row, which is what keeps seq gap-free and the
+    chain unforked. Locks are taken in key order (ORDER BY before FOR UPDATE) so two
+    multi-chain appends cannot deadlock; a missing head is inserted after the existing ones are
+    locked, in key order too, so two appends that both create heads cannot deadlock either.
+    """
+    select = "SELECT key, head_seq, head_hash, head_at FROM audit_auditchain WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
+    cur.execute(select, [keys])
+    heads = {key: (seq, digest, at) for key, seq, digest, at in cur.fetchall()}
+    missing = [key for key in keys if key not in heads]
+    if missing:
+        cur.execute(
+            "INSERT INTO audit_auditchain (key, head_seq, head_hash) SELECT k, 0, %s FROM unnest(%s::varchar[]) AS k "
+            "ORDER BY k ON CONFLICT (key) DO NOTHING",
+            [GENESIS_HASH, missing],
+        )
+        cur.execute(select, [missing])
+        heads.update({key: (seq, digest, at) for key, seq, digest, at in cur.fetchall()})
+    return heads
+
+
 @transaction.atomic
 def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> list[AuditEvent]:
     """Append events in the caller's transaction, each to its chain, under one head lock per chain."""
@@ -93,67 +125,52 @@ def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> list[AuditEve
     by_chain: dict[str, list[EventSpec]] = {}
     for spec in events:
         by_chain.setdefault(spec.chain_key, []).append(spec)
+    keys = sorted(by_chain)
     rows: list[AuditEvent] = []
-    heads: list[tuple[str, int, str, dt.datetime]] = []
+    params: list = []
+    head_params: list = []
     with connection.cursor() as cur:
-        # Heads are locked in key order so two multi-chain appends cannot deadlock.
-        for key in sorted(by_chain):
-            # The upsert creates a missing head and row-locks it in one statement; every append
-            # to this chain now waits here, which is what keeps seq gap-free and the chain unforked.
-            cur.execute(
-                "INSERT INTO audit_auditchain (key, head_seq, head_hash) VALUES (%s, 0, %s) "
-                "ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key RETURNING head_seq, head_hash, head_at",
-                [key, AuditChain._meta.get_field("head_hash").default],
-            )
-            seq, prev, head_at = cur.fetchone()
+        heads = _lock_heads(cur, keys)
+        for key in keys:
+            seq, prev, head_at = heads[key]
             # Never let time run backwards inside a chain (clock skew between app servers).
             at = max(now, head_at) if head_at else now
             for spec in by_chain[key]:
                 seq += 1
                 payload = normalize_payload(spec.payload)
-                digest = chain_hash(
-                    prev,
-                    canonical_bytes(
-                        chain=key,
-                        seq=seq,
-                        occurred_at=at,
-                        actor_type=actor.kind,
-                        actor_id=actor.id,
-                        actor_label=actor.label,
-                        action=spec.action,
-                        entity_type=spec.entity_type,
-                        entity_id=spec.entity_id,
-                        tenant_id=spec.tenant_id,
-                        site=spec.site_code,
-                        payload=payload,
-                    ),
+                row = AuditEvent(
+                    chain_key=key,
+                    seq=seq,
+                    occurred_at=at,
+                    actor_type=actor.kind,
+                    actor_id=actor.id,
+                    actor_label=actor.label,
+                    action=spec.action,
+                    entity_type=spec.entity_type,
+                    entity_id=spec.entity_id,
+                    tenant_id=spec.tenant_id,
+                    site_code=spec.site_code,
+                    payload=payload,
+                    prev_hash=prev,
                 )
-                rows.append(
-                    AuditEvent(
-                        chain_key=key,
-                        seq=seq,
-                        occurred_at=at,
-                        actor_type=actor.kind,
-                        actor_id=actor.id,
-                        actor_label=actor.label,
-                        action=spec.action,
-                        entity_type=spec.entity_type,
-                        entity_id=spec.entity_id,
-                        tenant_id=spec.tenant_id,
-                        site_code=spec.site_code,
-                        payload=payload,
-                        prev_hash=prev,
-                        hash=digest,
-                    )
-                )
+                digest = row.hash = chain_hash(prev, canonical_bytes(**row.canonical_fields()))
+                rows.append(row)
+                params += [key, seq, at, actor.kind, actor.id, actor.label, spec.action, spec.entity_type, spec.entity_id]
+                params += [spec.tenant_id, spec.site_code, orjson.dumps(payload).decode(), prev, digest]
                 prev = digest
-            heads.append((key, seq, prev, at))
-        AuditEvent.objects.bulk_create(rows)
-        for key, seq, digest, at in heads:
-            cur.execute(
-                "UPDATE audit_auditchain SET head_seq = %s, head_hash = %s, head_at = %s WHERE key = %s",
-                [seq, digest, at, key],
-            )
+            head_params += [key, seq, prev, at]
+        # One round trip writes the events and moves the heads (a raw INSERT: bulk_create costs
+        # more than the hashing for the small batches most services append).
+        cur.execute(
+            f"WITH head AS (UPDATE audit_auditchain AS c SET head_seq = v.seq, head_hash = v.hash, head_at = v.at "
+            f"FROM (VALUES {', '.join([_HEAD_ROW] * len(keys))}) AS v(key, seq, hash, at) WHERE c.key = v.key) "
+            f"INSERT INTO audit_auditevent ({_EVENT_COLUMNS}) VALUES {', '.join([_EVENT_ROW] * len(rows))} RETURNING id",
+            head_params + params,
+        )
+        for row, (pk,) in zip(rows, cur.fetchall(), strict=True):
+            row.pk = pk
+            row._state.adding = False
+            row._state.db = connection.alias
     return rows
 
 

@@ -83,6 +83,23 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"{self.chain_key}#{self.seq} {self.action}"
 
+    def canonical_fields(self) -> dict:
+        """The hashed content of this event, keyed as in the canonical form (audit.canonical)."""
+        return {
+            "chain": self.chain_key,
+            "seq": self.seq,
+            "occurred_at": self.occurred_at,
+            "actor_type": self.actor_type,
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "action": self.action,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "tenant_id": self.tenant_id,
+            "site": self.site_code,
+            "payload": self.payload,
+        }
+
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnlyError("audit events are append-only")

@@ -1,12 +1,11 @@
+import datetime as dt
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
-import datetime as dt
 
-from audit.models import AuditChain
 from audit.services import chain_key_for
-from audit.verify import verify_chains
+from audit.verify import chain_keys, verify_chains
 
 
 def _parse_when(value: str | None, name: str):
@@ -45,7 +44,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--site: no site {site!r}")
             keys.append(chain_key_for(site_code=site))
         if not keys:
-            keys = list(AuditChain.objects.order_by("key").values_list("key", flat=True))
+            keys = chain_keys()
         results = verify_chains(keys, since=_parse_when(since, "from"), until=_parse_when(until, "to"), workers=workers)
         failed = False
         for res in results:
