@@ -160,7 +160,8 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # --- identity (django-allauth) ---------------------------------------------------------------
 SITE_ID = 1
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "/admin/"
+# "/" sends operators to the NOC console and customers to their own page.
+LOGIN_REDIRECT_URL = "/"
 ACCOUNT_ADAPTER = "tenants.accounts.AccountAdapter"
 # Proxies in front of the app whose X-Forwarded-For allauth trusts for per-IP login limits. Default 0.
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)

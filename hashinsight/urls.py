@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from audit.api import AuditEventListApi
 from hashinsight.ops import views as ops
+from portal.views import home
 from tenants.api import CollectorStatusApi
 from tenants.invitations import invitation_view
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("alive", ops.alive, name="alive"),
     path("metrics", ops.metrics_view, name="metrics"),
     # people
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/invite/<str:token>/", invitation_view, name="invitation"),
     path("accounts/", include("allauth.urls")),

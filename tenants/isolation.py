@@ -399,6 +399,17 @@ def public_probes(route: Route, w: World) -> list[Probe]:
     ]
 
 
+def home_probes(route: Route, w: World) -> list[Probe]:
+    """The landing page: anonymous → login; a customer sees only their own fleet; an operator
+    is sent on to the NOC console, which shows nothing of another site."""
+    path = route.fill()
+    return [
+        Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
+    ]
+
+
 def collector_probes(route: Route, w: World) -> list[Probe]:
     """Collector endpoints: token only. Another site's token → 403, no token → 401."""
     path = route.fill()
@@ -601,6 +612,7 @@ def account_signed_in_probes(route: Route, w: World) -> list[Probe]:
 
 CASES: list[Case] = [
     Case("public probe", _exact(*PUBLIC_PATHS), public_probes),
+    Case("home page", _exact("/"), home_probes),
     Case("collector API", _exact("/api/collector/status"), collector_probes),
     Case("operator API: audit", _exact("/api/admin/v1/audit"), audit_api_probes),
     Case("admin model", _admin_model_covered, admin_model_probes),
