@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -261,3 +262,18 @@ CELERY_BEAT_SCHEDULE = {
     "audit.seal_segments": {"task": "audit.seal_segments", "schedule": 3600.0},
     "audit.purge_expired": {"task": "audit.purge_expired", "schedule": 3600.0},
 }
+
+# --- telemetry -----------------------------------------------------------------------------------
+TELEMETRY_RAW_RETENTION_DAYS = env.int("TELEMETRY_RAW_RETENTION_DAYS", default=3)
+TELEMETRY_1M_RETENTION_DAYS = env.int("TELEMETRY_1M_RETENTION_DAYS", default=45)
+TELEMETRY_15M_RETENTION_DAYS = env.int("TELEMETRY_15M_RETENTION_DAYS", default=730)
+TELEMETRY_DAILY_RETENTION_DAYS = env.int("TELEMETRY_DAILY_RETENTION_DAYS", default=2555)
+TELEMETRY_PARTITIONS_AHEAD_DAYS = env.int("TELEMETRY_PARTITIONS_AHEAD_DAYS", default=3)
+# A miner is online while its last sample says so and is younger than this; a site whose
+# collectors all stayed silent this long is "unknown" (unmeasured), not down.
+TELEMETRY_STALE_SEC = env.int("TELEMETRY_STALE_SEC", default=300)
+# Samples further ahead of the server clock are rejected (FUTURE_TIMESTAMP).
+TELEMETRY_MAX_FUTURE_SEC = env.int("TELEMETRY_MAX_FUTURE_SEC", default=300)
+# Upload size caps: compressed body, and decompressed output (a gzip bomb gets 413).
+TELEMETRY_MAX_BODY_BYTES = env.int("TELEMETRY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+TELEMETRY_MAX_DECOMPRESSED_BYTES = env.int("TELEMETRY_MAX_DECOMPRESSED_BYTES", default=64 * 1024 * 1024)

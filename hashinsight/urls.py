@@ -24,6 +24,9 @@ urlpatterns = [
     path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
     # collector API
     path("api/collector/status", CollectorStatusApi.as_view(), name="collector-status"),
+    path("", include("telemetry.urls_edge")),
+    # telemetry reads
+    path("", include("telemetry.urls_read")),
     # OpenAPI
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

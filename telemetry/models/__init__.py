@@ -1,0 +1,4 @@
+from .batches import IngestBatch
+from .tiers import TIER_MODELS, Telemetry1m, Telemetry15m, TelemetryDaily, TelemetryLive, TelemetryRaw
+
+__all__ = ["TIER_MODELS", "IngestBatch", "Telemetry15m", "Telemetry1m", "TelemetryDaily", "TelemetryLive", "TelemetryRaw"]
