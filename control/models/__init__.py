@@ -1,0 +1,27 @@
+from .commands import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    LEASED_STATES,
+    TRANSITIONS,
+    Command,
+    CommandAck,
+    CommandAttempt,
+    CommandState,
+    CommandType,
+    Outcome,
+    PriorityClass,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "LEASED_STATES",
+    "TRANSITIONS",
+    "Command",
+    "CommandAck",
+    "CommandAttempt",
+    "CommandState",
+    "CommandType",
+    "Outcome",
+    "PriorityClass",
+]

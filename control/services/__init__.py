@@ -1,0 +1,1 @@
+"""Writes to the command queue. Every state change goes through transitions.command_transition."""

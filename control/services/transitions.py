@@ -1,0 +1,51 @@
+"""The one way a command changes state: checked against TRANSITIONS, audited in the same
+transaction, in the owning tenant's chain (SPEC §8)."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Actor, EventSpec, audit_record_many
+from control.models import FINAL_STATES, TRANSITIONS, Command
+from hashinsight.errors import DomainError
+
+
+class InvalidTransition(DomainError):
+    status_code = 409
+    error_code = "INVALID_TRANSITION"
+
+
+def command_lock(pk: int) -> Command:
+    """Re-read a command with its row locked: every transition starts here."""
+    return Command.objects.select_for_update().select_related("site").get(pk=pk)
+
+
+def transition_event(command: Command, *, frm: str, to: str, reason: str = "", **details) -> EventSpec:
+    payload = {
+        "from": frm,
+        "to": to,
+        "reason": reason,
+        "command_type": command.command_type,
+        "miner": command.miner_id,
+        "attempt": command.attempt,
+        "lease_epoch": command.lease_epoch,
+        **details,
+    }
+    return EventSpec(f"control.command.{to}", "control.command", str(command.pk), payload, command.tenant_id, command.site.code)
+
+
+@transaction.atomic
+def command_transition(command: Command, *, to: str, actor: Actor, reason: str = "", audit_details: dict | None = None, **changes) -> Command:
+    """Move a locked command to `to`, applying `changes` to its fields, or refuse with INVALID_TRANSITION."""
+    frm = command.state
+    if to not in TRANSITIONS[frm]:
+        raise InvalidTransition(f"command {command.pk} cannot go from {frm} to {to}", command_id=command.pk, state=frm)
+    now = timezone.now()
+    command.state = to
+    command.updated_at = now
+    if to in FINAL_STATES and command.finished_at is None:
+        command.finished_at = now
+    for field, value in changes.items():
+        setattr(command, field, value)
+    command.save()
+    audit_record_many(actor=actor, events=[transition_event(command, frm=frm, to=to, reason=reason, **(audit_details or {}))])
+    return command
