@@ -1,0 +1,106 @@
+"""Collector-facing telemetry uploads (SPEC §4.1, §5; COLLECTOR_PROTOCOL.md §2).
+
+The collector treats anything but 200 {"success": true} as "spool and re-send forever", so an
+upload the cloud has taken answers 200 even when records were rejected; only whole-request
+failures (401, 403, 400, 413) answer otherwise.
+"""
+
+import time
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
+from telemetry import metrics
+from telemetry.ingest.decode import read_body
+from telemetry.services import telemetry_ingest_batch
+
+_RESULT = inline_serializer(
+    "IngestResult",
+    {
+        "success": serializers.BooleanField(),
+        "received": serializers.IntegerField(),
+        "accepted": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "endpoint": serializers.ChoiceField(choices=["legacy", "v1"]),
+        "batch_id": serializers.IntegerField(),
+        "errors": inline_serializer(
+            "IngestReason",
+            {
+                "index": serializers.IntegerField(),
+                "miner_id": serializers.CharField(allow_null=True),
+                "error_code": serializers.CharField(),
+                "field": serializers.CharField(),
+                "message": serializers.CharField(),
+            },
+            many=True,
+        ),
+    },
+)
+_HEADERS = [
+    OpenApiParameter("X-Collector-Key", str, OpenApiParameter.HEADER, description="collector token (or Authorization: Bearer)"),
+    OpenApiParameter("X-Site-ID", str, OpenApiParameter.HEADER, description="the token's site code"),
+    OpenApiParameter("X-Device-ID", str, OpenApiParameter.HEADER, required=False),
+    OpenApiParameter("X-Zone-ID", str, OpenApiParameter.HEADER, required=False, description='"" means no zone'),
+    OpenApiParameter("X-Upload-Mode", str, OpenApiParameter.HEADER, required=False, enum=["raw", "latest"]),
+]
+
+
+class _TelemetryUploadApi(APIView):
+    authentication_classes = [CollectorTokenAuthentication]
+    permission_classes = [IsCollector]
+    endpoint = ""
+
+    def initial(self, request, *args, **kwargs):
+        self._started = time.perf_counter()
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Every answer counts, 401/403 included (they are raised before post() runs).
+        started = getattr(self, "_started", None) or time.perf_counter()
+        metrics.request_observe(endpoint=self.endpoint, status=response.status_code, seconds=time.perf_counter() - started)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        request={"application/octet-stream": {"type": "string", "format": "binary", "description": "gzip(JSON)"}},
+        parameters=_HEADERS,
+        responses={200: _RESULT},
+    )
+    def post(self, request):
+        body = read_body(request._request, max_bytes=settings.TELEMETRY_MAX_BODY_BYTES)
+        batch = telemetry_ingest_batch(
+            principal=request.user,
+            body=body,
+            endpoint=self.endpoint,
+            mode=request.META.get("HTTP_X_UPLOAD_MODE", "").strip(),
+            zone_code=request.META.get("HTTP_X_ZONE_ID", "").strip(),
+        )
+        return Response(
+            {
+                "success": True,
+                "received": batch.record_count,
+                "accepted": batch.accepted,
+                "rejected": batch.rejected,
+                "duplicates": batch.duplicates,
+                "endpoint": self.endpoint,
+                "batch_id": batch.pk,
+                "errors": batch.first_reasons,
+            }
+        )
+
+
+class TelemetryUploadLegacyApi(_TelemetryUploadApi):
+    """POST /api/collector/upload (and its alias /api/collector/telemetry) — deprecated, kept:
+    gzip JSON list of records (an envelope is accepted too)."""
+
+    endpoint = "legacy"
+
+
+class TelemetryBatchApi(_TelemetryUploadApi):
+    """POST /api/edge/v1/telemetry/batch — telemetry_envelope.v1, or a bare list (auto mode)."""
+
+    endpoint = "v1"

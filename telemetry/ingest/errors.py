@@ -1,0 +1,31 @@
+"""Whole-request refusals of an upload (SPEC §4.1). Anything else answers 200 with per-record reasons."""
+
+from hashinsight.errors import DomainError
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    error_code = "PAYLOAD_TOO_LARGE"
+
+
+class MalformedBody(DomainError):
+    """Neither gzip nor JSON, a truncated gzip stream, an empty body."""
+
+    error_code = "MALFORMED_BODY"
+
+
+class InvalidShape(DomainError):
+    """Valid JSON, but neither a list of records nor a telemetry_envelope.v1."""
+
+    error_code = "INVALID_SHAPE"
+
+
+class UnsupportedEncryption(DomainError):
+    """An envelope carrying `payload_enc` (AES-GCM records): the cloud holds no edge key."""
+
+    error_code = "UNSUPPORTED_ENCRYPTION"
+
+
+class EnvelopeSiteMismatch(DomainError):
+    status_code = 403
+    error_code = "SITE_MISMATCH"
