@@ -1,4 +1,14 @@
 from .batches import IngestBatch
+from .rollup import RollupWatermark
 from .tiers import TIER_MODELS, Telemetry1m, Telemetry15m, TelemetryDaily, TelemetryLive, TelemetryRaw
 
-__all__ = ["TIER_MODELS", "IngestBatch", "Telemetry15m", "Telemetry1m", "TelemetryDaily", "TelemetryLive", "TelemetryRaw"]
+__all__ = [
+    "TIER_MODELS",
+    "IngestBatch",
+    "RollupWatermark",
+    "Telemetry15m",
+    "Telemetry1m",
+    "TelemetryDaily",
+    "TelemetryLive",
+    "TelemetryRaw",
+]
