@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
+from django.db.models import Max, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
@@ -88,10 +89,19 @@ class TokenCreatedMixin:
 class CollectorAdmin(TokenCreatedMixin, ScopedModelAdmin):
     scoped = scoping.collectors_for
     scoped_choices = {"site": scoping.sites_for, "zone": scoping.zones_for}
-    list_display = ("name", "site", "zone", "is_active", "created_at")
+    list_display = ("name", "site", "zone", "is_active", "last_seen", "created_at")
     list_filter = (("site", Related), "is_active")
     list_select_related = ("site", "zone__site")
     actions = ["create_token"]
+
+    def get_queryset(self, request):
+        # Last seen = the newest last_used_at of its tokens, in the same query as the rows.
+        tokens = CollectorToken.objects.filter(collector=OuterRef("pk")).order_by().values("collector")
+        return super().get_queryset(request).annotate(last_seen_at=Subquery(tokens.annotate(at=Max("last_used_at")).values("at")))
+
+    @admin.display(description="last seen", ordering="last_seen_at")
+    def last_seen(self, obj):
+        return obj.last_seen_at
 
     def has_manage_tokens_permission(self, request):
         return self._scope(request).has(Capability.MANAGE_TOKENS)

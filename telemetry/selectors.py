@@ -1,0 +1,388 @@
+"""The read side of telemetry: miner state, live rows, site figures, tier history.
+
+Everything here starts from tenants.scoping, so an API view, an admin page or a portal page gets
+the same rows for the same person. State is derived, never stored (SPEC §5):
+
+- online   — the last sample says online and is younger than TELEMETRY_STALE_SEC;
+- offline  — the last sample says offline, or it is older than stale (or there is none) while a
+             collector covering the miner still uploads;
+- unknown  — no collector covering the miner (a site-wide one, or its zone's) has uploaded within
+             stale: the collector is dark, so the time is unmeasured, not downtime.
+
+"Uploaded" means an IngestBatch receipt with received_at within stale — a poll or a status check
+proves the collector is alive, not that it still measures.
+"""
+
+import datetime as dt
+import operator
+from dataclasses import dataclass
+from functools import reduce
+
+from django.conf import settings
+from django.contrib.postgres.aggregates import BoolOr
+from django.db.models import Case, CharField, Count, F, FilteredRelation, FloatField, Max, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Cast, NullIf
+from django.utils import timezone
+
+from hashinsight.errors import Forbidden, InvalidParameter
+from telemetry.models import IngestBatch, Telemetry1m, Telemetry15m, TelemetryDaily, TelemetryLive, TelemetryRaw
+from tenants import scoping
+from tenants.models import Miner, Site, Tenant, Zone
+from tenants.scoping import Capability
+
+ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
+STATES = (ONLINE, OFFLINE, UNKNOWN)
+FORBIDDEN_MESSAGE = "not found or not yours"  # the same words whether the object exists or not
+
+
+def stale_cutoff(now: dt.datetime | None = None) -> dt.datetime:
+    return (now or timezone.now()) - dt.timedelta(seconds=settings.TELEMETRY_STALE_SEC)
+
+
+# --- what the caller named, in scope or 403 ---------------------------------------------------------
+
+
+def site_get(user, code: str) -> Site:
+    """The site by its public code, if the user may see it; 403 FORBIDDEN otherwise (existing or not)."""
+    site = scoping.sites_for(user).filter(code=code).first()
+    if site is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return site
+
+
+def zone_get(user, site: Site, code: str) -> Zone:
+    zone = scoping.zones_for(user).filter(site=site, code=code).first()
+    if zone is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return zone
+
+
+def tenant_get(user, slug: str) -> Tenant:
+    tenant = scoping.tenants_for(user).filter(slug=slug).first()
+    if tenant is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return tenant
+
+
+def miner_get(user, miner_id: str, *, site_code: str = "") -> Miner:
+    """A miner by its edge id, `<site_code>/<miner_id>`, or a bare miner_id plus site_code.
+
+    A bare id matching miners at several of the user's sites is ambiguous (400); only miners the
+    user may see are counted, so the answer tells nothing about anyone else's."""
+    if "/" in miner_id and not site_code:
+        site_code, miner_id = miner_id.split("/", 1)
+    if not miner_id:
+        raise InvalidParameter("miner_id is empty", field="miner_id")
+    qs = scoping.miners_for(user).filter(miner_id=miner_id).select_related("site", "zone", "tenant")
+    if site_code:
+        qs = qs.filter(site__code=site_code)
+    found = list(qs[:2])
+    if not found:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    if len(found) > 1:
+        raise InvalidParameter("miner_id is at several sites: name the site (<site_id>/<miner_id> or site_id=)", field="miner_id")
+    return found[0]
+
+
+# --- state ------------------------------------------------------------------------------------------
+
+
+def coverage_get(site_ids, *, now: dt.datetime | None = None) -> dict[int, set]:
+    """site id -> zone ids whose collectors uploaded within stale (None: a site-wide collector did)."""
+    rows = (
+        IngestBatch.objects.filter(site_id__in=site_ids, received_at__gte=stale_cutoff(now))
+        .order_by()
+        .values_list("site_id", "collector__zone_id")
+        .distinct()
+    )
+    coverage: dict[int, set] = {}
+    for site_id, zone_id in rows:
+        coverage.setdefault(site_id, set()).add(zone_id)
+    return coverage
+
+
+def _covered_q(coverage: dict[int, set], prefix: str) -> Q | None:
+    """Miners some live collector answers for: all of a site with a site-wide collector; else
+    those of the zones with a live collector, and zoneless miners (any collector of the site)."""
+    parts = []
+    for site_id, zones in coverage.items():
+        if None in zones:
+            parts.append(Q(**{f"{prefix}site_id": site_id}))
+        else:
+            parts.append(Q(**{f"{prefix}site_id": site_id}) & (Q(**{f"{prefix}zone_id__in": zones}) | Q(**{f"{prefix}zone__isnull": True})))
+    return reduce(operator.or_, parts) if parts else None
+
+
+def state_expression(coverage: dict[int, set], *, now: dt.datetime | None = None, live: str = "lv__", miner: str = "") -> Case:
+    """SQL CASE deriving the state. `live` and `miner` are lookup prefixes of the live row and the
+    miner ("lv__" and "" from a miner queryset; "" and "miner__" from a TelemetryLive queryset)."""
+    fresh = Q(**{f"{live}ts__gte": stale_cutoff(now)})
+    whens = [When(fresh & Q(**{f"{live}online": True}), then=Value(ONLINE)), When(fresh, then=Value(OFFLINE))]
+    covered = _covered_q(coverage, miner)
+    if covered is not None:
+        whens.append(When(covered, then=Value(OFFLINE)))
+    return Case(*whens, default=Value(UNKNOWN), output_field=CharField())
+
+
+def _live_relation(user) -> FilteredRelation:
+    """The miner's live row. A customer sees it only while it is attributed to one of their
+    tenants: right after an ownership change the last sample still belongs to the previous owner."""
+    scope = scoping.scope_for(user)
+    if scope.is_operator or not scope.customer_tenant_ids:
+        return FilteredRelation("live")
+    return FilteredRelation("live", condition=Q(live__tenant_id__in=scope.customer_tenant_ids))
+
+
+def miners_with_state(user, miners: QuerySet[Miner] | None = None, *, site_ids=None, now: dt.datetime | None = None) -> QuerySet[Miner]:
+    """Miners the user may see, each with `state` and its live row joined as `lv` (LEFT JOIN)."""
+    miners = scoping.miners_for(user) if miners is None else miners
+    if site_ids is None:
+        site_ids = scoping.sites_for(user).values("pk")
+    coverage = coverage_get(site_ids, now=now)
+    return miners.annotate(lv=_live_relation(user), state=state_expression(coverage, now=now))
+
+
+# --- live -------------------------------------------------------------------------------------------
+
+# Output name -> lookup path from the miner (the live row is joined as `lv`).
+LIVE_FIELDS = {
+    "miner_id": "miner_id",
+    "zone": "zone__code",
+    "tenant": "tenant__slug",
+    "model": "model",
+    "state": "state",
+    "ts": "lv__ts",
+    "online": "lv__online",
+    "hashrate_5s_ghs": "lv__hashrate_5s_ghs",
+    "hashrate_ghs": "lv__hashrate_ghs",
+    "temperature_max": "lv__temperature_max",
+    "temperature_avg": "lv__temperature_avg",
+    "frequency_avg": "lv__frequency_avg",
+    "fan_speeds": "lv__fan_speeds",
+    "uptime_seconds": "lv__uptime_seconds",
+    "hardware_errors": "lv__hardware_errors",
+    "pool_url": "lv__pool_url",
+    "worker_name": "lv__worker_name",
+    "error_message": "lv__error_message",
+}
+COMPACT_FIELDS = ("miner_id", "zone", "tenant", "state", "ts", "hashrate_5s_ghs", "temperature_max")
+
+
+@dataclass(frozen=True)
+class LiveFilters:
+    zone: Zone | None = None
+    tenant: Tenant | None = None
+    state: str = ""
+    min_temp: float | None = None
+
+
+def live_for(user, site: Site, filters: LiveFilters | None = None, *, now=None, miners=None) -> QuerySet:
+    """The live state of the site's miners the user may see, ordered by miner_id: a queryset of
+    miners with `state` and the live row as `lv` (paths in LIVE_FIELDS).
+
+    Miners that never reported are included (no figures; offline or unknown by coverage)."""
+    f = filters or LiveFilters()
+    qs = scoping.miners_for(user).filter(site=site)
+    if miners is not None:
+        qs = qs.filter(pk__in=miners.values("pk"))
+    if f.zone is not None:
+        qs = qs.filter(zone=f.zone)
+    if f.tenant is not None:
+        qs = qs.filter(tenant=f.tenant)
+    qs = miners_with_state(user, qs, site_ids=[site.pk], now=now)
+    if f.state:
+        qs = qs.filter(state=f.state)
+    if f.min_temp is not None:
+        qs = qs.filter(lv__temperature_max__gte=f.min_temp)
+    return qs.order_by("miner_id")
+
+
+def live_values(qs: QuerySet, names=tuple(LIVE_FIELDS)) -> QuerySet:
+    """live_for's rows as dicts keyed by LIVE_FIELDS lookup paths (no model instances)."""
+    return qs.values(*(LIVE_FIELDS[n] for n in names))
+
+
+def live_rows(qs: QuerySet, names=tuple(LIVE_FIELDS)) -> list[dict]:
+    """live_for's rows as dicts keyed by output name."""
+    return [dict(zip(names, row, strict=True)) for row in qs.values_list(*(LIVE_FIELDS[n] for n in names))]
+
+
+def live_columns(user, site: Site, filters: LiveFilters | None = None, *, now=None) -> dict[str, list]:
+    """The whole site as column arrays (dashboards): one query, no model instances."""
+    names = COMPACT_FIELDS
+    rows = live_for(user, site, filters, now=now).values_list(*(LIVE_FIELDS[n] for n in names))
+    columns = list(zip(*rows, strict=True)) or [()] * len(names)
+    return {name: list(col) for name, col in zip(names, columns, strict=True)}
+
+
+def miner_state(user, miner: Miner, *, now=None) -> dict:
+    """One miner's state and last sample (the miner must be in the user's scope already)."""
+    rows = live_rows(live_for(user, miner.site, now=now, miners=Miner.objects.filter(pk=miner.pk)))
+    return rows[0] if rows else {}
+
+
+def site_summary(user, site: Site, *, now=None) -> dict:
+    """Counts per state, current hashrate (sum of hashrate_5s_ghs of online miners) and the hottest
+    fresh temperature_max — from the miners the user may see only."""
+    qs = miners_with_state(user, scoping.miners_for(user).filter(site=site), site_ids=[site.pk], now=now)
+    fresh = Q(lv__ts__gte=stale_cutoff(now))
+    groups = qs.order_by().values("state").annotate(
+        n=Count("pk"),
+        hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
+        temp=Max("lv__temperature_max", filter=fresh),
+        last=Max("lv__ts"),
+    )
+    out = {"miners": 0, ONLINE: 0, OFFLINE: 0, UNKNOWN: 0, "hashrate_5s_ghs": 0.0, "temperature_max": None, "last_sample_at": None}
+    for g in groups:
+        out[g["state"]] = g["n"]
+        out["miners"] += g["n"]
+        out["hashrate_5s_ghs"] += g["hashrate"] or 0.0
+        if g["temp"] is not None and (out["temperature_max"] is None or g["temp"] > out["temperature_max"]):
+            out["temperature_max"] = g["temp"]
+        if g["last"] is not None and (out["last_sample_at"] is None or g["last"] > out["last_sample_at"]):
+            out["last_sample_at"] = g["last"]
+    return out
+
+
+def fleet_summary(user, *, now=None) -> list[dict]:
+    """site_summary for every site the user sees, in one grouped query."""
+    sites = dict(scoping.sites_for(user).values_list("pk", "code"))
+    qs = miners_with_state(user, site_ids=list(sites), now=now)
+    fresh = Q(lv__ts__gte=stale_cutoff(now))
+    groups = qs.order_by().values("site_id", "state").annotate(
+        n=Count("pk"), hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)), temp=Max("lv__temperature_max", filter=fresh)
+    )
+    per_site = {pk: {"site_id": code, "miners": 0, ONLINE: 0, OFFLINE: 0, UNKNOWN: 0, "hashrate_5s_ghs": 0.0, "temperature_max": None} for pk, code in sites.items()}
+    for g in groups:
+        s = per_site[g["site_id"]]
+        s[g["state"]] = g["n"]
+        s["miners"] += g["n"]
+        s["hashrate_5s_ghs"] += g["hashrate"] or 0.0
+        if g["temp"] is not None and (s["temperature_max"] is None or g["temp"] > s["temperature_max"]):
+            s["temperature_max"] = g["temp"]
+    return sorted(per_site.values(), key=lambda s: s["site_id"])
+
+
+def ingest_stats(user, *, since: dt.datetime) -> dict | None:
+    """Upload receipts since `since` at the collectors the user sees — operators only (None for customers)."""
+    if not scoping.scope_for(user).is_operator:
+        return None
+    agg = ingest_batches_for(user).filter(received_at__gte=since).aggregate(
+        uploads=Count("pk"), records=Sum("record_count"), accepted=Sum("accepted"), rejected=Sum("rejected"), duplicates=Sum("duplicates"), last=Max("received_at")
+    )
+    return {k: (v or 0) if k != "last" else v for k, v in agg.items()}
+
+
+def ingest_batches_for(user, capability: str = Capability.VIEW) -> QuerySet[IngestBatch]:
+    """Upload receipts of the collectors the user sees (operators only: customers see no collectors)."""
+    return IngestBatch.objects.filter(collector__in=scoping.collectors_for(user, capability))
+
+
+def live_rows_for(user, capability: str = Capability.VIEW, *, now=None) -> QuerySet[TelemetryLive]:
+    """Live rows of the miners the user may see, with `state` (the admin's changelist)."""
+    coverage = coverage_get(scoping.sites_for(user, capability).values("pk"), now=now)
+    rows = TelemetryLive.objects.filter(miner__in=scoping.miners_for(user, capability).values("pk"))
+    return rows.annotate(state=state_expression(coverage, now=now, live="", miner="miner__"))
+
+
+# --- history ----------------------------------------------------------------------------------------
+
+TIERS = {"raw": TelemetryRaw, "1m": Telemetry1m, "15m": Telemetry15m, "daily": TelemetryDaily}
+TIME_FIELD = {"raw": "ts", "1m": "bucket", "15m": "bucket", "daily": "day"}
+# The longest range one request may ask for: bounded work per request, whatever the caller asks.
+MAX_RANGE_MINER = {"raw": dt.timedelta(days=1), "1m": dt.timedelta(days=7), "15m": dt.timedelta(days=92), "daily": dt.timedelta(days=3660)}
+MAX_RANGE_SITE = {"1m": dt.timedelta(hours=6), "15m": dt.timedelta(days=7), "daily": dt.timedelta(days=366)}
+DEFAULT_RANGE = {"raw": dt.timedelta(hours=1), "1m": dt.timedelta(hours=6), "15m": dt.timedelta(days=7), "daily": dt.timedelta(days=90)}
+
+
+def history_range(tier: str, *, per_site: bool, start: dt.datetime | None, end: dt.datetime | None, now=None) -> tuple[dt.datetime, dt.datetime]:
+    """Default and check the range; 400 INVALID_PARAMETER beyond the tier's bound."""
+    limits = MAX_RANGE_SITE if per_site else MAX_RANGE_MINER
+    if tier not in limits:
+        raise InvalidParameter(f"tier {tier!r} is per miner only; a site's history starts at 1m", field="tier")
+    end = end or now or timezone.now()
+    start = start or end - min(DEFAULT_RANGE[tier], limits[tier])
+    if start >= end:
+        raise InvalidParameter("from must be before to", field="from")
+    if end - start > limits[tier]:
+        raise InvalidParameter(f"range too long for tier {tier} ({'site' if per_site else 'miner'}): at most {limits[tier]}", field="from")
+    return start, end
+
+
+def tier_rows_for(user, tier: str) -> QuerySet:
+    """Tier rows the user may see. Rows carry the owner at sample time, so a customer sees the
+    samples of the time they owned a miner, never its previous owner's (SPEC §2)."""
+    qs = TIERS[tier].objects.all()
+    scope = scoping.scope_for(user)
+    if scope.is_platform or Capability.VIEW in scope.all_sites:
+        return qs
+    parts = []
+    if scope.site_ids.get(Capability.VIEW):
+        parts.append(Q(site_id__in=scope.site_ids[Capability.VIEW]))
+    if scope.zone_ids.get(Capability.VIEW):
+        parts.append(Q(miner_id__in=Miner.objects.filter(zone__in=scope.zone_ids[Capability.VIEW]).values("pk")))
+    if scope.customer_tenant_ids:
+        parts.append(Q(tenant_id__in=scope.customer_tenant_ids))
+    return qs.filter(reduce(operator.or_, parts)) if parts else qs.none()
+
+
+def _bounds(tier: str, start: dt.datetime, end: dt.datetime) -> Q:
+    if tier == "daily":
+        # Days touched by [start, end): a range ending at midnight does not include that day.
+        start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+        last = end.date() if end.time() == dt.time() else end.date() + dt.timedelta(days=1)
+        return Q(day__gte=start.date(), day__lt=last)
+    field = TIME_FIELD[tier]
+    return Q(**{f"{field}__gte": start, f"{field}__lt": end})
+
+
+RAW_FIELDS = ("ts", "online", "hashrate_5s_ghs", "hashrate_ghs", "temperature_max", "temperature_avg", "frequency_avg", "fan_speeds", "uptime_seconds", "hardware_errors")
+
+
+def _avg(sum_field: str, count_field: str):
+    return Cast(F(sum_field), FloatField()) / NullIf(F(count_field), 0)
+
+
+def history(user, *, tier: str, start: dt.datetime, end: dt.datetime, miner: Miner | None = None, site: Site | None = None) -> list[dict]:
+    """A miner's samples (raw) or buckets, or a site's buckets summed over the miners the user may see.
+
+    The caller has already checked the miner or site is in scope (miner_get / site_get) and the
+    range (history_range)."""
+    qs = tier_rows_for(user, tier).filter(_bounds(tier, start, end))
+    field = TIME_FIELD[tier]
+    if miner is not None:
+        qs = qs.filter(site_id=miner.site_id, miner_id=miner.pk).order_by(field)
+        if tier == "raw":
+            return list(qs.values(*RAW_FIELDS))
+        rows = qs.values_list(
+            field,
+            "samples",
+            "online_samples",
+            "corrected",
+            "revision",
+            _avg("hashrate_5s_sum", "hashrate_5s_count"),
+            "hashrate_5s_max",
+            "temperature_max_max",
+            _avg("temperature_max_sum", "temperature_max_count"),
+            _avg("frequency_sum", "frequency_count"),
+        )
+        names = ("bucket", "samples", "online_samples", "corrected", "revision", "hashrate_5s_avg", "hashrate_5s_max", "temperature_max", "temperature_max_avg", "frequency_avg")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+    # A site: one point per bucket. Its hashrate is the sum over miners of their mean in the bucket.
+    rows = (
+        qs.filter(site_id=site.pk)
+        .order_by()
+        .values(field)
+        .annotate(
+            n_miners=Count("miner_id", distinct=True),
+            n_samples=Sum("samples"),
+            n_online=Sum("online_samples"),
+            hashrate=Sum(_avg("hashrate_5s_sum", "hashrate_5s_count")),
+            temp=Max("temperature_max_max"),
+            any_corrected=BoolOr("corrected"),
+        )
+        .order_by(field)
+        .values_list(field, "n_miners", "n_samples", "n_online", "hashrate", "temp", "any_corrected")
+    )
+    names = ("bucket", "miners", "samples", "online_samples", "hashrate_5s_ghs", "temperature_max", "corrected")
+    return [dict(zip(names, row, strict=True)) for row in rows]
