@@ -45,8 +45,9 @@ check: venv
 	ENV_FILE= DEBUG=False SECRET_KEY=check-only-$$(date +%s)-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx DATABASE_URL=postgres://postgres@127.0.0.1/hashinsight \
 	  ALLOWED_HOSTS=example.com CELERY_BROKER_URL=redis://127.0.0.1:6379/1 $(PY) manage.py check --deploy --fail-level WARNING
 
+# Every bench/*.py in turn (each makes and drops its own scratch database); results in bench/results/.
 bench: venv services
-	$(PY) bench/audit_bench.py
+	@status=0; for f in bench/*.py; do echo "== $$f"; $(PY) $$f || status=1; done; exit $$status
 
 lock:
 	$(PYTHON) -m venv /tmp/hi-lock && /tmp/hi-lock/bin/pip install -q -r requirements.in && \
