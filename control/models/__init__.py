@@ -11,6 +11,7 @@ from .commands import (
     Outcome,
     PriorityClass,
 )
+from .signing import CommandSigningKey
 
 __all__ = [
     "ACTIVE_STATES",
@@ -21,6 +22,7 @@ __all__ = [
     "CommandAck",
     "CommandAttempt",
     "CommandState",
+    "CommandSigningKey",
     "CommandType",
     "Outcome",
     "PriorityClass",

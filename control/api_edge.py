@@ -1,0 +1,138 @@
+"""Collector-facing command endpoints (SPEC §4.1, §6.4; COLLECTOR_PROTOCOL §3).
+
+Poll: v1 answers 204 when there is nothing, else 200 {"commands": [...]}; legacy answers 200
+{"success": true, "commands": [...]}. Every ACK the cloud recorded answers 200 — replays, late
+ACKs and unknown ids included — because the collector never re-sends an ACK it lost.
+Legacy paths are deprecated, never removed.
+"""
+
+import zlib
+
+import orjson
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_view, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from control.services.queue import command_ack, command_poll_lease
+from hashinsight.errors import DomainError
+from tenants.collector_auth import CollectorTokenAuthentication, IsCollector, SiteMismatch
+
+_ACK_OK = {"success": True}
+
+
+class MalformedBody(DomainError):
+    status_code = 400
+    error_code = "MALFORMED_BODY"
+
+
+class BodyTooLarge(DomainError):
+    status_code = 413
+    error_code = "PAYLOAD_TOO_LARGE"
+
+
+def _poll_limit(request) -> int:
+    try:
+        limit = int(request.query_params.get("limit", settings.COMMAND_POLL_LIMIT))
+    except ValueError:
+        limit = settings.COMMAND_POLL_LIMIT
+    return max(1, min(limit, settings.COMMAND_POLL_MAX))
+
+
+def read_ack_body(request) -> dict:
+    """The raw body, parsed here: DRF's parsers would refuse the edge's content types with 415.
+    Unknown fields are kept (stored as evidence) and ignored."""
+    cap = settings.COMMAND_ACK_MAX_BYTES
+    raw = request.body
+    if len(raw) > cap:
+        raise BodyTooLarge(f"ACK body over {cap} bytes")
+    if raw[:2] == b"\x1f\x8b":  # gzip, whatever the headers say
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            raw = inflater.decompress(raw, cap + 1)
+        except zlib.error as exc:
+            raise MalformedBody("ACK body is not valid gzip") from exc
+        if len(raw) > cap or inflater.unconsumed_tail:
+            raise BodyTooLarge(f"ACK body over {cap} bytes once decompressed")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBody("ACK body is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise MalformedBody("ACK body must be a JSON object")
+    return payload
+
+
+_CommandList = inline_serializer("EdgeCommandList", {"commands": serializers.ListField(child=serializers.DictField())})
+_LegacyCommandList = inline_serializer(
+    "LegacyEdgeCommandList", {"success": serializers.BooleanField(), "commands": serializers.ListField(child=serializers.DictField())}
+)
+_AckAnswer = inline_serializer("EdgeAckAnswer", {"success": serializers.BooleanField()})
+_LIMIT = OpenApiParameter("limit", int, description="Commands to lease at most (default COMMAND_POLL_LIMIT, capped at COMMAND_POLL_MAX).")
+
+
+class _CollectorApi(APIView):
+    authentication_classes = [CollectorTokenAuthentication]
+    permission_classes = [IsCollector]
+
+
+class CommandPollApi(_CollectorApi):
+    """GET /api/edge/v1/commands/poll — lease this collector's ready commands."""
+
+    @extend_schema(parameters=[_LIMIT], responses={200: _CommandList, 204: OpenApiResponse(description="nothing to do")})
+    def get(self, request):
+        commands = command_poll_lease(principal=request.user, limit=_poll_limit(request))
+        if not commands:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response({"commands": commands})
+
+
+class LegacyCommandPendingApi(_CollectorApi):
+    """GET /api/collector/commands/pending[/<site_id>] — deprecated legacy poll."""
+
+    @extend_schema(parameters=[_LIMIT], responses=_LegacyCommandList, deprecated=True)
+    def get(self, request, site_id: str | None = None):
+        if site_id is not None and site_id != request.user.site.code:
+            raise SiteMismatch("the site in the path is not this token's site")
+        commands = command_poll_lease(principal=request.user, limit=_poll_limit(request))
+        return Response({"success": True, "commands": commands})
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="collector_commands_pending_for_site", parameters=[_LIMIT], responses=_LegacyCommandList, deprecated=True)
+)
+class LegacyCommandPendingSiteApi(LegacyCommandPendingApi):
+    """GET /api/collector/commands/pending/<site_id> — the same poll, site named in the path."""
+
+
+class CommandAckApi(_CollectorApi):
+    """POST /api/edge/v1/commands/<command_id>/ack — the ACK of one command (v1 round)."""
+
+    endpoint = "v1"
+
+    @extend_schema(request={"application/json": dict}, responses=_AckAnswer)
+    def post(self, request, command_id: str):
+        command_ack(principal=request.user, wire_id=command_id, payload=read_ack_body(request), endpoint=self.endpoint)
+        return Response(_ACK_OK)
+
+
+class LegacyCommandResultApi(CommandAckApi):
+    """POST /api/collector/commands/<command_id>/result — deprecated legacy ACK."""
+
+    endpoint = "legacy"
+
+    @extend_schema(request={"application/json": dict}, responses=_AckAnswer, deprecated=True)
+    def post(self, request, command_id: str):
+        return super().post(request, command_id)
+
+
+class LegacyCommandAckApi(_CollectorApi):
+    """POST /api/collector/commands/ack — deprecated legacy ACK with `command_id` (or `id`) in the body."""
+
+    @extend_schema(request={"application/json": dict}, responses=_AckAnswer, deprecated=True)
+    def post(self, request):
+        payload = read_ack_body(request)
+        wire_id = payload.get("command_id", payload.get("id"))
+        command_ack(principal=request.user, wire_id="" if wire_id is None else str(wire_id), payload=payload, endpoint="legacy")
+        return Response(_ACK_OK)

@@ -1,0 +1,30 @@
+"""Operator command routes: /api/admin/v1/commands…, the same views under /api/v1/commands…, and
+the deprecated /api/collector/commands… paths. Exact paths only, so the collector's own
+/api/collector/commands/pending|ack|<id>/result (control.urls_edge) are never shadowed."""
+
+from django.urls import path
+
+from control import api_admin as api
+
+
+def _routes(prefix: str, name: str) -> list:
+    return [
+        path(f"{prefix}commands", api.CommandListCreateApi.as_view(), name=f"{name}-commands"),
+        path(f"{prefix}commands/<int:pk>", api.CommandDetailApi.as_view(), name=f"{name}-command"),
+        path(f"{prefix}commands/<int:pk>/approve", api.CommandApproveApi.as_view(), name=f"{name}-command-approve"),
+        path(f"{prefix}commands/<int:pk>/reject", api.CommandRejectApi.as_view(), name=f"{name}-command-reject"),
+        path(f"{prefix}commands/<int:pk>/cancel", api.CommandCancelApi.as_view(), name=f"{name}-command-cancel"),
+        path(f"{prefix}commands/<int:pk>/rollback", api.CommandRollbackApi.as_view(), name=f"{name}-command-rollback"),
+    ]
+
+
+urlpatterns = [
+    *_routes("api/admin/v1/", "admin"),
+    *_routes("api/v1/", "v1"),
+    # legacy, deprecated (session auth; never removed)
+    path("api/collector/commands", api.LegacyCommandCreateApi.as_view(), name="collector-commands-create"),
+    path("api/collector/commands/batch", api.LegacyCommandBatchApi.as_view(), name="collector-commands-batch"),
+    path("api/collector/commands/history", api.LegacyCommandHistoryApi.as_view(), name="collector-commands-history"),
+    path("api/collector/commands/stats", api.LegacyCommandStatsApi.as_view(), name="collector-commands-stats"),
+    path("api/collector/commands/<int:pk>", api.LegacyCommandCancelApi.as_view(), name="collector-command-cancel"),
+]
