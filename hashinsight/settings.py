@@ -226,6 +226,8 @@ HEALTH_HEARTBEAT_MAX_AGE_SEC = env.int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=1
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Functions called on each /metrics scrape to refresh gauges computed from the database.
+METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh"]
 
 # --- security ----------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -261,6 +263,8 @@ CELERY_BEAT_SCHEDULE = {
     "ops.heartbeat": {"task": "ops.heartbeat", "schedule": 30.0},
     "audit.seal_segments": {"task": "audit.seal_segments", "schedule": 3600.0},
     "audit.purge_expired": {"task": "audit.purge_expired", "schedule": 3600.0},
+    "telemetry.rollup": {"task": "telemetry.rollup", "schedule": 60.0},
+    "telemetry.retention": {"task": "telemetry.retention", "schedule": 3600.0},
 }
 
 # --- telemetry -----------------------------------------------------------------------------------
@@ -269,6 +273,12 @@ TELEMETRY_1M_RETENTION_DAYS = env.int("TELEMETRY_1M_RETENTION_DAYS", default=45)
 TELEMETRY_15M_RETENTION_DAYS = env.int("TELEMETRY_15M_RETENTION_DAYS", default=730)
 TELEMETRY_DAILY_RETENTION_DAYS = env.int("TELEMETRY_DAILY_RETENTION_DAYS", default=2555)
 TELEMETRY_PARTITIONS_AHEAD_DAYS = env.int("TELEMETRY_PARTITIONS_AHEAD_DAYS", default=3)
+# 15m/daily buckets close (are rolled up) this long after their end; later 1m changes are corrections.
+TELEMETRY_ROLLUP_GRACE_SEC = env.int("TELEMETRY_ROLLUP_GRACE_SEC", default=120)
+# Each rollup run re-reads 1m changes from this long before the previous run (late commits, clock skew).
+TELEMETRY_ROLLUP_OVERLAP_SEC = env.int("TELEMETRY_ROLLUP_OVERLAP_SEC", default=120)
+# Rows per DELETE when retention purges 15m/daily rows and ingest receipts.
+TELEMETRY_RETENTION_BATCH_SIZE = env.int("TELEMETRY_RETENTION_BATCH_SIZE", default=10000)
 # A miner is online while its last sample says so and is younger than this; a site whose
 # collectors all stayed silent this long is "unknown" (unmeasured), not down.
 TELEMETRY_STALE_SEC = env.int("TELEMETRY_STALE_SEC", default=300)
@@ -277,3 +287,43 @@ TELEMETRY_MAX_FUTURE_SEC = env.int("TELEMETRY_MAX_FUTURE_SEC", default=300)
 # Upload size caps: compressed body, and decompressed output (a gzip bomb gets 413).
 TELEMETRY_MAX_BODY_BYTES = env.int("TELEMETRY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 TELEMETRY_MAX_DECOMPRESSED_BYTES = env.int("TELEMETRY_MAX_DECOMPRESSED_BYTES", default=64 * 1024 * 1024)
+
+# --- control: command creation, approval and guardrails (operator side) ----------------------------
+# TTL of a command once queued (seconds), and the most a caller may ask for.
+COMMAND_DEFAULT_TTL_SEC = env.int("COMMAND_DEFAULT_TTL_SEC", default=900)
+COMMAND_MAX_TTL_SEC = env.int("COMMAND_MAX_TTL_SEC", default=86400)
+# A proposed command not approved within this many seconds expires.
+COMMAND_APPROVAL_TTL_SEC = env.int("COMMAND_APPROVAL_TTL_SEC", default=3600)
+# Approval is needed for batches over this many miners, or an estimated power impact over this many kW.
+COMMAND_APPROVAL_BATCH_MINERS = env.int("COMMAND_APPROVAL_BATCH_MINERS", default=20)
+COMMAND_APPROVAL_KW = env.float("COMMAND_APPROVAL_KW", default=100.0)
+# Largest batch one request may expand to.
+COMMAND_BATCH_MAX_MINERS = env.int("COMMAND_BATCH_MAX_MINERS", default=5000)
+# Rate limit per (site, command_type): "type=limit/window_sec,…"; types not named are unlimited.
+COMMAND_RATE_LIMITS = env.str(
+    "COMMAND_RATE_LIMITS",
+    default="reboot=50/300,disable_hashing=200/300,enable_hashing=200/300,power_off=50/300,power_on=50/300,"
+    "set_frequency=500/300,set_fan=500/300,set_pool=500/300",
+)
+# Blast radius: at most this share (%) of a site's miners may have an active reboot / disable_hashing /
+# power_off command at once (never fewer than COMMAND_BLAST_RADIUS_MIN_MINERS miners).
+COMMAND_BLAST_RADIUS_PCT = env.float("COMMAND_BLAST_RADIUS_PCT", default=20.0)
+COMMAND_BLAST_RADIUS_MIN_MINERS = env.int("COMMAND_BLAST_RADIUS_MIN_MINERS", default=1)
+
+# --- control: command queue, edge channel (poll, ACK, lease expiry, verification) ---------------
+# A leased command not ACKed within this many seconds goes back to the queue (same wire id).
+COMMAND_LEASE_SEC = env.int("COMMAND_LEASE_SEC", default=60)
+# Commands handed out per poll: default, and the most a `?limit=` may ask for.
+COMMAND_POLL_LIMIT = env.int("COMMAND_POLL_LIMIT", default=50)
+COMMAND_POLL_MAX = env.int("COMMAND_POLL_MAX", default=100)
+# Leases one command may get in all (re-dispatches after lapses included) before it expires.
+COMMAND_MAX_LEASES = env.int("COMMAND_MAX_LEASES", default=10)
+# Largest ACK body accepted, bytes.
+COMMAND_ACK_MAX_BYTES = env.int("COMMAND_ACK_MAX_BYTES", default=1024 * 1024)
+COMMAND_EXPIRY_INTERVAL_SEC = env.int("COMMAND_EXPIRY_INTERVAL_SEC", default=15)
+COMMAND_VERIFY_INTERVAL_SEC = env.int("COMMAND_VERIFY_INTERVAL_SEC", default=30)
+CELERY_BEAT_SCHEDULE |= {
+    "control.commands_expire_due": {"task": "control.commands_expire_due", "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC)},
+    "control.commands_verify_due": {"task": "control.commands_verify_due", "schedule": float(COMMAND_VERIFY_INTERVAL_SEC)},
+    "control.proposals_expire": {"task": "control.proposals_expire", "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC)},
+}

@@ -22,9 +22,11 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     # operator API
     path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
+    path("", include("control.urls_admin")),
     # collector API
     path("api/collector/status", CollectorStatusApi.as_view(), name="collector-status"),
     path("", include("telemetry.urls_edge")),
+    path("", include("control.urls_edge")),
     # telemetry reads
     path("", include("telemetry.urls_read")),
     # OpenAPI

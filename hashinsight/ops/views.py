@@ -5,6 +5,7 @@ METRICS_TOKEN is set."""
 import hmac
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
@@ -48,4 +49,8 @@ def metrics_view(request):
             )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
+    # Gauges read from the database (e.g. queue lag) are refreshed at scrape time, so they are
+    # exact whichever process answers.
+    for hook in settings.METRICS_SCRAPE_HOOKS:
+        import_string(hook)()
     return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
