@@ -42,14 +42,17 @@ class Command(BaseCommand):
                 zones = [inventory_save(actor=actor, obj=Zone(site=site, code=z, name=f"Zone {z}")) for z in zone_codes]
                 collector = inventory_save(actor=actor, obj=Collector(site=site, name=f"edge-{code.lower()}"))
                 tokens.append((collector, collector_token_create(actor=actor, collector=collector, label="demo")[1]))
-                for idx, owner in enumerate(customers):
-                    rows = []
-                    for n in range(idx, miners, len(customers)):
-                        model, ths, watts = MODELS[n % len(MODELS)]
-                        rows.append(
-                            {"miner_id": f"{model}_{n + 1:04d}", "zone": zones[n % len(zones)], "model": model, "nominal_hashrate_ths": ths, "nominal_power_w": watts}
-                        )
-                    miners_register(actor=actor, site=site, tenant=owner, rows=rows, reason="demo data")
+                # Racks of 10 miners alternate between owners; models rotate within a rack, so every
+                # owner has every model and any slice of the fleet (e.g. the simulated one) has all owners.
+                rows_by_owner = {owner.pk: [] for owner in customers}
+                for n in range(miners):
+                    model, ths, watts = MODELS[n % len(MODELS)]
+                    owner = customers[(n // 10) % len(customers)]
+                    rows_by_owner[owner.pk].append(
+                        {"miner_id": f"{model}_{n + 1:04d}", "zone": zones[(n // 10) % len(zones)], "model": model, "nominal_hashrate_ths": ths, "nominal_power_w": watts}
+                    )
+                for owner in customers:
+                    miners_register(actor=actor, site=site, tenant=owner, rows=rows_by_owner[owner.pk], reason="demo data")
                 sites.append((site, zones))
             users = self._users(actor, password, sites, acme, blue)
         self.stdout.write(f"Demo data: 3 tenants, {len(sites)} sites, {miners * len(sites)} miners.")
