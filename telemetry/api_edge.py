@@ -2,7 +2,7 @@
 
 The collector treats anything but 200 {"success": true} as "spool and re-send forever", so an
 upload the cloud has taken answers 200 even when records were rejected; only whole-request
-failures (401, 403, 400, 413) answer otherwise.
+failures (401, 403, 400, 413, 429) answer otherwise.
 """
 
 import time
@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
+from tenants.collector_throttle import CollectorUploadThrottle
 from telemetry import metrics
 from telemetry.ingest.decode import read_body
 from telemetry.services import telemetry_ingest_batch
@@ -53,6 +54,7 @@ _HEADERS = [
 class _TelemetryUploadApi(APIView):
     authentication_classes = [CollectorTokenAuthentication]
     permission_classes = [IsCollector]
+    throttle_classes = [CollectorUploadThrottle]
     endpoint = ""
 
     def initial(self, request, *args, **kwargs):

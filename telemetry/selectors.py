@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import reduce
 
 from django.conf import settings
-from django.contrib.postgres.aggregates import BoolOr
-from django.db.models import Case, CharField, Count, F, FilteredRelation, FloatField, Max, Q, QuerySet, Sum, Value, When
+from django.contrib.postgres.aggregates import ArrayAgg, BoolOr
+from django.db.models import Case, CharField, Count, Exists, F, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
@@ -261,6 +261,40 @@ def fleet_summary(user, *, now=None) -> list[dict]:
         if g["temp"] is not None and (s["temperature_max"] is None or g["temp"] > s["temperature_max"]):
             s["temperature_max"] = g["temp"]
     return sorted(per_site.values(), key=lambda s: s["site_id"])
+
+
+def site_status_list(user, *, now=None) -> list[dict]:
+    """Per site the user sees: miner counts per state (fleet_summary: their miners only) and, for
+    operators, the site's active collectors they see — name, zone, last_seen (newest use of any of
+    its tokens), devices (X-Device-IDs its tokens were used from), online (uploaded within stale).
+    Customers get `collectors: None`: collectors are operator-only (SPEC §2)."""
+    now = now or timezone.now()
+    collectors: dict[str, list] | None = None
+    if scoping.scope_for(user).is_operator:
+        collectors = {}
+        uploaded = IngestBatch.objects.filter(collector=OuterRef("pk"), received_at__gte=stale_cutoff(now))
+        rows = (
+            scoping.collectors_for(user)
+            .filter(is_active=True)
+            .annotate(
+                last_seen=Max("tokens__last_used_at"),
+                # NULL-free: a token never used from a device joins one NULL device row.
+                devices=ArrayAgg("tokens__devices__device_id", distinct=True, filter=Q(tokens__devices__isnull=False), default=[]),
+                online=Exists(uploaded),
+            )
+            .order_by("site__code", "name")
+            .values_list("site__code", "name", "zone__code", "last_seen", "devices", "online")
+        )
+        for site_code, name, zone, last_seen, devices, online in rows:
+            collectors.setdefault(site_code, []).append({"name": name, "zone": zone, "last_seen": last_seen, "devices": devices, "online": online})
+    return [
+        {
+            "site_id": s["site_id"],
+            "collectors": None if collectors is None else collectors.get(s["site_id"], []),
+            "miners": {state: s[state] for state in STATES},
+        }
+        for s in fleet_summary(user, now=now)
+    ]
 
 
 def ingest_stats(user, *, since: dt.datetime) -> dict | None:

@@ -1,43 +1,90 @@
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
+from telemetry import selectors
+from tenants.collector_auth import CollectorPrincipal, CollectorTokenAuthentication
+from tenants.collector_throttle import CollectorPollThrottle
+
+_SELF_CHECK = inline_serializer(
+    "CollectorStatus",
+    {
+        "success": serializers.BooleanField(),
+        "site_id": serializers.CharField(),
+        "zone_id": serializers.CharField(),
+        "collector": serializers.CharField(),
+        "token_prefix": serializers.CharField(),
+        "device_id": serializers.CharField(),
+        "server_time": serializers.DateTimeField(),
+    },
+)
+_SITES = inline_serializer(
+    "CollectorSiteStatus",
+    {
+        "success": serializers.BooleanField(),
+        "sites": inline_serializer(
+            "CollectorSiteStatusSite",
+            {
+                "site_id": serializers.CharField(),
+                "collectors": inline_serializer(
+                    "CollectorSiteStatusCollector",
+                    {
+                        "name": serializers.CharField(),
+                        "zone": serializers.CharField(allow_null=True),
+                        "last_seen": serializers.DateTimeField(allow_null=True, help_text="newest use of any of its tokens"),
+                        "devices": serializers.ListField(child=serializers.CharField(), help_text="X-Device-IDs its tokens were used from"),
+                        "online": serializers.BooleanField(help_text="uploaded within TELEMETRY_STALE_SEC"),
+                    },
+                    many=True,
+                    allow_null=True,
+                    help_text="operators only; null for customers",
+                ),
+                "miners": inline_serializer(
+                    "CollectorSiteStatusMiners",
+                    {state: serializers.IntegerField() for state in selectors.STATES},
+                    help_text="miners per state, counting only the miners you may see",
+                ),
+            },
+            many=True,
+        ),
+    },
+)
 
 
 class CollectorStatusApi(APIView):
-    """GET /api/collector/status — a collector checks its credentials and sees what the cloud knows of it."""
+    """GET /api/collector/status — a collector checks its credentials and sees what the cloud knows
+    of it; a signed-in person gets the state of the sites they may see (SPEC §11)."""
 
-    authentication_classes = [CollectorTokenAuthentication]
-    permission_classes = [IsCollector]
+    # Collector token first: a wrong token answers 401 even next to a session cookie.
+    authentication_classes = [CollectorTokenAuthentication, *APIView.authentication_classes]
+    throttle_classes = [CollectorPollThrottle]  # collectors only; people pass through
 
     @extend_schema(
-        responses=inline_serializer(
-            "CollectorStatus",
-            {
-                "success": serializers.BooleanField(),
-                "site_id": serializers.CharField(),
-                "zone_id": serializers.CharField(),
-                "collector": serializers.CharField(),
-                "token_prefix": serializers.CharField(),
-                "device_id": serializers.CharField(),
-                "server_time": serializers.DateTimeField(),
-            },
-        )
+        responses={
+            200: PolymorphicProxySerializer("CollectorStatusAnswer", serializers=[_SELF_CHECK, _SITES], resource_type_field_name=None),
+            401: OpenApiResponse(description="UNAUTHENTICATED / INVALID_TOKEN"),
+            403: OpenApiResponse(description="SITE_MISMATCH: the token is of another site than X-Site-ID"),
+            429: OpenApiResponse(description="RATE_LIMITED (collectors): COLLECTOR_POLL_RATE exceeded; Retry-After"),
+        },
+        description="With a collector token: the token's self-check. Signed in: per site you may see, miner counts "
+        "per state (your miners only) and, for operators, the site's collectors.",
     )
     def get(self, request):
-        principal = request.user
+        if isinstance(request.user, CollectorPrincipal):
+            return Response(self._self_check(request.user))
+        return Response({"success": True, "sites": selectors.site_status_list(request.user)})
+
+    @staticmethod
+    def _self_check(principal: CollectorPrincipal) -> dict:
         collector = principal.collector
-        return Response(
-            {
-                "success": True,
-                "site_id": collector.site.code,
-                "zone_id": collector.zone.code if collector.zone_id else "",
-                "collector": collector.name,
-                "token_prefix": principal.token.prefix,
-                "device_id": principal.device_id,
-                "server_time": timezone.now(),
-            }
-        )
+        return {
+            "success": True,
+            "site_id": collector.site.code,
+            "zone_id": collector.zone.code if collector.zone_id else "",
+            "collector": collector.name,
+            "token_prefix": principal.token.prefix,
+            "device_id": principal.device_id,
+            "server_time": timezone.now(),
+        }

@@ -82,7 +82,14 @@ def test_a_token_of_site_x_presented_for_site_y_gets_403_site_mismatch(client, w
 
 def test_a_person_session_is_not_a_collector(client, world, owner):
     client.force_login(owner)
-    assert status(client).status_code == 401
+    body = status(client).json()
+    assert "sites" in body and "token_prefix" not in body  # the people's answer, never a collector's self-check
+
+
+def test_a_wrong_token_beside_a_session_still_gets_401(client, world, owner):
+    client.force_login(owner)
+    response = status(client, "hic_not-a-real-token")
+    assert (response.status_code, response.json()["error_code"]) == (401, "INVALID_TOKEN")
 
 
 def test_a_first_seen_device_is_recorded_and_audited_once(client, world):
