@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections import defaultdict
+from operator import itemgetter
 
 from django.db import connection
 
@@ -68,6 +69,8 @@ def owners_at(*, site, miners: dict, rows: list[dict], since: dt.datetime) -> li
         "miner_id", "tenant_id", "valid_from", "valid_to"
     ):
         history[miner].append((start, end, tenant))
+    if not history:  # the usual case: every row belongs to its miner's current tenant
+        return [miners[miner][1] for miner in map(itemgetter("miner"), rows)]
     out = []
     for row in rows:
         pk, current = miners[row["miner"]]

@@ -182,17 +182,127 @@ class Validated:
             self.reasons.append({"index": index, "miner_id": miner_id, "error_code": err.code, "field": err.field, "message": err.message})
 
 
+_FLOAT_OK = frozenset((float, int, type(None)))
+_ITEM_TYPES = frozenset((int, float))
+_INT_TYPES = frozenset((int,))
+_fromisoformat = dt.datetime.fromisoformat
+_UTC = dt.UTC
+
+
+def _fast_row(record, not_before: dt.datetime, not_after: dt.datetime) -> dict | None:
+    """validate_record for the record a collector normally sends — every field of its usual JSON
+    type and in range — in one pass without helper calls. Returns exactly the row
+    validate_record would, or None for anything else (validate_record then decides, and names
+    the reason when there is one). 5,000 records per upload: this is most of validation's cost."""
+    if type(record) is not dict:
+        return None
+    get = record.get
+    miner_id, stamp, online = get("miner_id"), get("timestamp"), get("online")
+    if type(miner_id) is not str or type(stamp) is not str or type(online) is not bool:
+        return None
+    if not 0 < len(miner_id) <= MAX_MINER_ID or "\x00" in miner_id or not miner_id.strip():
+        return None
+    try:
+        # Naive means UTC: appending the offset parses it aware in one call (datetime.replace
+        # costs ~6× the parse). A stamp with its own Z or offset fails here: parse_timestamp converts it.
+        ts = _fromisoformat(stamp + "+00:00")
+    except ValueError:
+        return None
+    if ts.tzinfo is not _UTC:  # a date without a time ignores the appended offset
+        return None
+    if not not_before <= ts <= not_after:
+        return None
+    hashrate, hashrate_5s, temp_avg, temp_max, freq = (
+        get("hashrate_ghs"), get("hashrate_5s_ghs"), get("temperature_avg"), get("temperature_max"), get("frequency_avg")
+    )
+    numbers = (hashrate, hashrate_5s, temp_avg, temp_max, freq)
+    if not set(map(type, numbers)) <= _FLOAT_OK:
+        return None  # strings, booleans, objects: the slow path parses or rejects them
+    total = 0.0
+    for value in numbers:
+        if value is not None:
+            if type(value) is int and not -BIGINT_MAX <= value <= BIGINT_MAX:
+                return None
+            total += value
+    if total - total != 0.0:  # a NaN or an infinity among them (or an overflowing sum: the slow path decides)
+        return None
+    if type(hashrate) is int:
+        hashrate = float(hashrate)
+    if type(hashrate_5s) is int:
+        hashrate_5s = float(hashrate_5s)
+    if type(temp_avg) is int:
+        temp_avg = float(temp_avg)
+    if type(temp_max) is int:
+        temp_max = float(temp_max)
+    if type(freq) is int:
+        freq = float(freq)
+    low, high = TEMPERATURE_RANGE
+    if (
+        (hashrate is not None and hashrate < 0)
+        or (hashrate_5s is not None and hashrate_5s < 0)
+        or (temp_avg is not None and not low <= temp_avg <= high)
+        or (temp_max is not None and not low <= temp_max <= high)
+    ):
+        return None
+    accepted, rejected, hw_errors, uptime = get("accepted_shares"), get("rejected_shares"), get("hardware_errors"), get("uptime_seconds")
+    for value in (accepted, rejected, hw_errors, uptime):
+        if value is not None and (type(value) is not int or not -BIGINT_MAX <= value <= BIGINT_MAX):
+            return None
+    fans, chips = get("fan_speeds"), get("temperature_chips")
+    if fans is None:
+        fans = []
+    elif type(fans) is not list or (fans and (not set(map(type, fans)) <= _INT_TYPES or min(fans) < INT32_MIN or max(fans) > INT32_MAX)):
+        return None
+    if chips is None:
+        chips = []
+    elif type(chips) is not list:
+        return None
+    elif chips:
+        if not set(map(type, chips)) <= _ITEM_TYPES:
+            return None
+        try:
+            total = sum(chips)
+        except OverflowError:
+            return None
+        if total - total != 0:  # a NaN or an infinity among them
+            return None
+    pool, worker, error = get("pool_url"), get("worker_name"), get("error_message")
+    if pool is None:
+        pool = ""
+    elif type(pool) is not str or "\x00" in pool:
+        return None
+    if worker is None:
+        worker = ""
+    elif type(worker) is not str or "\x00" in worker:
+        return None
+    if error is None:
+        error = ""
+    elif type(error) is not str or "\x00" in error:
+        return None
+    key = get("miner_key")
+    return {
+        "miner": miner_id, "ts": ts, "online": online, "hashrate_ghs": hashrate, "hashrate_5s_ghs": hashrate_5s,
+        "temperature_avg": temp_avg, "temperature_max": temp_max, "frequency_avg": freq, "accepted_shares": accepted,
+        "rejected_shares": rejected, "hardware_errors": hw_errors, "uptime_seconds": uptime, "fan_speeds": fans,
+        "temperature_chips": chips, "pool_url": pool, "worker_name": worker, "error_message": error,
+        "miner_key": key if type(key) is str and len(key) <= 64 else "",
+    }  # fmt: skip
+
+
 def validate_records(records: list, *, now: dt.datetime, max_future_sec: int, retention_days: int) -> Validated:
     not_after = now + dt.timedelta(seconds=max_future_sec)
     not_before = now - dt.timedelta(days=retention_days)
     result, seen = Validated(), set()
+    fast = _fast_row
     for index, record in enumerate(records):
-        try:
-            row = validate_record(record, not_before=not_before, not_after=not_after)
-        except RecordError as err:
-            miner_id = record.get("miner_id") if isinstance(record, dict) else None
-            result.reject(index, miner_id if isinstance(miner_id, str) else None, err)
-            continue
+        row = fast(record, not_before, not_after)
+        if row is None:
+            try:
+                row = validate_record(record, not_before=not_before, not_after=not_after)
+            except RecordError as err:
+                miner_id = record.get("miner_id") if isinstance(record, dict) else None
+                result.reject(index, miner_id if isinstance(miner_id, str) else None, err)
+                continue
         row["index"] = index
         key = (row["miner"], row["ts"])
         if key in seen:

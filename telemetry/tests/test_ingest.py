@@ -395,3 +395,58 @@ def test_ingest_counts_records_requests_and_lag_in_metrics(client, edge):
     assert _sample("ingest_requests_total", endpoint="v1", status="401") - refused == 1
     assert _sample("ingest_latency_seconds_count", endpoint="v1") - latency == 3
     assert _sample("telemetry_ingest_lag_seconds", site="SITE-ACC") == 90.0
+
+
+def test_text_and_numbers_reach_every_tier_exactly_as_sent(client, edge):
+    # The rows travel to PostgreSQL as COPY text: tabs, newlines, backslashes and braces in text,
+    # float precision, nulls and empty arrays must all come back unchanged.
+    odd = record(
+        "S21_0001", at(5), pool_url="stratum+tcp://pool\\x:3333\tbackup", worker_name="farm1.{w}\n\"q\"",
+        error_message="line1\r\nline2 \\N", hashrate_5s_ghs=0.1 + 0.2, temperature_avg=None, fan_speeds=[],
+        temperature_chips=[1e-7, 64, 63.25], accepted_shares=2**62, uptime_seconds=None,
+    )  # fmt: skip
+    answer = upload(client, edge, [odd], mode="raw")
+
+    assert counts(answer) == (1, 1, 0, 0)
+    raw = TelemetryRaw.objects.get(site=edge.site)
+    live = TelemetryLive.objects.get(miner__miner_id="S21_0001")
+    for row in (raw, live):
+        assert (row.pool_url, row.worker_name, row.error_message) == (odd["pool_url"], odd["worker_name"], odd["error_message"])
+        assert row.hashrate_5s_ghs == 0.1 + 0.2 and row.temperature_avg is None and row.uptime_seconds is None
+        assert (row.fan_speeds, row.temperature_chips, row.accepted_shares) == ([], [1e-7, 64.0, 63.25], 2**62)
+    assert Telemetry1m.objects.get(site=edge.site).hashrate_5s_sum == 0.1 + 0.2
+
+
+def test_the_fast_validation_path_gives_the_same_row_as_the_full_one_or_defers_to_it():
+    # validate_records tries a one-pass check first and falls back to validate_record; whenever
+    # the fast path answers, its row must be the full path's row, value for value and type for type.
+    from telemetry.ingest import validate
+
+    now = CAPTURE_NOW
+    not_before, not_after = now - dt.timedelta(days=3), now + dt.timedelta(seconds=300)
+    odd_values = [None, True, False, 0, 1, -1, 1.5, -0.0, float("nan"), float("inf"), "12", " 3.5 ", "x", "", [], [1, 2],
+                  [1.5, float("nan")], {}, 2**63, 2**31, 10**30, 151, 150.0, -40, -40.1, "a\x00", "2026-11-24T16:40:00Z",
+                  "2026-11-24T16:40:00+02:00", " 2026-11-24T16:40:00", "2026-11-24", "2026-11-20T16:40:00", "2026-11-24T16:52:00"]  # fmt: skip
+    names = list(record("S21_0001", at(1)))
+    rnd = random.Random(7)
+    fast_answers = 0
+    for n in range(4000):
+        rec = record(f"S21_{n % 50:04d}", at(rnd.uniform(0, 30)))
+        for _ in range(rnd.randint(0, 2)):
+            name = rnd.choice(names)
+            if rnd.random() < 0.1:
+                rec.pop(name, None)
+            elif name in ("fan_speeds", "temperature_chips") and rnd.random() < 0.5:
+                rec[name] = [rnd.choice(odd_values) if rnd.random() < 0.3 else rnd.randint(0, 100) for _ in range(rnd.randint(0, 4))]
+            else:
+                rec[name] = rnd.choice(odd_values)
+        fast = validate._fast_row(rec, not_before, not_after)
+        try:
+            full = validate.validate_record(rec, not_before=not_before, not_after=not_after)
+        except validate.RecordError:
+            full = None
+        if fast is not None:
+            fast_answers += 1
+            assert full is not None, rec
+            assert fast == full and [type(v) for v in fast.values()] == [type(v) for v in full.values()], rec
+    assert 1000 < fast_answers < 4000  # both paths were exercised
