@@ -6,8 +6,10 @@ statement run the same way on the same machine in the same run.
 
 Creates a scratch database (hi_cmdbench on the server of DATABASE_URL), migrates it, measures,
 drops it. Results are printed and written to bench/results/command_poll_<timestamp>.json.
-Each round queues 100 commands per collector (1,000, one per miner), releases 10 threads at once
-(a barrier), each leasing up to 100; every round checks that no command went out twice.
+Each round queues 100 commands per collector (1,000, one per miner) and releases 10 collector
+processes at once (a barrier), each leasing up to 100 over its own persistent connection, as 10
+gunicorn workers would; ORM and raw rounds alternate. Every round checks that all 1,000 went out
+and none twice.
 """
 
 import argparse
@@ -16,7 +18,7 @@ import json
 import os
 import statistics
 import sys
-import threading
+import multiprocessing
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -98,7 +100,8 @@ def setup_fleet(history: int):
 
 
 def queue_round(tenant, site, miners, n: int):
-    with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
+    conn = psycopg2.connect(os.environ["DATABASE_URL"])
+    with conn, conn.cursor() as cur:
         # free the miners leased last round, as their ACKs would
         cur.execute("UPDATE control_command SET state = 'succeeded', finished_at = now() WHERE state = 'dispatched'")
         cur.execute(
@@ -112,64 +115,73 @@ def queue_round(tenant, site, miners, n: int):
             """,
             {"tenant": tenant.pk, "site": site.pk, "m0": miners[0].pk, "n": n},
         )
+    conn.close()
 
 
-def run_round(worker, tokens) -> tuple[list[float], list[int]]:
-    barrier = threading.Barrier(len(tokens))
-    times, ids, errors = [], [], []
-    lock = threading.Lock()
-
-    def body(i, token):
-        try:
-            barrier.wait()
-            started = time.perf_counter()
-            got = worker(i, token)
-            elapsed = time.perf_counter() - started
-            with lock:
-                times.append(elapsed)
-                ids.extend(got)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=body, args=(i, t)) for i, t in enumerate(tokens)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return times, ids
+# --- collectors: one process each, with its own connection, as gunicorn workers would run -------
 
 
-def orm_worker():
+def collector_process(i: int, token_pk: int, site_id: int, conn, barrier) -> None:
+    """Forked with no open connection; opens its own Django and psycopg2 connections and keeps them
+    (CONN_MAX_AGE), then serves rounds: wait at the barrier with the others, time one poll."""
     from django.db import connection
 
     from control.services.queue import command_poll_lease
     from tenants.collector_auth import CollectorPrincipal
+    from tenants.models import CollectorToken
 
-    def work(i, token):
-        try:
-            wires = command_poll_lease(principal=CollectorPrincipal(token=token, device_id=f"dev-{i}"), limit=PER_POLL)
-            return [w["command_id"] for w in wires]
-        finally:
-            connection.close() if threading.current_thread() is not threading.main_thread() else None
+    token = CollectorToken.objects.select_related("collector__site", "collector__zone").get(pk=token_pk)
+    principal = CollectorPrincipal(token=token, device_id=f"dev-{i}")
+    raw = psycopg2.connect(os.environ["DATABASE_URL"])
+    raw_params = {"collector": token.collector_id, "device": f"dev-{i}", "site": site_id, "limit": PER_POLL}
+    while True:
+        mode = conn.recv()
+        if mode is None:
+            break
+        barrier.wait()
+        started = time.perf_counter()
+        if mode == "orm":
+            ids = [w["command_id"] for w in command_poll_lease(principal=principal, limit=PER_POLL)]
+        else:
+            with raw, raw.cursor() as cur:
+                cur.execute(RAW_LEASE, raw_params)
+                ids = [str(row[0]) for row in cur.fetchall()]
+        conn.send((time.perf_counter() - started, ids))
+    raw.close()
+    connection.close()
 
-    return work
+
+def start_collectors(tokens, site_id):
+    from django.db import connections
+
+    connections.close_all()  # a forked child must never share the parent's socket
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(tokens))
+    workers = []
+    for i, token in enumerate(tokens):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=collector_process, args=(i, token.pk, site_id, child, barrier), daemon=True)
+        proc.start()
+        workers.append((proc, parent))
+    return workers
 
 
-def raw_worker(site_id):
-    local = threading.local()
+def run_round(workers, mode: str) -> tuple[list[float], list[str]]:
+    for _, pipe in workers:
+        pipe.send(mode)
+    times, ids = [], []
+    for _, pipe in workers:
+        elapsed, got = pipe.recv()
+        times.append(elapsed)
+        ids += got
+    return times, ids
 
-    def work(i, token):
-        conn = getattr(local, "conn", None) or psycopg2.connect(os.environ["DATABASE_URL"])
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(RAW_LEASE, {"collector": token.collector_id, "device": f"dev-{i}", "site": site_id, "limit": PER_POLL})
-                return [str(row[0]) for row in cur.fetchall()]
-        finally:
-            conn.close()
 
-    return work
+def stop_collectors(workers) -> None:
+    for proc, pipe in workers:
+        pipe.send(None)
+    for proc, _ in workers:
+        proc.join(timeout=30)
 
 
 def p95(values: list[float]) -> float:
@@ -196,19 +208,23 @@ def main():
         tenant, site, miners, _ = setup_fleet(args.history)
         print(f"set-up: {args.history:,} historical commands in {time.perf_counter() - started:.1f}s")
         tokens = list(CollectorToken.objects.select_related("collector__site", "collector__zone").order_by("pk"))
-        orm, raw = orm_worker(), raw_worker(site.pk)
+        workers = start_collectors(tokens, site.pk)
         results = {"orm": [], "raw": []}
         double = 0
-        for n in range(args.rounds + 2):  # two warm-up rounds each
-            for name, worker in (("orm", orm), ("raw", raw)) if n % 2 == 0 else (("raw", raw), ("orm", orm)):
-                queue_round(tenant, site, miners, COLLECTORS * PER_POLL)
-                times, ids = run_round(worker, tokens)
-                double += len(ids) - len(set(ids))
-                assert len(ids) == COLLECTORS * PER_POLL, f"{name}: {len(ids)} leased of {COLLECTORS * PER_POLL}"
-                if n >= 2:
-                    results[name] += times
+        try:
+            for n in range(args.rounds + 2):  # two warm-up rounds each
+                for name in ("orm", "raw") if n % 2 == 0 else ("raw", "orm"):
+                    queue_round(tenant, site, miners, COLLECTORS * PER_POLL)
+                    times, ids = run_round(workers, name)
+                    double += len(ids) - len(set(ids))
+                    assert len(ids) == COLLECTORS * PER_POLL, f"{name}: {len(ids)} leased of {COLLECTORS * PER_POLL}"
+                    if n >= 2:
+                        results[name] += times
+        finally:
+            stop_collectors(workers)
         r = {
             "machine": {"cpus": os.cpu_count()},
+            "collectors_as": "processes (fork), one connection each",
             "at": dt.datetime.now(dt.UTC).isoformat(),
             "history": args.history,
             "collectors": COLLECTORS,

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from control.services.queue import command_ack, command_poll_lease
 from hashinsight.errors import DomainError
 from tenants.collector_auth import CollectorTokenAuthentication, IsCollector, SiteMismatch
+from tenants.collector_throttle import CollectorAckThrottle, CollectorPollThrottle
 
 _ACK_OK = {"success": True}
 
@@ -80,6 +81,8 @@ class _CollectorApi(APIView):
 class CommandPollApi(_CollectorApi):
     """GET /api/edge/v1/commands/poll — lease this collector's ready commands."""
 
+    throttle_classes = [CollectorPollThrottle]
+
     @extend_schema(parameters=[_LIMIT], responses={200: _CommandList, 204: OpenApiResponse(description="nothing to do")})
     def get(self, request):
         commands = command_poll_lease(principal=request.user, limit=_poll_limit(request))
@@ -90,6 +93,8 @@ class CommandPollApi(_CollectorApi):
 
 class LegacyCommandPendingApi(_CollectorApi):
     """GET /api/collector/commands/pending[/<site_id>] — deprecated legacy poll."""
+
+    throttle_classes = [CollectorPollThrottle]
 
     @extend_schema(parameters=[_LIMIT], responses=_LegacyCommandList, deprecated=True)
     def get(self, request, site_id: str | None = None):
@@ -108,6 +113,8 @@ class LegacyCommandPendingSiteApi(LegacyCommandPendingApi):
 
 class CommandAckApi(_CollectorApi):
     """POST /api/edge/v1/commands/<command_id>/ack — the ACK of one command (v1 round)."""
+
+    throttle_classes = [CollectorAckThrottle]
 
     endpoint = "v1"
 
@@ -129,6 +136,8 @@ class LegacyCommandResultApi(CommandAckApi):
 
 class LegacyCommandAckApi(_CollectorApi):
     """POST /api/collector/commands/ack — deprecated legacy ACK with `command_id` (or `id`) in the body."""
+
+    throttle_classes = [CollectorAckThrottle]
 
     @extend_schema(request={"application/json": dict}, responses=_AckAnswer, deprecated=True)
     def post(self, request):

@@ -153,6 +153,12 @@ class Command(models.Model):
                 condition=Q(state="queued"),
                 name="command_ready_idx",
             ),
+            # The poll's arbitration wait: does this miner have a pending command of a higher class?
+            models.Index(
+                fields=["site", "miner", "priority_class"],
+                condition=Q(state__in=["proposed", "approved", "queued"]),
+                name="command_pending_idx",
+            ),
             models.Index(fields=["state", "lease_until"], condition=Q(state__in=["dispatched", "running"]), name="command_lease_idx"),
             models.Index(fields=["state", "expires_at"], name="command_state_expiry_idx"),
             models.Index(fields=["miner", "created_at"], name="command_miner_idx"),

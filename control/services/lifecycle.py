@@ -15,8 +15,8 @@ Arbitration (Safety > Compliance/DR > Efficiency > Convenience):
   command is canceled and a running one fails with PREEMPTED_BY_EMERGENCY. The edge may already be
   executing it; the cloud only stops waiting for it (its late ACK is recorded as evidence);
 - a command arriving while the miner has a pending command of a higher class waits behind it,
-  with blocked_reason "blocked by #123 (Safety)" (informational: per-miner serial execution and
-  class order in the poll do the waiting).
+  with blocked_reason "blocked by #123 (Safety)"; the poll (control.services.queue) does not hand it
+  out while the higher one is pending or leased.
 """
 
 import datetime as dt

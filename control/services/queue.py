@@ -10,16 +10,28 @@ import datetime as dt
 import math
 import re
 
+import orjson
 import structlog
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor
+from audit.services import Actor, audit_record_many
 from control import metrics
-from control.models import LEASED_STATES, Command, CommandAck, CommandAttempt, CommandState, CommandType, Outcome
-from control.services.signing import command_sign, signing_key_for, signing_secret
-from control.services.transitions import command_lock, command_transition, command_transition_many
+from control.models import (
+    LEASED_STATES,
+    TRANSITIONS,
+    Command,
+    CommandAck,
+    CommandAttempt,
+    CommandSigningKey,
+    CommandState,
+    CommandType,
+    Outcome,
+)
+from control.services.signing import command_sign, signing_secret
+from control.services.transitions import command_transition, command_transition_many, transition_event
+from tenants.models import Miner
 
 logger = structlog.get_logger(__name__)
 
@@ -39,20 +51,67 @@ EDGE_ACTION = {
 # The two-key advisory lock space of "the per-miner lease slot"; the second key is the miner pk.
 _MINER_SLOT_LOCK = 0x434D44  # "CMD"
 
-# Ready commands of one site, best first (command_ready_idx), that no other poll holds, whose
-# miner has no leased command (`busy`), and whose miner was not last reported by another fresh device.
-_CANDIDATES_SQL = """
-SELECT c.id, c.miner_id FROM control_command c
-LEFT JOIN telemetry_live l ON l.miner_id = c.miner_id
-WHERE c.site_id = %(site)s AND c.state = 'queued' AND c.expires_at > %(now)s
-  AND (c.not_before IS NULL OR c.not_before <= %(now)s)
-  {zone}
-  AND c.id <> ALL(%(seen)s::bigint[])
-  AND c.miner_id <> ALL(%(busy)s::int[])
-  AND (l.miner_id IS NULL OR l.device_id = '' OR l.device_id = %(device)s OR l.ts < %(fresh)s)
-ORDER BY c.priority_class DESC, c.priority DESC, c.created_at
-LIMIT %(limit)s
-FOR UPDATE OF c SKIP LOCKED
+# One poll's lease in one statement. `busy` and `top` are read once per poll from the site's
+# active commands, not probed per candidate: the planner, working from statistics taken when
+# hardly a row was active (a 1M-row table is rarely re-analyzed), scans a whole index per probe.
+# The lease (SPEC §6 rules 1-3, 8; §6.2). `cand` takes the site's ready
+# commands best first (command_ready_idx) with SKIP LOCKED, so concurrent polls split the queue and
+# never wait on each other, and leaves out:
+#   - miners with a leased command (`busy`: per-miner serial),
+#   - commands waiting behind a higher class on their miner (`top`, arbitration: a proposed,
+#     approved or queued command of a higher class goes first; command_pending_idx),
+#   - miners another collector device reported within TELEMETRY_STALE_SEC (device affinity).
+# `pick` keeps one command per miner and only miners whose slot no other poll is taking right now
+# (the advisory lock; a miner it misses is skipped, never waited for). `leased` moves them to
+# dispatched with a fresh epoch; `attempt` opens or re-opens (a lapsed lease re-dispatched under the
+# same wire id) the attempt row. `scanned` tells whether another round could find more.
+_LEASE_SQL = """
+WITH busy AS MATERIALIZED (
+    SELECT miner_id FROM control_command WHERE site_id = %(site)s AND state IN ('dispatched', 'running')
+), top AS MATERIALIZED (
+    SELECT miner_id, max(priority_class) AS priority_class FROM control_command
+    WHERE site_id = %(site)s AND state IN ('proposed', 'approved', 'queued') AND expires_at > %(now)s
+    GROUP BY miner_id HAVING min(priority_class) < max(priority_class)  -- only mixed classes can make one wait
+), cand AS MATERIALIZED (
+    SELECT c.id, c.miner_id, c.priority_class, c.priority, c.created_at
+    FROM control_command c
+    LEFT JOIN telemetry_live l ON l.miner_id = c.miner_id
+    LEFT JOIN top t ON t.miner_id = c.miner_id
+    WHERE c.site_id = %(site)s AND c.state = 'queued' AND c.expires_at > %(now)s
+      AND (c.not_before IS NULL OR c.not_before <= %(now)s)
+      {zone}
+      AND c.miner_id NOT IN (SELECT miner_id FROM busy)
+      AND (t.priority_class IS NULL OR t.priority_class <= c.priority_class)
+      AND (l.miner_id IS NULL OR l.device_id = '' OR l.device_id = %(device)s OR l.ts < %(fresh)s)
+    ORDER BY c.priority_class DESC, c.priority DESC, c.created_at
+    LIMIT %(limit)s
+    FOR UPDATE OF c SKIP LOCKED
+), pick AS MATERIALIZED (
+    SELECT id FROM (
+        SELECT DISTINCT ON (miner_id) id, miner_id FROM cand ORDER BY miner_id, priority_class DESC, priority DESC, created_at
+    ) AS best
+    WHERE pg_try_advisory_xact_lock(%(slot)s, miner_id::int)
+), leased AS (
+    UPDATE control_command AS c
+    SET state = 'dispatched', updated_at = %(now)s, lease_epoch = c.lease_epoch + 1, lease_collector_id = %(collector)s,
+        lease_device_id = %(device)s, lease_until = %(until)s, blocked_reason = ''
+    FROM pick WHERE c.id = pick.id
+    RETURNING c.id, c.miner_id, c.tenant_id, c.command_type, c.params, c.priority_class, c.priority, c.created_at,
+              c.attempt, c.lease_epoch, c.expires_at
+), attempt AS (
+    INSERT INTO control_commandattempt (command_id, attempt, wire_id, lease_epoch, collector_id, device_id, leased_at,
+        lease_until, lease_ended_at, lease_end_reason, ack_status, error_class, result_message)
+    SELECT id, attempt, CASE WHEN attempt = 1 THEN id::text ELSE id::text || '.' || attempt::text END, lease_epoch,
+        %(collector)s, %(device)s, %(now)s, %(until)s, NULL, '', '', '', ''
+    FROM leased
+    ON CONFLICT (wire_id) DO UPDATE SET lease_epoch = EXCLUDED.lease_epoch, collector_id = EXCLUDED.collector_id,
+        device_id = EXCLUDED.device_id, leased_at = EXCLUDED.leased_at, lease_until = EXCLUDED.lease_until,
+        lease_ended_at = NULL, lease_end_reason = ''
+)
+SELECT x.id, x.miner_id, x.tenant_id, x.command_type, x.params, x.attempt, x.lease_epoch, x.expires_at, m.miner_id, m.miner_key,
+    (SELECT count(*) FROM cand), (SELECT k.salt FROM control_commandsigningkey k WHERE k.collector_id = %(collector)s AND k.enabled)
+FROM leased x JOIN tenants_miner m ON m.id = x.miner_id
+ORDER BY x.priority_class DESC, x.priority DESC, x.created_at
 """
 
 
@@ -69,55 +128,74 @@ def count_final(commands) -> None:
     transaction.on_commit(count)
 
 
-_BUSY_SQL = "SELECT miner_id FROM control_command WHERE site_id = %s AND state IN ('dispatched', 'running')"
-
-
 def iso_z(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _lease_candidates(*, collector, device_id: str, limit: int, now: dt.datetime) -> list[int]:
-    """Lock up to `limit` ready commands, at most one per miner. A miner whose slot another poll
-    is taking right now is skipped, never an error: the partial unique index would refuse it."""
-    chosen: dict[int, int] = {}  # miner → command
-    seen: list[int] = []
+def _lease(*, collector, device_id: str, limit: int, now: dt.datetime) -> tuple[list[Command], str | None]:
+    """Lease up to `limit` ready commands, at most one per miner, as Command objects carrying the
+    fields the wire object and the audit event need; and the collector's signing salt, if any."""
     zone = "AND c.zone_id = %(zone)s" if collector.zone_id else ""
-    fresh = now - dt.timedelta(seconds=settings.TELEMETRY_STALE_SEC)
+    params = {
+        "site": collector.site_id, "zone": collector.zone_id, "now": now, "device": device_id, "collector": collector.pk,
+        "fresh": now - dt.timedelta(seconds=settings.TELEMETRY_STALE_SEC), "slot": _MINER_SLOT_LOCK,
+        "until": now + dt.timedelta(seconds=settings.COMMAND_LEASE_SEC),
+    }  # fmt: skip
+    commands: list[Command] = []
+    salt = None
     with connection.cursor() as cur:
-        # The site's leased miners, read first: a per-candidate NOT EXISTS lets a planner working
-        # from stale statistics (a 1M-row table is rarely re-analyzed) scan a whole index per row.
-        cur.execute(_BUSY_SQL, [collector.site_id])
-        busy = [m for (m,) in cur.fetchall()]
         for _ in range(4):  # another round only when candidates shared a miner or lost its slot
-            want = limit - len(chosen)
-            params = {"site": collector.site_id, "zone": collector.zone_id, "now": now, "seen": seen, "device": device_id, "fresh": fresh, "limit": want, "busy": busy}
-            cur.execute(_CANDIDATES_SQL.format(zone=zone), params)
+            want = limit - len(commands)
+            cur.execute(_LEASE_SQL.format(zone=zone), params | {"limit": want})
             rows = cur.fetchall()
-            seen += [pk for pk, _ in rows]
-            fresh_miners = {}
-            for pk, miner in rows:
-                if miner not in chosen and miner not in fresh_miners:
-                    fresh_miners[miner] = pk
-            if fresh_miners:
-                # Two polls may have locked two different commands of one miner. The advisory lock
-                # picks one; the re-check runs in a new statement (a new snapshot under READ
-                # COMMITTED), so it sees a lease the other poll committed before we got the lock.
-                cur.execute(
-                    "SELECT m FROM unnest(%s::int[]) AS m WHERE pg_try_advisory_xact_lock(%s, m)",
-                    [sorted(fresh_miners), _MINER_SLOT_LOCK],
-                )
-                locked = [m for (m,) in cur.fetchall()]
-                cur.execute(
-                    "SELECT DISTINCT miner_id FROM control_command WHERE miner_id = ANY(%s) AND state IN ('dispatched', 'running')",
-                    [locked],
-                )
-                taken = {m for (m,) in cur.fetchall()}
-                for miner in locked:
-                    if miner not in taken and len(chosen) < limit:
-                        chosen[miner] = fresh_miners[miner]
-            if len(chosen) >= limit or len(rows) < want:
+            for pk, miner_pk, tenant_id, kind, args, attempt, epoch, expires_at, miner_id, miner_key, _, salt in rows:
+                command = Command(
+                    pk=pk, tenant_id=tenant_id, site=collector.site, miner_id=miner_pk, command_type=kind,
+                    params=orjson.loads(args) if isinstance(args, str) else args, state=S.DISPATCHED, attempt=attempt,
+                    lease_epoch=epoch, expires_at=expires_at, lease_collector=collector, lease_device_id=device_id,
+                    lease_until=params["until"], updated_at=now,
+                )  # fmt: skip
+                command.miner = Miner(pk=miner_pk, miner_id=miner_id, miner_key=miner_key, site=collector.site)
+                commands.append(command)
+            scanned = rows[0][10] if rows else 0
+            # Nothing leased ends the poll: its candidates (if any) were all taken by other polls.
+            if not rows or len(commands) >= limit or scanned < want:
                 break
-    return list(chosen.values())
+    return commands, salt
+
+
+def command_poll_lease(*, principal, limit: int) -> list[dict]:
+    """Lease the calling collector's ready commands (queued → dispatched) and return their wire objects.
+
+    The lease statement is the transition: it re-reads each row locked (`state = 'queued'` under
+    FOR UPDATE) and refuses the rest, and every lease is audited below in the same transaction."""
+    assert S.DISPATCHED in TRANSITIONS[S.QUEUED]
+    collector = principal.collector
+    device_id = principal.device_id
+    for retry in range(3):
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                commands, salt = _lease(collector=collector, device_id=device_id, limit=limit, now=now)
+                if not commands:
+                    return []
+                actor = Actor.collector(collector, device_id)
+                # Last, so the chain head is locked only for the append and the commit.
+                audit_record_many(actor=actor, events=[_dispatched_event(c, collector=collector, device_id=device_id) for c in commands])
+            break
+        except IntegrityError as exc:
+            # A miner whose lease another poll committed after this statement's snapshot was taken:
+            # the unique index refused the second lease. A new statement sees it and skips the miner.
+            if "one_leased_command_per_miner" not in str(exc) or retry == 2:
+                raise
+    transaction.on_commit(lambda: [metrics.commands_dispatched_total.labels(c.command_type).inc() for c in commands])
+    secret = signing_secret(CommandSigningKey(collector_id=collector.pk, salt=salt)) if salt else ""
+    return [command_wire(c, collector=collector, now=now, signing_secret_value=secret) for c in commands]
+
+
+def _dispatched_event(command: Command, *, collector, device_id: str):
+    details = {"wire_id": command.wire_id(), "collector": collector.name, "device_id": device_id, "lease_until": command.lease_until}
+    return transition_event(command, frm=S.QUEUED, to=S.DISPATCHED, reason="leased by poll", **details)
 
 
 def command_wire(command: Command, *, collector, now: dt.datetime, signing_secret_value: str = "") -> dict:
@@ -142,49 +220,6 @@ def command_wire(command: Command, *, collector, now: dt.datetime, signing_secre
     if signing_secret_value:
         wire["signature"] = command_sign(wire, signing_secret_value)
     return wire
-
-
-@transaction.atomic
-def command_poll_lease(*, principal, limit: int) -> list[dict]:
-    """Lease the calling collector's ready commands (queued → dispatched) and return their wire objects."""
-    collector = principal.collector
-    now = timezone.now()
-    ids = _lease_candidates(collector=collector, device_id=principal.device_id, limit=limit, now=now)
-    if not ids:
-        return []
-    commands = list(Command.objects.filter(pk__in=ids).select_related("miner").order_by("-priority_class", "-priority", "created_at"))
-    lease_until = now + dt.timedelta(seconds=settings.COMMAND_LEASE_SEC)
-    for command in commands:
-        command.site = collector.site  # the audit event names the site; all of them are the caller's
-
-    def lease(command):
-        return {"lease_epoch": command.lease_epoch + 1, "lease_collector": collector, "lease_device_id": principal.device_id, "lease_until": lease_until}
-
-    command_transition_many(
-        commands,
-        to=S.DISPATCHED,
-        actor=Actor.collector(collector, principal.device_id),
-        reason="leased by poll",
-        changes=lease,
-        audit_details=lambda c: {"wire_id": c.wire_id(), "collector": collector.name, "device_id": principal.device_id, "lease_until": lease_until},
-    )
-    # A re-dispatch after a lapsed lease keeps its wire id, so its attempt row takes the new lease.
-    CommandAttempt.objects.bulk_create(
-        [
-            CommandAttempt(
-                command=c, attempt=c.attempt, wire_id=c.wire_id(), lease_epoch=c.lease_epoch, collector=collector,
-                device_id=principal.device_id, leased_at=now, lease_until=lease_until, lease_ended_at=None, lease_end_reason="",
-            )
-            for c in commands
-        ],
-        update_conflicts=True,
-        unique_fields=["wire_id"],
-        update_fields=["lease_epoch", "collector", "device_id", "leased_at", "lease_until", "lease_ended_at", "lease_end_reason"],
-    )  # fmt: skip
-    transaction.on_commit(lambda: [metrics.commands_dispatched_total.labels(c.command_type).inc() for c in commands])
-    key = signing_key_for(collector)
-    secret = signing_secret(key) if key else ""
-    return [command_wire(c, collector=collector, now=now, signing_secret_value=secret) for c in commands]
 
 
 # --- ACKs -----------------------------------------------------------------------------------------

@@ -159,3 +159,58 @@ def test_other_tenants_collector_sees_none_of_site_x(client, world):
     ControlCommandFactory(miner=world.miners_b_x[0])
     resp = client.get(POLL, **collector_headers(world.token_y, "SITE-Y"))
     assert resp.status_code == 204
+
+
+def test_a_command_waits_while_its_miner_has_a_pending_command_of_a_higher_class(world, noc_x):
+    from audit.services import Actor
+    from control.services import lifecycle
+
+    miner, other = world.miners_a_x[0], world.miners_a_x[1]
+    safety = lifecycle.command_create(actor=Actor.user(noc_x), user=noc_x, miner=miner, command_type="disable_hashing", priority_class=PriorityClass.SAFETY, reason="hot aisle")
+    low = lifecycle.command_create(actor=Actor.user(noc_x), user=noc_x, miner=miner, command_type="set_fan", params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY)
+    free = ControlCommandFactory(miner=other, command_type=CommandType.SET_FAN, params={"speed": 50}, priority_class=PriorityClass.CONVENIENCE)
+    assert (safety.state, low.state) == (CommandState.PROPOSED, CommandState.QUEUED)  # the Safety one awaits approval
+    assert low.blocked_reason == f"blocked by #{safety.pk} (Safety)"
+
+    got = [w["command_id"] for w in command_poll_lease(principal=principal_for(world.collector_x), limit=10)]
+    assert got == [str(free.pk)]  # a lower class on another miner is not held up
+    low.refresh_from_db()
+    assert (low.state, low.blocked_reason) == (CommandState.QUEUED, f"blocked by #{safety.pk} (Safety)")
+
+    safety.state = CommandState.CANCELED  # the higher one ends: the lower one goes out
+    safety.save(update_fields=["state"])
+    got = [w["command_id"] for w in command_poll_lease(principal=principal_for(world.collector_x), limit=10)]
+    assert got == [str(low.pk)]
+    low.refresh_from_db()
+    assert (low.state, low.blocked_reason) == (CommandState.DISPATCHED, "")
+
+
+@pytest.mark.parametrize("state", [CommandState.APPROVED, CommandState.QUEUED])
+def test_a_higher_class_command_that_is_not_ready_still_holds_back_the_lower_one(world, state):
+    miner = world.miners_a_x[0]
+    later = timezone.now() + dt.timedelta(seconds=60)
+    ControlCommandFactory(miner=miner, state=state, priority_class=PriorityClass.COMPLIANCE, not_before=later)  # backing off
+    low = ControlCommandFactory(miner=miner, command_type=CommandType.SET_FAN, params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY)
+    assert command_poll_lease(principal=principal_for(world.collector_x), limit=10) == []
+    low.refresh_from_db()
+    assert low.state == CommandState.QUEUED
+
+
+def test_an_expired_higher_class_command_no_longer_holds_back_the_lower_one(world):
+    miner = world.miners_a_x[0]
+    ControlCommandFactory(miner=miner, priority_class=PriorityClass.SAFETY, created_at=timezone.now() - dt.timedelta(seconds=700))
+    low = ControlCommandFactory(miner=miner, command_type=CommandType.SET_FAN, params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY)
+    assert [w["command_id"] for w in command_poll_lease(principal=principal_for(world.collector_x), limit=10)] == [str(low.pk)]
+
+
+def test_a_poll_is_one_lease_statement_plus_the_audit_append(world):
+    for miner in world.miners_a_x + world.miners_b_x:
+        ControlCommandFactory(miner=miner)
+    principal = principal_for(world.collector_x)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(command_poll_lease(principal=principal, limit=10)) == 5
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    # the lease (with its attempt rows and the signing key) is one statement; the rest is the audit append
+    assert len([s for s in statements if "control_command" in s]) == 1 and statements[0].lstrip().startswith("WITH")
+    assert all("audit_audit" in s for s in statements[1:])
+    assert CommandAttempt.objects.filter(lease_epoch=1, lease_ended_at__isnull=True).count() == 5
