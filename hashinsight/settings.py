@@ -201,6 +201,11 @@ SPECTACULAR_SETTINGS = {
 
 # --- collectors ------------------------------------------------------------------------------
 COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = env.int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)
+# Requests per collector token, as DRF rates "<n>/<s|min|hour|day>" ("" = off), counted in the
+# shared Redis cache. Defaults leave a healthy collector far below them: see docs/SECURITY.md.
+COLLECTOR_UPLOAD_RATE = env.str("COLLECTOR_UPLOAD_RATE", default="120/min")
+COLLECTOR_POLL_RATE = env.str("COLLECTOR_POLL_RATE", default="120/min")
+COLLECTOR_ACK_RATE = env.str("COLLECTOR_ACK_RATE", default="1200/min")
 
 # --- audit -------------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)

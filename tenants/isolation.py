@@ -10,6 +10,7 @@ Used by `manage.py verify_tenant_isolation`; the tests call the same functions.
 """
 
 import contextlib
+import json
 import re
 import secrets
 import threading
@@ -353,6 +354,33 @@ class ScopedOrDenied(Expect):
         return None if a.final_status in (200, 403) else f"expected 200 without foreign rows or 403, got {a.short()}"
 
 
+@dataclass(frozen=True)
+class SiteFigures(Expect):
+    """200 listing exactly these sites with these miner totals (the caller's miners only), and
+    collector details only when `collectors` (operators)."""
+
+    miners: tuple[tuple[str, int], ...]
+    collectors: bool
+
+    @property
+    def label(self):
+        return f"200 sites {dict(self.miners)}" + (" with collectors" if self.collectors else " without collectors")
+
+    def problem(self, a):
+        if a.status != 200:
+            return f"expected {self.label} got {a.short()}"
+        try:
+            sites = json.loads(a.bodies[0])["sites"]
+            got = tuple(sorted((s["site_id"], sum(s["miners"].values())) for s in sites))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return "expected a JSON object with `sites`"
+        if got != self.miners:
+            return f"expected sites and miner counts {self.miners} got {got}"
+        if any((s["collectors"] is not None) != self.collectors for s in sites):
+            return "collector details shown to a customer" if not self.collectors else "collector details missing for an operator"
+        return None
+
+
 PUBLIC = Reachable(statuses=(200, 503), label_text="public, no tenant data")
 SELF_SERVICE = Reachable(statuses=(200, 403, 404), label_text="own account only")
 
@@ -436,6 +464,22 @@ def collector_probes(route: Route, w: World) -> list[Probe]:
     if "site_id>" in route.path:  # its own token naming another site's code in the path
         out.append(Probe(route, "GET", COLLECTOR_X_OWN, route.fill(site_id=w.site_y.code), ApiDenied(403, ("SITE_MISMATCH",)), w.markers_y(), headers=own))
     return out
+
+
+def collector_status_probes(route: Route, w: World) -> list[Probe]:
+    """GET /api/collector/status answers a collector (its self-check) and people (sites in scope).
+    Customer A sees site X with A's miner only and no collector; NOC X sees nothing of site Y."""
+    path = route.fill()
+    own = {"Authorization": f"Bearer {w.token_x_plain}", "X-Site-ID": w.site_x.code}
+    other = {"Authorization": f"Bearer {w.token_y_plain}", "X-Site-ID": w.site_x.code}
+    x = w.site_x.code
+    return [
+        Probe(route, "GET", ANON, path, ApiUnauthenticated(), w.markers_all()),
+        Probe(route, "GET", COLLECTOR_Y_ON_X, path, ApiDenied(403, ("SITE_MISMATCH",)), w.markers_y(), headers=other),
+        Probe(route, "GET", COLLECTOR_X_OWN, path, Reachable(), w.markers_y(), headers=own),
+        Probe(route, "GET", CUSTOMER_A_OWN, path, SiteFigures(((x, 1),), collectors=False), (*w.markers_b(), w.collector_x.name)),
+        Probe(route, "GET", NOC_X_OWN, path, SiteFigures(((x, 2),), collectors=True), w.markers_y()),
+    ]
 
 
 def audit_api_probes(route: Route, w: World) -> list[Probe]:
@@ -773,9 +817,10 @@ def account_signed_in_probes(route: Route, w: World) -> list[Probe]:
 CASES: list[Case] = [
     Case("public probe", _exact(*PUBLIC_PATHS), public_probes),
     Case("home page", _exact("/"), home_probes),
+    Case("collector status (collectors and people)", _exact("/api/collector/status"), collector_status_probes),
     Case(
         "collector API",
-        _exact("/api/collector/status", "/api/collector/upload", "/api/collector/telemetry", "/api/edge/v1/telemetry/batch", *COLLECTOR_COMMAND_PATHS),
+        _exact("/api/collector/upload", "/api/collector/telemetry", "/api/edge/v1/telemetry/batch", *COLLECTOR_COMMAND_PATHS),
         collector_probes,
     ),
     Case("operator API: audit", _exact("/api/admin/v1/audit"), audit_api_probes),

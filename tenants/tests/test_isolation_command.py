@@ -167,3 +167,35 @@ def test_a_write_refused_by_csrf_does_not_count_as_denied(settings):
     code, lines = run("--only", "/admin/tenants/site/add/")
     assert code == 1
     assert [line.split(" refused")[0] for line in lines if "refused by CSRF" in line] == ["FAIL POST /admin/tenants/site/add/ customer_a_on_b"]
+
+
+@pytest.mark.django_db
+def test_the_status_route_checks_collectors_and_people():
+    code, lines = run("--only", "/api/collector/status")
+    assert code == 0
+    personas = [line.split()[3] for line in lines[:-1]]
+    assert personas == ["anonymous", "collector_y_on_x", "collector_x_own", "customer_a_own", "noc_x_own"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("leak", ["counts", "collectors"])
+def test_status_figures_beyond_the_callers_miners_fail_the_run(monkeypatch, leak):
+    from telemetry import selectors
+
+    scoped = selectors.site_status_list
+
+    def leaky(user, *, now=None):
+        sites = scoped(user, now=now)
+        for s in sites:
+            if leak == "counts":  # every miner of the site, not only the caller's
+                s["miners"]["offline"] += Miner.objects.filter(site__code=s["site_id"]).exclude(pk__in=scoping.miners_for(user).values("pk")).count()
+            else:  # collectors shown to customers too
+                s["collectors"] = s["collectors"] or []
+        return sites
+
+    monkeypatch.setattr(selectors, "site_status_list", leaky)
+    code, lines = run("--only", "/api/collector/status")
+    assert code == 1
+    expected = "expected sites and miner counts" if leak == "counts" else "collector details shown to a customer"
+    assert [line.split()[3] for line in lines if line.startswith("FAIL GET")] == ["customer_a_own"]
+    assert expected in next(line for line in lines if line.startswith("FAIL GET"))
