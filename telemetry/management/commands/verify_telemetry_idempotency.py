@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.test import override_settings
 
 from audit.services import Actor
 from tenants.isolation import LocalServer
@@ -70,10 +71,12 @@ def _find_tag() -> str:
 
 @transaction.atomic
 def scratch_ensure(*, site_code: str = "", miners: int = 20) -> Scratch:
-    """The scratch world, created once and reused: a tenant, a collector and three miner sets
-    (R for repeats, A and B for the offline hour), all named idem-<hex>…. With `site_code` the
-    scratch miners and collector live on that site; counts only ever look at the scratch miners."""
+    """The scratch world: a tenant, site and collector created once and reused, and three fresh miner
+    sets per run (R for repeats, A and B for the offline hour), all named idem-<hex>…, so no run
+    sees another run's samples. With `site_code` the scratch miners and collector live on that
+    site; counts only ever look at this run's scratch miners."""
     tag = _find_tag()
+    run = secrets.token_hex(2)
     tenant = Tenant.objects.filter(slug=tag).first() or inventory_save(actor=ACTOR, obj=Tenant(slug=tag, name=f"{tag} idempotency check"))
     code = site_code or f"{tag}-SITE"
     site = Site.objects.filter(code=code).first()
@@ -82,7 +85,7 @@ def scratch_ensure(*, site_code: str = "", miners: int = 20) -> Scratch:
     collector = Collector.objects.filter(site=site, name=f"{tag}-edge").first() or inventory_save(actor=ACTOR, obj=Collector(site=site, name=f"{tag}-edge"))
     sets = {}
     for name in ("R", "A", "B"):
-        ids = [f"{tag}-{name}-{n:04d}" for n in range(1, miners + 1)]
+        ids = [f"{tag}-{run}-{name}-{n:04d}" for n in range(1, miners + 1)]
         miners_register(actor=ACTOR, site=site, tenant=tenant, rows=[{"miner_id": m, "model": "S21", "nominal_hashrate_ths": 200} for m in ids], reason="idempotency check")
         by_id = {m.miner_id: m for m in Miner.objects.filter(site=site, miner_id__in=ids)}
         sets[name] = [by_id[m] for m in ids]
@@ -210,7 +213,10 @@ def idempotency_verify(*, base_url: str = "", site_code: str = "", miners: int =
     hour_end = now - dt.timedelta(minutes=15)  # replays arrive ≥ 5 min late
     hour_start = hour_end - dt.timedelta(minutes=minutes)
     try:
-        with LocalServer() if not base_url else contextlib.nullcontext(base_url) as url:
+        # The check sends more uploads a minute than one healthy collector: in-process, the upload
+        # throttle is lifted (this checks idempotency, not throttling); a --url server must allow it.
+        lifted = override_settings(COLLECTOR_UPLOAD_RATE="") if not base_url else contextlib.nullcontext()
+        with lifted, LocalServer() if not base_url else contextlib.nullcontext(base_url) as url:
             uplink = Uplink(url, token=plaintext, site_code=scratch.site.code, device_id=f"{scratch.tag}-device")
             try:
                 _step_repeat(check, scratch, uplink, now, repeat, seed)
@@ -327,7 +333,8 @@ class Command(BaseCommand):
         "through the real HTTP endpoints; print rows and aggregates of every tier before and after; "
         "PASS only when nothing changed that should not have, else exit 1. Uses a scratch tenant, "
         "collector and miners named idem-<hex>… (created once in this database, reused afterwards); "
-        "each run mints a collector token and revokes it. --url must be a server on this same database."
+        "each run mints a collector token and revokes it. --url must be a server on this same database "
+        "whose COLLECTOR_UPLOAD_RATE allows the check's uploads (about 60 in a minute; empty = unlimited)."
     )
 
     def add_arguments(self, parser):
