@@ -46,8 +46,9 @@ check: venv
 	  ALLOWED_HOSTS=example.com CELERY_BROKER_URL=redis://127.0.0.1:6379/1 $(PY) manage.py check --deploy --fail-level WARNING
 
 # Every bench/*.py in turn (each makes and drops its own scratch database); results in bench/results/.
+# bench/_*.py are shared helpers (bench/_harness.py), not benches.
 bench: venv services
-	@status=0; for f in bench/*.py; do echo "== $$f"; $(PY) $$f || status=1; done; exit $$status
+	@status=0; for f in bench/*.py; do case "$${f##*/}" in _*) continue;; esac; echo "== $$f"; $(PY) $$f || status=1; done; exit $$status
 
 lock:
 	$(PYTHON) -m venv /tmp/hi-lock && /tmp/hi-lock/bin/pip install -q -r requirements.in && \

@@ -12,42 +12,13 @@ import datetime as dt
 import hashlib
 import json
 import os
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness as harness
+import psycopg2
+
 BENCH_DB = "hi_bench"
-
-_server = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hashinsight"))
-os.environ["DATABASE_URL"] = urlunsplit(_server._replace(path=f"/{BENCH_DB}"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hashinsight.settings")
-os.environ.setdefault("TESTING", "1")  # dev fallbacks, no .env, DEBUG off (no query log)
-
-import psycopg2  # noqa: E402
-
-
-def admin_connection():
-    conn = psycopg2.connect(urlunsplit(_server._replace(path="/postgres")))
-    conn.autocommit = True
-    return conn
-
-
-def recreate_database():
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {BENCH_DB}")
-    conn.close()
-
-
-def drop_database():
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    conn.close()
+harness.use_scratch_database(BENCH_DB)
 
 
 def bench_batched_appends(events: int, batch: int) -> float:
@@ -145,15 +116,8 @@ def main():
     parser.add_argument("--single-events", type=int, default=3_000)
     args = parser.parse_args()
 
-    recreate_database()
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        r = {"machine": {"cpus": os.cpu_count()}, "at": dt.datetime.now(dt.UTC).isoformat()}
+    with harness.scratch_database():
+        r = harness.new_results()
 
         bench_single_appends(200)  # warm up connection and code paths
         bench_raw_single_appends(200)
@@ -183,31 +147,17 @@ def main():
             r[f"verify_w{workers}_vs_raw"] = r[f"verify_w{workers}_per_s"] / raw
 
         targets = [
-            ("batched appends (50/tx) per s", r["batched_appends_per_s"], 2000, "≥ 2,000/s"),
-            ("single-event tx vs raw SQL", r["single_vs_raw"], 0.8, "≥ 0.8×"),
-            ("verify workers=1 vs raw fetch+hash", r["verify_w1_vs_raw"], 0.8, "≥ 0.8×"),
-            ("verify workers=2 vs raw fetch+hash", r["verify_w2_vs_raw"], 0.8, "≥ 0.8×"),
-            ("verify workers=2 events per s", r["verify_w2_per_s"], 100_000, "≥ 100,000/s"),
+            harness.at_least("batched appends (50/tx) per s", r["batched_appends_per_s"], 2000, "≥ 2,000/s"),
+            harness.at_least("single-event tx vs raw SQL", r["single_vs_raw"], 0.8, "≥ 0.8×"),
+            harness.at_least("verify workers=1 vs raw fetch+hash", r["verify_w1_vs_raw"], 0.8, "≥ 0.8×"),
+            harness.at_least("verify workers=2 vs raw fetch+hash", r["verify_w2_vs_raw"], 0.8, "≥ 0.8×"),
+            harness.at_least("verify workers=2 events per s", r["verify_w2_per_s"], 100_000, "≥ 100,000/s"),
         ]
         print(f"audit bench on {os.cpu_count()} CPUs, {args.verify_events:,} events verified")
         print(f"  single-event tx: audit_record {r['single_appends_per_s']:,.0f}/s, raw SQL {r['raw_single_appends_per_s']:,.0f}/s")
         print(f"  verify: raw fetch+hash {raw:,.0f}/s, workers=1 {r['verify_w1_per_s']:,.0f}/s, workers=2 {r['verify_w2_per_s']:,.0f}/s")
-        r["targets"] = {}
-        for name, value, target, label in targets:
-            met = value >= target
-            r["targets"][name] = {"value": value, "target": target, "met": met}
-            print(f"  {'OK  ' if met else 'MISS'} {name}: {value:,.2f} (target {label})")
-
-        out_dir = ROOT / "bench" / "results"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"audit_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(r, indent=2))
-        print(f"  written to {out.relative_to(ROOT)}")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
+        harness.report_targets(r, targets)
+        harness.write_results("audit", r)
 
 
 if __name__ == "__main__":

@@ -22,60 +22,26 @@ import argparse
 import datetime as dt
 import gzip
 import io
-import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness as harness
+import orjson
+import psycopg2
+import requests
+from _harness import ROOT, percentile
+
 BENCH_DB = "hi_bench_telemetry"
-
-_server = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hashinsight"))
-os.environ["DATABASE_URL"] = urlunsplit(_server._replace(path=f"/{BENCH_DB}"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hashinsight.settings")
-os.environ.setdefault("TESTING", "1")  # dev fallbacks, no .env, DEBUG off (no query log)
-
-import orjson  # noqa: E402
-import psycopg2  # noqa: E402
-import requests  # noqa: E402
-
-
-def admin_connection():
-    conn = psycopg2.connect(urlunsplit(_server._replace(path="/postgres")))
-    conn.autocommit = True
-    return conn
-
-
-def recreate_database():
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {BENCH_DB}")
-    conn.close()
-
-
-def drop_database():
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    conn.close()
+harness.use_scratch_database(BENCH_DB)
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 class Gunicorn:
@@ -209,14 +175,7 @@ def main():
     if args.uploads < 20:
         parser.error("--uploads must be at least 20 (p95)")
 
-    recreate_database()
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with harness.scratch_database():
         from telemetry.fleet import Fleet, MinerSpec, Uplink, build_chunks
 
         tenant, site, token, ids = setup_site(args.records)
@@ -266,17 +225,15 @@ def main():
                 baseline.close()
 
         n = args.records
-        r = {
-            "machine": {"cpus": os.cpu_count()},
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-            "server": args.server,
-            "workers": args.workers if args.server == "gunicorn" else 1,
-            "records_per_upload": n,
-            "uploads": args.uploads,
-            "body_kb": round(body_kb, 1),
-            "ours_ms": {"p50": percentile(ours, 0.5) * 1000, "p95": percentile(ours, 0.95) * 1000, "max": max(ours) * 1000},
-            "baseline_ms": {"p50": percentile(base, 0.5) * 1000, "p95": percentile(base, 0.95) * 1000, "max": max(base) * 1000},
-        }
+        r = harness.new_results(
+            server=args.server,
+            workers=args.workers if args.server == "gunicorn" else 1,
+            records_per_upload=n,
+            uploads=args.uploads,
+            body_kb=round(body_kb, 1),
+            ours_ms={"p50": percentile(ours, 0.5) * 1000, "p95": percentile(ours, 0.95) * 1000, "max": max(ours) * 1000},
+            baseline_ms={"p50": percentile(base, 0.5) * 1000, "p95": percentile(base, 0.95) * 1000, "max": max(base) * 1000},
+        )
         r["ours_records_per_s"] = n / percentile(ours, 0.5)
         r["baseline_records_per_s"] = n / percentile(base, 0.5)
         r["throughput_ratio"] = r["ours_records_per_s"] / r["baseline_records_per_s"]
@@ -297,21 +254,8 @@ def main():
         print(f"  raw SQL (COPY + ON CONFLICT into raw + live): p50 {r['baseline_ms']['p50']:.0f} ms, p95 {r['baseline_ms']['p95']:.0f} ms, {r['baseline_records_per_s']:,.0f} records/s")
         print(f"  ratio ours/raw SQL throughput: {r['throughput_ratio']:.2f}×")
         print(f"  replay of one upload: HTTP {replay.status} {r['replay']['answer']}; new rows per tier {r['replay']['new_rows']}, receipts +{r['replay']['new_receipts']}")
-        r["targets"] = {}
-        for name, value, target, label, met in targets:
-            r["targets"][name] = {"value": value, "target": target, "met": met}
-            print(f"  {'OK  ' if met else 'MISS'} {name}: {value:,.2f} (target {label})")
-
-        out_dir = ROOT / "bench" / "results"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"telemetry_ingest_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(r, indent=2, default=str))
-        print(f"  written to {out.relative_to(ROOT)}")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
+        harness.report_targets(r, targets)
+        harness.write_results("telemetry_ingest", r)
 
 
 if __name__ == "__main__":

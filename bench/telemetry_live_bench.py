@@ -15,22 +15,15 @@ import datetime as dt
 import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness as harness
+import psycopg2
+from _harness import p95
+
 BENCH_DB = "hi_bench_live"
 TARGET_P95_MS = 50.0
-
-_server = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hashinsight"))
-os.environ["DATABASE_URL"] = urlunsplit(_server._replace(path=f"/{BENCH_DB}"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hashinsight.settings")
-os.environ.setdefault("TESTING", "1")  # dev fallbacks, no .env, DEBUG off (no query log)
-
-import psycopg2  # noqa: E402
+harness.use_scratch_database(BENCH_DB)
 
 RAW_SQL = """
 SELECT m.miner_id, z.code, t.slug,
@@ -46,27 +39,6 @@ LEFT JOIN telemetry_live l ON l.miner_id = m.id
 WHERE m.site_id = %(site)s
 ORDER BY m.miner_id
 """
-
-
-def admin_connection():
-    conn = psycopg2.connect(urlunsplit(_server._replace(path="/postgres")))
-    conn.autocommit = True
-    return conn
-
-
-def recreate_database():
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {BENCH_DB}")
-    conn.close()
-
-
-def drop_database():
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    conn.close()
 
 
 def fill(miners: int):
@@ -115,10 +87,6 @@ def fill(miners: int):
     return site, noc, customer
 
 
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[-1]
-
-
 def time_api(user, path: str, requests: int, expected: int) -> list[float]:
     from django.test import Client
 
@@ -162,14 +130,7 @@ def main():
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    recreate_database()
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with harness.scratch_database():
         site, noc, customer = fill(args.miners)
         path = f"/api/v1/telemetry/live?site_id={site.code}&format=compact"
         # Interleave API and raw SQL rounds so drift on the machine hits both alike.
@@ -178,17 +139,15 @@ def main():
             raw += time_raw(site.pk, args.requests // 4, args.miners)
             api += time_api(noc, path, args.requests // 4, args.miners)
             cust += time_api(customer, path, args.requests // 4, args.miners // 2)
-        r = {
-            "machine": {"cpus": os.cpu_count()},
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-            "miners": args.miners,
-            "requests": len(api),
-            "raw_sql_p50_ms": statistics.median(raw),
-            "raw_sql_p95_ms": p95(raw),
-            "api_p50_ms": statistics.median(api),
-            "api_p95_ms": p95(api),
-            "api_customer_half_site_p95_ms": p95(cust),
-        }
+        r = harness.new_results(
+            miners=args.miners,
+            requests=len(api),
+            raw_sql_p50_ms=statistics.median(raw),
+            raw_sql_p95_ms=p95(raw),
+            api_p50_ms=statistics.median(api),
+            api_p95_ms=p95(api),
+            api_customer_half_site_p95_ms=p95(cust),
+        )
         r["api_vs_raw_p95"] = r["api_p95_ms"] / r["raw_sql_p95_ms"]
         met = r["api_p95_ms"] <= TARGET_P95_MS
         r["target"] = {"p95_ms": TARGET_P95_MS, "met": met}
@@ -197,17 +156,8 @@ def main():
         print(f"  API compact (NOC, all):      p50 {r['api_p50_ms']:6.1f} ms   p95 {r['api_p95_ms']:6.1f} ms")
         print(f"  API compact (customer, 1/2): p95 {r['api_customer_half_site_p95_ms']:6.1f} ms")
         print(f"  API / raw SQL at p95: {r['api_vs_raw_p95']:.2f}×")
-        print(f"  {'OK  ' if met else 'MISS'} live state p95 {r['api_p95_ms']:.1f} ms (target ≤ {TARGET_P95_MS:.0f} ms)")
-        out_dir = ROOT / "bench" / "results"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"telemetry_live_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(r, indent=2))
-        print(f"  written to {out.relative_to(ROOT)}")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
+        print(f"  {harness.mark(met)} live state p95 {r['api_p95_ms']:.1f} ms (target ≤ {TARGET_P95_MS:.0f} ms)")
+        harness.write_results("telemetry_live", r)
 
 
 if __name__ == "__main__":

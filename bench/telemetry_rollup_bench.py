@@ -12,23 +12,14 @@ bench/results/telemetry_rollup_<timestamp>.json.
 
 import argparse
 import datetime as dt
-import json
 import os
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness as harness
+from _harness import timed
+
 BENCH_DB = "hi_bench_rollup"
-
-_server = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hashinsight"))
-os.environ["DATABASE_URL"] = urlunsplit(_server._replace(path=f"/{BENCH_DB}"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hashinsight.settings")
-os.environ.setdefault("TESTING", "1")  # dev fallbacks, no .env, DEBUG off (no query log)
-
-import psycopg2  # noqa: E402
+harness.use_scratch_database(BENCH_DB)
 
 DAY = dt.date(2030, 6, 10)
 START = dt.datetime.combine(DAY, dt.time(1), tzinfo=dt.UTC)  # the 01:00–01:15 bucket
@@ -55,27 +46,6 @@ INSERT INTO bench_daily ({COLUMNS.format(key="day")}) SELECT site_id, tenant_id,
     sum(frequency_count), min(first_ts), max(last_ts), 0, false, now()
 FROM telemetry_1m WHERE bucket >= %(lo)s AND bucket < %(hi)s GROUP BY 1, 2, 3, 4
 """
-
-
-def admin_connection():
-    conn = psycopg2.connect(urlunsplit(_server._replace(path="/postgres")))
-    conn.autocommit = True
-    return conn
-
-
-def recreate_database():
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {BENCH_DB}")
-    conn.close()
-
-
-def drop_database():
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    conn.close()
 
 
 def fill(sites: int, miners: int) -> None:
@@ -117,12 +87,6 @@ def reset(tier: str) -> None:
         cur.execute(f"VACUUM ANALYZE {table}")
 
 
-def timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
 def raw(sql: str, lo: dt.datetime, hi: dt.datetime) -> None:
     from django.db import connection, transaction
 
@@ -137,20 +101,14 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    recreate_database()
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
+    with harness.scratch_database():
         from django.db import connection
 
         from telemetry.rollups import EPOCH, TIER_15M, _closing_sql, _site_ids, telemetry_rollup_15m, telemetry_rollup_daily
 
-        call_command("migrate", verbosity=0)
         fill(args.sites, args.miners)
         keys = args.sites * args.miners  # each miner has one owner in the bucket
-        r = {"machine": {"cpus": os.cpu_count()}, "at": dt.datetime.now(dt.UTC).isoformat(), "sites": args.sites, "miners_per_site": args.miners}
+        r = harness.new_results(sites=args.sites, miners_per_site=args.miners)
         r["source_rows"] = keys * 15
 
         service_15m, raw_15m, service_daily, raw_daily = [], [], [], []
@@ -207,29 +165,15 @@ def main():
         # The floor we hold: the rollup sums floats in bucket order (so a recomputation is
         # bit-identical and bumps no revision), upserts and returns its keys: about 2.5× the work.
         targets = [
-            ("15m rollup vs hand-written GROUP BY", r["rollup_15m_vs_raw"], 0.3, "≥ 0.3×"),
-            ("daily rollup vs hand-written GROUP BY", r["rollup_daily_vs_raw"], 0.3, "≥ 0.3×"),
+            harness.at_least("15m rollup vs hand-written GROUP BY", r["rollup_15m_vs_raw"], 0.3, "≥ 0.3×"),
+            harness.at_least("daily rollup vs hand-written GROUP BY", r["rollup_daily_vs_raw"], 0.3, "≥ 0.3×"),
         ]
         print(f"telemetry rollup bench on {os.cpu_count()} CPUs: {args.sites} sites × {args.miners:,} miners × 15 one-minute rows")
         print(f"  15m:   rollup {r['rollup_15m_s'] * 1000:,.0f} ms, hand-written GROUP BY {r['raw_15m_s'] * 1000:,.0f} ms")
         print(f"  daily: rollup {r['rollup_daily_s'] * 1000:,.0f} ms, hand-written GROUP BY {r['raw_daily_s'] * 1000:,.0f} ms")
         print(f"  re-run with nothing new: {r['rerun_noop_s'] * 1000:,.0f} ms; correcting {late_rows:,} buckets: {r['correction_s'] * 1000:,.0f} ms")
-        r["targets"] = {}
-        for name, value, target, label in targets:
-            met = value >= target
-            r["targets"][name] = {"value": value, "target": target, "met": met}
-            print(f"  {'OK  ' if met else 'MISS'} {name}: {value:,.2f} (target {label})")
-
-        out_dir = ROOT / "bench" / "results"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"telemetry_rollup_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-        out.write_text(json.dumps(r, indent=2))
-        print(f"  written to {out.relative_to(ROOT)}")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        drop_database()
+        harness.report_targets(r, targets)
+        harness.write_results("telemetry_rollup", r)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from control.models import Command, CommandAck, CommandAttempt, CommandState
 from control.selectors import command_events, commands_for
 from control.services import lifecycle
-from hashinsight.admin_base import ReadOnlyInline, ScopedModelAdmin
+from hashinsight.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin
 from hashinsight.errors import DomainError
 from tenants.scoping import Capability
 
@@ -37,7 +37,7 @@ class AckInline(ReadOnlyInline):
 
 
 @admin.register(Command)
-class CommandAdmin(ScopedModelAdmin):
+class CommandAdmin(ReadOnlyScopedAdmin):
     scoped = commands_for
     manage_capability = Capability.OPERATE
     list_display = ("id", "command_type", "state", "priority_class", "miner", "site", "waiting", "approval_required", "requested_by", "created_at", "expires_at")
@@ -46,6 +46,7 @@ class CommandAdmin(ScopedModelAdmin):
     search_fields = ("miner__miner_id", "dedupe_key")
     ordering = ("-created_at", "-id")
     inlines = [AttemptInline, AckInline]
+    # Rows are never edited in place (ReadOnlyScopedAdmin): states move only through these actions (services).
     actions = ["approve", "reject", "cancel", "rollback"]
     readonly_fields = ("params_shown", "timeline")
     fieldsets = (
@@ -55,16 +56,6 @@ class CommandAdmin(ScopedModelAdmin):
         ("Links", {"fields": ("dedupe_key", "batch_id", "group", "rollback_of", "superseded_by", "evidence")}),
         ("Timeline (audit events)", {"fields": ("timeline",)}),
     )  # fmt: skip
-
-    # Rows are never edited in place: states move only through the actions below (services).
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_approve_permission(self, request):
         return self._scope(request).has(Capability.APPROVE)

@@ -6,6 +6,7 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
+from audit.services import Actor
 from control.models import Command, CommandState, CommandType
 
 
@@ -28,6 +29,15 @@ class ControlCommandFactory(factory.django.DjangoModelFactory):
     expires_at = factory.LazyAttribute(lambda o: o.created_at + dt.timedelta(seconds=o.ttl_sec))
     created_by_system = "test"
     reason = "test"
+
+
+def operator_command(user, miner, command_type="set_fan", **kw):
+    """A command as `user` creates it through the operator service (guardrails, approval, audit);
+    set_fan at 60 % unless `params` says otherwise."""
+    from control.services import lifecycle
+
+    kw.setdefault("params", {"speed": 60} if command_type == "set_fan" else None)
+    return lifecycle.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
 
 
 def principal_for(collector, device_id: str = "dev-1"):

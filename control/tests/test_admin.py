@@ -12,32 +12,15 @@ from audit.services import Actor
 from control.models import Command, CommandAck, CommandAttempt, CommandState, PriorityClass
 from control.services import lifecycle
 from control.tests.factories import ControlCommandFactory
+from control.tests.factories import operator_command as make
 
+pytestmark = pytest.mark.usefixtures("no_blast_radius_cap")
 S = CommandState
 CHANGELIST = reverse("admin:control_command_changelist")
 
 
 def change(pk):
     return reverse("admin:control_command_change", args=[pk])
-
-
-@pytest.fixture(autouse=True)
-def _no_blast_radius_cap(settings):
-    settings.COMMAND_BLAST_RADIUS_PCT = 100
-
-
-@pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-def make(user, miner, command_type="set_fan", **kw):
-    kw.setdefault("params", {"speed": 60} if command_type == "set_fan" else None)
-    return lifecycle.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
 
 
 def act(client, action, commands, **extra):

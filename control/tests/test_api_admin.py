@@ -8,29 +8,12 @@ from audit.services import Actor
 from control.models import Command, CommandState
 from control.services import lifecycle
 from control.tests.factories import ControlCommandFactory
+from control.tests.factories import operator_command as make
 from tenants.models import MinerGroup
 
+pytestmark = pytest.mark.usefixtures("no_blast_radius_cap")
 S = CommandState
 V1 = "/api/admin/v1/commands"
-
-
-@pytest.fixture(autouse=True)
-def _no_blast_radius_cap(settings):
-    settings.COMMAND_BLAST_RADIUS_PCT = 100
-
-
-@pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-def make(user, miner, command_type="set_fan", **kw):
-    kw.setdefault("params", {"speed": 60} if command_type == "set_fan" else None)
-    return lifecycle.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
 
 
 def post(client, path, body):
