@@ -26,3 +26,11 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    # Move everything imported at start-up (Django, the app) out of the collector's reach, so a
+    # full collection only walks what requests allocate — fewer long pauses under load.
+    import gc
+
+    gc.freeze()

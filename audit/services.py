@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit.canonical import canonical_bytes, chain_hash, normalize_payload
+from audit.canonical import canonical_bytes, chain_hash, format_ts, normalize_payload
 from audit.models import GENESIS_HASH, AuditChain, AuditCheckpoint, AuditEvent
 
 logger = structlog.get_logger(__name__)
@@ -89,7 +89,16 @@ _EVENT_COLUMNS = (
     "chain_key, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, "
     "tenant_id, site_code, payload, prev_hash, hash"
 )
+_EVENT_FIELDS = tuple(_EVENT_COLUMNS.split(", "))
 _EVENT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+# From this many events on they arrive as one JSON array: a 100-event append as VALUES was 1,400
+# parameters to quote and parse, most of the time the chain head stayed locked; a few events are
+# cheaper as VALUES.
+_JSON_FROM = 8
+_EVENT_RECORD = (
+    "chain_key text, seq bigint, occurred_at timestamptz, actor_type text, actor_id text, actor_label text, action text, "
+    "entity_type text, entity_id text, tenant_id bigint, site_code text, payload jsonb, prev_hash text, hash text"
+)
 _HEAD_ROW = "(%s, %s::bigint, %s, %s::timestamptz)"
 
 
@@ -116,18 +125,49 @@ def _lock_heads(cur, keys: list[str]) -> dict[str, tuple[int, str, dt.datetime |
     return heads
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> list[AuditEvent]:
-    """Append events in the caller's transaction, each to its chain, under one head lock per chain."""
+    """Append events in the caller's transaction, each to its chain, under one head lock per chain.
+
+    The head lock is held to the end of the caller's transaction, so every append to a busy chain
+    waits for the one before it to commit; the work done under it is kept to what needs the
+    head: the events are built (payloads normalised, rows and their INSERT parameters made)
+    before the lock, and under it only seq, time, prev_hash and the hash are filled in, then one
+    statement writes them. No savepoint: an append that fails must fail the caller's transaction
+    (a transition without its audit event must not commit), and the RELEASE was one more round
+    trip under the lock."""
     if not events:
         return []
     now = timezone.now()
-    by_chain: dict[str, list[EventSpec]] = {}
+    json_rows = len(events) >= _JSON_FROM
+    by_chain: dict[str, list[tuple[AuditEvent, dict]]] = {}
     for spec in events:
-        by_chain.setdefault(spec.chain_key, []).append(spec)
+        key = spec.chain_key
+        payload = normalize_payload(spec.payload)
+        payload_json = orjson.dumps(payload)
+        row = AuditEvent(
+            chain_key=key,
+            actor_type=actor.kind,
+            actor_id=actor.id,
+            actor_label=actor.label,
+            action=spec.action,
+            entity_type=spec.entity_type,
+            entity_id=spec.entity_id,
+            tenant_id=spec.tenant_id,
+            site_code=spec.site_code,
+            payload=payload,
+        )
+        record = {
+            "chain_key": key, "actor_type": actor.kind, "actor_id": actor.id, "actor_label": actor.label,
+            "action": spec.action, "entity_type": spec.entity_type, "entity_id": spec.entity_id,
+            "tenant_id": spec.tenant_id, "site_code": spec.site_code,
+            # the JSON text for VALUES; in the JSON array it is embedded as is (not as a string)
+            "payload": orjson.Fragment(payload_json) if json_rows else payload_json.decode(),
+        }  # fmt: skip
+        by_chain.setdefault(key, []).append((row, record))
     keys = sorted(by_chain)
-    rows: list[AuditEvent] = []
-    params: list = []
+    rows: dict[tuple[str, int], AuditEvent] = {}
+    records: list[dict] = []
     head_params: list = []
     with connection.cursor() as cur:
         heads = _lock_heads(cur, keys)
@@ -135,43 +175,38 @@ def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> list[AuditEve
             seq, prev, head_at = heads[key]
             # Never let time run backwards inside a chain (clock skew between app servers).
             at = max(now, head_at) if head_at else now
-            for spec in by_chain[key]:
+            at_text = format_ts(at)
+            for row, record in by_chain[key]:
                 seq += 1
-                payload = normalize_payload(spec.payload)
-                row = AuditEvent(
-                    chain_key=key,
-                    seq=seq,
-                    occurred_at=at,
-                    actor_type=actor.kind,
-                    actor_id=actor.id,
-                    actor_label=actor.label,
-                    action=spec.action,
-                    entity_type=spec.entity_type,
-                    entity_id=spec.entity_id,
-                    tenant_id=spec.tenant_id,
-                    site_code=spec.site_code,
-                    payload=payload,
-                    prev_hash=prev,
-                )
-                digest = row.hash = chain_hash(prev, canonical_bytes(**row.canonical_fields()))
-                rows.append(row)
-                params += [key, seq, at, actor.kind, actor.id, actor.label, spec.action, spec.entity_type, spec.entity_id]
-                params += [spec.tenant_id, spec.site_code, orjson.dumps(payload).decode(), prev, digest]
+                row.seq, row.occurred_at, row.prev_hash = seq, at, prev
+                fields = row.canonical_fields()
+                fields["occurred_at"] = at_text  # what canonical_bytes would format, once per chain
+                digest = row.hash = chain_hash(prev, canonical_bytes(**fields))
+                record |= {"seq": seq, "occurred_at": at, "prev_hash": prev, "hash": digest}
+                rows[key, seq] = row
+                records.append(record)
                 prev = digest
             head_params += [key, seq, prev, at]
         # One round trip writes the events and moves the heads (a raw INSERT: bulk_create costs
         # more than the hashing for the small batches most services append).
+        if not json_rows:
+            source = f"VALUES {', '.join([_EVENT_ROW] * len(records))}"
+            params = [r[c] for r in records for c in _EVENT_FIELDS]
+        else:
+            source = f"SELECT {_EVENT_COLUMNS} FROM jsonb_to_recordset(%s::jsonb) AS r({_EVENT_RECORD})"
+            params = [orjson.dumps(records).decode()]
         cur.execute(
             f"WITH head AS (UPDATE audit_auditchain AS c SET head_seq = v.seq, head_hash = v.hash, head_at = v.at "
             f"FROM (VALUES {', '.join([_HEAD_ROW] * len(keys))}) AS v(key, seq, hash, at) WHERE c.key = v.key) "
-            f"INSERT INTO audit_auditevent ({_EVENT_COLUMNS}) VALUES {', '.join([_EVENT_ROW] * len(rows))} RETURNING id",
+            f"INSERT INTO audit_auditevent ({_EVENT_COLUMNS}) {source} RETURNING id, chain_key, seq",
             head_params + params,
         )
-        for row, (pk,) in zip(rows, cur.fetchall(), strict=True):
+        for pk, key, seq in cur.fetchall():
+            row = rows[key, seq]
             row.pk = pk
             row._state.adding = False
             row._state.db = connection.alias
-    return rows
+    return list(rows.values())
 
 
 def _month_start(value: dt.datetime) -> dt.datetime:
