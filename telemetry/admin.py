@@ -5,6 +5,7 @@ All read-only; rows come from telemetry.selectors (which asks tenants.scoping). 
 
 import datetime as dt
 
+import abc
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -52,14 +53,15 @@ class TemperatureAboveFilter(admin.SimpleListFilter):
             raise IncorrectLookupParameters(exc) from exc
 
 
-class _ScopedChoiceFilter(admin.SimpleListFilter):
+class _ScopedChoiceFilter(admin.SimpleListFilter, abc.ABC):
     """Choices labelled "<site>/<name>" from one query (RelatedOnlyFieldListFilter would load each
     choice's site separately), limited to what the user may see."""
 
     lookup = ""
 
+    @abc.abstractmethod
     def choices_qs(self, request):
-        raise NotImplementedError
+        """(pk, site code, name) rows of the choices the user may see."""
 
     def lookups(self, request, model_admin):
         return [(str(pk), f"{site}/{name}") for pk, site, name in self.choices_qs(request)]

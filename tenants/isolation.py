@@ -9,6 +9,7 @@ is itself a failure, so every endpoint added later is checked too.
 Used by `manage.py verify_tenant_isolation`; the tests call the same functions.
 """
 
+import abc
 import contextlib
 import json
 import re
@@ -275,11 +276,12 @@ class Answer:
         return text
 
 
-class Expect:
+class Expect(abc.ABC):
     label = ""
 
+    @abc.abstractmethod
     def problem(self, answer: Answer) -> str | None:
-        raise NotImplementedError
+        """Why the answer breaks the expectation, or None when it holds."""
 
 
 @dataclass(frozen=True)
