@@ -3,9 +3,9 @@
 All read-only; rows come from telemetry.selectors (which asks tenants.scoping). Built for a
 5,000-miner site: no full counts, joins instead of per-row queries, filters that query once."""
 
+import abc
 import datetime as dt
 
-import abc
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
