@@ -40,10 +40,42 @@ class ActorTypeFilter(admin.SimpleListFilter):
         return queryset.filter(actor_type=self.value()) if self.value() else queryset
 
 
+PRODUCT_APPS = ("tenants", "telemetry", "control", "hosting", "audit", "auth")
+
+
+class EntityTypeFilter(admin.SimpleListFilter):
+    """Entity types are '<app>.<model>' of the product's models: a fixed list from the app registry."""
+
+    title = "entity"
+    parameter_name = "entity_type"
+
+    def lookups(self, request, model_admin):
+        from django.apps import apps
+
+        names = sorted(f"{m._meta.app_label}.{m._meta.model_name}" for m in apps.get_models() if m._meta.app_label in PRODUCT_APPS)
+        return [(n, n) for n in names] + [("audit.chain", "audit.chain")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(entity_type=self.value()) if self.value() else queryset
+
+
+class ActionAreaFilter(admin.SimpleListFilter):
+    """The first part of the dotted action code (tenants.*, control.*, …): an indexed prefix match."""
+
+    title = "action"
+    parameter_name = "action_area"
+
+    def lookups(self, request, model_admin):
+        return [(f"{app}.", f"{app}.*") for app in PRODUCT_APPS if app != "auth"]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action__startswith=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyScopedAdmin):
     list_display = ("occurred_at", "chain_key", "seq", "action", "entity_type", "entity_id", "actor_label", "site_code", "tenant_id")
-    list_filter = (SiteFilter, TenantFilter, ActorTypeFilter, ("occurred_at", admin.DateFieldListFilter))
+    list_filter = (SiteFilter, TenantFilter, ActionAreaFilter, EntityTypeFilter, ActorTypeFilter, ("occurred_at", admin.DateFieldListFilter))
     search_fields = ("action", "entity_id", "actor_label")
     ordering = ("-occurred_at", "-id")
     list_per_page = 100

@@ -359,3 +359,13 @@ def test_noc_cannot_manage_grants(as_user, world, noc_x):
     client = as_user(noc_x)
     assert client.get(reverse("admin:tenants_rolegrant_changelist")).status_code == 403
     assert add_grant(client, UserFactory(), site=world.site_x.pk).status_code == 403
+
+
+def test_audit_events_filter_by_entity_and_action_area(as_user, world, noc_x):
+    client = as_user(noc_x)
+    url = reverse("admin:audit_auditevent_changelist")
+    by_entity = client.get(url, {"entity_type": "tenants.collectortoken"}).content.decode()
+    assert "tenants.collector_token.created" in by_entity  # world's token for site X
+    assert "tenants.zone.created" not in by_entity
+    by_area = client.get(url, {"action_area": "control."}).content.decode()
+    assert "tenants.collector_token.created" not in by_area
