@@ -116,7 +116,10 @@ class Telemetry15m(_Aggregate):
 
     class Meta:
         db_table = "telemetry_15m"
-        indexes = [models.Index(fields=["miner", "bucket"], name="t15m_miner_bucket_idx")]
+        indexes = [
+            models.Index(fields=["miner", "bucket"], name="t15m_miner_bucket_idx"),
+            models.Index(fields=["site", "bucket"], name="t15m_site_bucket_idx"),  # site history reads
+        ]
 
 
 class TelemetryDaily(_Aggregate):
@@ -128,7 +131,10 @@ class TelemetryDaily(_Aggregate):
 
     class Meta:
         db_table = "telemetry_daily"
-        indexes = [models.Index(fields=["miner", "day"], name="tdaily_miner_day_idx")]
+        indexes = [
+            models.Index(fields=["miner", "day"], name="tdaily_miner_day_idx"),
+            models.Index(fields=["site", "day"], name="tdaily_site_day_idx"),  # site history reads
+        ]
 
 
 TIER_MODELS = {"live": TelemetryLive, "raw": TelemetryRaw, "1m": Telemetry1m, "15m": Telemetry15m, "daily": TelemetryDaily}
