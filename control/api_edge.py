@@ -6,31 +6,19 @@ ACKs and unknown ids included — because the collector never re-sends an ACK it
 Legacy paths are deprecated, never removed.
 """
 
-import zlib
-
-import orjson
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_view, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from control.services.queue import command_ack, command_poll_lease
-from hashinsight.errors import DomainError
+from hashinsight.wire import MalformedBody, decode_body, read_body
 from tenants.collector_auth import CollectorTokenAuthentication, IsCollector, SiteMismatch
 from tenants.collector_throttle import CollectorAckThrottle, CollectorPollThrottle
 
 _ACK_OK = {"success": True}
 
-
-class MalformedBody(DomainError):
-    status_code = 400
-    error_code = "MALFORMED_BODY"
-
-
-class BodyTooLarge(DomainError):
-    status_code = 413
-    error_code = "PAYLOAD_TOO_LARGE"
 
 
 def _poll_limit(request) -> int:
@@ -45,21 +33,7 @@ def read_ack_body(request) -> dict:
     """The raw body, parsed here: DRF's parsers would refuse the edge's content types with 415.
     Unknown fields are kept (stored as evidence) and ignored."""
     cap = settings.COMMAND_ACK_MAX_BYTES
-    raw = request.body
-    if len(raw) > cap:
-        raise BodyTooLarge(f"ACK body over {cap} bytes")
-    if raw[:2] == b"\x1f\x8b":  # gzip, whatever the headers say
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            raw = inflater.decompress(raw, cap + 1)
-        except zlib.error as exc:
-            raise MalformedBody("ACK body is not valid gzip") from exc
-        if len(raw) > cap or inflater.unconsumed_tail:
-            raise BodyTooLarge(f"ACK body over {cap} bytes once decompressed")
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedBody("ACK body is not JSON") from exc
+    payload = decode_body(read_body(request, max_bytes=cap), max_decompressed=cap)
     if not isinstance(payload, dict):
         raise MalformedBody("ACK body must be a JSON object")
     return payload

@@ -13,8 +13,9 @@ from django.db import IntegrityError, ProgrammingError, transaction
 from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
+from hashinsight.wire import decode_body
 from telemetry import metrics, partitions
-from telemetry.ingest.decode import decode_body, upload_shape
+from telemetry.ingest.decode import upload_shape
 from telemetry.ingest.errors import EnvelopeSiteMismatch
 from telemetry.ingest.owners import miners_resolve, owners_at
 from telemetry.ingest.sql import ingest_rows

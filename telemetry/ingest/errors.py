@@ -1,17 +1,7 @@
-"""Whole-request refusals of an upload (SPEC §4.1). Anything else answers 200 with per-record reasons."""
+"""Whole-request refusals particular to uploads (SPEC §4.1); size and gzip/JSON refusals are in
+hashinsight.wire. Anything else answers 200 with per-record reasons."""
 
 from hashinsight.errors import DomainError
-
-
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    error_code = "PAYLOAD_TOO_LARGE"
-
-
-class MalformedBody(DomainError):
-    """Neither gzip nor JSON, a truncated gzip stream, an empty body."""
-
-    error_code = "MALFORMED_BODY"
 
 
 class InvalidShape(DomainError):
