@@ -45,6 +45,17 @@ def grant(user, role, **scope):
 
 
 @pytest.fixture
+def as_user(client):
+    """`as_user(user)`: the test client, logged in as `user`."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
 def world(db) -> World:
     operator = TenantFactory(slug="operator", name="Operator", is_operator=True)
     tenant_a, tenant_b = TenantFactory(slug="tenant-a"), TenantFactory(slug="tenant-b")

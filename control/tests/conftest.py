@@ -7,14 +7,3 @@ import pytest
 def no_blast_radius_cap(settings):
     """Lift the blast-radius guardrail, for tests about something else (use with usefixtures)."""
     settings.COMMAND_BLAST_RADIUS_PCT = 100
-
-
-@pytest.fixture
-def as_user(client):
-    """`as_user(user)`: the test client, logged in as `user`."""
-
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login

@@ -20,15 +20,6 @@ HISTORY = reverse("admin:telemetry_history")
 
 
 @pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def fleet(world):
     receipt(world.collector_x, age_sec=5)
     for m in world.miners_a_x:

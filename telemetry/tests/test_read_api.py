@@ -14,15 +14,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def measured(world):
     """Site X: its collector uploads; A's miners online (70 °C), B's first miner hot, B's second silent."""
     receipt(world.collector_x, age_sec=5, rejected=2, reasons=[{"index": 3, "code": "NEGATIVE_HASHRATE"}])

@@ -12,15 +12,6 @@ from tenants.models import CollectorToken, Miner, MinerOwnership, Role, RoleGran
 from tests.factories import CollectorFactory, MinerFactory, UserFactory, ZoneFactory
 
 
-@pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
 def changelist(model):
     return reverse(f"admin:tenants_{model}_changelist")
 
