@@ -2,17 +2,16 @@
 through telemetry_ingest_batch."""
 
 import datetime as dt
-import gc
 import hashlib
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import IntegrityError, ProgrammingError, transaction
 from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
+from hashinsight.gc import gc_paused
 from hashinsight.wire import decode_body
 from telemetry import metrics, partitions
 from telemetry.ingest.decode import upload_shape
@@ -39,26 +38,6 @@ def _partitions_ensure(days: set[dt.date]) -> None:
                 partitions.ensure_partition(table, day)
 
 
-@contextmanager
-def _gc_paused():
-    """Hold off the cyclic garbage collector while an upload is decoded, validated and stored.
-
-    An upload allocates ~30,000 containers (5,000 records and their lists, then the rows) that
-    live until it is stored; each upload made the collector promote them, and every third or so
-    paid a full collection of the whole process heap (~100 ms on the bench: the p95). Nothing
-    here builds reference cycles that need the collector: the records are freed by reference
-    counting when the upload's frame ends, before the collector is switched back on. Process-wide,
-    so with threaded workers another request may also run without it for that long — harmless."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def telemetry_ingest_batch(
     *,
     principal,
@@ -77,7 +56,7 @@ def telemetry_ingest_batch(
     stored, or repeated within the upload), and the returned receipt says how many of each;
     its `first_reasons` are the first 20 rejections.
     """
-    with _gc_paused():  # the records are freed when _ingest_batch returns, before the collector runs again
+    with gc_paused():  # the records are freed when _ingest_batch returns, before the collector runs again
         return _ingest_batch(principal, body, endpoint, mode, zone_code, received_at)
 
 

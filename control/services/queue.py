@@ -7,10 +7,8 @@ the holder is matched by collector and device). Every ACK is kept as CommandAck 
 """
 
 import datetime as dt
-import gc
 import math
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
@@ -34,6 +32,7 @@ from control.models import (
 )
 from control.services.signing import command_sign, signing_secret
 from control.services.transitions import command_transition, command_transition_many, transition_event
+from hashinsight.gc import gc_paused
 
 logger = structlog.get_logger(__name__)
 
@@ -188,33 +187,12 @@ def _lease(*, collector, device_id: str, limit: int, now: dt.datetime) -> tuple[
     return grants, salt
 
 
-@contextmanager
-def _gc_paused():
-    """Hold off the cyclic garbage collector for one poll (as telemetry ingest does per upload).
-
-    A poll allocates ~1,500 containers (the grants, their audit events and rows, the wire
-    objects); the collector promoted them, and every so often a poll paid a full
-    collection of the worker's heap — in the bench ~130 ms alone and ~800 ms when the ten
-    identical workers hit it in the same round (it was the p95, and it was no lock wait: the
-    backends sat idle in transaction). Landing after the chain head was locked, it also stalled
-    every poll queued behind that lock. Nothing here builds reference cycles; all of it is
-    freed by reference counting before the collector is switched back on."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def command_poll_lease(*, principal, limit: int) -> list[dict]:
     """Lease the calling collector's ready commands (queued → dispatched) and return their wire objects.
 
     The lease statement is the transition: it re-reads each row locked (`state = 'queued'` under
     FOR UPDATE) and refuses the rest, and every lease is audited below in the same transaction."""
-    with _gc_paused():
+    with gc_paused():
         return _poll_lease(principal=principal, limit=limit)
 
 
