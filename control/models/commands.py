@@ -81,10 +81,10 @@ class Outcome(models.TextChoices):
 
 
 class Command(models.Model):
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)  # command_tenant_idx
     site = models.ForeignKey("tenants.Site", on_delete=models.PROTECT, related_name="+")
-    zone = models.ForeignKey("tenants.Zone", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    miner = models.ForeignKey("tenants.Miner", on_delete=models.PROTECT, related_name="commands")
+    zone = models.ForeignKey("tenants.Zone", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
+    miner = models.ForeignKey("tenants.Miner", on_delete=models.PROTECT, related_name="commands", db_index=False)  # command_miner_idx
     command_type = models.CharField(max_length=32, choices=CommandType.choices)
     params = models.JSONField(default=dict, blank=True)
     priority_class = models.IntegerField(choices=PriorityClass.choices, default=PriorityClass.CONVENIENCE)
@@ -102,11 +102,11 @@ class Command(models.Model):
     not_before = models.DateTimeField(null=True, blank=True, help_text="Retry backoff: not handed out before this time.")
     finished_at = models.DateTimeField(null=True, blank=True)
     # who and approval
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
     created_by_system = models.CharField(max_length=64, blank=True, default="", help_text="rule engine, curtailment, …")
     rule_id = models.BigIntegerField(null=True, blank=True)
     approval_required = models.BooleanField(default=False)
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
     approved_at = models.DateTimeField(null=True, blank=True)
     approval_expires_at = models.DateTimeField(null=True, blank=True)
     decided_reason = models.TextField(blank=True, default="")
@@ -115,7 +115,7 @@ class Command(models.Model):
     max_retries = models.PositiveIntegerField(default=2)
     retry_backoff_sec = models.PositiveIntegerField(default=30)
     lease_epoch = models.PositiveIntegerField(default=0)
-    lease_collector = models.ForeignKey("tenants.Collector", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    lease_collector = models.ForeignKey("tenants.Collector", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
     lease_device_id = models.CharField(max_length=128, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
     # result
@@ -128,9 +128,9 @@ class Command(models.Model):
     blocked_reason = models.CharField(max_length=255, blank=True, default="", help_text="Why it waits, e.g. 'blocked by #123 (Safety)'.")
     # links
     batch_id = models.UUIDField(null=True, blank=True)
-    group = models.ForeignKey("tenants.MinerGroup", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    rollback_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="rollbacks")
-    superseded_by = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes")
+    group = models.ForeignKey("tenants.MinerGroup", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False)
+    rollback_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="rollbacks", db_index=False)
+    superseded_by = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes", db_index=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -160,10 +160,17 @@ class Command(models.Model):
                 name="command_pending_idx",
             ),
             models.Index(fields=["state", "lease_until"], condition=Q(state__in=["dispatched", "running"]), name="command_lease_idx"),
-            models.Index(fields=["state", "expires_at"], name="command_state_expiry_idx"),
+            models.Index(fields=["state", "expires_at"], condition=Q(state__in=sorted(ACTIVE_STATES)), name="command_state_expiry_idx"),
             models.Index(fields=["miner", "created_at"], name="command_miner_idx"),
-            models.Index(fields=["batch_id"], name="command_batch_idx"),
             models.Index(fields=["tenant", "created_at"], name="command_tenant_idx"),
+            # Every state change rewrites a row in every index of the table (state is indexed, so no
+            # update is HOT), and history outgrows the queue a thousandfold: an index that only a
+            # few rows need holds only those rows. A foreign key that is usually empty is indexed
+            # where it is set; that is all a lookup or a delete of the referenced row needs.
+            *(
+                models.Index(fields=[f], condition=Q(**{f"{f}__isnull": False}), name=f"cmd_{f.removesuffix('_id')}_idx")
+                for f in ("zone", "created_by", "approved_by", "lease_collector", "group", "rollback_of", "superseded_by", "batch_id")
+            ),
         ]
 
     def __str__(self):
@@ -179,9 +186,9 @@ class Command(models.Model):
 class CommandAttempt(models.Model):
     """One attempt of a command (wire id), with each lease it was handed out under."""
 
-    command = models.ForeignKey(Command, on_delete=models.PROTECT, related_name="attempts")
+    command = models.ForeignKey(Command, on_delete=models.PROTECT, related_name="attempts", db_index=False)  # attempt_lease_unique
     attempt = models.PositiveIntegerField()
-    wire_id = models.CharField(max_length=64, unique=True)
+    wire_id = models.CharField(max_length=64)  # attempt_wire_unique; exact lookups only, so no LIKE index
     lease_epoch = models.PositiveIntegerField()
     collector = models.ForeignKey("tenants.Collector", on_delete=models.PROTECT, related_name="+")
     device_id = models.CharField(max_length=128, blank=True, default="")
@@ -199,7 +206,10 @@ class CommandAttempt(models.Model):
 
     class Meta:
         ordering = ["command_id", "attempt", "lease_epoch"]
-        constraints = [models.UniqueConstraint(fields=["command", "attempt", "lease_epoch"], name="attempt_lease_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["command", "attempt", "lease_epoch"], name="attempt_lease_unique"),
+            models.UniqueConstraint(fields=["wire_id"], name="attempt_wire_unique"),
+        ]
 
 
 class CommandAck(models.Model):
@@ -211,7 +221,7 @@ class CommandAck(models.Model):
         LATE = "late", "From a lapsed lease"
         UNKNOWN = "unknown", "No such command"
 
-    command = models.ForeignKey(Command, on_delete=models.PROTECT, null=True, blank=True, related_name="acks")
+    command = models.ForeignKey(Command, on_delete=models.PROTECT, null=True, blank=True, related_name="acks", db_index=False)  # ack_command_idx
     wire_id = models.CharField(max_length=64)
     collector = models.ForeignKey("tenants.Collector", on_delete=models.PROTECT, related_name="+")
     device_id = models.CharField(max_length=128, blank=True, default="")
