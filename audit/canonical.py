@@ -74,26 +74,34 @@ def normalize_payload(value):
     return _clean_text(str(value))
 
 
+def canonical_parts(*, chain, actor_type, actor_id, actor_label, action, entity_type, entity_id, tenant_id, site, payload) -> tuple[bytes, bytes, bytes]:
+    """The canonical form of an event around its two chain-assigned fields: occurred_at and seq are
+    known only once the chain head is locked, so the rest is serialised before the lock and
+    `canonical_join` puts the pieces together under it. The sorted key order puts occurred_at
+    after entity_type and seq after payload."""
+    before = orjson.dumps(
+        {"chain": chain, "actor_type": actor_type, "actor_id": actor_id, "actor_label": actor_label, "action": action,
+         "entity_type": entity_type, "entity_id": entity_id},
+        option=orjson.OPT_SORT_KEYS,
+    )  # fmt: skip
+    after = orjson.dumps({"site": site, "tenant_id": tenant_id}, option=orjson.OPT_SORT_KEYS)
+    payload_json = payload if isinstance(payload, bytes) else orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    return before[:-1] + b',"occurred_at":"', b'","payload":' + payload_json + b',"seq":', b"," + after[1:]
+
+
+def canonical_join(parts: tuple[bytes, bytes, bytes], occurred_at: str, seq: int) -> bytes:
+    head, mid, tail = parts
+    return b"%s%s%s%d%s" % (head, occurred_at.encode("ascii"), mid, seq, tail)
+
+
 def canonical_bytes(
     *, chain, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, tenant_id, site, payload
 ) -> bytes:
-    return orjson.dumps(
-        {
-            "chain": chain,
-            "seq": seq,
-            "occurred_at": occurred_at if isinstance(occurred_at, str) else format_ts(occurred_at),
-            "actor_type": actor_type,
-            "actor_id": actor_id,
-            "actor_label": actor_label,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "tenant_id": tenant_id,
-            "site": site,
-            "payload": payload,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+    parts = canonical_parts(
+        chain=chain, actor_type=actor_type, actor_id=actor_id, actor_label=actor_label, action=action,
+        entity_type=entity_type, entity_id=entity_id, tenant_id=tenant_id, site=site, payload=payload,
+    )  # fmt: skip
+    return canonical_join(parts, occurred_at if isinstance(occurred_at, str) else format_ts(occurred_at), seq)
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:

@@ -1,6 +1,7 @@
 """The one way anything is written to the audit log."""
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit.canonical import canonical_bytes, chain_hash, format_ts, normalize_payload
+from audit.canonical import canonical_parts, normalize_payload
 from audit.models import GENESIS_HASH, AuditChain, AuditCheckpoint, AuditEvent
 
 logger = structlog.get_logger(__name__)
@@ -85,128 +86,79 @@ def audit_record(
     return audit_record_many(actor=actor, events=[spec])[0]
 
 
-_EVENT_COLUMNS = (
-    "chain_key, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, "
-    "tenant_id, site_code, payload, prev_hash, hash"
-)
-_EVENT_FIELDS = tuple(_EVENT_COLUMNS.split(", "))
-_EVENT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
-# From this many events on they arrive as one JSON array: a 100-event append as VALUES was 1,400
-# parameters to quote and parse, most of the time the chain head stayed locked; a few events are
-# cheaper as VALUES.
-_JSON_FROM = 8
-_EVENT_RECORD = (
-    "chain_key text, seq bigint, occurred_at timestamptz, actor_type text, actor_id text, actor_label text, action text, "
-    "entity_type text, entity_id text, tenant_id bigint, site_code text, payload jsonb, prev_hash text, hash text"
-)
-_HEAD_ROW = "(%s, %s::bigint, %s, %s::timestamptz)"
-
-
-def _lock_heads(cur, keys: list[str]) -> dict[str, tuple[int, str, dt.datetime | None]]:
-    """Row-lock the head of every chain in `keys` (sorted), creating missing heads.
-
-    Every append to a chain waits on its head row, which is what keeps seq gap-free and the
-    chain unforked. Locks are taken in key order (ORDER BY before FOR UPDATE) so two
-    multi-chain appends cannot deadlock; a missing head is inserted after the existing ones are
-    locked, in key order too, so two appends that both create heads cannot deadlock either.
-    """
-    select = "SELECT key, head_seq, head_hash, head_at FROM audit_auditchain WHERE key = ANY(%s) ORDER BY key FOR UPDATE"
-    cur.execute(select, [keys])
-    heads = {key: (seq, digest, at) for key, seq, digest, at in cur.fetchall()}
-    missing = [key for key in keys if key not in heads]
-    if missing:
-        cur.execute(
-            "INSERT INTO audit_auditchain (key, head_seq, head_hash) SELECT k, 0, %s FROM unnest(%s::varchar[]) AS k "
-            "ORDER BY k ON CONFLICT (key) DO NOTHING",
-            [GENESIS_HASH, missing],
-        )
-        cur.execute(select, [missing])
-        heads.update({key: (seq, digest, at) for key, seq, digest, at in cur.fetchall()})
-    return heads
+_EVENT_FIELDS = (
+    "chain_key", "seq", "occurred_at", "actor_type", "actor_id", "actor_label", "action", "entity_type", "entity_id",
+    "tenant_id", "site_code", "payload", "prev_hash", "hash",
+)  # fmt: skip
 
 
 @transaction.atomic(savepoint=False)
-def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> list[AuditEvent]:
+def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> Sequence[AuditEvent]:
     """Append events in the caller's transaction, each to its chain, under one head lock per chain.
 
     The head lock is held to the end of the caller's transaction, so every append to a busy chain
-    waits for the one before it to commit; the work done under it is kept to what needs the
-    head: the events are built (payloads normalised, rows and their INSERT parameters made)
-    before the lock, and under it only seq, time, prev_hash and the hash are filled in, then one
-    statement writes them. No savepoint: an append that fails must fail the caller's transaction
-    (a transition without its audit event must not commit), and the RELEASE was one more round
-    trip under the lock."""
+    waits for the one before it to commit; the work done under it is kept to what needs the head.
+    Each event's canonical form is serialised here, before the lock, but for the two values the
+    head decides, its time and seq (audit.canonical.canonical_parts); then one statement, the
+    audit_append() database function (audit migration 0002), locks the heads in key order, joins
+    those in, hashes, writes the events and moves the heads, with no round trip to this process
+    while it holds them. No savepoint: an append that fails must fail the caller's transaction (a
+    transition without its audit event must not commit)."""
     if not events:
         return []
-    now = timezone.now()
-    json_rows = len(events) >= _JSON_FROM
-    by_chain: dict[str, list[tuple[AuditEvent, dict]]] = {}
+    by_chain: dict[str, list[dict]] = {}
+    payloads: dict[int, bytes] = {}
     for spec in events:
         key = spec.chain_key
-        payload = normalize_payload(spec.payload)
-        payload_json = orjson.dumps(payload)
-        row = AuditEvent(
-            chain_key=key,
-            actor_type=actor.kind,
-            actor_id=actor.id,
-            actor_label=actor.label,
-            action=spec.action,
-            entity_type=spec.entity_type,
-            entity_id=spec.entity_id,
-            tenant_id=spec.tenant_id,
-            site_code=spec.site_code,
-            payload=payload,
-        )
+        payload_json = orjson.dumps(normalize_payload(spec.payload), option=orjson.OPT_SORT_KEYS)
+        c0, c1, c2 = canonical_parts(
+            chain=key, actor_type=actor.kind, actor_id=actor.id, actor_label=actor.label, action=spec.action,
+            entity_type=spec.entity_type, entity_id=spec.entity_id, tenant_id=spec.tenant_id, site=spec.site_code,
+            payload=payload_json,
+        )  # fmt: skip
         record = {
             "chain_key": key, "actor_type": actor.kind, "actor_id": actor.id, "actor_label": actor.label,
             "action": spec.action, "entity_type": spec.entity_type, "entity_id": spec.entity_id,
-            "tenant_id": spec.tenant_id, "site_code": spec.site_code,
-            # the JSON text for VALUES; in the JSON array it is embedded as is (not as a string)
-            "payload": orjson.Fragment(payload_json) if json_rows else payload_json.decode(),
+            "tenant_id": spec.tenant_id, "site_code": spec.site_code, "payload": orjson.Fragment(payload_json),
+            "c0": c0.decode(), "c1": c1.decode(), "c2": c2.decode(),
         }  # fmt: skip
-        by_chain.setdefault(key, []).append((row, record))
-    keys = sorted(by_chain)
-    rows: dict[tuple[str, int], AuditEvent] = {}
-    records: list[dict] = []
-    head_params: list = []
+        by_chain.setdefault(key, []).append(record)
+        payloads[id(record)] = payload_json
+    records = [record for key in sorted(by_chain) for record in by_chain[key]]  # grouped, in lock order
     with connection.cursor() as cur:
-        heads = _lock_heads(cur, keys)
-        for key in keys:
-            seq, prev, head_at = heads[key]
-            # Never let time run backwards inside a chain (clock skew between app servers).
-            at = max(now, head_at) if head_at else now
-            at_text = format_ts(at)
-            for row, record in by_chain[key]:
-                seq += 1
-                row.seq, row.occurred_at, row.prev_hash = seq, at, prev
-                fields = row.canonical_fields()
-                fields["occurred_at"] = at_text  # what canonical_bytes would format, once per chain
-                digest = row.hash = chain_hash(prev, canonical_bytes(**fields))
-                record |= {"seq": seq, "occurred_at": at, "prev_hash": prev, "hash": digest}
-                rows[key, seq] = row
-                records.append(record)
-                prev = digest
-            head_params += [key, seq, prev, at]
-        # One round trip writes the events and moves the heads (a raw INSERT: bulk_create costs
-        # more than the hashing for the small batches most services append).
-        if not json_rows:
-            source = f"VALUES {', '.join([_EVENT_ROW] * len(records))}"
-            params = [r[c] for r in records for c in _EVENT_FIELDS]
-        else:
-            source = f"SELECT {_EVENT_COLUMNS} FROM jsonb_to_recordset(%s::jsonb) AS r({_EVENT_RECORD})"
-            params = [orjson.dumps(records).decode()]
-        cur.execute(
-            f"WITH head AS (UPDATE audit_auditchain AS c SET head_seq = v.seq, head_hash = v.hash, head_at = v.at "
-            f"FROM (VALUES {', '.join([_HEAD_ROW] * len(keys))}) AS v(key, seq, hash, at) WHERE c.key = v.key) "
-            f"INSERT INTO audit_auditevent ({_EVENT_COLUMNS}) {source} RETURNING id, chain_key, seq",
-            head_params + params,
-        )
-        for pk, key, seq in cur.fetchall():
-            row = rows[key, seq]
-            row.pk = pk
-            row._state.adding = False
-            row._state.db = connection.alias
-    return list(rows.values())
+        cur.execute("SELECT * FROM audit_append(%s, %s, %s::jsonb)", [timezone.now(), GENESIS_HASH, orjson.dumps(records).decode()])
+        written = cur.fetchall()
+    return AppendedEvents(records, [payloads[id(r)] for r in records], written, connection.alias)
+
+
+class AppendedEvents(Sequence):
+    """The appended events, as AuditEvent rows made when first looked at: most callers append and
+    move on, and a hundred model instances cost more than the hashing (a poll's lease events)."""
+
+    def __init__(self, records: list[dict], payloads: list[bytes], returned: list[tuple], alias: str):
+        self._pending = (records, payloads, returned, alias)
+        self._rows: list[AuditEvent] = []
+
+    def _load(self) -> list[AuditEvent]:
+        if self._pending is not None:
+            records, payloads, returned, alias = self._pending
+            # records are grouped by chain in key order and numbered in order within a chain
+            returned = sorted(returned, key=lambda row: (row[1], row[2]))
+            for record, payload, (pk, key, seq, at, prev, digest) in zip(records, payloads, returned, strict=True):
+                assert key == record["chain_key"]
+                fields = {f: record[f] for f in _EVENT_FIELDS if f in record and f != "payload"}
+                row = AuditEvent(pk=pk, seq=seq, occurred_at=at, prev_hash=prev, hash=digest, payload=orjson.loads(payload), **fields)
+                row._state.adding = False
+                row._state.db = alias
+                self._rows.append(row)
+            self._pending = None
+        return self._rows
+
+    def __getitem__(self, index):
+        return self._load()[index]
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def _month_start(value: dt.datetime) -> dt.datetime:

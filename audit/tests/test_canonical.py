@@ -137,3 +137,23 @@ def test_standalone_script_links_an_export_to_a_purged_segment(tmp_path):
     assert (code, out.splitlines()[-1]) == (0, "PASS")
     code, out = run_script(data.split(b"\n", 1)[1], tmp_path)
     assert code == 1 and "sequence gap: follows seq 0" in out
+
+
+@pytest.mark.parametrize("payload", AWKWARD_PAYLOADS, ids=range(len(AWKWARD_PAYLOADS)))
+def test_canonical_bytes_are_the_sorted_compact_json_of_the_event(payload):
+    """canonical_bytes assembles the form from pieces serialised before the head lock; the result
+    is byte for byte the one JSON object the docs define (and standalone_verify rebuilds)."""
+    import json
+
+    from audit.canonical import canonical_bytes, normalize_payload
+
+    event = {
+        "chain": "tenant:3", "seq": 12345678901, "occurred_at": "2026-11-28T20:00:00.000001Z", "actor_type": ODD.kind,
+        "actor_id": ODD.id, "actor_label": ODD.label, "action": "t.odd.recorded", "entity_type": "t.ödd", "entity_id": "ß",
+        "tenant_id": 3, "site": "SITE-É", "payload": normalize_payload(payload),
+    }  # fmt: skip
+    expected = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert canonical_bytes(**event) == expected
+    assert canonical_bytes(**event | {"tenant_id": None, "site": None, "seq": 1}) == json.dumps(
+        event | {"tenant_id": None, "site": None, "seq": 1}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()

@@ -47,3 +47,19 @@ def test_many_events_go_to_their_own_chains():
         ],
     )
     assert [(r.chain_key, r.seq) for r in rows] == [("site:S1", 1), ("tenant:7", 1), ("tenant:7", 2)]
+
+
+def test_the_returned_rows_are_the_stored_rows_and_hash_as_the_canonical_form_says():
+    """audit_append() numbers and hashes in the database; what it returns, what it stored and what
+    audit.canonical computes from the stored fields are the same."""
+    from audit.canonical import canonical_bytes, chain_hash
+
+    specs = [EventSpec("t.m", "t.x", str(n), {"n": n, "f": 0.5, "s": "ü\n"}, tenant_id=n % 3 or None, site_code="S1") for n in range(12)]
+    rows = audit_record_many(actor=SYSTEM, events=specs)
+    assert len(rows) == 12 and [r.chain_key for r in rows] == sorted(r.chain_key for r in rows)
+    stored = AuditEvent.objects.in_bulk([r.pk for r in rows])
+    for row in rows:
+        kept = stored[row.pk]
+        assert row.canonical_fields() == kept.canonical_fields() and (row.prev_hash, row.hash) == (kept.prev_hash, kept.hash)
+        assert kept.hash == chain_hash(kept.prev_hash, canonical_bytes(**kept.canonical_fields()))
+    assert all(r.ok for r in verify_chains(sorted({r.chain_key for r in rows})))
