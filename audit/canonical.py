@@ -50,6 +50,16 @@ def _clean_text(value: str) -> str:
     return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
+def _is_plain(value) -> bool:
+    """A leaf that normalises to itself: most payload values, checked without a call per value."""
+    kind = type(value)
+    if kind is str:
+        return value.isascii() and "\x00" not in value
+    if kind is int:
+        return -_INT64 <= value < _INT64
+    return kind is bool or value is None
+
+
 def normalize_payload(value):
     """Turn any payload into the JSON subset the canonical form allows (no floats, no NUL)."""
     if value is None or isinstance(value, bool):
@@ -61,10 +71,13 @@ def normalize_payload(value):
     if isinstance(value, (float, decimal.Decimal)):
         return format(value, "f") if isinstance(value, decimal.Decimal) else repr(value)
     if isinstance(value, dict):
-        return {_clean_text(str(k)): normalize_payload(v) for k, v in value.items()}
+        return {
+            (k if type(k) is str and _is_plain(k) else _clean_text(str(k))): (v if _is_plain(v) else normalize_payload(v))
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-        return [normalize_payload(v) for v in items]
+        return [v if _is_plain(v) else normalize_payload(v) for v in items]
     if isinstance(value, dt.datetime):
         return format_ts(value)
     if isinstance(value, (dt.date, dt.time)):

@@ -9,6 +9,7 @@ the holder is matched by collector and device). Every ACK is kept as CommandAck 
 import datetime as dt
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import orjson
@@ -216,7 +217,8 @@ def _poll_lease(*, principal, limit: int) -> list[dict]:
             # the unique index refused the second lease. A new statement sees it and skips the miner.
             if "one_leased_command_per_miner" not in str(exc) or retry == 2:
                 raise
-    transaction.on_commit(lambda: [metrics.commands_dispatched_total.labels(c.command_type).inc() for c in commands])
+    by_type = Counter(c.command_type for c in commands)
+    transaction.on_commit(lambda: [metrics.commands_dispatched_total.labels(kind).inc(n) for kind, n in by_type.items()])
     secret = signing_secret(CommandSigningKey(collector_id=collector.pk, salt=salt)) if salt else ""
     return [command_wire(c, collector=collector, now=now, signing_secret_value=secret) for c in commands]
 
