@@ -1,7 +1,9 @@
 """The one way anything is written to the audit log."""
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import orjson
@@ -79,11 +81,12 @@ def audit_record(
     payload: dict | None = None,
     tenant_id: int | None = None,
     site_code: str | None = None,
-) -> AuditEvent:
+) -> AuditEvent | None:
     if entity is not None:
         entity_type, entity_id = entity_ref(entity)
     spec = EventSpec(action, entity_type, str(entity_id), payload or {}, tenant_id, site_code)
-    return audit_record_many(actor=actor, events=[spec])[0]
+    rows = audit_record_many(actor=actor, events=[spec])
+    return None if isinstance(rows, _Deferred) else rows[0]  # inside audit_deferred(): not written yet
 
 
 _EVENT_FIELDS = (
@@ -103,12 +106,25 @@ def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> Sequence[Audi
     audit_append() database function (audit migration 0002), locks the heads in key order, joins
     those in, hashes, writes the events and moves the heads, with no round trip to this process
     while it holds them. No savepoint: an append that fails must fail the caller's transaction (a
-    transition without its audit event must not commit)."""
+    transition without its audit event must not commit). Inside `audit_deferred()` the events
+    are queued and written when the block ends."""
     if not events:
         return []
+    deferred = getattr(_local, "deferred", None)
+    if deferred is not None:
+        if deferred.depth != _savepoint_depth():
+            # A savepoint rolled back after this would have to take these events with it, and
+            # writing them now would put them before the ones queued earlier.
+            raise RuntimeError("no audit append inside a savepoint opened within audit_deferred()")
+        deferred.events += [(actor, spec) for spec in events]
+        return _Deferred()
+    return _append([(actor, spec) for spec in events])
+
+
+def _append(pairs: list[tuple[Actor, EventSpec]]) -> Sequence[AuditEvent]:
     by_chain: dict[str, list[dict]] = {}
     payloads: dict[int, bytes] = {}
-    for spec in events:
+    for actor, spec in pairs:
         key = spec.chain_key
         payload_json = orjson.dumps(normalize_payload(spec.payload), option=orjson.OPT_SORT_KEYS)
         c0, c1, c2 = canonical_parts(
@@ -129,6 +145,64 @@ def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> Sequence[Audi
         cur.execute("SELECT * FROM audit_append(%s, %s, %s::jsonb)", [timezone.now(), GENESIS_HASH, orjson.dumps(records).decode()])
         written = cur.fetchall()
     return AppendedEvents(records, [payloads[id(r)] for r in records], written, connection.alias)
+
+
+_local = threading.local()
+
+
+@dataclass
+class _Queue:
+    depth: int
+    events: list = field(default_factory=list)
+
+
+def _savepoint_depth() -> int:
+    # Django's Atomic keeps one entry per open atomic block inside the outermost one: a savepoint
+    # id, or None for a block that made none (savepoint=False).
+    return sum(1 for sid in connection.savepoint_ids if sid is not None)
+
+
+def _flush(queue: _Queue) -> None:
+    events, queue.events = queue.events, []
+    if events:
+        _append(events)
+
+
+@contextmanager
+def audit_deferred():
+    """Queue the audit appends made inside the block and write them in one append as it ends,
+    in the caller's transaction (one must be open around the block).
+
+    A service that appends several times in one transaction (an ACK: `acked`, then the verdict)
+    would hold each chain head from its first append to its commit, with everything in between
+    under the lock; deferred, it locks each head once, last. Events keep their order. An append
+    inside a savepoint opened within the block (a nested atomic() that could be rolled back while
+    the transaction goes on) is refused: its events could not follow the savepoint's fate. The
+    events do not exist until the block ends: audit_record returns None inside it, and the rows
+    of audit_record_many cannot be read."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_deferred() needs an open transaction around it")
+    if getattr(_local, "deferred", None) is not None:  # nested: the outer block writes
+        yield
+        return
+    queue = _local.deferred = _Queue(depth=_savepoint_depth())
+    try:
+        yield
+    except BaseException:
+        _local.deferred = None
+        raise
+    _local.deferred = None
+    _flush(queue)
+
+
+class _Deferred(Sequence):
+    """What audit_record_many returns inside audit_deferred(): the events are not written yet."""
+
+    def __getitem__(self, index):
+        raise RuntimeError("audit events appended inside audit_deferred() are written when the block ends")
+
+    def __len__(self) -> int:
+        raise RuntimeError("audit events appended inside audit_deferred() are written when the block ends")
 
 
 class AppendedEvents(Sequence):

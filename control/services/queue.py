@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, audit_record_many
+from audit.services import Actor, audit_deferred, audit_record_many
 from control import metrics
 from control.models import (
     LEASED_STATES,
@@ -301,7 +301,15 @@ def _ack_status(payload: dict) -> str:
 
 @transaction.atomic
 def command_ack(*, principal, wire_id: str, payload: dict, endpoint: str) -> CommandAck:
-    """Record an ACK and, when it is the first from the current lease holder, let it decide."""
+    """Record an ACK and, when it is the first from the current lease holder, let it decide.
+
+    Its audit events (`acked` and, when telemetry can already tell, the verdict) are appended
+    together at the end, so the tenant's chain head is not held while the ACK is verified."""
+    with audit_deferred():
+        return _ack(principal=principal, wire_id=wire_id, payload=payload, endpoint=endpoint)
+
+
+def _ack(*, principal, wire_id: str, payload: dict, endpoint: str) -> CommandAck:
     collector = principal.collector
     device_id = principal.device_id or _text(payload.get("device_id"), 128)
     now = timezone.now()
@@ -375,7 +383,7 @@ def _decide(command: Command, attempt: CommandAttempt, payload: dict, *, princip
         command_transition(command, to=S.ACKED, actor=actor, reason=f"edge ACK {status}", audit_details=details, **common)
         from control.services.verification import command_verify
 
-        command_verify(command, now=now)
+        command_verify(command, now=now, attempt=attempt)
     elif status == "failed" and error_class == "execution_failed" and command.attempt <= command.max_retries:
         backoff = command.retry_backoff_sec * 2 ** (command.attempt - 1)
         command_transition(

@@ -33,40 +33,53 @@ def transition_event(command: Command, *, frm: str, to: str, reason: str = "", *
     return EventSpec(f"control.command.{to}", "control.command", str(command.pk), payload, command.tenant_id, command.site.code)
 
 
-@transaction.atomic
 def command_transition(command: Command, *, to: str, actor: Actor, reason: str = "", audit_details: dict | None = None, **changes) -> Command:
-    """Move a locked command to `to`, applying `changes` to its fields, or refuse with INVALID_TRANSITION."""
+    """Move a locked command to `to`, applying `changes` to its fields, or refuse with INVALID_TRANSITION.
+
+    The refusal comes before any write, so a caller may catch it and go on. The write and its
+    audit event share the caller's transaction without a savepoint of their own (a failure there
+    fails the caller's transaction: a state change never commits without its event), which saves
+    two round trips per transition on the ACK path."""
     frm = command.state
     if to not in TRANSITIONS[frm]:
         raise InvalidTransition(f"command {command.pk} cannot go from {frm} to {to}", command_id=command.pk, state=frm)
-    now = timezone.now()
-    command.state = to
-    command.updated_at = now
-    if to in FINAL_STATES and command.finished_at is None:
-        command.finished_at = now
-    for field, value in changes.items():
-        setattr(command, field, value)
-    command.save()
-    audit_record_many(actor=actor, events=[transition_event(command, frm=frm, to=to, reason=reason, **(audit_details or {}))])
+    with transaction.atomic(savepoint=False):
+        now = timezone.now()
+        command.state = to
+        command.updated_at = now
+        fields = {"state", "updated_at", *changes}
+        if to in FINAL_STATES and command.finished_at is None:
+            command.finished_at = now
+            fields.add("finished_at")
+        for field, value in changes.items():
+            setattr(command, field, value)
+        command.save(update_fields=sorted(fields))
+        audit_record_many(actor=actor, events=[transition_event(command, frm=frm, to=to, reason=reason, **(audit_details or {}))])
     return command
 
 
-@transaction.atomic
 def command_transition_many(
     commands: list[Command], *, to: str, actor: Actor, reason: str = "", changes=None, audit_details=None
 ) -> list[Command]:
     """command_transition for many locked commands in one UPDATE and one audit append (a poll
     grants up to 100 leases; the lease-expiry job re-queues many). `changes(command)` returns the
-    per-command field values; `audit_details(command)` the extra audit payload. All or nothing."""
+    per-command field values; `audit_details(command)` the extra audit payload. All or nothing:
+    one illegal transition refuses them all before anything is written."""
     if not commands:
         return []
+    for command in commands:
+        if to not in TRANSITIONS[command.state]:
+            raise InvalidTransition(f"command {command.pk} cannot go from {command.state} to {to}", command_id=command.pk, state=command.state)
+    with transaction.atomic(savepoint=False):
+        return _transition_many(commands, to=to, actor=actor, reason=reason, changes=changes, audit_details=audit_details)
+
+
+def _transition_many(commands: list[Command], *, to: str, actor: Actor, reason: str, changes, audit_details) -> list[Command]:
     now = timezone.now()
     fields = {"state", "updated_at"}
     events = []
     for command in commands:
         frm = command.state
-        if to not in TRANSITIONS[frm]:
-            raise InvalidTransition(f"command {command.pk} cannot go from {frm} to {to}", command_id=command.pk, state=frm)
         command.state = to
         command.updated_at = now
         if to in FINAL_STATES and command.finished_at is None:

@@ -107,23 +107,29 @@ def effect_seen(command: Command, attempt: CommandAttempt, samples: list[dict], 
     return UNOBSERVABLE
 
 
-@transaction.atomic
-def command_verify(command: Command, *, now: dt.datetime | None = None) -> Command:
-    """Decide an `acked` command from telemetry, or leave it `acked` while its window runs."""
+@transaction.atomic(savepoint=False)
+def command_verify(command: Command, *, now: dt.datetime | None = None, attempt: CommandAttempt | None = None) -> Command:
+    """Decide an `acked` command from telemetry, or leave it `acked` while its window runs.
+
+    With `attempt`, the caller (an ACK) holds the command and its current attempt locked in this
+    transaction already; otherwise both are read again, the command locked."""
     from control.services.queue import count_final
 
-    command = _verify(command, now=now)
+    command = _verify(command, now=now, attempt=attempt)
     if command.state != S.ACKED:
         count_final([command])
     return command
 
 
-def _verify(command: Command, *, now: dt.datetime | None) -> Command:
+def _verify(command: Command, *, now: dt.datetime | None, attempt: CommandAttempt | None) -> Command:
     now = now or timezone.now()
-    command = command_lock(command.pk)
-    if command.state != S.ACKED:
+    if attempt is None:
+        command = command_lock(command.pk)
+        if command.state != S.ACKED:
+            return command
+        attempt = CommandAttempt.objects.filter(command=command, attempt=command.attempt).first()
+    elif command.state != S.ACKED:
         return command
-    attempt = CommandAttempt.objects.filter(command=command, attempt=command.attempt).first()
     window = dt.timedelta(seconds=VERIFY_WINDOW_SEC.get(command.command_type, 600))
     deadline = (command.acked_at or now) + window
     command.miner  # noqa: B018 — loaded once for the nominal hashrate

@@ -164,3 +164,24 @@ def test_service_matches_the_echoed_lease_epoch_when_present(world):
     principal = principal_for(world.collector_x, "dev-1")
     assert command_ack(principal=principal, wire_id=wid, payload=body("completed", lease_epoch=7), endpoint="v1").disposition == D.LATE
     assert command_ack(principal=principal, wire_id=wid, payload=body("completed", lease_epoch=1), endpoint="v1").disposition == D.FIRST
+
+
+def test_an_ack_appends_all_its_audit_events_in_one_statement_at_the_end(world):
+    """acked and the verdict (set_fan without a before snapshot: unobservable, so decided at
+    once) go to the chain together, as the ACK's last statement: the head is not held while the
+    ACK is verified."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.models import AuditEvent
+
+    cmd, wid = leased(world, command_type=CommandType.SET_FAN, params={"speed": 80})
+    with CaptureQueriesContext(connection) as queries:
+        command_ack(principal=principal_for(world.collector_x, "dev-1"), wire_id=wid, payload=body("completed"), endpoint="v1")
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    appends = [i for i, sql in enumerate(statements) if "audit_append(" in sql]
+    assert appends == [len(statements) - 1]
+    cmd.refresh_from_db()
+    assert (cmd.state, cmd.outcome) == (CommandState.SUCCEEDED, Outcome.UNVERIFIED)
+    events = AuditEvent.objects.filter(entity_id=str(cmd.pk)).order_by("seq").values_list("action", flat=True)
+    assert list(events)[-2:] == ["control.command.acked", "control.command.succeeded"]
