@@ -125,7 +125,7 @@ def collector_token_create(
 
 @transaction.atomic
 def collector_token_revoke(*, actor: Actor, token: CollectorToken, revoked_by=None) -> CollectorToken:
-    token = CollectorToken.objects.select_for_update().select_related("collector__site").get(pk=token.pk)
+    token = CollectorToken.objects.select_for_update(of=("self",)).select_related("collector__site").get(pk=token.pk)
     if token.revoked_at is not None:
         return token
     token.revoked_at = timezone.now()
@@ -190,7 +190,7 @@ def miner_assign_owner(*, actor: Actor, miners: list[Miner], tenant: Tenant, at:
     """
     at = at or timezone.now()
     # Lock in pk order so two concurrent re-assignments of overlapping sets cannot deadlock.
-    locked = list(Miner.objects.select_for_update().select_related("site").filter(pk__in=[m.pk for m in miners]).order_by("pk"))
+    locked = list(Miner.objects.select_for_update(of=("self",)).select_related("site").filter(pk__in=[m.pk for m in miners]).order_by("pk"))
     events: list[EventSpec] = []
     moved = 0
     for miner in locked:

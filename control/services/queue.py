@@ -318,7 +318,9 @@ def _ack(*, principal, wire_id: str, payload: dict, endpoint: str) -> CommandAck
     parsed = parse_wire_id(wire_id)
     if parsed:
         # Locked: two ACKs for one command (a replay racing the original) are decided one at a time.
-        command = Command.objects.select_for_update().select_related("site", "miner").filter(pk=parsed[0], site=collector.site).first()
+        # Only the command row: FOR UPDATE on the joined site and miner would also hold off every
+        # insert that references them (an upload's receipt, a new command) until this ACK commits.
+        command = Command.objects.select_for_update(of=("self",)).select_related("site", "miner").filter(pk=parsed[0], site=collector.site).first()
         if command is not None:
             attempt = CommandAttempt.objects.select_for_update().filter(command=command, attempt=parsed[1]).first()
 

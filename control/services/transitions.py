@@ -15,8 +15,9 @@ class InvalidTransition(DomainError):
 
 
 def command_lock(pk: int) -> Command:
-    """Re-read a command with its row locked: every transition starts here."""
-    return Command.objects.select_for_update().select_related("site").get(pk=pk)
+    """Re-read a command with its row locked: every transition starts here. Only its row: the
+    site row, locked too, would hold off every insert that references the site until commit."""
+    return Command.objects.select_for_update(of=("self",)).select_related("site").get(pk=pk)
 
 
 def transition_event(command: Command, *, frm: str, to: str, reason: str = "", **details) -> EventSpec:

@@ -156,3 +156,80 @@ def test_ttl_expiry_racing_polls_never_hands_out_an_expired_command(world):
     assert errors == []
     assert {wid for _, wid, _ in out} == {str(c.pk) for c in keep}
     assert Command.objects.filter(pk__in=[c.pk for c in short], state=CommandState.EXPIRED).count() == 500
+
+
+def _blocked_while(hold, rows) -> list[str]:
+    """Run `hold(holding)` in a transaction on one connection; once it calls `holding()`, try FOR
+    KEY SHARE NOWAIT (what a foreign-key check takes) on each (table, pk) from another connection.
+    Returns the tables whose row the first transaction held against it."""
+    from django.db import DatabaseError, transaction
+
+    held, probed, errors, blocked = threading.Event(), threading.Event(), [], []
+
+    def holding():
+        held.set()
+        assert probed.wait(10)
+
+    def first():
+        try:
+            with transaction.atomic():
+                hold(holding)
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            assert held.wait(10)
+            for table, pk in rows:
+                try:
+                    with transaction.atomic(), connection.cursor() as cur:
+                        cur.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE NOWAIT", [pk])
+                except DatabaseError:
+                    blocked.append(table)
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+        finally:
+            probed.set()
+            connection.close()
+
+    _run([threading.Thread(target=first), threading.Thread(target=second)])
+    assert errors == []
+    return blocked
+
+
+def _queued(world, miner) -> Command:
+    now = timezone.now()
+    return Command.objects.create(
+        tenant=world.tenant_a, site=world.site_x, miner=miner, command_type=CommandType.SET_FAN, params={"speed": 80},
+        state=CommandState.QUEUED, created_at=now, updated_at=now, ttl_sec=600, expires_at=now + dt.timedelta(seconds=600),
+        created_by_system="test",
+    )  # fmt: skip
+
+
+def test_an_ack_in_flight_locks_its_command_not_the_site_or_the_miner(world, monkeypatch):
+    """While an ACK's transaction is open, inserts that reference the command's site or miner (an
+    upload's receipt, a new command) must not wait for it: their foreign-key checks take FOR KEY
+    SHARE on those rows, which a FOR UPDATE on them would block."""
+    import control.services.queue as queue
+
+    miner = world.miners_a_x[0]
+    command = _queued(world, miner)
+    (wire,) = command_poll_lease(principal=principal_for(world.collector_x, "dev-1"), limit=1)
+    decide = queue._decide
+
+    def ack(holding):
+        monkeypatch.setattr(queue, "_decide", lambda *a, **kw: (decide(*a, **kw), holding()))
+        command_ack(principal=principal_for(world.collector_x, "dev-1"), wire_id=wire["command_id"], payload=ACK, endpoint="v1")
+
+    assert _blocked_while(ack, [("tenants_site", world.site_x.pk), ("tenants_miner", miner.pk)]) == []
+    command.refresh_from_db()
+    assert command.state == CommandState.SUCCEEDED
+
+
+def test_a_transition_locks_its_command_not_the_site(world):
+    from control.services.transitions import command_lock
+
+    command = _queued(world, world.miners_a_x[1])
+    assert _blocked_while(lambda holding: (command_lock(command.pk), holding()), [("tenants_site", world.site_x.pk)]) == []
