@@ -309,7 +309,11 @@ def main():
             per_poll=PER_POLL,
             burst={mode: {"polls": len(t), "p95_ms": ms(t), "p50_ms": round(sorted(t)[len(t) // 2] * 1000, 1)} for mode, t in burst.items()},
             paced={"interval_sec": POLL_INTERVAL_SEC, "seconds": args.paced_seconds, "polls": len(paced), "acks": len(acks), "double_dispatch": paced_double}
-            | ({"p95_ms": ms(paced), "max_ms": round(max(paced) * 1000, 1), "ack_p95_ms": ms(acks)} if len(paced) >= 2 else {}),
+            | (
+                {"p95_ms": ms(paced), "p50_ms": round(sorted(paced)[len(paced) // 2] * 1000, 1), "max_ms": round(max(paced) * 1000, 1),
+                 "over_100ms": sum(t > 0.1 for t in paced), "ack_p95_ms": ms(acks)}
+                if len(paced) >= 2 else {}
+            ),  # fmt: skip
         )
         r["server"] = server_settings()
         orm, raw = r["burst"]["orm"], r["burst"]["raw"]
@@ -320,8 +324,9 @@ def main():
         print(f"  burst ratio command_poll_lease / raw SQL lease (p95): {r['ratio_burst_p95']:.2f}×; double dispatch 0")
         if "p95_ms" in r["paced"]:
             print(
-                f"  paced  orm       p95 {r['paced']['p95_ms']:6.1f} ms  max {r['paced']['max_ms']:6.1f} ms  "
-                f"({len(paced)} polls {POLL_INTERVAL_SEC}s apart per collector, {len(acks) / len(paced):.0f} commands each on average)"
+                f"  paced  orm       p95 {r['paced']['p95_ms']:6.1f} ms  p50 {r['paced']['p50_ms']:6.1f} ms  max {r['paced']['max_ms']:6.1f} ms, "
+                f"{r['paced']['over_100ms']} over 100 ms ({len(paced)} polls {POLL_INTERVAL_SEC}s apart per collector, "
+                f"{len(acks) / len(paced):.0f} commands each on average)"
             )
             print(f"  paced  ACKs      p95 {r['paced']['ack_p95_ms']:6.1f} ms  ({len(acks)} ACKs, each command ACKed one by one after its poll)")
         if r["server"]["max_wal_size_bytes"] < 4 * 2**30:

@@ -32,7 +32,7 @@ from control.models import (
     Outcome,
 )
 from control.services.signing import command_sign, signing_secret
-from control.services.transitions import command_transition, command_transition_many, transition_event
+from control.services.transitions import command_transition, command_transition_many, command_write, transition_event
 from hashinsight.gc import gc_paused
 
 logger = structlog.get_logger(__name__)
@@ -368,7 +368,7 @@ def _decide(command: Command, attempt: CommandAttempt, payload: dict, *, princip
     attempt.acked_at = now
     attempt.lease_ended_at = now
     attempt.lease_end_reason = "acked"
-    attempt.save()
+    attempt.save(update_fields=["ack_status", "result_code", "error_class", "result_message", "before", "after", "acked_at", "lease_ended_at", "lease_end_reason"])
     latency = (now - attempt.leased_at).total_seconds()
     transaction.on_commit(lambda: metrics.command_ack_latency_seconds.labels(command.command_type).observe(latency))
 
@@ -382,10 +382,12 @@ def _decide(command: Command, attempt: CommandAttempt, payload: dict, *, princip
     if status in ("completed", "skipped") or restart_failed:
         # skipped = DUPLICATE_IGNORED: executed earlier, its ACK lost; a failed restart on stock
         # firmware often did restart. Telemetry decides all three (control.services.verification).
-        command_transition(command, to=S.ACKED, actor=actor, reason=f"edge ACK {status}", audit_details=details, **common)
+        # Written once, by the verdict's transition, when telemetry can already tell.
+        command_transition(command, to=S.ACKED, actor=actor, reason=f"edge ACK {status}", audit_details=details, write=False, **common)
         from control.services.verification import command_verify
 
         command_verify(command, now=now, attempt=attempt)
+        command_write(command)
     elif status == "failed" and error_class == "execution_failed" and command.attempt <= command.max_retries:
         backoff = command.retry_backoff_sec * 2 ** (command.attempt - 1)
         command_transition(

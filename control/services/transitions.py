@@ -34,13 +34,17 @@ def transition_event(command: Command, *, frm: str, to: str, reason: str = "", *
     return EventSpec(f"control.command.{to}", "control.command", str(command.pk), payload, command.tenant_id, command.site.code)
 
 
-def command_transition(command: Command, *, to: str, actor: Actor, reason: str = "", audit_details: dict | None = None, **changes) -> Command:
+def command_transition(
+    command: Command, *, to: str, actor: Actor, reason: str = "", audit_details: dict | None = None, write: bool = True, **changes
+) -> Command:
     """Move a locked command to `to`, applying `changes` to its fields, or refuse with INVALID_TRANSITION.
 
     The refusal comes before any write, so a caller may catch it and go on. The write and its
     audit event share the caller's transaction without a savepoint of their own (a failure there
     fails the caller's transaction: a state change never commits without its event), which saves
-    two round trips per transition on the ACK path."""
+    two round trips per transition on the ACK path. With `write=False` the row is written by the
+    next transition of this instance or by `command_write()`, in the same transaction: an ACK
+    that verifies at once (acked → succeeded) writes the row once, not twice."""
     frm = command.state
     if to not in TRANSITIONS[frm]:
         raise InvalidTransition(f"command {command.pk} cannot go from {frm} to {to}", command_id=command.pk, state=frm)
@@ -48,15 +52,25 @@ def command_transition(command: Command, *, to: str, actor: Actor, reason: str =
         now = timezone.now()
         command.state = to
         command.updated_at = now
-        fields = {"state", "updated_at", *changes}
+        fields = {"state", "updated_at", *changes, *getattr(command, "_unwritten", ())}
         if to in FINAL_STATES and command.finished_at is None:
             command.finished_at = now
             fields.add("finished_at")
         for field, value in changes.items():
             setattr(command, field, value)
-        command.save(update_fields=sorted(fields))
+        command._unwritten = fields
+        if write:
+            command_write(command)
         audit_record_many(actor=actor, events=[transition_event(command, frm=frm, to=to, reason=reason, **(audit_details or {}))])
     return command
+
+
+def command_write(command: Command) -> None:
+    """Write the fields that transitions with `write=False` changed, if any."""
+    fields = getattr(command, "_unwritten", None)
+    if fields:
+        command.save(update_fields=sorted(fields))
+    command._unwritten = set()
 
 
 def command_transition_many(

@@ -166,7 +166,7 @@ def test_service_matches_the_echoed_lease_epoch_when_present(world):
     assert command_ack(principal=principal, wire_id=wid, payload=body("completed", lease_epoch=1), endpoint="v1").disposition == D.FIRST
 
 
-def test_an_ack_appends_all_its_audit_events_in_one_statement_at_the_end(world):
+def test_an_ack_writes_its_command_once_and_appends_its_events_in_one_statement_at_the_end(world):
     """acked and the verdict (set_fan without a before snapshot: unobservable, so decided at
     once) go to the chain together, as the ACK's last statement: the head is not held while the
     ACK is verified."""
@@ -181,6 +181,8 @@ def test_an_ack_appends_all_its_audit_events_in_one_statement_at_the_end(world):
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     appends = [i for i, sql in enumerate(statements) if "audit_append(" in sql]
     assert appends == [len(statements) - 1]
+    # acked and succeeded in one transaction: the command row is written once, with the verdict
+    assert len([sql for sql in statements if sql.startswith('UPDATE "control_command" ')]) == 1
     cmd.refresh_from_db()
     assert (cmd.state, cmd.outcome) == (CommandState.SUCCEEDED, Outcome.UNVERIFIED)
     events = AuditEvent.objects.filter(entity_id=str(cmd.pk)).order_by("seq").values_list("action", flat=True)
