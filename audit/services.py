@@ -122,8 +122,7 @@ def audit_record_many(*, actor: Actor, events: list[EventSpec]) -> Sequence[Audi
 
 
 def _append(pairs: list[tuple[Actor, EventSpec]]) -> Sequence[AuditEvent]:
-    by_chain: dict[str, list[dict]] = {}
-    payloads: dict[int, bytes] = {}
+    by_chain: dict[str, list[tuple[dict, bytes]]] = {}
     for actor, spec in pairs:
         key = spec.chain_key
         payload_json = orjson.dumps(normalize_payload(spec.payload), option=orjson.OPT_SORT_KEYS)
@@ -138,13 +137,13 @@ def _append(pairs: list[tuple[Actor, EventSpec]]) -> Sequence[AuditEvent]:
             "tenant_id": spec.tenant_id, "site_code": spec.site_code, "payload": orjson.Fragment(payload_json),
             "c0": c0.decode(), "c1": c1.decode(), "c2": c2.decode(),
         }  # fmt: skip
-        by_chain.setdefault(key, []).append(record)
-        payloads[id(record)] = payload_json
-    records = [record for key in sorted(by_chain) for record in by_chain[key]]  # grouped, in lock order
+        by_chain.setdefault(key, []).append((record, payload_json))
+    ordered = [event for key in sorted(by_chain) for event in by_chain[key]]  # grouped, in lock order
+    records = [record for record, _ in ordered]
     with connection.cursor() as cur:
         cur.execute("SELECT * FROM audit_append(%s, %s, %s::jsonb)", [timezone.now(), GENESIS_HASH, orjson.dumps(records).decode()])
         written = cur.fetchall()
-    return AppendedEvents(records, [payloads[id(r)] for r in records], written, connection.alias)
+    return AppendedEvents(records, [payload for _, payload in ordered], written, connection.alias)
 
 
 _local = threading.local()

@@ -30,7 +30,7 @@ import random
 import time
 from contextlib import contextmanager
 
-from _harness import new_results, p95, report_targets, scratch_database, use_scratch_database, write_results
+from _harness import new_results, p95, percentile, report_targets, scratch_database, use_scratch_database, write_results
 
 use_scratch_database("hi_cmdbench")
 
@@ -307,10 +307,10 @@ def main():
             history=args.history,
             collectors=COLLECTORS,
             per_poll=PER_POLL,
-            burst={mode: {"polls": len(t), "p95_ms": ms(t), "p50_ms": round(sorted(t)[len(t) // 2] * 1000, 1)} for mode, t in burst.items()},
+            burst={mode: {"polls": len(t), "p95_ms": ms(t), "p50_ms": round(percentile(t, 0.5) * 1000, 1)} for mode, t in burst.items()},
             paced={"interval_sec": POLL_INTERVAL_SEC, "seconds": args.paced_seconds, "polls": len(paced), "acks": len(acks), "double_dispatch": paced_double}
             | (
-                {"p95_ms": ms(paced), "p50_ms": round(sorted(paced)[len(paced) // 2] * 1000, 1), "max_ms": round(max(paced) * 1000, 1),
+                {"p95_ms": ms(paced), "p50_ms": round(percentile(paced, 0.5) * 1000, 1), "max_ms": round(max(paced) * 1000, 1),
                  "over_100ms": sum(t > 0.1 for t in paced), "ack_p95_ms": ms(acks)}
                 if len(paced) >= 2 else {}
             ),  # fmt: skip
