@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from hashinsight.ops.periodic import once_per_interval
+from core.periodic import once_per_interval
 
 
 @shared_task(name="audit.seal_segments")

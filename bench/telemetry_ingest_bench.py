@@ -176,7 +176,8 @@ def main():
         parser.error("--uploads must be at least 20 (p95)")
 
     with harness.scratch_database():
-        from telemetry.fleet import Fleet, MinerSpec, Uplink, build_chunks
+        from verification.fleet import Fleet, MinerSpec
+        from verification.uplink import Uplink, build_chunks
 
         tenant, site, token, ids = setup_site(args.records)
         specs = [MinerSpec(miner_id=m, model="S21", nominal_ths=200) for m in sorted(ids)]
@@ -196,7 +197,7 @@ def main():
         connections.close_all()
         server_cm = Gunicorn(args.workers) if args.server == "gunicorn" else None
         if server_cm is None:
-            from tenants.isolation import LocalServer
+            from verification.server import LocalServer
 
             server_cm = LocalServer()
         baseline = RawSqlPath(site.pk, tenant.pk, ids)

@@ -10,9 +10,9 @@ from django.utils.html import format_html, format_html_join
 
 from control.models import Command, CommandAck, CommandAttempt, CommandState
 from control.selectors import command_events, commands_for
-from control.services import lifecycle
-from hashinsight.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin
-from hashinsight.errors import DomainError
+from control.services import decisions, params, rollback
+from core.errors import DomainError
+from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin
 from tenants.scoping import Capability
 
 Related = admin.RelatedOnlyFieldListFilter
@@ -77,7 +77,7 @@ class CommandAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Params")
     def params_shown(self, c):
-        return lifecycle.redact(c.params)
+        return params.redact(c.params)
 
     @admin.display(description="Timeline")
     def timeline(self, c):
@@ -130,14 +130,14 @@ class CommandAdmin(ReadOnlyScopedAdmin):
     def approve(self, request, queryset):
         return self._decide(
             request, queryset, action="approve", verb="Approve", question="Approve these commands? They will be queued for the collector.",
-            service=lifecycle.command_approve, capability=Capability.APPROVE,
+            service=decisions.command_approve, capability=Capability.APPROVE,
         )  # fmt: skip
 
     @admin.action(description="Reject selected proposals (needs a reason)", permissions=["approve"])
     def reject(self, request, queryset):
         return self._decide(
             request, queryset, action="reject", verb="Reject", question="Reject these proposed commands?",
-            service=lifecycle.command_reject, capability=Capability.APPROVE,
+            service=decisions.command_reject, capability=Capability.APPROVE,
         )  # fmt: skip
 
     @admin.action(description="Cancel selected commands", permissions=["operate"])
@@ -145,7 +145,7 @@ class CommandAdmin(ReadOnlyScopedAdmin):
         return self._decide(
             request, queryset, action="cancel", verb="Cancel",
             question="Cancel these commands? A leased one may already be executing on the edge; the cloud stops waiting for it.",
-            service=lifecycle.command_cancel, capability=Capability.OPERATE,
+            service=decisions.command_cancel, capability=Capability.OPERATE,
         )  # fmt: skip
 
     @admin.action(description="Roll back selected commands", permissions=["operate"])
@@ -153,5 +153,5 @@ class CommandAdmin(ReadOnlyScopedAdmin):
         return self._decide(
             request, queryset, action="rollback", verb="Roll back",
             question="Create a command that undoes each of these succeeded commands?",
-            service=lifecycle.command_rollback, capability=Capability.OPERATE,
+            service=rollback.command_rollback, capability=Capability.OPERATE,
         )  # fmt: skip

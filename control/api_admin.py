@@ -15,13 +15,20 @@ from rest_framework.views import APIView
 
 from audit.models import AuditEvent
 from audit.services import Actor
-from control.models import Command, CommandAck, CommandAttempt, CommandState, CommandType, PriorityClass
+from control.models import (
+    Command,
+    CommandAck,
+    CommandAttempt,
+    CommandState,
+    CommandType,
+    PriorityClass,
+)
 from control.selectors import command_events, command_get_for, commands_for
-from control.services import lifecycle
-from control.services.lifecycle import InvalidParams, MinerLocked
-from hashinsight.errors import Forbidden
-from hashinsight.permissions import IsOperator
+from control.services import creation, decisions, params, rollback
+from control.errors import InvalidParams, MinerLocked
+from core.errors import Forbidden
 from tenants import scoping
+from tenants.permissions import IsOperator
 
 CLASS_NAMES = {c.value: c.name.lower() for c in PriorityClass}
 CLASS_BY_NAME = {name: value for value, name in CLASS_NAMES.items()}
@@ -87,7 +94,7 @@ class CommandOut(serializers.Serializer):
     superseded_by = serializers.IntegerField(source="superseded_by_id", allow_null=True)
 
     def get_params(self, c) -> dict:
-        return lifecycle.redact(c.params)
+        return params.redact(c.params)
 
     def get_priority_class(self, c) -> str:
         return CLASS_NAMES.get(c.priority_class, str(c.priority_class))
@@ -195,13 +202,6 @@ class CreateIn(serializers.Serializer):
         return data
 
 
-def _site(user, code: str):
-    site = scoping.sites_for(user).filter(code=code).first()
-    if site is None:
-        raise Forbidden("no such site in your scope")
-    return site
-
-
 def _miners(user, site, ids: list[str]) -> list:
     wanted = list(dict.fromkeys(ids))
     found = list(scoping.miners_for(user).select_related("site", "zone").filter(site=site, miner_id__in=wanted))
@@ -229,7 +229,7 @@ def command_create_from_request(request, data: dict) -> tuple[dict, int]:
     """POST body → create one, a batch, or a dry run; shared by v1 and the legacy paths."""
     user = request.user
     actor = Actor.user(user)
-    site = _site(user, data["site_id"])
+    site = scoping.site_get(user, data["site_id"])
     common = {
         "command_type": data["command_type"],
         "params": data.get("params"),
@@ -244,7 +244,7 @@ def command_create_from_request(request, data: dict) -> tuple[dict, int]:
     else:
         targets = {"miners": _miners(user, site, data.get("miners") or [data["miner_id"]])}
     if data["dry_run"]:
-        p = lifecycle.command_batch_preview(user=user, **targets, **common)
+        p = creation.command_batch_preview(user=user, **targets, **common)
         body = {
             "dry_run": True,
             "command_type": p.command_type,
@@ -259,10 +259,10 @@ def command_create_from_request(request, data: dict) -> tuple[dict, int]:
         }
         return body, status.HTTP_200_OK
     if "miner_id" in data:
-        command = lifecycle.command_create(actor=actor, user=user, miner=targets["miners"][0], reason=data["reason"], **common)
+        command = creation.command_create(actor=actor, user=user, miner=targets["miners"][0], reason=data["reason"], **common)
         out = CommandOut(_reload([command])[0]).data
         return out, (status.HTTP_200_OK if command.deduplicated else status.HTTP_201_CREATED)
-    result = lifecycle.command_batch_create(actor=actor, user=user, reason=data["reason"], **targets, **common)
+    result = creation.command_batch_create(actor=actor, user=user, reason=data["reason"], **targets, **common)
     if not result.created and not result.existing:
         raise MinerLocked("no miner of the batch can take a command now", skipped=_skip_out(result.skipped))
     body = {
@@ -327,28 +327,28 @@ class _DecisionApi(APIView):
 class CommandApproveApi(_DecisionApi):
     """POST {reason}: proposed → approved → queued. The requester cannot approve (SELF_APPROVAL)."""
 
-    service = staticmethod(lifecycle.command_approve)
+    service = staticmethod(decisions.command_approve)
 
 
 @extend_schema(request=ReasonIn, responses=CommandOut)
 class CommandRejectApi(_DecisionApi):
     """POST {reason}: proposed → rejected."""
 
-    service = staticmethod(lifecycle.command_reject)
+    service = staticmethod(decisions.command_reject)
 
 
 @extend_schema(request=ReasonIn, responses=CommandOut)
 class CommandCancelApi(_DecisionApi):
     """POST {reason}: cancel a proposed/approved/queued command, or a leased one with a reason."""
 
-    service = staticmethod(lifecycle.command_cancel)
+    service = staticmethod(decisions.command_cancel)
 
 
 @extend_schema(request=ReasonIn, responses={201: CommandOut})
 class CommandRollbackApi(_DecisionApi):
     """POST {reason}: create the command that undoes a succeeded reversible one; answers the new command."""
 
-    service = staticmethod(lifecycle.command_rollback)
+    service = staticmethod(rollback.command_rollback)
     created_status = status.HTTP_201_CREATED
 
 
@@ -411,7 +411,7 @@ class LegacyCommandCancelApi(APIView):
     def delete(self, request, pk):
         command = _command_or_403(request, pk)
         reason = request.query_params.get("reason") or (request.data.get("reason", "") if isinstance(request.data, dict) else "")
-        result = lifecycle.command_cancel(actor=Actor.user(request.user), user=request.user, command=command, reason=reason)
+        result = decisions.command_cancel(actor=Actor.user(request.user), user=request.user, command=command, reason=reason)
         return Response(_legacy({"command_id": result.pk, "state": result.state}))
 
 
@@ -441,7 +441,7 @@ class LegacyCommandStatsApi(APIView):
         f = _valid(StatsIn, request.query_params)
         qs = commands_for(request.user)
         if "site_id" in f:
-            qs = qs.filter(site=_site(request.user, f["site_id"]))
+            qs = qs.filter(site=scoping.site_get(request.user, f["site_id"]))
         by_state = dict(qs.order_by().values_list("state").annotate(n=Count("id")))
         by_type = dict(qs.order_by().values_list("command_type").annotate(n=Count("id")))
         return Response(_legacy({"site_id": f.get("site_id"), "total": sum(by_state.values()), "by_state": by_state, "by_type": by_type}))

@@ -7,14 +7,24 @@ Legacy paths are deprecated, never removed.
 """
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from control.services.queue import command_ack, command_poll_lease
-from hashinsight.wire import MalformedBody, decode_body, read_body
-from tenants.collector_auth import CollectorTokenAuthentication, IsCollector, SiteMismatch
+from core.wire import MalformedBody, decode_body, read_body
+from tenants.collector_auth import (
+    CollectorTokenAuthentication,
+    IsCollector,
+    SiteMismatch,
+)
 from tenants.collector_throttle import CollectorAckThrottle, CollectorPollThrottle
 
 _ACK_OK = {"success": True}

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from hashinsight.ops.periodic import once_per_interval
+from core.periodic import once_per_interval
 
 
 @shared_task(name="control.commands_expire_due")
@@ -23,6 +23,6 @@ def commands_verify_due_task():
 @shared_task(name="control.proposals_expire")
 @once_per_interval("control.proposals_expire", settings.COMMAND_EXPIRY_INTERVAL_SEC)
 def command_proposals_expire_task():
-    from control.services.lifecycle import command_proposals_expire
+    from control.services.decisions import command_proposals_expire
 
     return command_proposals_expire()

@@ -22,7 +22,7 @@ import structlog
 from django.core.cache import cache
 from django.db import DatabaseError, connection
 
-from hashinsight.ops import metrics
+from core import metrics
 
 logger = structlog.get_logger(__name__)
 

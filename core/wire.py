@@ -5,7 +5,7 @@ import zlib
 
 import orjson
 
-from hashinsight.errors import DomainError
+from core.errors import DomainError
 
 
 class PayloadTooLarge(DomainError):

@@ -83,7 +83,7 @@ class HashInsightAdminSite(admin.AdminSite):
         return redirect(reverse("account_login") + "?" + urlencode({"next": next_url}))
 
     def register(self, model_or_iterable, admin_class=None, **options):
-        from hashinsight.admin_base import ScopedModelAdmin
+        from tenants.admin_base import ScopedModelAdmin
 
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, ScopedModelAdmin):

@@ -15,8 +15,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from hashinsight.admin_base import ReadOnlyScopedAdmin
-from hashinsight.errors import InvalidParameter
+from tenants.admin_base import ReadOnlyScopedAdmin
+from core.errors import InvalidParameter
 from telemetry import selectors
 from telemetry.models import IngestBatch, TelemetryLive
 from tenants import scoping

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
 from tenants.collector_throttle import CollectorUploadThrottle
 from telemetry import metrics
-from hashinsight.wire import read_body
+from core.wire import read_body
 from telemetry.services import telemetry_ingest_batch
 
 _RESULT = inline_serializer(

@@ -149,10 +149,10 @@ class TelemetryLiveApi(APIView):
         params.is_valid(raise_exception=True)
         p = params.validated_data
         user = request.user
-        site = selectors.site_get(user, p["site_id"])
+        site = scoping.site_get(user, p["site_id"])
         filters = LiveFilters(
-            zone=selectors.zone_get(user, site, p["zone"]) if "zone" in p else None,
-            tenant=selectors.tenant_get(user, p["tenant"]) if "tenant" in p else None,
+            zone=scoping.zone_get(user, site, p["zone"]) if "zone" in p else None,
+            tenant=scoping.tenant_get(user, p["tenant"]) if "tenant" in p else None,
             state=p.get("state", ""),
             min_temp=p.get("min_temp"),
         )
@@ -239,7 +239,7 @@ class TelemetryHistoryApi(APIView):
         if "miner_id" in p:  # site_id beside it only says which site the miner is at
             miner = selectors.miner_get(request.user, p["miner_id"], site_code=p.get("site_id", ""))
             return Response(_history(request, p, miner=miner))
-        return Response(_history(request, p, site=selectors.site_get(request.user, p["site_id"])))
+        return Response(_history(request, p, site=scoping.site_get(request.user, p["site_id"])))
 
 
 # --- legacy (SPEC §11) ----------------------------------------------------------------------------
@@ -263,7 +263,7 @@ class LegacyLiveApi(APIView):
         parameters=[SITE_ID_PARAM],
     )
     def get(self, request, site_id):
-        site = selectors.site_get(request.user, site_id)
+        site = scoping.site_get(request.user, site_id)
         miners = _rows(selectors.live_for(request.user, site))
         return Response({"success": True, "site_id": site.code, "count": len(miners), "miners": miners})
 
@@ -280,7 +280,7 @@ class LegacySummaryApi(APIView):
         parameters=[SITE_ID_PARAM],
     )
     def get(self, request, site_id):
-        site = selectors.site_get(request.user, site_id)
+        site = scoping.site_get(request.user, site_id)
         summary = selectors.site_summary(request.user, site)
         last = summary.pop("last_sample_at")
         return Response({"success": True, "site_id": site.code, "summary": summary, "last_sample_at": last})
@@ -391,7 +391,7 @@ class LegacyMinersApi(APIView):
         miners = scoping.miners_for(request.user)
         site_ids = None
         if "site_id" in p:
-            site = selectors.site_get(request.user, p["site_id"])
+            site = scoping.site_get(request.user, p["site_id"])
             miners, site_ids = miners.filter(site=site), [site.pk]
         qs = selectors.miners_with_state(request.user, miners, site_ids=site_ids).order_by("site__code", "miner_id")
         fields = ("site__code", "miner_id", "zone__code", "tenant__slug", "model", "nominal_hashrate_ths", "nominal_power_w", "state")

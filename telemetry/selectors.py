@@ -24,44 +24,18 @@ from django.db.models import Case, CharField, Count, Exists, F, FilteredRelation
 from django.db.models.functions import Cast, NullIf
 from django.utils import timezone
 
-from hashinsight.errors import Forbidden, InvalidParameter
+from core.errors import Forbidden, InvalidParameter
 from telemetry.models import IngestBatch, Telemetry1m, Telemetry15m, TelemetryDaily, TelemetryLive, TelemetryRaw
 from tenants import scoping
 from tenants.models import Miner, Site, Tenant, Zone
-from tenants.scoping import Capability
+from tenants.scoping import FORBIDDEN_MESSAGE, Capability
 
 ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
 STATES = (ONLINE, OFFLINE, UNKNOWN)
-FORBIDDEN_MESSAGE = "not found or not yours"  # the same words whether the object exists or not
 
 
 def stale_cutoff(now: dt.datetime | None = None) -> dt.datetime:
     return (now or timezone.now()) - dt.timedelta(seconds=settings.TELEMETRY_STALE_SEC)
-
-
-# --- what the caller named, in scope or 403 ---------------------------------------------------------
-
-
-def site_get(user, code: str) -> Site:
-    """The site by its public code, if the user may see it; 403 FORBIDDEN otherwise (existing or not)."""
-    site = scoping.sites_for(user).filter(code=code).first()
-    if site is None:
-        raise Forbidden(FORBIDDEN_MESSAGE)
-    return site
-
-
-def zone_get(user, site: Site, code: str) -> Zone:
-    zone = scoping.zones_for(user).filter(site=site, code=code).first()
-    if zone is None:
-        raise Forbidden(FORBIDDEN_MESSAGE)
-    return zone
-
-
-def tenant_get(user, slug: str) -> Tenant:
-    tenant = scoping.tenants_for(user).filter(slug=slug).first()
-    if tenant is None:
-        raise Forbidden(FORBIDDEN_MESSAGE)
-    return tenant
 
 
 def miner_get(user, miner_id: str, *, site_code: str = "") -> Miner:

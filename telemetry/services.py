@@ -11,8 +11,8 @@ from django.db import IntegrityError, ProgrammingError, transaction
 from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
-from hashinsight.gc import gc_paused
-from hashinsight.wire import decode_body
+from core.gc import gc_paused
+from core.wire import decode_body
 from telemetry import metrics, partitions
 from telemetry.ingest.decode import upload_shape
 from telemetry.ingest.errors import EnvelopeSiteMismatch

@@ -3,7 +3,7 @@ cluster-wide per interval."""
 
 from celery import shared_task
 
-from hashinsight.ops.periodic import once_per_interval
+from core.periodic import once_per_interval
 
 
 @shared_task(name="telemetry.rollup")

@@ -6,8 +6,10 @@ from django.db.models import Max, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from hashinsight.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin, ScopedModelAdmin
-from hashinsight.errors import DomainError
+from audit.models import AuditCheckpoint, AuditEvent
+from tenants.admin_audit import AuditCheckpointAdmin, AuditEventAdmin
+from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin, ScopedModelAdmin
+from core.errors import DomainError
 from tenants import scoping
 from tenants.invitations import invitation_create
 from tenants.models import (
@@ -319,3 +321,7 @@ class InvitationAdmin(GrantAdminMixin, ScopedModelAdmin):
         obj.pk = inv.pk
         link = request.build_absolute_uri(f"/accounts/invite/{token}/")
         self.message_user(request, format_html("Send this sign-up link to {} (shown once): <code>{}</code>", inv.email, link), messages.WARNING)
+
+# The audit chain's admin is scoped by tenant and site, so it is registered from this floor.
+admin.site.register(AuditEvent, AuditEventAdmin)
+admin.site.register(AuditCheckpoint, AuditCheckpointAdmin)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from audit.models import AuditCheckpoint, AuditEvent
-from hashinsight.admin_base import ReadOnlyScopedAdmin
+from tenants.admin_base import ReadOnlyScopedAdmin
 from tenants import scoping
 
 
@@ -72,7 +72,7 @@ class ActionAreaFilter(admin.SimpleListFilter):
         return queryset.filter(action__startswith=self.value()) if self.value() else queryset
 
 
-@admin.register(AuditEvent)
+
 class AuditEventAdmin(ReadOnlyScopedAdmin):
     list_display = ("occurred_at", "chain_key", "seq", "action", "entity_type", "entity_id", "actor_label", "site_code", "tenant_id")
     list_filter = (SiteFilter, TenantFilter, ActionAreaFilter, EntityTypeFilter, ActorTypeFilter, ("occurred_at", admin.DateFieldListFilter))
@@ -85,7 +85,7 @@ class AuditEventAdmin(ReadOnlyScopedAdmin):
         return scoping.audit_events_for(user)
 
 
-@admin.register(AuditCheckpoint)
+
 class AuditCheckpointAdmin(ReadOnlyScopedAdmin):
     list_display = ("chain_key", "period_start", "first_seq", "last_seq", "event_count", "last_hash", "sealed_at", "purged_at")
     list_filter = ("chain_key",)

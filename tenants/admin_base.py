@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from audit.services import Actor
-from hashinsight.errors import DomainError
+from core.errors import DomainError
 from tenants import scoping
 from tenants.scoping import Capability
 

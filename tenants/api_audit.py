@@ -3,7 +3,7 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.views import APIView
 
-from hashinsight.permissions import IsOperator
+from tenants.permissions import IsOperator
 from tenants import scoping
 
 

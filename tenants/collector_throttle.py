@@ -1,6 +1,6 @@
 """Per-collector request throttling (SPEC §4): counted per collector token, in the shared Redis
 cache, so a limit holds across gunicorn workers and hosts. Over the limit the request is refused
-before the view runs: 429 RATE_LIMITED with Retry-After (hashinsight.api).
+before the view runs: 429 RATE_LIMITED with Retry-After (core.api.exceptions).
 
 Three classes, one setting each (rates and why in docs/SECURITY.md): uploads, polls (and the
 status self-check), ACKs. ACKs have their own, larger bucket: a refused ACK is lost for good (the

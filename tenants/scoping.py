@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from core.errors import Forbidden
 from tenants.models import OPERATOR_ROLES, Collector, CollectorToken, Miner, MinerGroup, Role, RoleGrant, Site, Tenant, Zone
+
+
+FORBIDDEN_MESSAGE = "not found or not yours"  # the same words whether the object exists or not
 
 
 class Capability:
@@ -192,6 +196,31 @@ def audit_events_for(user):
         return qs.none()
     codes = sites_for(user).values("code")
     return qs.filter(site_code__in=codes)
+
+
+# --- what the caller named, in scope or 403 ---------------------------------------------------------
+
+
+def site_get(user, code: str) -> Site:
+    """The site by its public code, if the user may see it; 403 FORBIDDEN otherwise (existing or not)."""
+    site = sites_for(user).filter(code=code).first()
+    if site is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return site
+
+
+def zone_get(user, site: Site, code: str) -> Zone:
+    zone = zones_for(user).filter(site=site, code=code).first()
+    if zone is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return zone
+
+
+def tenant_get(user, slug: str) -> Tenant:
+    tenant = tenants_for(user).filter(slug=slug).first()
+    if tenant is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return tenant
 
 
 def can(user, capability: str, obj) -> bool:

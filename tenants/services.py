@@ -9,7 +9,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record, audit_record_many, entity_ref
-from hashinsight.errors import Conflict, InvalidParameter
+from core.errors import Conflict, InvalidParameter
 from tenants.models import Collector, CollectorDevice, CollectorToken, Miner, MinerOwnership, Role, RoleGrant, Site, Tenant, Zone
 
 TOKEN_PREFIX = "hic_"

@@ -17,21 +17,11 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from control.errors import BlastRadiusExceeded, RateLimited
 from control.models import ACTIVE_STATES, Command, CommandType
-from hashinsight.errors import DomainError
 
 # Types whose commands take miners off the hashing fleet: the blast radius counts these.
 DISRUPTIVE_TYPES = frozenset({CommandType.REBOOT, CommandType.DISABLE_HASHING, CommandType.POWER_OFF})
-
-
-class RateLimited(DomainError):
-    status_code = 429
-    error_code = "RATE_LIMITED"
-
-
-class BlastRadiusExceeded(DomainError):
-    status_code = 409
-    error_code = "BLAST_RADIUS_EXCEEDED"
 
 
 @dataclass(frozen=True)

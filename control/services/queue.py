@@ -32,8 +32,13 @@ from control.models import (
     Outcome,
 )
 from control.services.signing import command_sign, signing_secret
-from control.services.transitions import command_transition, command_transition_many, command_write, transition_event
-from hashinsight.gc import gc_paused
+from control.services.transitions import (
+    command_transition,
+    command_transition_many,
+    command_write,
+    transition_event,
+)
+from core.gc import gc_paused
 
 logger = structlog.get_logger(__name__)
 

@@ -5,13 +5,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
+from control.errors import InvalidTransition
 from control.models import FINAL_STATES, TRANSITIONS, Command
-from hashinsight.errors import DomainError
-
-
-class InvalidTransition(DomainError):
-    status_code = 409
-    error_code = "INVALID_TRANSITION"
 
 
 def command_lock(pk: int) -> Command:

@@ -34,10 +34,10 @@ class ControlCommandFactory(factory.django.DjangoModelFactory):
 def operator_command(user, miner, command_type="set_fan", **kw):
     """A command as `user` creates it through the operator service (guardrails, approval, audit);
     set_fan at 60 % unless `params` says otherwise."""
-    from control.services import lifecycle
+    from control.services import creation
 
     kw.setdefault("params", {"speed": 60} if command_type == "set_fan" else None)
-    return lifecycle.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
+    return creation.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
 
 
 def principal_for(collector, device_id: str = "dev-1"):

@@ -5,9 +5,19 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from control.models import CommandAck, CommandAttempt, CommandState, CommandType, Outcome
+from control.models import (
+    CommandAck,
+    CommandAttempt,
+    CommandState,
+    CommandType,
+    Outcome,
+)
 from control.services.queue import command_ack, command_poll_lease
-from control.tests.factories import ControlCommandFactory, collector_headers, principal_for
+from control.tests.factories import (
+    ControlCommandFactory,
+    collector_headers,
+    principal_for,
+)
 
 pytestmark = pytest.mark.django_db
 D = CommandAck.Disposition

@@ -9,8 +9,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import Actor
-from control.models import Command, CommandAck, CommandAttempt, CommandState, PriorityClass
-from control.services import lifecycle
+from control.models import (
+    Command,
+    CommandAck,
+    CommandAttempt,
+    CommandState,
+    PriorityClass,
+)
+from control.services import decisions
 from control.tests.factories import ControlCommandFactory
 from control.tests.factories import operator_command as make
 
@@ -117,7 +123,7 @@ def test_a_technician_gets_no_approve_action(as_user, world):
 
 def test_the_change_page_is_a_read_only_timeline(as_user, world, noc_x, ops_manager_x):
     c = make(noc_x, world.miners_a_x[0], "reboot", reason="stuck")
-    lifecycle.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="checked")
+    decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="checked")
     now = timezone.now()
     CommandAttempt.objects.create(command=c, attempt=1, wire_id=str(c.pk), lease_epoch=1, collector=world.collector_x, device_id="dev-1", leased_at=now, lease_until=now + dt.timedelta(minutes=5), ack_status="completed")
     CommandAck.objects.create(command=c, wire_id=str(c.pk), collector=world.collector_x, device_id="dev-1", endpoint="v1", received_at=now, payload={"status": "completed", "message": "CGMiner restarted"}, disposition="first")

@@ -6,7 +6,7 @@ from django.urls import resolve
 
 from audit.services import Actor
 from control.models import Command, CommandState
-from control.services import lifecycle
+from control.services import decisions
 from control.tests.factories import ControlCommandFactory
 from control.tests.factories import operator_command as make
 from tenants.models import MinerGroup
@@ -112,7 +112,7 @@ def test_the_list_is_scoped_filtered_and_its_query_count_is_flat(as_user, world,
 
 def test_the_detail_shows_attempts_acks_and_the_audit_timeline(as_user, world, noc_x, ops_manager_x):
     c = make(noc_x, world.miners_a_x[0], "reboot", reason="stuck")
-    lifecycle.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="ok")
+    decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="ok")
     body = as_user(noc_x).get(f"{V1}/{c.pk}").json()
     assert body["state"] == "queued" and body["approved_by"] == "opsmgr-x"
     assert [e["action"] for e in body["events"]] == ["control.command.created", "control.command.approved", "control.command.queued"]

@@ -16,7 +16,13 @@ import pytest
 import time_machine
 
 from conftest import SETUP
-from control.models import CommandAck, CommandAttempt, CommandState, CommandType, Outcome
+from control.models import (
+    CommandAck,
+    CommandAttempt,
+    CommandState,
+    CommandType,
+    Outcome,
+)
 from control.services.queue import EDGE_ACTION, commands_expire_due
 from control.tests.factories import ControlCommandFactory
 from tenants.services import collector_token_create

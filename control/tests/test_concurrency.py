@@ -11,7 +11,13 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from control.models import Command, CommandAck, CommandAttempt, CommandState, CommandType
+from control.models import (
+    Command,
+    CommandAck,
+    CommandAttempt,
+    CommandState,
+    CommandType,
+)
 from control.services.queue import command_ack, command_poll_lease, commands_expire_due
 from control.tests.factories import principal_for
 from tenants.models import Miner

@@ -3,12 +3,15 @@ import datetime as dt
 import orjson
 import pytest
 import time_machine
-from django.utils import timezone
 
 from control.models import CommandAck, CommandAttempt, CommandState, Outcome
 from control.services.queue import command_ack, command_poll_lease, commands_expire_due
 from control.tasks import commands_expire_due_task
-from control.tests.factories import ControlCommandFactory, collector_headers, principal_for
+from control.tests.factories import (
+    ControlCommandFactory,
+    collector_headers,
+    principal_for,
+)
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)

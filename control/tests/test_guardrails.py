@@ -8,9 +8,10 @@ from django.db import connection
 
 from audit.services import Actor
 from control.models import Command, CommandState
-from control.services import guardrails, lifecycle
-from control.services.guardrails import BlastRadiusExceeded, RateLimit, RateLimited
-from control.services.lifecycle import DedupeConflict
+from control.services import creation, decisions, guardrails
+from control.services.guardrails import RateLimit
+from control.errors import BlastRadiusExceeded, RateLimited
+from control.errors import DedupeConflict
 from tenants.models import Miner, Role
 from tenants.services import role_grant_create
 from tests.factories import MinerFactory, SiteFactory, TenantFactory, UserFactory
@@ -18,7 +19,7 @@ from tests.factories import MinerFactory, SiteFactory, TenantFactory, UserFactor
 
 def create(user, miner, command_type="set_fan", **kw):
     kw.setdefault("params", {"speed": 50} if command_type == "set_fan" else None)
-    return lifecycle.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
+    return creation.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
 
 
 def test_rate_limits_parse_from_the_setting():
@@ -75,15 +76,15 @@ def test_a_batch_takes_its_slots_all_or_nothing(world, noc_x, settings):
     settings.COMMAND_RATE_LIMITS = "set_fan=4/300"
     miners = world.miners_a_x + world.miners_b_x
     with pytest.raises(RateLimited):
-        lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners, command_type="set_fan", params={"speed": 1})
+        creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners, command_type="set_fan", params={"speed": 1})
     assert not Command.objects.exists()
-    result = lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners[:4], command_type="set_fan", params={"speed": 1})
+    result = creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners[:4], command_type="set_fan", params={"speed": 1})
     assert len(result.created) == 4
 
 
 def test_a_dry_run_takes_no_slot(world, noc_x, settings):
     settings.COMMAND_RATE_LIMITS = "set_fan=1/300"
-    lifecycle.command_batch_preview(user=noc_x, miners=world.miners_a_x, command_type="set_fan", params={"speed": 1})
+    creation.command_batch_preview(user=noc_x, miners=world.miners_a_x, command_type="set_fan", params={"speed": 1})
     create(noc_x, world.miners_a_x[0])
 
 
@@ -97,13 +98,13 @@ def test_the_blast_radius_caps_disrupted_miners_per_site(world, noc_x, settings)
     create(noc_x, world.miners_a_x[2], "set_fan")  # not disruptive
     second = create(noc_x, world.miners_a_x[0], "disable_hashing")  # a miner already counted
     for c in (first, second):
-        lifecycle.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=c)
+        decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=c)
     assert create(noc_x, world.miners_a_x[2], "reboot").state == CommandState.PROPOSED
 
 
 def test_a_batch_over_the_blast_radius_is_refused_whole(world, noc_x):
     with pytest.raises(BlastRadiusExceeded):
-        lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=world.miners_a_x[:2], command_type="disable_hashing")
+        creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=world.miners_a_x[:2], command_type="disable_hashing")
     assert not Command.objects.exists()
 
 

@@ -9,20 +9,18 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import Actor
 from audit.verify import chain_keys, verify_chains
-from control.models import Command, CommandAttempt, CommandState, CommandType, PriorityClass
-from control.services import lifecycle
-from control.services.lifecycle import (
-    ApprovalExpired,
-    DedupeConflict,
-    InvalidParams,
-    MinerLocked,
-    RollbackUnavailable,
-    SelfApproval,
-    UnsupportedBySite,
+from control.models import (
+    Command,
+    CommandAttempt,
+    CommandState,
+    CommandType,
+    PriorityClass,
 )
-from control.services.transitions import InvalidTransition
+from control.services import creation, decisions, rollback
+from control.errors import ApprovalExpired, DedupeConflict, InvalidParams, MinerLocked, RollbackUnavailable, SelfApproval, UnsupportedBySite
+from control.errors import InvalidTransition
 from control.tests.factories import ControlCommandFactory
-from hashinsight.errors import Forbidden
+from core.errors import Forbidden
 from tenants.models import MinerGroup
 from tests.factories import MinerFactory
 
@@ -37,7 +35,7 @@ def _no_blast_radius_cap(settings):
 
 def create(user, miner, command_type="set_fan", **kw):
     kw.setdefault("params", {"speed": 60} if command_type == "set_fan" else None)
-    return lifecycle.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
+    return creation.command_create(actor=Actor.user(user), user=user, miner=miner, command_type=command_type, **kw)
 
 
 def events(command):
@@ -136,7 +134,7 @@ def test_scope_is_checked_before_params_so_a_foreign_miner_tells_nothing(world, 
 
 
 def test_the_system_creates_without_a_person(world):
-    c = lifecycle.command_create(actor=Actor.system("rules"), user=None, miner=world.miners_a_x[0], command_type="enable_hashing", created_by_system="rules", rule_id=7)
+    c = creation.command_create(actor=Actor.system("rules"), user=None, miner=world.miners_a_x[0], command_type="enable_hashing", created_by_system="rules", rule_id=7)
     assert (c.state, c.created_by_id, c.created_by_system, c.rule_id) == (S.QUEUED, None, "rules", 7)
 
 
@@ -162,7 +160,7 @@ def test_a_dedupe_key_in_use_by_another_type_or_miner_conflicts(world, noc_x):
 
 def test_a_dedupe_key_is_free_again_once_the_command_ended(world, noc_x):
     first = create(noc_x, world.miners_a_x[0], "set_fan", dedupe_key="k")
-    lifecycle.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=first)
+    decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=first)
     assert create(noc_x, world.miners_a_x[0], "set_fan", dedupe_key="k").pk != first.pk
 
 
@@ -171,7 +169,7 @@ def test_a_dedupe_key_is_free_again_once_the_command_ended(world, noc_x):
 
 def test_approval_queues_the_command_and_starts_its_ttl(world, noc_x, ops_manager_x):
     c = create(noc_x, world.miners_a_x[0], "reboot", reason="stuck", ttl_sec=600)
-    c = lifecycle.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="checked the miner")
+    c = decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="checked the miner")
     assert (c.state, c.approved_by_id, c.decided_reason) == (S.QUEUED, ops_manager_x.pk, "checked the miner")
     assert abs((c.expires_at - c.approved_at).total_seconds() - 600) < 1
     assert events(c) == ["control.command.created", "control.command.approved", "control.command.queued"]
@@ -181,7 +179,7 @@ def test_approval_queues_the_command_and_starts_its_ttl(world, noc_x, ops_manage
 def test_the_requester_cannot_approve_their_own_command(world, noc_x):
     c = create(noc_x, world.miners_a_x[0], "reboot")
     with pytest.raises(SelfApproval) as exc:
-        lifecycle.command_approve(actor=Actor.user(noc_x), user=noc_x, command=c, reason="me")
+        decisions.command_approve(actor=Actor.user(noc_x), user=noc_x, command=c, reason="me")
     assert (exc.value.status_code, exc.value.error_code) == (403, "SELF_APPROVAL")
     assert Command.objects.get(pk=c.pk).state == S.PROPOSED
 
@@ -191,12 +189,12 @@ def test_approval_needs_approve_on_the_miner(request, world, noc_x, persona):
     c = create(noc_x, world.miners_a_x[0], "reboot")
     user = request.getfixturevalue(persona)
     with pytest.raises(Forbidden):
-        lifecycle.command_approve(actor=Actor.user(user), user=user, command=c, reason="x")
+        decisions.command_approve(actor=Actor.user(user), user=user, command=c, reason="x")
 
 
 def test_approve_and_reject_need_a_reason(world, noc_x, ops_manager_x):
     c = create(noc_x, world.miners_a_x[0], "reboot")
-    for service in (lifecycle.command_approve, lifecycle.command_reject):
+    for service in (decisions.command_approve, decisions.command_reject):
         with pytest.raises(InvalidParams) as exc:
             service(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="  ")
         assert exc.value.extra["field"] == "reason"
@@ -206,7 +204,7 @@ def test_an_approval_after_the_window_expires_the_proposal(world, noc_x, ops_man
     c = create(noc_x, world.miners_a_x[0], "reboot")
     Command.objects.filter(pk=c.pk).update(approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
     with pytest.raises(ApprovalExpired):
-        lifecycle.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="late")
+        decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="late")
     c.refresh_from_db()
     assert (c.state, c.error_code, c.approved_by_id) == (S.EXPIRED, "APPROVAL_EXPIRED", None)
     assert events(c)[-1] == "control.command.expired"
@@ -217,18 +215,18 @@ def test_lapsed_proposals_expire_in_the_periodic_sweep(world, noc_x):
     fresh = create(noc_x, world.miners_b_x[0], "disable_hashing")
     queued = create(noc_x, world.miners_a_x[1], "set_fan")
     Command.objects.filter(pk=due.pk).update(approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
-    assert lifecycle.command_proposals_expire() == 1
-    assert lifecycle.command_proposals_expire() == 0  # safe to run twice
+    assert decisions.command_proposals_expire() == 1
+    assert decisions.command_proposals_expire() == 0  # safe to run twice
     states = dict(Command.objects.values_list("pk", "state"))
     assert states == {due.pk: S.EXPIRED, fresh.pk: S.PROPOSED, queued.pk: S.QUEUED}
 
 
 def test_a_rejected_proposal_keeps_the_approvers_reason(world, noc_x, ops_manager_x):
     c = create(noc_x, world.miners_a_x[0], "reboot")
-    c = lifecycle.command_reject(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="not during the pool switch")
+    c = decisions.command_reject(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="not during the pool switch")
     assert (c.state, c.decided_reason) == (S.REJECTED, "not during the pool switch")
     with pytest.raises(InvalidTransition):
-        lifecycle.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="changed my mind")
+        decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="changed my mind")
 
 
 # --- arbitration -----------------------------------------------------------------------------------
@@ -297,22 +295,22 @@ def test_an_emergency_ends_a_running_command_failed(world, noc_x):
 
 def test_pending_commands_cancel_and_leased_ones_need_a_reason(world, noc_x):
     queued = create(noc_x, world.miners_a_x[0], "set_fan")
-    assert lifecycle.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=queued).state == S.CANCELED
+    assert decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=queued).state == S.CANCELED
     leased = _leased(world.miners_a_x[1], collector=world.collector_x)
     with pytest.raises(InvalidParams):
-        lifecycle.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=leased)
-    leased = lifecycle.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=leased, reason="wrong miner")
+        decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=leased)
+    leased = decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=leased, reason="wrong miner")
     assert leased.state == S.CANCELED and leased.attempts.get().lease_end_reason == "canceled"
     assert AuditEvent.objects.get(entity_id=str(leased.pk), action="control.command.canceled").payload["was_leased"] is True
     done = ControlCommandFactory(miner=world.miners_a_x[2], state=S.SUCCEEDED)
     with pytest.raises(InvalidTransition):
-        lifecycle.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=done, reason="too late")
+        decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=done, reason="too late")
 
 
 def test_cancel_needs_operate_on_the_miner(world, noc_x, noc_y):
     c = create(noc_x, world.miners_a_x[0], "set_fan")
     with pytest.raises(Forbidden):
-        lifecycle.command_cancel(actor=Actor.user(noc_y), user=noc_y, command=c)
+        decisions.command_cancel(actor=Actor.user(noc_y), user=noc_y, command=c)
 
 
 # --- rollback --------------------------------------------------------------------------------------
@@ -320,18 +318,18 @@ def test_cancel_needs_operate_on_the_miner(world, noc_x, noc_y):
 
 def test_rolling_back_a_disable_queues_an_enable_linked_to_it(world, noc_x):
     original = ControlCommandFactory(miner=world.miners_a_x[0], command_type="disable_hashing", state=S.SUCCEEDED)
-    undo = lifecycle.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="curtailment over")
+    undo = rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="curtailment over")
     original.refresh_from_db()
     assert (undo.command_type, undo.state, undo.rollback_of_id) == ("enable_hashing", S.QUEUED, original.pk)
     assert original.state == S.ROLLED_BACK
     assert AuditEvent.objects.get(entity_id=str(original.pk), action="control.command.rolled_back").payload["rollback"] == undo.pk
     with pytest.raises(InvalidTransition):
-        lifecycle.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="again")
+        rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="again")
 
 
 def test_rolling_back_an_enable_is_a_disable_and_needs_approval(world, noc_x):
     original = ControlCommandFactory(miner=world.miners_a_x[0], command_type="enable_hashing", state=S.SUCCEEDED)
-    undo = lifecycle.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="too early")
+    undo = rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="too early")
     assert (undo.command_type, undo.state) == ("disable_hashing", S.PROPOSED)
 
 
@@ -343,24 +341,24 @@ def test_a_pool_switch_rolls_back_to_the_pool_in_the_ack_before_snapshot(world, 
         state=S.SUCCEEDED,
         before_snapshot={"online": True, "pool_url": "stratum+tcp://old:3333", "worker_name": "acct.old"},
     )
-    undo = lifecycle.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="wrong pool")
+    undo = rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="wrong pool")
     assert undo.params == {"pool_url": "stratum+tcp://old:3333", "pool_user": "acct.old"}
 
 
 def test_frequency_and_fan_roll_back_to_the_value_before(world, noc_x):
     miner = world.miners_a_x[0]
     freq = ControlCommandFactory(miner=miner, command_type="set_frequency", params={"frequency": 500}, state=S.SUCCEEDED, evidence={"before_telemetry": {"frequency_avg": 612.4}})
-    assert lifecycle.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=freq, reason="r").params == {"frequency": 612}
+    assert rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=freq, reason="r").params == {"frequency": 612}
     ControlCommandFactory(miner=miner, command_type="set_fan", params={"speed": 40}, state=S.SUCCEEDED, created_at=timezone.now() - dt.timedelta(hours=1))
     fan = ControlCommandFactory(miner=miner, command_type="set_fan", params={"speed": 90}, state=S.SUCCEEDED)
-    assert lifecycle.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=fan, reason="r").params == {"speed": 40}
+    assert rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=fan, reason="r").params == {"speed": 40}
 
 
 @pytest.mark.parametrize("command_type, params", [("reboot", {}), ("set_fan", {"speed": 90})])
 def test_without_a_before_value_rollback_is_unavailable(world, noc_x, command_type, params):
     original = ControlCommandFactory(miner=world.miners_a_x[0], command_type=command_type, params=params, state=S.SUCCEEDED)
     with pytest.raises(RollbackUnavailable):
-        lifecycle.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="r")
+        rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="r")
     assert Command.objects.get(pk=original.pk).state == S.SUCCEEDED
 
 
@@ -371,7 +369,7 @@ def test_a_preview_lists_targets_skips_and_power_and_creates_nothing(world, noc_
     miners = world.miners_a_x + world.miners_b_x
     leased = _leased(miners[0])
     before = (Command.objects.count(), AuditEvent.objects.count())
-    p = lifecycle.command_batch_preview(user=noc_x, miners=miners, command_type="disable_hashing")
+    p = creation.command_batch_preview(user=noc_x, miners=miners, command_type="disable_hashing")
     assert [m.pk for m in p.miners] == [m.pk for m in miners[1:]]
     assert [(s.miner.pk, s.error_code) for s in p.skipped] == [(miners[0].pk, "MINER_LOCKED")]
     assert f"#{leased.pk}" in p.skipped[0].reason
@@ -382,7 +380,7 @@ def test_a_preview_lists_targets_skips_and_power_and_creates_nothing(world, noc_
 
 def test_a_batch_creates_one_command_per_miner_with_one_batch_id_in_one_audit_append(world, noc_x):
     miners = world.miners_a_x + world.miners_b_x
-    result = lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners, command_type="set_fan", params={"speed": 70}, reason="summer")
+    result = creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners, command_type="set_fan", params={"speed": 70}, reason="summer")
     assert len(result.created) == 5 and not result.skipped
     assert {c.batch_id for c in result.created} == {result.batch_id}
     assert {c.state for c in result.created} == {S.QUEUED}
@@ -400,7 +398,7 @@ def test_a_group_batch_over_the_approval_size_is_proposed(world, noc_x, settings
     settings.COMMAND_APPROVAL_BATCH_MINERS = 2
     group = MinerGroup.objects.create(site=world.site_x, name="row 1")
     group.miners.set(world.miners_a_x)
-    result = lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, group=group, command_type="set_fan", params={"speed": 70})
+    result = creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, group=group, command_type="set_fan", params={"speed": 70})
     assert {c.state for c in result.created} == {S.PROPOSED}
     assert {c.group_id for c in result.created} == {group.pk}
     assert result.approval_reasons == ["batch of 3 miners (over 2)"]
@@ -408,21 +406,21 @@ def test_a_group_batch_over_the_approval_size_is_proposed(world, noc_x, settings
 
 def test_a_batch_over_the_power_threshold_needs_approval(world, noc_x, settings):
     settings.COMMAND_APPROVAL_KW = 5
-    p = lifecycle.command_batch_preview(user=noc_x, miners=world.miners_a_x[:2], command_type="enable_hashing")
+    p = creation.command_batch_preview(user=noc_x, miners=world.miners_a_x[:2], command_type="enable_hashing")
     assert p.approval_reasons == ["estimated power impact 7 kW (over 5 kW)"]
-    assert not lifecycle.command_batch_preview(user=noc_x, miners=world.miners_a_x[:2], command_type="set_fan", params={"speed": 1}).approval_required
+    assert not creation.command_batch_preview(user=noc_x, miners=world.miners_a_x[:2], command_type="set_fan", params={"speed": 1}).approval_required
 
 
 def test_a_batch_with_a_foreign_miner_is_forbidden_as_a_whole(world, noc_x):
     with pytest.raises(Forbidden):
-        lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=[world.miners_a_x[0], world.miners_b_y[0]], command_type="set_fan", params={"speed": 1})
+        creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=[world.miners_a_x[0], world.miners_b_y[0]], command_type="set_fan", params={"speed": 1})
     assert not Command.objects.exists()
 
 
 def test_a_replayed_batch_with_a_dedupe_key_returns_the_same_commands(world, noc_x):
     kw = {"miners": world.miners_a_x, "command_type": "set_fan", "params": {"speed": 70}, "dedupe_key": "summer"}
-    first = lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, **kw)
-    again = lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, **kw)
+    first = creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, **kw)
+    again = creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, **kw)
     assert not again.created and sorted(c.pk for c in again.existing) == sorted(c.pk for c in first.created)
     assert again.batch_id == first.batch_id
     assert Command.objects.count() == 3
@@ -437,7 +435,7 @@ def test_creations_are_counted_on_commit_and_queue_lag_is_the_oldest_ready_age(w
     counter = metrics.commands_created_total.labels("set_fan")
     before = counter._value.get()
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=world.miners_a_x, command_type="set_fan", params={"speed": 1})
+        creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=world.miners_a_x, command_type="set_fan", params={"speed": 1})
     assert counter._value.get() == before + 3
     assert metrics.queue_lag_refresh() < 5
     oldest = Command.objects.order_by("pk").first()

@@ -10,10 +10,14 @@ from conftest import SETUP
 from control.models import CommandAttempt, CommandState, CommandType, PriorityClass
 from control.services.queue import command_poll_lease
 from control.services.signing import command_signature_valid, command_signing_set
-from control.tests.factories import ControlCommandFactory, collector_headers, principal_for
+from control.tests.factories import (
+    ControlCommandFactory,
+    collector_headers,
+    principal_for,
+)
 from telemetry.models import TelemetryLive
 from tenants.services import collector_token_create
-from tests.factories import CollectorFactory, MinerFactory
+from tests.factories import CollectorFactory
 
 pytestmark = pytest.mark.django_db
 POLL = "/api/edge/v1/commands/poll"
@@ -152,11 +156,11 @@ def test_other_tenants_collector_sees_none_of_site_x(client, world):
 
 def test_a_command_waits_while_its_miner_has_a_pending_command_of_a_higher_class(world, noc_x):
     from audit.services import Actor
-    from control.services import lifecycle
+    from control.services import creation
 
     miner, other = world.miners_a_x[0], world.miners_a_x[1]
-    safety = lifecycle.command_create(actor=Actor.user(noc_x), user=noc_x, miner=miner, command_type="disable_hashing", priority_class=PriorityClass.SAFETY, reason="hot aisle")
-    low = lifecycle.command_create(actor=Actor.user(noc_x), user=noc_x, miner=miner, command_type="set_fan", params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY)
+    safety = creation.command_create(actor=Actor.user(noc_x), user=noc_x, miner=miner, command_type="disable_hashing", priority_class=PriorityClass.SAFETY, reason="hot aisle")
+    low = creation.command_create(actor=Actor.user(noc_x), user=noc_x, miner=miner, command_type="set_fan", params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY)
     free = ControlCommandFactory(miner=other, command_type=CommandType.SET_FAN, params={"speed": 50}, priority_class=PriorityClass.CONVENIENCE)
     assert (safety.state, low.state) == (CommandState.PROPOSED, CommandState.QUEUED)  # the Safety one awaits approval
     assert low.blocked_reason == f"blocked by #{safety.pk} (Safety)"

@@ -6,7 +6,12 @@ from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
 from control.models import CommandSigningKey
-from control.services.signing import command_sign, command_signature_valid, signing_key_for, signing_secret
+from control.services.signing import (
+    command_sign,
+    command_signature_valid,
+    signing_key_for,
+    signing_secret,
+)
 
 pytestmark = pytest.mark.django_db
 

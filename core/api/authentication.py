@@ -17,7 +17,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
 class SessionScheme(OpenApiAuthenticationExtension):
     """OpenAPI: the same cookie scheme as DRF's class (drf-spectacular matches classes exactly)."""
 
-    target_class = "hashinsight.authentication.SessionAuthentication"
+    target_class = "core.api.authentication.SessionAuthentication"
     name = "cookieAuth"
 
     def get_security_definition(self, auto_schema):

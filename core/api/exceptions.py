@@ -6,7 +6,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from hashinsight.errors import DomainError
+from core.errors import DomainError
 
 logger = structlog.get_logger(__name__)
 

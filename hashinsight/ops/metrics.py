@@ -13,7 +13,6 @@ http_request_duration_seconds = Histogram(
     ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-periodic_runs_total = Counter("periodic_runs_total", "Periodic job runs by outcome", ["job", "outcome"])
 
 
 def render() -> bytes:

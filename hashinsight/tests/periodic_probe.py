@@ -6,7 +6,7 @@ import time
 from celery import shared_task
 from django.core.cache import cache
 
-from hashinsight.ops.periodic import once_per_interval
+from core.periodic import once_per_interval
 
 JOB = "tests.periodic_probe"
 RUNS_KEY = "tests:periodic_probe:runs"

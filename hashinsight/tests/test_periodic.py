@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db import connection
 from prometheus_client import REGISTRY
 
-from hashinsight.ops.periodic import once_per_interval
+from core.periodic import once_per_interval
 
 pytestmark = pytest.mark.django_db
 

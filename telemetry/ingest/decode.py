@@ -1,4 +1,4 @@
-"""From a parsed upload body (hashinsight.wire) to its records: a bare list or a
+"""From a parsed upload body (core.wire) to its records: a bare list or a
 telemetry_envelope.v1 (SPEC §4.1)."""
 
 from dataclasses import dataclass, field

@@ -1,7 +1,7 @@
 """Whole-request refusals particular to uploads (SPEC §4.1); size and gzip/JSON refusals are in
-hashinsight.wire. Anything else answers 200 with per-record reasons."""
+core.wire. Anything else answers 200 with per-record reasons."""
 
-from hashinsight.errors import DomainError
+from core.errors import DomainError
 
 
 class InvalidShape(DomainError):

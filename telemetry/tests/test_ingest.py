@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
 from audit.services import Actor
-from hashinsight.wire import PayloadTooLarge, read_body
+from core.wire import PayloadTooLarge, read_body
 from telemetry.models import IngestBatch, Telemetry1m, TelemetryLive, TelemetryRaw
 from telemetry.tests.ingest_fixtures import CAPTURE_NOW, _fresh_partition_cache, clock, edge, gz, post, record  # noqa: F401
 from tenants.models import Miner

@@ -8,7 +8,7 @@ import time_machine
 from django.db import connection
 
 from audit.models import AuditEvent
-from hashinsight.ops.periodic import advisory_lock_key
+from core.periodic import advisory_lock_key
 from telemetry.models import RollupWatermark
 from telemetry.partitions import ensure_partition
 from telemetry.rollups import telemetry_rollup_15m, telemetry_rollup_daily

@@ -7,8 +7,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from hashinsight.errors import Forbidden, InvalidParameter
+from core.errors import Forbidden, InvalidParameter
 from telemetry import selectors
+from tenants import scoping
 from telemetry.tests.live_rows import live, raw, receipt
 from telemetry.tests.tier_rows import insert_1m
 from tests.factories import CollectorFactory, MinerFactory, ZoneFactory
@@ -135,11 +136,11 @@ def test_a_customer_does_not_see_the_live_sample_of_the_previous_owner(clock, wo
 def test_lookups_outside_scope_are_forbidden_whether_they_exist_or_not(world, customer_a, noc_x):
     for user, code in ((customer_a, "SITE-Y"), (customer_a, "NO-SUCH-SITE"), (noc_x, "SITE-Y")):
         with pytest.raises(Forbidden):
-            selectors.site_get(user, code)
+            scoping.site_get(user, code)
     with pytest.raises(Forbidden):
         selectors.miner_get(customer_a, f"SITE-X/{world.miners_b_x[0].miner_id}")
     with pytest.raises(Forbidden):
-        selectors.tenant_get(customer_a, world.tenant_b.slug)
+        scoping.tenant_get(customer_a, world.tenant_b.slug)
     assert selectors.miner_get(customer_a, world.miners_a_x[0].miner_id) == world.miners_a_x[0]
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from conftest import PASSWORD, SETUP
-from hashinsight.errors import InvalidParameter
+from core.errors import InvalidParameter
 from tenants.invitations import invitation_create
 from tenants.models import Invitation, Role, RoleGrant
 

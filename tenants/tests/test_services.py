@@ -4,7 +4,7 @@ import pytest
 
 from audit.models import AuditEvent
 from conftest import SETUP
-from hashinsight.errors import Conflict, InvalidParameter
+from core.errors import Conflict, InvalidParameter
 from tenants.models import Miner, MinerOwnership, Role, RoleGrant
 from tenants.services import inventory_delete, inventory_save, miner_assign_owner, miners_register, role_grant_create
 from tests.factories import UserFactory, ZoneFactory

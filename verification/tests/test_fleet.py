@@ -1,4 +1,4 @@
-"""The simulated farm (telemetry.fleet) against the collector's real bytes, and simulate_fleet
+"""The simulated farm (verification.fleet) against the collector's real bytes, and simulate_fleet
 uploading through the real HTTP stack."""
 
 import datetime as dt
@@ -13,25 +13,14 @@ from django.test import override_settings
 from django.urls import include, path
 
 from telemetry import urls_edge
-from telemetry.fleet import (
-    LEGACY_PATH,
-    RECORD_KEYS,
-    V1_PATH,
-    Fleet,
-    MinerSpec,
-    Schedule,
-    Spool,
-    Uplink,
-    build_chunks,
-    records_of,
-    virtual_cycles,
-)
 from telemetry.models import IngestBatch, TelemetryLive, TelemetryRaw
 from telemetry.tests.ingest_fixtures import _fresh_partition_cache  # noqa: F401 — fixture
 from telemetry.tests.test_captures import CAPTURES
-from tenants.isolation import LocalServer
 from tenants.models import CollectorToken
 from tests.factories import CollectorFactory, MinerFactory, SiteFactory, TenantFactory
+from verification.fleet import LEGACY_PATH, RECORD_KEYS, V1_PATH, Fleet, MinerSpec, Schedule, virtual_cycles
+from verification.uplink import Spool, Uplink, build_chunks, records_of
+from verification.server import LocalServer
 
 T0 = dt.datetime(2026, 11, 24, 16, 40, 59)
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")

@@ -8,10 +8,10 @@ from django.core.management import call_command
 from django.db import connection
 
 from telemetry import services
-from telemetry.management.commands.verify_telemetry_idempotency import scratch_ensure
 from telemetry.models import TelemetryRaw
 from telemetry.tests.ingest_fixtures import _fresh_partition_cache  # noqa: F401 — fixture
 from tenants.models import CollectorToken, Miner
+from verification.management.commands.verify_telemetry_idempotency import scratch_ensure
 
 SMALL = {"miners": 3, "minutes": 8, "repeat": 2}
 

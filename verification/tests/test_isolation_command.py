@@ -1,7 +1,7 @@
 """manage.py verify_tenant_isolation: every route has a case, the project passes, and leaks show.
 
 The command serves the app in a thread and calls it over HTTP; inside the test transaction that
-thread shares the test's connection (tenants.isolation.LocalServer), so no transaction=True."""
+thread shares the test's connection (tenants.LocalServer), so no transaction=True."""
 
 import io
 
@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.http import JsonResponse
 from django.urls import include, path
 
-from tenants import isolation, scoping
-from tenants.isolation import ApiDenied, Case, Probe
+from tenants import scoping
 from tenants.models import Miner
-
+from verification import isolation
+from verification.isolation import ApiDenied, Case, Probe, cases
 
 # --- a URLconf with endpoints written the right way and the wrong ways (ROOT_URLCONF = this module)
 
@@ -76,7 +76,7 @@ def _miner_probes(route, world):
 def test_urls(settings, monkeypatch):
     settings.ROOT_URLCONF = __name__
     cased = {f"/api/v1/test/{name}/<int:pk>" for name in ("scoped", "leaky", "oracle", "chatty")}
-    monkeypatch.setattr(isolation, "CASES", [Case("test miner endpoint", lambda r: r.path in cased, _miner_probes), *isolation.CASES])
+    monkeypatch.setattr(cases, "CASES", [Case("test miner endpoint", lambda r: r.path in cased, _miner_probes), *cases.CASES])
 
 
 def run(*args) -> tuple[int, list[str]]:

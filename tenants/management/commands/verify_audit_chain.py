@@ -6,6 +6,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.services import chain_key_for
 from audit.verify import chain_keys, verify_chains
+from tenants.models import Site, Tenant
 
 
 def _parse_when(value: str | None, name: str):
@@ -31,8 +32,6 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=None, help="processes verifying segments in parallel")
 
     def handle(self, *args, tenant=None, site=None, since=None, until=None, workers=None, **options):
-        from tenants.models import Site, Tenant
-
         keys = []
         if tenant:
             t = Tenant.objects.filter(pk=int(tenant)).first() if tenant.isdigit() else Tenant.objects.filter(slug=tenant).first()

@@ -9,7 +9,8 @@ from django.db import connections
 from audit.services import Actor
 from tenants.models import Collector, CollectorToken, Miner, Site
 from tenants.services import collector_token_create, collector_token_revoke
-from telemetry.fleet import BATCH_SIZE, MODES, Fleet, MinerSpec, Schedule, Spool, Uplink, utcnow
+from verification.fleet import BATCH_SIZE, MODES, Fleet, MinerSpec, Schedule, utcnow
+from verification.uplink import Spool, Uplink
 
 ACTOR = Actor.system("simulate_fleet")
 

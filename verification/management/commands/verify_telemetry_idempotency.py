@@ -28,11 +28,17 @@ from django.db import connection, transaction
 from django.test import override_settings
 
 from audit.services import Actor
-from tenants.isolation import LocalServer
-from tenants.models import Collector, Miner, Site, Tenant
-from tenants.services import collector_token_create, collector_token_revoke, inventory_save, miners_register
-from telemetry.fleet import Fleet, MinerSpec, Uplink, chunk_stream, records_of, utcnow, virtual_cycles
 from telemetry.models import IngestBatch
+from tenants.models import Collector, Miner, Site, Tenant
+from tenants.services import (
+    collector_token_create,
+    collector_token_revoke,
+    inventory_save,
+    miners_register,
+)
+from verification.fleet import Fleet, MinerSpec, utcnow, virtual_cycles
+from verification.uplink import Uplink, chunk_stream, records_of
+from verification.server import LocalServer
 
 ACTOR = Actor.system("verify_telemetry_idempotency")
 # Bookkeeping that may legitimately differ between two deliveries of the same data: a bucket

@@ -1,0 +1,56 @@
+"""Every error the command queue raises, in one place: each carries its HTTP status and the
+`error_code` the API answers with (SPEC §6, §11)."""
+
+from core.errors import DomainError, Forbidden
+
+
+class InvalidParams(DomainError):
+    status_code = 400
+    error_code = "INVALID_PARAMS"
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}", field=field_name)
+
+
+class UnsupportedBySite(DomainError):
+    status_code = 422
+    error_code = "UNSUPPORTED_BY_SITE"
+
+
+class SelfApproval(Forbidden):
+    error_code = "SELF_APPROVAL"
+
+
+class MinerLocked(DomainError):
+    status_code = 409
+    error_code = "MINER_LOCKED"
+
+
+class ApprovalExpired(DomainError):
+    status_code = 409
+    error_code = "APPROVAL_EXPIRED"
+
+
+class RollbackUnavailable(DomainError):
+    status_code = 409
+    error_code = "ROLLBACK_UNAVAILABLE"
+
+
+class DedupeConflict(DomainError):
+    status_code = 409
+    error_code = "DEDUPE_CONFLICT"
+
+
+class InvalidTransition(DomainError):
+    status_code = 409
+    error_code = "INVALID_TRANSITION"
+
+
+class RateLimited(DomainError):
+    status_code = 429
+    error_code = "RATE_LIMITED"
+
+
+class BlastRadiusExceeded(DomainError):
+    status_code = 409
+    error_code = "BLAST_RADIUS_EXCEEDED"

@@ -1,0 +1,96 @@
+"""Approval, rejection, cancel and the expiry of proposals nobody approved in time (SPEC §6.2)."""
+
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Actor
+from control.errors import ApprovalExpired, InvalidTransition, SelfApproval
+from control.models import LEASED_STATES, Command, CommandAttempt
+from control.services.params import (
+    CANCELABLE_STATES,
+    S,
+    reason_required,
+    require_capability,
+)
+from control.services.transitions import command_lock, command_transition
+from core.errors import Forbidden
+from tenants.scoping import Capability
+
+# --- approval, rejection, cancel -------------------------------------------------------------------
+
+
+def command_approve(*, actor: Actor, user, command: Command, reason: str) -> Command:
+    """proposed → approved → queued (two audited transitions; the TTL starts now). The approver
+    needs APPROVE on the miner and must not be the requester (SELF_APPROVAL). A proposal past its
+    approval window expires instead (APPROVAL_EXPIRED) — that expiry is committed, hence the
+    explicit atomic block rather than the decorator."""
+    reason = reason_required(reason, "approve")
+    with transaction.atomic():
+        command = command_lock(command.pk)
+        require_capability(user, Capability.APPROVE, [command.miner])
+        if command.state != S.PROPOSED:
+            raise InvalidTransition(f"command {command.pk} is {command.state}, not proposed", command_id=command.pk, state=command.state)
+        if user is None:
+            raise Forbidden("approval needs a person")
+        if command.created_by_id == user.pk:
+            raise SelfApproval("the requester cannot approve their own command")
+        now = timezone.now()
+        if command.approval_expires_at is not None and command.approval_expires_at <= now:
+            command_transition(command, to=S.EXPIRED, actor=actor, reason="approval window lapsed", error_code="APPROVAL_EXPIRED")
+            expired = True
+        else:
+            command_transition(command, to=S.APPROVED, actor=actor, reason=reason, approved_by=user, approved_at=now, decided_reason=reason)
+            command_transition(command, to=S.QUEUED, actor=actor, reason="approved", expires_at=now + dt.timedelta(seconds=command.ttl_sec))
+            expired = False
+    if expired:
+        raise ApprovalExpired(f"command {command.pk}: approval window lapsed at {command.approval_expires_at:%Y-%m-%dT%H:%M:%SZ}", command_id=command.pk)
+    return command
+
+
+@transaction.atomic
+def command_reject(*, actor: Actor, user, command: Command, reason: str) -> Command:
+    """proposed → rejected, with the approver's reason (an approver's decision, not an edge refusal)."""
+    reason = reason_required(reason, "reject")
+    command = command_lock(command.pk)
+    require_capability(user, Capability.APPROVE, [command.miner])
+    return command_transition(command, to=S.REJECTED, actor=actor, reason=reason, decided_reason=reason)
+
+
+@transaction.atomic
+def command_cancel(*, actor: Actor, user, command: Command, reason: str = "") -> Command:
+    """proposed/approved/queued → canceled; a dispatched (leased) one only with a reason: the edge may
+    already be executing it, the cloud stops waiting for it and records a late ACK as evidence."""
+    command = command_lock(command.pk)
+    require_capability(user, Capability.OPERATE, [command.miner])
+    if command.state not in CANCELABLE_STATES:
+        raise InvalidTransition(f"command {command.pk} is {command.state}; it can no longer be canceled", command_id=command.pk, state=command.state)
+    details = {}
+    if command.state in LEASED_STATES:
+        reason = reason_required(reason, "cancel a leased command")
+        details = {"was_leased": True, "edge_may_still_execute": True, "lease_epoch": command.lease_epoch}
+        CommandAttempt.objects.filter(command=command, lease_ended_at__isnull=True).update(lease_ended_at=timezone.now(), lease_end_reason="canceled")
+    return command_transition(command, to=S.CANCELED, actor=actor, reason=reason or "canceled", audit_details=details)
+
+
+def command_proposals_expire(*, actor: Actor | None = None, now=None, limit: int = 1000) -> int:
+    """Expire proposals whose approval window lapsed (a beat job calls this). Safe to run twice and
+    beside other workers: rows are claimed with SKIP LOCKED."""
+    actor = actor or Actor.system("control.proposals_expire")
+    now = now or timezone.now()
+    n = 0
+    with transaction.atomic():
+        due = (
+            Command.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("site")
+            .filter(state=S.PROPOSED, approval_expires_at__lte=now)
+            .order_by("pk")[:limit]
+        )
+        for command in due:
+            command_transition(command, to=S.EXPIRED, actor=actor, reason="approval window lapsed", error_code="APPROVAL_EXPIRED")
+            n += 1
+    return n
+
+

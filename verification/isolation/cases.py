@@ -1,0 +1,68 @@
+"""The case table: every route of the project must match one (a route without one is a FAIL)."""
+
+
+
+from verification.isolation.probes import Case, exact, home_probes, public_probes
+from verification.isolation.probes_admin import (
+    ACCOUNT_PUBLIC,
+    ACCOUNT_SIGNED_IN,
+    ADMIN_SITE_PAGES,
+    OWN_ACCOUNT,
+    PUBLIC_PATHS,
+    account_public_probes,
+    account_signed_in_probes,
+    admin_model_covered,
+    admin_model_probes,
+    admin_site_probes,
+    admin_user_password_probes,
+    admin_view_on_site_probes,
+)
+from verification.isolation.probes_api import (
+    COLLECTOR_COMMAND_PATHS,
+    COMMAND_API_PATHS,
+    TELEMETRY_LIST_PATHS,
+    TELEMETRY_MINER_PATHS,
+    TELEMETRY_SITE_PATHS,
+    audit_api_probes,
+    collector_probes,
+    collector_status_probes,
+    command_api_probes,
+    telemetry_admin_history_probes,
+    telemetry_read_probes,
+)
+from verification.isolation.routes import Route, route_list
+
+CASES: list[Case] = [
+    Case("public probe", exact(*PUBLIC_PATHS), public_probes),
+    Case("home page", exact("/"), home_probes),
+    Case("collector status (collectors and people)", exact("/api/collector/status"), collector_status_probes),
+    Case(
+        "collector API",
+        exact("/api/collector/upload", "/api/collector/telemetry", "/api/edge/v1/telemetry/batch", *COLLECTOR_COMMAND_PATHS),
+        collector_probes,
+    ),
+    Case("operator API: audit", exact("/api/admin/v1/audit"), audit_api_probes),
+    Case(
+        "telemetry reads",
+        exact("/api/v1/telemetry/live", "/api/v1/telemetry/history", *TELEMETRY_SITE_PATHS, *TELEMETRY_MINER_PATHS, *TELEMETRY_LIST_PATHS),
+        telemetry_read_probes,
+    ),
+    Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
+    Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
+    Case("admin model", admin_model_covered, admin_model_probes),
+    Case("admin: user password", exact("/admin/auth/user/<id>/password/"), admin_user_password_probes),
+    Case("admin: view on site", exact("/admin/r/<path:content_type_id>/<path:object_id>/"), admin_view_on_site_probes),
+    Case("admin site page", lambda r: r.name in ADMIN_SITE_PAGES or r.path == "/admin/<url>", admin_site_probes),
+    Case("account page (public)", lambda r: r.name in ACCOUNT_PUBLIC, account_public_probes, writes_exempt=OWN_ACCOUNT),
+    Case("account page (signed in)", lambda r: r.name in ACCOUNT_SIGNED_IN, account_signed_in_probes, writes_exempt=OWN_ACCOUNT),
+]
+
+
+def case_for(route: Route) -> Case | None:
+    return next((c for c in CASES if c.matches(route)), None)
+
+
+def routes_without_case() -> list[Route]:
+    return [r for r in route_list() if case_for(r) is None]
+
+
