@@ -11,6 +11,9 @@ from tenants.models import Role, Tenant
 from tenants.services import collector_token_create, role_grant_create
 from tests.factories import CollectorFactory, MinerFactory, SiteFactory, TenantFactory, UserFactory, ZoneFactory
 
+# The ingest fixtures (clock, edge, a fresh partition cache per test) for every app's tests.
+pytest_plugins = ["telemetry.tests.ingest_fixtures"]
+
 PASSWORD = "pw-Secret-123"
 SETUP = Actor.system("test.setup")
 

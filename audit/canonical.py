@@ -72,7 +72,9 @@ def normalize_payload(value):
         return format(value, "f") if isinstance(value, decimal.Decimal) else repr(value)
     if isinstance(value, dict):
         return {
-            (k if type(k) is str and _is_plain(k) else _clean_text(str(k))): (v if _is_plain(v) else normalize_payload(v))
+            (k if type(k) is str and _is_plain(k) else _clean_text(str(k))): (
+                v if _is_plain(v) else normalize_payload(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -87,16 +89,25 @@ def normalize_payload(value):
     return _clean_text(str(value))
 
 
-def canonical_parts(*, chain, actor_type, actor_id, actor_label, action, entity_type, entity_id, tenant_id, site, payload) -> tuple[bytes, bytes, bytes]:
+def canonical_parts(
+    *, chain, actor_type, actor_id, actor_label, action, entity_type, entity_id, tenant_id, site, payload
+) -> tuple[bytes, bytes, bytes]:
     """The canonical form of an event around its two chain-assigned fields: occurred_at and seq are
     known only once the chain head is locked, so the rest is serialised before the lock and
     `canonical_join` puts the pieces together under it. The sorted key order puts occurred_at
     after entity_type and seq after payload."""
     before = orjson.dumps(
-        {"chain": chain, "actor_type": actor_type, "actor_id": actor_id, "actor_label": actor_label, "action": action,
-         "entity_type": entity_type, "entity_id": entity_id},
+        {
+            "chain": chain,
+            "actor_type": actor_type,
+            "actor_id": actor_id,
+            "actor_label": actor_label,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+        },
         option=orjson.OPT_SORT_KEYS,
-    )  # fmt: skip
+    )
     after = orjson.dumps({"site": site, "tenant_id": tenant_id}, option=orjson.OPT_SORT_KEYS)
     payload_json = payload if isinstance(payload, bytes) else orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return before[:-1] + b',"occurred_at":"', b'","payload":' + payload_json + b',"seq":', b"," + after[1:]
@@ -108,12 +119,32 @@ def canonical_join(parts: tuple[bytes, bytes, bytes], occurred_at: str, seq: int
 
 
 def canonical_bytes(
-    *, chain, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, tenant_id, site, payload
+    *,
+    chain,
+    seq,
+    occurred_at,
+    actor_type,
+    actor_id,
+    actor_label,
+    action,
+    entity_type,
+    entity_id,
+    tenant_id,
+    site,
+    payload,
 ) -> bytes:
     parts = canonical_parts(
-        chain=chain, actor_type=actor_type, actor_id=actor_id, actor_label=actor_label, action=action,
-        entity_type=entity_type, entity_id=entity_id, tenant_id=tenant_id, site=site, payload=payload,
-    )  # fmt: skip
+        chain=chain,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_label=actor_label,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        tenant_id=tenant_id,
+        site=site,
+        payload=payload,
+    )
     return canonical_join(parts, occurred_at if isinstance(occurred_at, str) else format_ts(occurred_at), seq)
 
 

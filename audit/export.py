@@ -8,7 +8,19 @@ from django.db import connection, transaction
 from audit.models import AuditCheckpoint
 from audit.verify import EVENTS_SQL
 
-_FIELDS = ("chain", "seq", "occurred_at", "actor_type", "actor_id", "actor_label", "action", "entity_type", "entity_id", "tenant_id", "site")
+_FIELDS = (
+    "chain",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "entity_type",
+    "entity_id",
+    "tenant_id",
+    "site",
+)
 
 
 def audit_chain_export(*, chain_key: str, out: BinaryIO, first_seq: int = 1, last_seq: int | None = None) -> int:
@@ -19,7 +31,12 @@ def audit_chain_export(*, chain_key: str, out: BinaryIO, first_seq: int = 1, las
     """
     anchor = AuditCheckpoint.objects.filter(chain_key=chain_key, last_seq=first_seq - 1).first()
     if anchor is not None:
-        out.write(orjson.dumps({"checkpoint": {"chain": chain_key, "last_seq": anchor.last_seq, "last_hash": anchor.last_hash}}) + b"\n")
+        out.write(
+            orjson.dumps(
+                {"checkpoint": {"chain": chain_key, "last_seq": anchor.last_seq, "last_hash": anchor.last_hash}}
+            )
+            + b"\n"
+        )
     count = 0
     # A server-side cursor inside one transaction: bounded memory, one consistent snapshot.
     connection.ensure_connection()

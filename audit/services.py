@@ -90,9 +90,21 @@ def audit_record(
 
 
 _EVENT_FIELDS = (
-    "chain_key", "seq", "occurred_at", "actor_type", "actor_id", "actor_label", "action", "entity_type", "entity_id",
-    "tenant_id", "site_code", "payload", "prev_hash", "hash",
-)  # fmt: skip
+    "chain_key",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "entity_type",
+    "entity_id",
+    "tenant_id",
+    "site_code",
+    "payload",
+    "prev_hash",
+    "hash",
+)
 
 
 @transaction.atomic(savepoint=False)
@@ -127,21 +139,40 @@ def _append(pairs: list[tuple[Actor, EventSpec]]) -> Sequence[AuditEvent]:
         key = spec.chain_key
         payload_json = orjson.dumps(normalize_payload(spec.payload), option=orjson.OPT_SORT_KEYS)
         c0, c1, c2 = canonical_parts(
-            chain=key, actor_type=actor.kind, actor_id=actor.id, actor_label=actor.label, action=spec.action,
-            entity_type=spec.entity_type, entity_id=spec.entity_id, tenant_id=spec.tenant_id, site=spec.site_code,
+            chain=key,
+            actor_type=actor.kind,
+            actor_id=actor.id,
+            actor_label=actor.label,
+            action=spec.action,
+            entity_type=spec.entity_type,
+            entity_id=spec.entity_id,
+            tenant_id=spec.tenant_id,
+            site=spec.site_code,
             payload=payload_json,
-        )  # fmt: skip
+        )
         record = {
-            "chain_key": key, "actor_type": actor.kind, "actor_id": actor.id, "actor_label": actor.label,
-            "action": spec.action, "entity_type": spec.entity_type, "entity_id": spec.entity_id,
-            "tenant_id": spec.tenant_id, "site_code": spec.site_code, "payload": orjson.Fragment(payload_json),
-            "c0": c0.decode(), "c1": c1.decode(), "c2": c2.decode(),
-        }  # fmt: skip
+            "chain_key": key,
+            "actor_type": actor.kind,
+            "actor_id": actor.id,
+            "actor_label": actor.label,
+            "action": spec.action,
+            "entity_type": spec.entity_type,
+            "entity_id": spec.entity_id,
+            "tenant_id": spec.tenant_id,
+            "site_code": spec.site_code,
+            "payload": orjson.Fragment(payload_json),
+            "c0": c0.decode(),
+            "c1": c1.decode(),
+            "c2": c2.decode(),
+        }
         by_chain.setdefault(key, []).append((record, payload_json))
     ordered = [event for key in sorted(by_chain) for event in by_chain[key]]  # grouped, in lock order
     records = [record for record, _ in ordered]
     with connection.cursor() as cur:
-        cur.execute("SELECT * FROM audit_append(%s, %s, %s::jsonb)", [timezone.now(), GENESIS_HASH, orjson.dumps(records).decode()])
+        cur.execute(
+            "SELECT * FROM audit_append(%s, %s, %s::jsonb)",
+            [timezone.now(), GENESIS_HASH, orjson.dumps(records).decode()],
+        )
         written = cur.fetchall()
     return AppendedEvents(records, [payload for _, payload in ordered], written, connection.alias)
 
@@ -220,7 +251,9 @@ class AppendedEvents(Sequence):
             for record, payload, (pk, key, seq, at, prev, digest) in zip(records, payloads, returned, strict=True):
                 assert key == record["chain_key"]
                 fields = {f: record[f] for f in _EVENT_FIELDS if f in record and f != "payload"}
-                row = AuditEvent(pk=pk, seq=seq, occurred_at=at, prev_hash=prev, hash=digest, payload=orjson.loads(payload), **fields)
+                row = AuditEvent(
+                    pk=pk, seq=seq, occurred_at=at, prev_hash=prev, hash=digest, payload=orjson.loads(payload), **fields
+                )
                 row._state.adding = False
                 row._state.db = alias
                 self._rows.append(row)
@@ -283,7 +316,12 @@ def audit_seal_segments(*, now: dt.datetime | None = None) -> list[AuditCheckpoi
             action="audit.segment.sealed",
             entity_type="audit.chain",
             entity_id="*",
-            payload={"segments": [{"chain": c.chain_key, "first_seq": c.first_seq, "last_seq": c.last_seq, "last_hash": c.last_hash} for c in sealed]},
+            payload={
+                "segments": [
+                    {"chain": c.chain_key, "first_seq": c.first_seq, "last_seq": c.last_seq, "last_hash": c.last_hash}
+                    for c in sealed
+                ]
+            },
         )
     return sealed
 
@@ -310,7 +348,9 @@ def audit_purge_expired(*, now: dt.datetime | None = None, retention_days: int |
                 )
                 removed += cur.rowcount
         AuditCheckpoint.objects.filter(pk=cp.pk).update(purged_at=now)
-        purged.append({"chain": cp.chain_key, "first_seq": cp.first_seq, "last_seq": cp.last_seq, "period_start": cp.period_start})
+        purged.append(
+            {"chain": cp.chain_key, "first_seq": cp.first_seq, "last_seq": cp.last_seq, "period_start": cp.period_start}
+        )
     if purged:
         audit_record(
             actor=Actor.system("audit.retention"),

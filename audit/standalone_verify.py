@@ -19,8 +19,20 @@ import json
 import sys
 
 GENESIS = "0" * 64
-FIELDS = ("chain", "seq", "occurred_at", "actor_type", "actor_id", "actor_label", "action",
-          "entity_type", "entity_id", "tenant_id", "site", "payload")
+FIELDS = (
+    "chain",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "entity_type",
+    "entity_id",
+    "tenant_id",
+    "site",
+    "payload",
+)
 
 
 def canonical(event: dict) -> bytes:

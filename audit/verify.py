@@ -161,7 +161,9 @@ def _verify_range(key: str, lo: int, hi: int) -> _RangeResult:
             elif seq != before.seq + 1 or prev != before.hash:
                 out.breaks.append(_link_break(key, row, before))
             if row.actual_hash != stored:
-                out.breaks.append(Break(key, eid, seq, "hash does not match the event's content", prev, "", stored, row.actual_hash))
+                out.breaks.append(
+                    Break(key, eid, seq, "hash does not match the event's content", prev, "", stored, row.actual_hash)
+                )
             before = row
             out.events += 1
     out.last = before
@@ -213,7 +215,9 @@ def _plan(key: str, since: dt.datetime | None, until: dt.datetime | None) -> _Pl
         elif purged and purged[-1].last_seq == lo - 1:
             start = _Edge(None, lo - 1, purged[-1].first_prev_hash, purged[-1].last_hash)
         else:
-            cur.execute("SELECT id, prev_hash, hash FROM audit_auditevent WHERE chain_key = %s AND seq = %s", [key, lo - 1])
+            cur.execute(
+                "SELECT id, prev_hash, hash FROM audit_auditevent WHERE chain_key = %s AND seq = %s", [key, lo - 1]
+            )
             row = cur.fetchone()
             start = _Edge(row[0], lo - 1, row[1], row[2]) if row else None
     return _Plan(lo, hi, start, head, checkpoints)
@@ -255,8 +259,16 @@ def _assemble(key: str, plan: _Plan, ranges: list[_RangeResult], until) -> Chain
             continue
         if tip is None:
             res.breaks.append(
-                Break(key, rng.first.event_id, rng.first.seq, f"the event before seq {rng.first.seq} is missing (rows deleted)",
-                      rng.first.prev_hash, "", rng.first.hash, rng.first.actual_hash)
+                Break(
+                    key,
+                    rng.first.event_id,
+                    rng.first.seq,
+                    f"the event before seq {rng.first.seq} is missing (rows deleted)",
+                    rng.first.prev_hash,
+                    "",
+                    rng.first.hash,
+                    rng.first.actual_hash,
+                )
             )
         elif brk := _link_break(key, rng.first, tip):
             res.breaks.append(brk)
@@ -294,8 +306,14 @@ def _check_checkpoints(key: str, checkpoints: list[AuditCheckpoint], res: ChainR
         for cp in checkpoints:
             if cp.first_seq != prev_last_seq + 1 or cp.first_prev_hash != prev_last_hash:
                 res.breaks.append(
-                    Break(key, None, cp.first_seq, f"checkpoint {cp.first_seq}..{cp.last_seq} does not follow the previous checkpoint",
-                          cp.first_prev_hash, prev_last_hash)
+                    Break(
+                        key,
+                        None,
+                        cp.first_seq,
+                        f"checkpoint {cp.first_seq}..{cp.last_seq} does not follow the previous checkpoint",
+                        cp.first_prev_hash,
+                        prev_last_hash,
+                    )
                 )
             prev_last_seq, prev_last_hash = cp.last_seq, cp.last_hash
             if cp.purged_at:
@@ -308,11 +326,25 @@ def _check_checkpoints(key: str, checkpoints: list[AuditCheckpoint], res: ChainR
             first, last = rows.get(cp.first_seq), rows.get(cp.last_seq)
             if first is None or first[1] != cp.first_prev_hash:
                 res.breaks.append(
-                    Break(key, first[0] if first else None, cp.first_seq, "sealed segment does not start where its checkpoint says",
-                          first[1] if first else "", cp.first_prev_hash)
+                    Break(
+                        key,
+                        first[0] if first else None,
+                        cp.first_seq,
+                        "sealed segment does not start where its checkpoint says",
+                        first[1] if first else "",
+                        cp.first_prev_hash,
+                    )
                 )
             if last is None or last[2] != cp.last_hash:
                 res.breaks.append(
-                    Break(key, last[0] if last else None, cp.last_seq, "sealed segment differs from its checkpoint",
-                          last[1] if last else "", "", cp.last_hash, last[2] if last else "")
+                    Break(
+                        key,
+                        last[0] if last else None,
+                        cp.last_seq,
+                        "sealed segment differs from its checkpoint",
+                        last[1] if last else "",
+                        "",
+                        cp.last_hash,
+                        last[2] if last else "",
+                    )
                 )

@@ -25,7 +25,12 @@ def bench_batched_appends(events: int, batch: int) -> float:
     from audit.services import Actor, EventSpec, audit_record_many
 
     actor = Actor.system("bench.rules")
-    specs = [EventSpec("control.rule.hit", "control.rule", str(i), {"miner": i, "temp": 81.5, "rule": "overheat"}, tenant_id=1) for i in range(batch)]
+    specs = [
+        EventSpec(
+            "control.rule.hit", "control.rule", str(i), {"miner": i, "temp": 81.5, "rule": "overheat"}, tenant_id=1
+        )
+        for i in range(batch)
+    ]
     started = time.perf_counter()
     for _ in range(events // batch):
         audit_record_many(actor=actor, events=specs)
@@ -38,7 +43,14 @@ def bench_single_appends(events: int) -> float:
     actor = Actor.system("bench.single")
     started = time.perf_counter()
     for i in range(events):
-        audit_record(actor=actor, action="control.command.approved", entity_type="control.command", entity_id=str(i), payload={"n": i}, tenant_id=2)
+        audit_record(
+            actor=actor,
+            action="control.command.approved",
+            entity_type="control.command",
+            entity_id=str(i),
+            payload={"n": i},
+            tenant_id=2,
+        )
     return events / (time.perf_counter() - started)
 
 
@@ -47,7 +59,10 @@ def bench_raw_single_appends(events: int) -> float:
     conn = psycopg2.connect(os.environ["DATABASE_URL"])
     key = "tenant:3"
     with conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO audit_auditchain (key, head_seq, head_hash) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING", [key, "0" * 64])
+        cur.execute(
+            "INSERT INTO audit_auditchain (key, head_seq, head_hash) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING",
+            [key, "0" * 64],
+        )
     started = time.perf_counter()
     for i in range(events):
         with conn, conn.cursor() as cur:
@@ -62,7 +77,10 @@ def bench_raw_single_appends(events: int) -> float:
                 "'control.command.approved', 'control.command', %s, 3, NULL, %s::jsonb, %s, %s)",
                 [key, seq + 1, now, str(i), payload, prev, digest],
             )
-            cur.execute("UPDATE audit_auditchain SET head_seq = %s, head_hash = %s, head_at = %s WHERE key = %s", [seq + 1, digest, now, key])
+            cur.execute(
+                "UPDATE audit_auditchain SET head_seq = %s, head_hash = %s, head_at = %s WHERE key = %s",
+                [seq + 1, digest, now, key],
+            )
     rate = events / (time.perf_counter() - started)
     conn.close()
     return rate
@@ -95,7 +113,13 @@ def fill_chain(key_tenant: int, events: int) -> None:
         audit_record_many(
             actor=actor,
             events=[
-                EventSpec("control.command.dispatched", "control.command", str(i), {"miner_id": i, "type": "reboot", "site": "SITE-X", "attempt": 1}, tenant_id=key_tenant)
+                EventSpec(
+                    "control.command.dispatched",
+                    "control.command",
+                    str(i),
+                    {"miner_id": i, "type": "reboot", "site": "SITE-X", "attempt": 1},
+                    tenant_id=key_tenant,
+                )
                 for i in range(start, min(events, start + 1000))
             ],
         )
@@ -154,8 +178,12 @@ def main():
             harness.at_least("verify workers=2 events per s", r["verify_w2_per_s"], 100_000, "≥ 100,000/s"),
         ]
         print(f"audit bench on {os.cpu_count()} CPUs, {args.verify_events:,} events verified")
-        print(f"  single-event tx: audit_record {r['single_appends_per_s']:,.0f}/s, raw SQL {r['raw_single_appends_per_s']:,.0f}/s")
-        print(f"  verify: raw fetch+hash {raw:,.0f}/s, workers=1 {r['verify_w1_per_s']:,.0f}/s, workers=2 {r['verify_w2_per_s']:,.0f}/s")
+        print(
+            f"  single-event tx: audit_record {r['single_appends_per_s']:,.0f}/s, raw SQL {r['raw_single_appends_per_s']:,.0f}/s"
+        )
+        print(
+            f"  verify: raw fetch+hash {raw:,.0f}/s, workers=1 {r['verify_w1_per_s']:,.0f}/s, workers=2 {r['verify_w2_per_s']:,.0f}/s"
+        )
         harness.report_targets(r, targets)
         harness.write_results("audit", r)
 

@@ -65,9 +65,13 @@ def setup_fleet(history: int):
 
     tenant = Tenant.objects.create(slug="bench", name="Bench")
     site = Site.objects.create(code="SITE-BENCH", name="Bench site")
-    miners = Miner.objects.bulk_create([Miner(site=site, tenant=tenant, miner_id=f"S21_{i:05d}", model="S21") for i in range(5000)])
+    miners = Miner.objects.bulk_create(
+        [Miner(site=site, tenant=tenant, miner_id=f"S21_{i:05d}", model="S21") for i in range(5000)]
+    )
     for i in range(COLLECTORS):
-        collector_token_create(actor=Actor.system("bench"), collector=Collector.objects.create(site=site, name=f"edge-{i}"))
+        collector_token_create(
+            actor=Actor.system("bench"), collector=Collector.objects.create(site=site, name=f"edge-{i}")
+        )
     with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
         # Historical commands: every final state, spread over a year, on every miner.
         cur.execute(
@@ -108,7 +112,7 @@ def queue_commands(cur, *, tenant, site, first_miner: int, miners: int, finish: 
 def _diagnostic(mode: str):
     """The diagnostics' stand-ins, inside one collector process for one poll."""
     import audit.services
-    import control.services.queue as queue
+    import control.services.poll as queue
 
     if mode == "no audit":
         saved = queue.audit_record_many
@@ -133,7 +137,8 @@ def collector_process(i: int, token_pk: int, site_id: int, conn, barrier) -> Non
     (CONN_MAX_AGE), then serves requests from the parent until told to stop."""
     from django.db import connection
 
-    from control.services.queue import command_ack, command_poll_lease
+    from control.services.ack import command_ack
+    from control.services.poll import command_poll_lease
     from tenants.collector_auth import CollectorPrincipal
     from tenants.models import CollectorToken
 
@@ -236,7 +241,9 @@ def run_burst(workers, db, *, tenant, site, miners, rounds: int, modes: tuple[st
                 queue_commands(cur, tenant=tenant, site=site, first_miner=miners[0].pk, miners=COLLECTORS * PER_POLL)
             vacuum(db)
             times, ids = ask_all(workers, ("burst", mode))
-            assert len(ids) == len(set(ids)) == COLLECTORS * PER_POLL, f"{mode}: {len(set(ids))} of {len(ids)} distinct, {COLLECTORS * PER_POLL} queued"
+            assert len(ids) == len(set(ids)) == COLLECTORS * PER_POLL, (
+                f"{mode}: {len(set(ids))} of {len(ids)} distinct, {COLLECTORS * PER_POLL} queued"
+            )
             if n >= 2:
                 results[mode] += times
     return results
@@ -257,7 +264,9 @@ def run_paced(workers, db, *, tenant, site, miners, seconds: float) -> tuple[lis
             if cur.fetchone()[0] < COLLECTORS * PER_POLL:
                 block = (block + 1) % blocks
                 first = miners[block * COLLECTORS * PER_POLL].pk
-                queue_commands(cur, tenant=tenant, site=site, first_miner=first, miners=COLLECTORS * PER_POLL, finish=False)
+                queue_commands(
+                    cur, tenant=tenant, site=site, first_miner=first, miners=COLLECTORS * PER_POLL, finish=False
+                )
         time.sleep(0.2)
     polls, acks, ids = [], [], []
     for _, pipe in workers:
@@ -273,7 +282,11 @@ def server_settings() -> dict:
     """The server settings the figures depend on, recorded with them."""
     names = ("max_wal_size", "wal_compression", "autovacuum", "synchronous_commit", "shared_buffers")
     with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
-        cur.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names) + ", pg_size_bytes(current_setting('max_wal_size'))")
+        cur.execute(
+            "SELECT "
+            + ", ".join(f"current_setting('{n}')" for n in names)
+            + ", pg_size_bytes(current_setting('max_wal_size'))"
+        )
         *values, wal_bytes = cur.fetchone()
     conn.close()
     return dict(zip(names, values, strict=True)) | {"max_wal_size_bytes": wal_bytes}
@@ -296,7 +309,11 @@ def main():
         modes = ("orm", "raw") if args.no_diagnostics else ("orm", "raw", "no audit", "own chain")
         try:
             burst = run_burst(workers, db, tenant=tenant, site=site, miners=miners, rounds=args.rounds, modes=modes)
-            paced, acks, paced_double = run_paced(workers, db, tenant=tenant, site=site, miners=miners, seconds=args.paced_seconds) if args.paced_seconds else ([], [], 0)
+            paced, acks, paced_double = (
+                run_paced(workers, db, tenant=tenant, site=site, miners=miners, seconds=args.paced_seconds)
+                if args.paced_seconds
+                else ([], [], 0)
+            )
         finally:
             stop_collectors(workers)
             db.close()
@@ -307,18 +324,35 @@ def main():
             history=args.history,
             collectors=COLLECTORS,
             per_poll=PER_POLL,
-            burst={mode: {"polls": len(t), "p95_ms": ms(t), "p50_ms": round(percentile(t, 0.5) * 1000, 1)} for mode, t in burst.items()},
-            paced={"interval_sec": POLL_INTERVAL_SEC, "seconds": args.paced_seconds, "polls": len(paced), "acks": len(acks), "double_dispatch": paced_double}
+            burst={
+                mode: {"polls": len(t), "p95_ms": ms(t), "p50_ms": round(percentile(t, 0.5) * 1000, 1)}
+                for mode, t in burst.items()
+            },
+            paced={
+                "interval_sec": POLL_INTERVAL_SEC,
+                "seconds": args.paced_seconds,
+                "polls": len(paced),
+                "acks": len(acks),
+                "double_dispatch": paced_double,
+            }
             | (
-                {"p95_ms": ms(paced), "p50_ms": round(percentile(paced, 0.5) * 1000, 1), "max_ms": round(max(paced) * 1000, 1),
-                 "over_100ms": sum(t > 0.1 for t in paced), "ack_p95_ms": ms(acks)}
-                if len(paced) >= 2 else {}
-            ),  # fmt: skip
+                {
+                    "p95_ms": ms(paced),
+                    "p50_ms": round(percentile(paced, 0.5) * 1000, 1),
+                    "max_ms": round(max(paced) * 1000, 1),
+                    "over_100ms": sum(t > 0.1 for t in paced),
+                    "ack_p95_ms": ms(acks),
+                }
+                if len(paced) >= 2
+                else {}
+            ),
         )
         r["server"] = server_settings()
         orm, raw = r["burst"]["orm"], r["burst"]["raw"]
         r["ratio_burst_p95"] = round(orm["p95_ms"] / raw["p95_ms"], 2)
-        print(f"command poll bench on {os.cpu_count()} CPUs: {COLLECTORS} collectors × {PER_POLL} commands, {args.history:,} in history")
+        print(
+            f"command poll bench on {os.cpu_count()} CPUs: {COLLECTORS} collectors × {PER_POLL} commands, {args.history:,} in history"
+        )
         for mode, m in r["burst"].items():
             print(f"  burst  {mode:9s} p95 {m['p95_ms']:6.1f} ms  p50 {m['p50_ms']:6.1f} ms  ({m['polls']} polls)")
         print(f"  burst ratio command_poll_lease / raw SQL lease (p95): {r['ratio_burst_p95']:.2f}×; double dispatch 0")
@@ -328,14 +362,34 @@ def main():
                 f"{r['paced']['over_100ms']} over 100 ms ({len(paced)} polls {POLL_INTERVAL_SEC}s apart per collector, "
                 f"{len(acks) / len(paced):.0f} commands each on average)"
             )
-            print(f"  paced  ACKs      p95 {r['paced']['ack_p95_ms']:6.1f} ms  ({len(acks)} ACKs, each command ACKed one by one after its poll)")
+            print(
+                f"  paced  ACKs      p95 {r['paced']['ack_p95_ms']:6.1f} ms  ({len(acks)} ACKs, each command ACKed one by one after its poll)"
+            )
         if r["server"]["max_wal_size_bytes"] < 4 * 2**30:
-            print(f"  note: this server has max_wal_size = {r['server']['max_wal_size']}: checkpoints during the run stall some polls "
-                  "for 100-300 ms (docs/DEPLOYMENT.md, 'PostgreSQL settings that matter')")  # fmt: skip
-        targets = [("burst p95 ms (all 10 at once)", orm["p95_ms"], TARGET_P95_MS, f"≤ {TARGET_P95_MS}", orm["p95_ms"] <= TARGET_P95_MS)]
+            print(
+                f"  note: this server has max_wal_size = {r['server']['max_wal_size']}: checkpoints during the run stall some polls "
+                "for 100-300 ms (docs/DEPLOYMENT.md, 'PostgreSQL settings that matter')"
+            )
+        targets = [
+            (
+                "burst p95 ms (all 10 at once)",
+                orm["p95_ms"],
+                TARGET_P95_MS,
+                f"≤ {TARGET_P95_MS}",
+                orm["p95_ms"] <= TARGET_P95_MS,
+            )
+        ]
         if "p95_ms" in r["paced"]:
             met = r["paced"]["p95_ms"] <= TARGET_P95_MS and paced_double == 0
-            targets.append(("paced p95 ms (collector cadence)", r["paced"]["p95_ms"], TARGET_P95_MS, f"≤ {TARGET_P95_MS}, no double dispatch", met))
+            targets.append(
+                (
+                    "paced p95 ms (collector cadence)",
+                    r["paced"]["p95_ms"],
+                    TARGET_P95_MS,
+                    f"≤ {TARGET_P95_MS}, no double dispatch",
+                    met,
+                )
+            )
         report_targets(r, targets)
         write_results("command_poll", r)
 

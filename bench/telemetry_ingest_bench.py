@@ -50,8 +50,16 @@ class Gunicorn:
     def __init__(self, workers: int):
         self.port = free_port()
         self.metrics_dir = tempfile.TemporaryDirectory(prefix="hi-bench-metrics-")
-        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir.name}
-        self.proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "hashinsight.wsgi", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env)
+        env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(workers),
+            "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir.name,
+        }
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "hashinsight.wsgi", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env
+        )
 
     def __enter__(self) -> str:
         url = f"http://127.0.0.1:{self.port}"
@@ -88,7 +96,10 @@ def setup_site(miners: int):
     site = inventory_save(actor=actor, obj=Site(code="SITE-BENCH", name="Bench site"))
     collector = inventory_save(actor=actor, obj=Collector(site=site, name="edge-bench"))
     _, token = collector_token_create(actor=actor, collector=collector, label="bench")
-    rows = [{"miner_id": f"S21_{n:04d}", "model": "S21", "nominal_hashrate_ths": 200, "nominal_power_w": 3500} for n in range(1, miners + 1)]
+    rows = [
+        {"miner_id": f"S21_{n:04d}", "model": "S21", "nominal_hashrate_ths": 200, "nominal_power_w": 3500}
+        for n in range(1, miners + 1)
+    ]
     miners_register(actor=actor, site=site, tenant=tenant, rows=rows, reason="bench")
     partitions_maintain()
     ids = dict(Miner.objects.filter(site=site).values_list("miner_id", "pk"))
@@ -141,7 +152,9 @@ class RawSqlPath:
         with self.conn, self.conn.cursor() as cur:
             cur.execute("TRUNCATE stage")
             cur.copy_expert(f"COPY stage ({RAW_COLUMNS}) FROM STDIN", io.StringIO("".join(lines)))
-            cur.execute(f"INSERT INTO telemetry_raw ({RAW_COLUMNS}) SELECT {RAW_COLUMNS} FROM stage ON CONFLICT DO NOTHING")
+            cur.execute(
+                f"INSERT INTO telemetry_raw ({RAW_COLUMNS}) SELECT {RAW_COLUMNS} FROM stage ON CONFLICT DO NOTHING"
+            )
             inserted = cur.rowcount
             cur.execute(LIVE_SQL)
         return inserted
@@ -155,7 +168,13 @@ def tier_counts(site_id: int) -> dict:
 
     out = {}
     with connection.cursor() as cur:
-        for tier, table in (("raw", "telemetry_raw"), ("1m", "telemetry_1m"), ("live", "telemetry_live"), ("15m", "telemetry_15m"), ("daily", "telemetry_daily")):
+        for tier, table in (
+            ("raw", "telemetry_raw"),
+            ("1m", "telemetry_1m"),
+            ("live", "telemetry_live"),
+            ("15m", "telemetry_15m"),
+            ("daily", "telemetry_daily"),
+        ):
             cur.execute(f"SELECT count(*) FROM {table} WHERE site_id = %s", [site_id])
             out[tier] = cur.fetchone()[0]
         cur.execute("SELECT coalesce(sum(samples), 0) FROM telemetry_1m WHERE site_id = %s", [site_id])
@@ -187,9 +206,21 @@ def main():
         ours_bodies, base_bodies = [], []
         for k in range(args.uploads + warmup):
             # Fresh timestamps for every body: upload k at start + 2k min, its baseline twin 1 min later.
-            for at, bucket in ((start + dt.timedelta(minutes=2 * k), ours_bodies), (start + dt.timedelta(minutes=2 * k + 1), base_bodies)):
+            for at, bucket in (
+                (start + dt.timedelta(minutes=2 * k), ours_bodies),
+                (start + dt.timedelta(minutes=2 * k + 1), base_bodies),
+            ):
                 records = fleet.cycle(at, "raw")
-                bucket.append(build_chunks(records, mode="raw", site_code=site.code, device_id="bench-device", batch_size=len(records), sent_at=at)[0])
+                bucket.append(
+                    build_chunks(
+                        records,
+                        mode="raw",
+                        site_code=site.code,
+                        device_id="bench-device",
+                        batch_size=len(records),
+                        sent_at=at,
+                    )[0]
+                )
         body_kb = sum(len(c.body) for c in ours_bodies) / len(ours_bodies) / 1024
 
         from django.db import connections
@@ -232,8 +263,16 @@ def main():
             records_per_upload=n,
             uploads=args.uploads,
             body_kb=round(body_kb, 1),
-            ours_ms={"p50": percentile(ours, 0.5) * 1000, "p95": percentile(ours, 0.95) * 1000, "max": max(ours) * 1000},
-            baseline_ms={"p50": percentile(base, 0.5) * 1000, "p95": percentile(base, 0.95) * 1000, "max": max(base) * 1000},
+            ours_ms={
+                "p50": percentile(ours, 0.5) * 1000,
+                "p95": percentile(ours, 0.95) * 1000,
+                "max": max(ours) * 1000,
+            },
+            baseline_ms={
+                "p50": percentile(base, 0.5) * 1000,
+                "p95": percentile(base, 0.95) * 1000,
+                "max": max(base) * 1000,
+            },
         )
         r["ours_records_per_s"] = n / percentile(ours, 0.5)
         r["baseline_records_per_s"] = n / percentile(base, 0.5)
@@ -241,7 +280,9 @@ def main():
         r["replay"] = {
             "status": replay.status,
             "answer": {k: replay.answer.get(k) for k in ("success", "received", "accepted", "rejected", "duplicates")},
-            "new_rows": {tier: after[tier] - before[tier] for tier in ("raw", "1m", "1m_samples", "live", "15m", "daily")},
+            "new_rows": {
+                tier: after[tier] - before[tier] for tier in ("raw", "1m", "1m_samples", "live", "15m", "daily")
+            },
             "new_receipts": after["receipts"] - before["receipts"],
         }
         replay_clean = replay.ok and not any(r["replay"]["new_rows"].values())
@@ -250,11 +291,19 @@ def main():
             ("throughput vs raw SQL", r["throughput_ratio"], 0.5, "≥ 0.5×", r["throughput_ratio"] >= 0.5),
             ("replay: new rows in every tier", sum(r["replay"]["new_rows"].values()), 0, "= 0", replay_clean),
         ]
-        print(f"telemetry ingest bench on {os.cpu_count()} CPUs: {args.uploads} uploads of {n:,} records ({body_kb:.0f} kB gzip), server {args.server}")
-        print(f"  ours (HTTP, end to end): p50 {r['ours_ms']['p50']:.0f} ms, p95 {r['ours_ms']['p95']:.0f} ms, {r['ours_records_per_s']:,.0f} records/s")
-        print(f"  raw SQL (COPY + ON CONFLICT into raw + live): p50 {r['baseline_ms']['p50']:.0f} ms, p95 {r['baseline_ms']['p95']:.0f} ms, {r['baseline_records_per_s']:,.0f} records/s")
+        print(
+            f"telemetry ingest bench on {os.cpu_count()} CPUs: {args.uploads} uploads of {n:,} records ({body_kb:.0f} kB gzip), server {args.server}"
+        )
+        print(
+            f"  ours (HTTP, end to end): p50 {r['ours_ms']['p50']:.0f} ms, p95 {r['ours_ms']['p95']:.0f} ms, {r['ours_records_per_s']:,.0f} records/s"
+        )
+        print(
+            f"  raw SQL (COPY + ON CONFLICT into raw + live): p50 {r['baseline_ms']['p50']:.0f} ms, p95 {r['baseline_ms']['p95']:.0f} ms, {r['baseline_records_per_s']:,.0f} records/s"
+        )
         print(f"  ratio ours/raw SQL throughput: {r['throughput_ratio']:.2f}×")
-        print(f"  replay of one upload: HTTP {replay.status} {r['replay']['answer']}; new rows per tier {r['replay']['new_rows']}, receipts +{r['replay']['new_receipts']}")
+        print(
+            f"  replay of one upload: HTTP {replay.status} {r['replay']['answer']}; new rows per tier {r['replay']['new_rows']}, receipts +{r['replay']['new_receipts']}"
+        )
         harness.report_targets(r, targets)
         harness.write_results("telemetry_ingest", r)
 

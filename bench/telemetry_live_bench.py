@@ -55,7 +55,10 @@ def fill(miners: int):
     tenant_a = Tenant.objects.create(slug="bench-a", name="Bench A")
     tenant_b = Tenant.objects.create(slug="bench-b", name="Bench B")
     rows = Miner.objects.bulk_create(
-        Miner(site=site, zone=zones[i % 4], tenant=tenant_a if i % 2 else tenant_b, miner_id=f"S21_{i:05d}", model="S21") for i in range(miners)
+        Miner(
+            site=site, zone=zones[i % 4], tenant=tenant_a if i % 2 else tenant_b, miner_id=f"S21_{i:05d}", model="S21"
+        )
+        for i in range(miners)
     )
     live = []
     for i, m in enumerate(rows):
@@ -64,17 +67,37 @@ def fill(miners: int):
         age = 900 if i % 20 == 18 else 15
         live.append(
             TelemetryLive(
-                miner=m, site=site, tenant=m.tenant, ts=now - dt.timedelta(seconds=age), received_at=now, online=True,
-                hashrate_5s_ghs=200_000.0 + i, hashrate_ghs=199_000.0, temperature_max=60.0 + i % 30, temperature_avg=55.0,
-                fan_speeds=[5400, 5460, 5380, 5420], pool_url="stratum+tcp://pool:3333", worker_name=f"w.{i}",
-            )  # fmt: skip
+                miner=m,
+                site=site,
+                tenant=m.tenant,
+                ts=now - dt.timedelta(seconds=age),
+                received_at=now,
+                online=True,
+                hashrate_5s_ghs=200_000.0 + i,
+                hashrate_ghs=199_000.0,
+                temperature_max=60.0 + i % 30,
+                temperature_avg=55.0,
+                fan_speeds=[5400, 5460, 5380, 5420],
+                pool_url="stratum+tcp://pool:3333",
+                worker_name=f"w.{i}",
+            )
         )
     TelemetryLive.objects.bulk_create(live, batch_size=1000)
     collector = Collector.objects.create(site=site, name="bench-edge")
     IngestBatch.objects.create(
-        site=site, collector=collector, token_prefix="bench", endpoint="v1", body_format="envelope", received_at=now,
-        body_sha256="0" * 64, body_bytes=1, record_count=miners, accepted=miners, rejected=0, duplicates=0,
-    )  # fmt: skip
+        site=site,
+        collector=collector,
+        token_prefix="bench",
+        endpoint="v1",
+        body_format="envelope",
+        received_at=now,
+        body_sha256="0" * 64,
+        body_bytes=1,
+        record_count=miners,
+        accepted=miners,
+        rejected=0,
+        duplicates=0,
+    )
     User = get_user_model()
     noc = User.objects.create(username="bench-noc")
     RoleGrant.objects.create(user=noc, role=Role.NOC, site=site)
@@ -151,7 +174,9 @@ def main():
         r["api_vs_raw_p95"] = r["api_p95_ms"] / r["raw_sql_p95_ms"]
         met = r["api_p95_ms"] <= TARGET_P95_MS
         r["target"] = {"p95_ms": TARGET_P95_MS, "met": met}
-        print(f"telemetry live bench on {os.cpu_count()} CPUs: one site of {args.miners:,} miners, {len(api)} requests each")
+        print(
+            f"telemetry live bench on {os.cpu_count()} CPUs: one site of {args.miners:,} miners, {len(api)} requests each"
+        )
         print(f"  raw SQL query:               p50 {r['raw_sql_p50_ms']:6.1f} ms   p95 {r['raw_sql_p95_ms']:6.1f} ms")
         print(f"  API compact (NOC, all):      p50 {r['api_p50_ms']:6.1f} ms   p95 {r['api_p95_ms']:6.1f} ms")
         print(f"  API compact (customer, 1/2): p95 {r['api_customer_half_site_p95_ms']:6.1f} ms")

@@ -70,7 +70,14 @@ def fill(sites: int, miners: int) -> None:
                 "6 * 650.5, 6, b + interval '5 s', b + interval '55 s', 0, false, b + interval '70 s' "
                 "FROM generate_series(1, %(miners)s) m, generate_series(0, 14) i, "
                 "LATERAL (SELECT %(start)s + i * interval '1 minute' AS b) t",
-                {"site": site.pk, "t0": tenants[0].pk, "t1": tenants[1].pk, "base": n * 1_000_000, "miners": miners, "start": START},
+                {
+                    "site": site.pk,
+                    "t0": tenants[0].pk,
+                    "t1": tenants[1].pk,
+                    "base": n * 1_000_000,
+                    "miners": miners,
+                    "start": START,
+                },
             )
         cur.execute("ANALYZE telemetry_1m")
         cur.execute("CREATE TABLE bench_15m (LIKE telemetry_15m INCLUDING ALL)")
@@ -104,7 +111,14 @@ def main():
     with harness.scratch_database():
         from django.db import connection
 
-        from telemetry.rollups import EPOCH, TIER_15M, _closing_sql, _site_ids, telemetry_rollup_15m, telemetry_rollup_daily
+        from telemetry.rollups import (
+            EPOCH,
+            TIER_15M,
+            _closing_sql,
+            _site_ids,
+            telemetry_rollup_15m,
+            telemetry_rollup_daily,
+        )
 
         fill(args.sites, args.miners)
         keys = args.sites * args.miners  # each miner has one owner in the bucket
@@ -168,10 +182,18 @@ def main():
             harness.at_least("15m rollup vs hand-written GROUP BY", r["rollup_15m_vs_raw"], 0.3, "≥ 0.3×"),
             harness.at_least("daily rollup vs hand-written GROUP BY", r["rollup_daily_vs_raw"], 0.3, "≥ 0.3×"),
         ]
-        print(f"telemetry rollup bench on {os.cpu_count()} CPUs: {args.sites} sites × {args.miners:,} miners × 15 one-minute rows")
-        print(f"  15m:   rollup {r['rollup_15m_s'] * 1000:,.0f} ms, hand-written GROUP BY {r['raw_15m_s'] * 1000:,.0f} ms")
-        print(f"  daily: rollup {r['rollup_daily_s'] * 1000:,.0f} ms, hand-written GROUP BY {r['raw_daily_s'] * 1000:,.0f} ms")
-        print(f"  re-run with nothing new: {r['rerun_noop_s'] * 1000:,.0f} ms; correcting {late_rows:,} buckets: {r['correction_s'] * 1000:,.0f} ms")
+        print(
+            f"telemetry rollup bench on {os.cpu_count()} CPUs: {args.sites} sites × {args.miners:,} miners × 15 one-minute rows"
+        )
+        print(
+            f"  15m:   rollup {r['rollup_15m_s'] * 1000:,.0f} ms, hand-written GROUP BY {r['raw_15m_s'] * 1000:,.0f} ms"
+        )
+        print(
+            f"  daily: rollup {r['rollup_daily_s'] * 1000:,.0f} ms, hand-written GROUP BY {r['raw_daily_s'] * 1000:,.0f} ms"
+        )
+        print(
+            f"  re-run with nothing new: {r['rerun_noop_s'] * 1000:,.0f} ms; correcting {late_rows:,} buckets: {r['correction_s'] * 1000:,.0f} ms"
+        )
         harness.report_targets(r, targets)
         harness.write_results("telemetry_rollup", r)
 

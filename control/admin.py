@@ -25,22 +25,56 @@ class ReasonForm(forms.Form):
 class AttemptInline(ReadOnlyInline):
     model = CommandAttempt
     fields = readonly_fields = (
-        "attempt", "wire_id", "lease_epoch", "collector", "device_id", "leased_at", "lease_until", "lease_ended_at",
-        "lease_end_reason", "ack_status", "result_code", "error_class", "result_message", "before", "after", "acked_at",
-    )  # fmt: skip
+        "attempt",
+        "wire_id",
+        "lease_epoch",
+        "collector",
+        "device_id",
+        "leased_at",
+        "lease_until",
+        "lease_ended_at",
+        "lease_end_reason",
+        "ack_status",
+        "result_code",
+        "error_class",
+        "result_message",
+        "before",
+        "after",
+        "acked_at",
+    )
 
 
 class AckInline(ReadOnlyInline):
     model = CommandAck
     verbose_name_plural = "ACK evidence (every ACK received: first, replay, late)"
-    fields = readonly_fields = ("received_at", "wire_id", "collector", "device_id", "endpoint", "disposition", "payload")
+    fields = readonly_fields = (
+        "received_at",
+        "wire_id",
+        "collector",
+        "device_id",
+        "endpoint",
+        "disposition",
+        "payload",
+    )
 
 
 @admin.register(Command)
 class CommandAdmin(ReadOnlyScopedAdmin):
     scoped = commands_for
     manage_capability = Capability.OPERATE
-    list_display = ("id", "command_type", "state", "priority_class", "miner", "site", "waiting", "approval_required", "requested_by", "created_at", "expires_at")
+    list_display = (
+        "id",
+        "command_type",
+        "state",
+        "priority_class",
+        "miner",
+        "site",
+        "waiting",
+        "approval_required",
+        "requested_by",
+        "created_at",
+        "expires_at",
+    )
     list_filter = (("site", Related), "state", "command_type", "priority_class", "approval_required")
     list_select_related = ("site", "miner__site", "created_by")
     search_fields = ("miner__miner_id", "dedupe_key")
@@ -50,12 +84,65 @@ class CommandAdmin(ReadOnlyScopedAdmin):
     actions = ["approve", "reject", "cancel", "rollback"]
     readonly_fields = ("params_shown", "timeline")
     fieldsets = (
-        (None, {"fields": ("command_type", "state", "params_shown", "priority_class", "priority", "emergency", "miner", "site", "zone", "tenant", "reason", "blocked_reason")}),
-        ("Approval", {"fields": ("approval_required", "created_by", "created_by_system", "rule_id", "approved_by", "approved_at", "approval_expires_at", "decided_reason")}),
-        ("Lease and result", {"fields": ("ttl_sec", "expires_at", "not_before", "attempt", "max_retries", "lease_epoch", "lease_collector", "lease_until", "acked_at", "outcome", "error_code", "error_message", "ack_payload", "before_snapshot", "finished_at")}),
+        (
+            None,
+            {
+                "fields": (
+                    "command_type",
+                    "state",
+                    "params_shown",
+                    "priority_class",
+                    "priority",
+                    "emergency",
+                    "miner",
+                    "site",
+                    "zone",
+                    "tenant",
+                    "reason",
+                    "blocked_reason",
+                )
+            },
+        ),
+        (
+            "Approval",
+            {
+                "fields": (
+                    "approval_required",
+                    "created_by",
+                    "created_by_system",
+                    "rule_id",
+                    "approved_by",
+                    "approved_at",
+                    "approval_expires_at",
+                    "decided_reason",
+                )
+            },
+        ),
+        (
+            "Lease and result",
+            {
+                "fields": (
+                    "ttl_sec",
+                    "expires_at",
+                    "not_before",
+                    "attempt",
+                    "max_retries",
+                    "lease_epoch",
+                    "lease_collector",
+                    "lease_until",
+                    "acked_at",
+                    "outcome",
+                    "error_code",
+                    "error_message",
+                    "ack_payload",
+                    "before_snapshot",
+                    "finished_at",
+                )
+            },
+        ),
         ("Links", {"fields": ("dedupe_key", "batch_id", "group", "rollback_of", "superseded_by", "evidence")}),
         ("Timeline (audit events)", {"fields": ("timeline",)}),
-    )  # fmt: skip
+    )
 
     def has_approve_permission(self, request):
         return self._scope(request).has(Capability.APPROVE)
@@ -85,24 +172,39 @@ class CommandAdmin(ReadOnlyScopedAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.actor_label or e.actor_id, e.payload.get("reason") or "")
+                (
+                    e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    e.action,
+                    e.actor_label or e.actor_id,
+                    e.payload.get("reason") or "",
+                )
                 for e in command_events(c)
             ),
         )
-        return format_html("<table><thead><tr><th>At (UTC)</th><th>Event</th><th>By</th><th>Reason</th></tr></thead><tbody>{}</tbody></table>", rows)
+        return format_html(
+            "<table><thead><tr><th>At (UTC)</th><th>Event</th><th>By</th><th>Reason</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     # --- actions: confirmation page with a reason, then the service for each selected command ---
 
     def _decide(self, request, queryset, *, action, verb, question, service, capability):
         commands = list(
-            queryset.filter(pk__in=commands_for(request.user, capability).values("pk")).select_related("site", "miner__site", "created_by").order_by("pk")
+            queryset.filter(pk__in=commands_for(request.user, capability).values("pk"))
+            .select_related("site", "miner__site", "created_by")
+            .order_by("pk")
         )
         form = ReasonForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             done, failed = 0, []
             for command in commands:
                 try:
-                    service(actor=self.actor(request), user=request.user, command=command, reason=form.cleaned_data["reason"])
+                    service(
+                        actor=self.actor(request),
+                        user=request.user,
+                        command=command,
+                        reason=form.cleaned_data["reason"],
+                    )
                     done += 1
                 except DomainError as exc:
                     failed.append(f"#{command.pk}: {exc.error_code} {exc.message}")
@@ -129,29 +231,47 @@ class CommandAdmin(ReadOnlyScopedAdmin):
     @admin.action(description="Approve selected proposals (needs a reason)", permissions=["approve"])
     def approve(self, request, queryset):
         return self._decide(
-            request, queryset, action="approve", verb="Approve", question="Approve these commands? They will be queued for the collector.",
-            service=decisions.command_approve, capability=Capability.APPROVE,
-        )  # fmt: skip
+            request,
+            queryset,
+            action="approve",
+            verb="Approve",
+            question="Approve these commands? They will be queued for the collector.",
+            service=decisions.command_approve,
+            capability=Capability.APPROVE,
+        )
 
     @admin.action(description="Reject selected proposals (needs a reason)", permissions=["approve"])
     def reject(self, request, queryset):
         return self._decide(
-            request, queryset, action="reject", verb="Reject", question="Reject these proposed commands?",
-            service=decisions.command_reject, capability=Capability.APPROVE,
-        )  # fmt: skip
+            request,
+            queryset,
+            action="reject",
+            verb="Reject",
+            question="Reject these proposed commands?",
+            service=decisions.command_reject,
+            capability=Capability.APPROVE,
+        )
 
     @admin.action(description="Cancel selected commands", permissions=["operate"])
     def cancel(self, request, queryset):
         return self._decide(
-            request, queryset, action="cancel", verb="Cancel",
+            request,
+            queryset,
+            action="cancel",
+            verb="Cancel",
             question="Cancel these commands? A leased one may already be executing on the edge; the cloud stops waiting for it.",
-            service=decisions.command_cancel, capability=Capability.OPERATE,
-        )  # fmt: skip
+            service=decisions.command_cancel,
+            capability=Capability.OPERATE,
+        )
 
     @admin.action(description="Roll back selected commands", permissions=["operate"])
     def rollback(self, request, queryset):
         return self._decide(
-            request, queryset, action="rollback", verb="Roll back",
+            request,
+            queryset,
+            action="rollback",
+            verb="Roll back",
             question="Create a command that undoes each of these succeeded commands?",
-            service=rollback.command_rollback, capability=Capability.OPERATE,
-        )  # fmt: skip
+            service=rollback.command_rollback,
+            capability=Capability.OPERATE,
+        )

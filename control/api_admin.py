@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from control.errors import InvalidParams, MinerLocked
 from control.models import (
     Command,
     CommandAck,
@@ -25,7 +26,6 @@ from control.models import (
 )
 from control.selectors import command_events, command_get_for, commands_for
 from control.services import creation, decisions, params, rollback
-from control.errors import InvalidParams, MinerLocked
 from core.errors import Forbidden
 from tenants import scoping
 from tenants.permissions import IsOperator
@@ -115,9 +115,23 @@ class AttemptOut(serializers.ModelSerializer):
     class Meta:
         model = CommandAttempt
         fields = (
-            "attempt", "wire_id", "lease_epoch", "collector", "device_id", "leased_at", "lease_until", "lease_ended_at",
-            "lease_end_reason", "ack_status", "result_code", "error_class", "result_message", "before", "after", "acked_at",
-        )  # fmt: skip
+            "attempt",
+            "wire_id",
+            "lease_epoch",
+            "collector",
+            "device_id",
+            "leased_at",
+            "lease_until",
+            "lease_ended_at",
+            "lease_end_reason",
+            "ack_status",
+            "result_code",
+            "error_class",
+            "result_message",
+            "before",
+            "after",
+            "acked_at",
+        )
 
 
 class AckOut(serializers.ModelSerializer):
@@ -183,7 +197,9 @@ def _filtered(request):
 class CreateIn(serializers.Serializer):
     site_id = serializers.CharField(max_length=64)
     miner_id = serializers.CharField(required=False, max_length=128)
-    miners = serializers.ListField(child=serializers.CharField(max_length=128), required=False, allow_empty=False, max_length=5000)
+    miners = serializers.ListField(
+        child=serializers.CharField(max_length=128), required=False, allow_empty=False, max_length=5000
+    )
     group = serializers.CharField(required=False, max_length=200)
     command_type = serializers.CharField(max_length=32)
     params = serializers.JSONField(required=False, default=dict)
@@ -218,7 +234,10 @@ def _group(user, site, name: str):
 
 
 def _skip_out(skips) -> list[dict]:
-    return [{"miner_id": s.miner.miner_id, "site_id": s.miner.site.code, "error_code": s.error_code, "reason": s.reason} for s in skips]
+    return [
+        {"miner_id": s.miner.miner_id, "site_id": s.miner.site.code, "error_code": s.error_code, "reason": s.reason}
+        for s in skips
+    ]
 
 
 def _reload(commands) -> list[Command]:
@@ -253,13 +272,17 @@ def command_create_from_request(request, data: dict) -> tuple[dict, int]:
             "approval_required": p.approval_required,
             "approval_reasons": p.approval_reasons,
             "estimated_kw": p.estimated_kw,
-            "miners": [{"miner_id": m.miner_id, "site_id": m.site.code, "nominal_power_w": m.nominal_power_w} for m in p.miners],
+            "miners": [
+                {"miner_id": m.miner_id, "site_id": m.site.code, "nominal_power_w": m.nominal_power_w} for m in p.miners
+            ],
             "skipped": _skip_out(p.skipped),
             "existing": [c.pk for c in p.existing],
         }
         return body, status.HTTP_200_OK
     if "miner_id" in data:
-        command = creation.command_create(actor=actor, user=user, miner=targets["miners"][0], reason=data["reason"], **common)
+        command = creation.command_create(
+            actor=actor, user=user, miner=targets["miners"][0], reason=data["reason"], **common
+        )
         out = CommandOut(_reload([command])[0]).data
         return out, (status.HTTP_200_OK if command.deduplicated else status.HTTP_201_CREATED)
     result = creation.command_batch_create(actor=actor, user=user, reason=data["reason"], **targets, **common)
@@ -319,7 +342,9 @@ class _DecisionApi(APIView):
     def post(self, request, pk):
         command = _command_or_403(request, pk)  # scope first: a foreign id says nothing about the body
         data = _valid(ReasonIn, request.data)
-        result = type(self).service(actor=Actor.user(request.user), user=request.user, command=command, reason=data["reason"])
+        result = type(self).service(
+            actor=Actor.user(request.user), user=request.user, command=command, reason=data["reason"]
+        )
         return Response(CommandOut(_reload([result])[0]).data, status=self.created_status)
 
 
@@ -361,7 +386,9 @@ class LegacyCreateIn(CreateIn):
     command_type = serializers.CharField(max_length=32, required=False)
     command = serializers.CharField(max_length=32, required=False)
     action = serializers.CharField(max_length=32, required=False)
-    miner_ids = serializers.ListField(child=serializers.CharField(max_length=128), required=False, allow_empty=False, max_length=5000)
+    miner_ids = serializers.ListField(
+        child=serializers.CharField(max_length=128), required=False, allow_empty=False, max_length=5000
+    )
 
     def validate(self, data):
         data["command_type"] = data.get("command_type") or data.pop("command", None) or data.pop("action", None)
@@ -410,8 +437,12 @@ class LegacyCommandCancelApi(APIView):
 
     def delete(self, request, pk):
         command = _command_or_403(request, pk)
-        reason = request.query_params.get("reason") or (request.data.get("reason", "") if isinstance(request.data, dict) else "")
-        result = decisions.command_cancel(actor=Actor.user(request.user), user=request.user, command=command, reason=reason)
+        reason = request.query_params.get("reason") or (
+            request.data.get("reason", "") if isinstance(request.data, dict) else ""
+        )
+        result = decisions.command_cancel(
+            actor=Actor.user(request.user), user=request.user, command=command, reason=reason
+        )
         return Response(_legacy({"command_id": result.pk, "state": result.state}))
 
 
@@ -444,4 +475,8 @@ class LegacyCommandStatsApi(APIView):
             qs = qs.filter(site=scoping.site_get(request.user, f["site_id"]))
         by_state = dict(qs.order_by().values_list("state").annotate(n=Count("id")))
         by_type = dict(qs.order_by().values_list("command_type").annotate(n=Count("id")))
-        return Response(_legacy({"site_id": f.get("site_id"), "total": sum(by_state.values()), "by_state": by_state, "by_type": by_type}))
+        return Response(
+            _legacy(
+                {"site_id": f.get("site_id"), "total": sum(by_state.values()), "by_state": by_state, "by_type": by_type}
+            )
+        )

@@ -18,7 +18,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from control.services.queue import command_ack, command_poll_lease
+from control.services.ack import command_ack
+from control.services.poll import command_poll_lease
 from core.wire import MalformedBody, decode_body, read_body
 from tenants.collector_auth import (
     CollectorTokenAuthentication,
@@ -28,7 +29,6 @@ from tenants.collector_auth import (
 from tenants.collector_throttle import CollectorAckThrottle, CollectorPollThrottle
 
 _ACK_OK = {"success": True}
-
 
 
 def _poll_limit(request) -> int:
@@ -51,10 +51,13 @@ def read_ack_body(request) -> dict:
 
 _CommandList = inline_serializer("EdgeCommandList", {"commands": serializers.ListField(child=serializers.DictField())})
 _LegacyCommandList = inline_serializer(
-    "LegacyEdgeCommandList", {"success": serializers.BooleanField(), "commands": serializers.ListField(child=serializers.DictField())}
+    "LegacyEdgeCommandList",
+    {"success": serializers.BooleanField(), "commands": serializers.ListField(child=serializers.DictField())},
 )
 _AckAnswer = inline_serializer("EdgeAckAnswer", {"success": serializers.BooleanField()})
-_LIMIT = OpenApiParameter("limit", int, description="Commands to lease at most (default COMMAND_POLL_LIMIT, capped at COMMAND_POLL_MAX).")
+_LIMIT = OpenApiParameter(
+    "limit", int, description="Commands to lease at most (default COMMAND_POLL_LIMIT, capped at COMMAND_POLL_MAX)."
+)
 
 
 class _CollectorApi(APIView):
@@ -67,7 +70,9 @@ class CommandPollApi(_CollectorApi):
 
     throttle_classes = [CollectorPollThrottle]
 
-    @extend_schema(parameters=[_LIMIT], responses={200: _CommandList, 204: OpenApiResponse(description="nothing to do")})
+    @extend_schema(
+        parameters=[_LIMIT], responses={200: _CommandList, 204: OpenApiResponse(description="nothing to do")}
+    )
     def get(self, request):
         commands = command_poll_lease(principal=request.user, limit=_poll_limit(request))
         if not commands:
@@ -89,7 +94,12 @@ class LegacyCommandPendingApi(_CollectorApi):
 
 
 @extend_schema_view(
-    get=extend_schema(operation_id="collector_commands_pending_for_site", parameters=[_LIMIT], responses=_LegacyCommandList, deprecated=True)
+    get=extend_schema(
+        operation_id="collector_commands_pending_for_site",
+        parameters=[_LIMIT],
+        responses=_LegacyCommandList,
+        deprecated=True,
+    )
 )
 class LegacyCommandPendingSiteApi(LegacyCommandPendingApi):
     """GET /api/collector/commands/pending/<site_id> — the same poll, site named in the path."""
@@ -127,5 +137,7 @@ class LegacyCommandAckApi(_CollectorApi):
     def post(self, request):
         payload = read_ack_body(request)
         wire_id = payload.get("command_id", payload.get("id"))
-        command_ack(principal=request.user, wire_id="" if wire_id is None else str(wire_id), payload=payload, endpoint="legacy")
+        command_ack(
+            principal=request.user, wire_id="" if wire_id is None else str(wire_id), payload=payload, endpoint="legacy"
+        )
         return Response(_ACK_OK)

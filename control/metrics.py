@@ -11,7 +11,9 @@ from django.utils import timezone
 from prometheus_client import Counter, Gauge, Histogram
 
 commands_created_total = Counter("commands_created_total", "Commands created (one per miner of a batch)", ["type"])
-commands_dispatched_total = Counter("commands_dispatched_total", "Commands handed to a collector (each lease)", ["type"])
+commands_dispatched_total = Counter(
+    "commands_dispatched_total", "Commands handed to a collector (each lease)", ["type"]
+)
 commands_succeeded_total = Counter("commands_succeeded_total", "Commands that ended succeeded", ["type"])
 commands_failed_total = Counter("commands_failed_total", "Commands that ended failed", ["type", "error_code"])
 command_ack_latency_seconds = Histogram(

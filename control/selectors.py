@@ -36,4 +36,6 @@ def command_events(command: Command):
     from audit.models import AuditEvent
 
     chains = [f"tenant:{command.tenant_id}", f"site:{command.site.code}"]
-    return AuditEvent.objects.filter(entity_type="control.command", entity_id=str(command.pk), chain_key__in=chains).order_by("occurred_at", "seq")
+    return AuditEvent.objects.filter(
+        entity_type="control.command", entity_id=str(command.pk), chain_key__in=chains
+    ).order_by("occurred_at", "seq")

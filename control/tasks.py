@@ -7,7 +7,7 @@ from core.periodic import once_per_interval
 @shared_task(name="control.commands_expire_due")
 @once_per_interval("control.commands_expire_due", settings.COMMAND_EXPIRY_INTERVAL_SEC)
 def commands_expire_due_task():
-    from control.services.queue import commands_expire_due
+    from control.services.expiry import commands_expire_due
 
     return commands_expire_due()
 

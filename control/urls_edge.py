@@ -8,8 +8,18 @@ urlpatterns = [
     path("api/edge/v1/commands/poll", api_edge.CommandPollApi.as_view(), name="edge-commands-poll"),
     # The collector inserts command_id unencoded: <path:> takes whatever it sends.
     path("api/edge/v1/commands/<path:command_id>/ack", api_edge.CommandAckApi.as_view(), name="edge-command-ack"),
-    path("api/collector/commands/pending", api_edge.LegacyCommandPendingApi.as_view(), name="collector-commands-pending"),
-    path("api/collector/commands/pending/<str:site_id>", api_edge.LegacyCommandPendingSiteApi.as_view(), name="collector-commands-pending-site"),
+    path(
+        "api/collector/commands/pending", api_edge.LegacyCommandPendingApi.as_view(), name="collector-commands-pending"
+    ),
+    path(
+        "api/collector/commands/pending/<str:site_id>",
+        api_edge.LegacyCommandPendingSiteApi.as_view(),
+        name="collector-commands-pending-site",
+    ),
     path("api/collector/commands/ack", api_edge.LegacyCommandAckApi.as_view(), name="collector-commands-ack"),
-    path("api/collector/commands/<path:command_id>/result", api_edge.LegacyCommandResultApi.as_view(), name="collector-command-result"),
+    path(
+        "api/collector/commands/<path:command_id>/result",
+        api_edge.LegacyCommandResultApi.as_view(),
+        name="collector-command-result",
+    ),
 ]

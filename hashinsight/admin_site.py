@@ -51,7 +51,11 @@ class HashInsightAdminSite(admin.AdminSite):
 
         def guarded(request, *args, **kwargs):
             # A signed-in customer gets a plain 403, not a detour through the login page.
-            if request.user.is_authenticated and not self.has_permission(request) and request.path != reverse("admin:logout", current_app=self.name):
+            if (
+                request.user.is_authenticated
+                and not self.has_permission(request)
+                and request.path != reverse("admin:logout", current_app=self.name)
+            ):
                 raise PermissionDenied("the NOC console is for operators")
             return inner(request, *args, **kwargs)
 
@@ -62,7 +66,12 @@ class HashInsightAdminSite(admin.AdminSite):
 
         # contenttypes' shortcut redirects to any object's URL without asking tenants.scoping:
         # shadow it (same name, matched first) with a platform-only version.
-        return [path("r/<path:content_type_id>/<path:object_id>/", self.admin_view(self._view_on_site), name="view_on_site"), *super().get_urls()]
+        return [
+            path(
+                "r/<path:content_type_id>/<path:object_id>/", self.admin_view(self._view_on_site), name="view_on_site"
+            ),
+            *super().get_urls(),
+        ]
 
     def _view_on_site(self, request, content_type_id, object_id):
         from django.contrib.contenttypes.views import shortcut
@@ -74,7 +83,9 @@ class HashInsightAdminSite(admin.AdminSite):
     def login(self, request, extra_context=None):
         # The admin logs in through allauth, so throttling, lockout and MFA apply here too.
         next_url = request.GET.get("next", "")
-        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
             next_url = reverse("admin:index", current_app=self.name)
         if request.user.is_authenticated:
             if self.has_permission(request):

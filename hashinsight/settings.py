@@ -154,7 +154,11 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if not TESTING else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not TESTING
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
@@ -329,7 +333,13 @@ COMMAND_ACK_MAX_BYTES = env.int("COMMAND_ACK_MAX_BYTES", default=1024 * 1024)
 COMMAND_EXPIRY_INTERVAL_SEC = env.int("COMMAND_EXPIRY_INTERVAL_SEC", default=15)
 COMMAND_VERIFY_INTERVAL_SEC = env.int("COMMAND_VERIFY_INTERVAL_SEC", default=30)
 CELERY_BEAT_SCHEDULE |= {
-    "control.commands_expire_due": {"task": "control.commands_expire_due", "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC)},
-    "control.commands_verify_due": {"task": "control.commands_verify_due", "schedule": float(COMMAND_VERIFY_INTERVAL_SEC)},
+    "control.commands_expire_due": {
+        "task": "control.commands_expire_due",
+        "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC),
+    },
+    "control.commands_verify_due": {
+        "task": "control.commands_verify_due",
+        "schedule": float(COMMAND_VERIFY_INTERVAL_SEC),
+    },
     "control.proposals_expire": {"task": "control.proposals_expire", "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC)},
 }

@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from tenants.api_audit import AuditEventListApi
 from hashinsight.ops import views as ops
 from portal.views import home
 from telemetry.api_status import CollectorStatusApi
+from tenants.api_audit import AuditEventListApi
 from tenants.invitations import invitation_view
 
 urlpatterns = [

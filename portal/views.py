@@ -18,5 +18,9 @@ def home(request):
     return render(
         request,
         "portal/home.html",
-        {"tenants": scoping.tenants_for(request.user).order_by("name"), "per_site": per_site, "total": sum(r["n"] for r in per_site)},
+        {
+            "tenants": scoping.tenants_for(request.user).order_by("name"),
+            "per_site": per_site,
+            "total": sum(r["n"] for r in per_site),
+        },
     )

@@ -15,11 +15,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from tenants.admin_base import ReadOnlyScopedAdmin
 from core.errors import InvalidParameter
-from telemetry import selectors
+from telemetry import selectors, selectors_history
 from telemetry.models import IngestBatch, TelemetryLive
 from tenants import scoping
+from tenants.admin_base import ReadOnlyScopedAdmin
 
 Related = admin.RelatedOnlyFieldListFilter
 
@@ -89,7 +89,9 @@ class CollectorFilter(_ScopedChoiceFilter):
     lookup = "collector_id"
 
     def choices_qs(self, request):
-        return scoping.collectors_for(request.user).order_by("site__code", "name").values_list("pk", "site__code", "name")
+        return (
+            scoping.collectors_for(request.user).order_by("site__code", "name").values_list("pk", "site__code", "name")
+        )
 
 
 class HasRejectionsFilter(admin.SimpleListFilter):
@@ -106,7 +108,18 @@ class HasRejectionsFilter(admin.SimpleListFilter):
 @admin.register(TelemetryLive)
 class TelemetryLiveAdmin(ReadOnlyScopedAdmin):
     scoped = selectors.live_rows_for
-    list_display = ("miner_link", "site", "zone_code", "tenant", "state_badge", "ts", "hashrate_5s_ghs", "temperature_max", "error_message", "history_link")
+    list_display = (
+        "miner_link",
+        "site",
+        "zone_code",
+        "tenant",
+        "state_badge",
+        "ts",
+        "hashrate_5s_ghs",
+        "temperature_max",
+        "error_message",
+        "history_link",
+    )
     list_display_links = None
     list_filter = (StateFilter, ("site", Related), ZoneFilter, ("tenant", Related), TemperatureAboveFilter)
     list_select_related = ("miner__site", "miner__zone", "site", "tenant")
@@ -140,7 +153,10 @@ class TelemetryLiveAdmin(ReadOnlyScopedAdmin):
 
     def get_urls(self):
         # Before the model's own URLs: "history/" must not be read as an object id.
-        return [path("history/", self.admin_site.admin_view(self.tier_history_view), name="telemetry_history"), *super().get_urls()]
+        return [
+            path("history/", self.admin_site.admin_view(self.tier_history_view), name="telemetry_history"),
+            *super().get_urls(),
+        ]
 
     def tier_history_view(self, request):
         """Tier history of one miner (raw and 1m are partitioned, composite-key tables the admin
@@ -155,12 +171,14 @@ class TelemetryLiveAdmin(ReadOnlyScopedAdmin):
             raise PermissionDenied  # out of scope, missing or malformed: the same answer
         tier = d.get("tier") or "1m"
         end = timezone.now()
-        hours = d.get("hours") or selectors.DEFAULT_RANGE[tier] / dt.timedelta(hours=1)
+        hours = d.get("hours") or selectors_history.DEFAULT_RANGE[tier] / dt.timedelta(hours=1)
         points, error, start = [], "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), end
         if not error:
             try:
-                start, end = selectors.history_range(tier, per_site=False, start=end - dt.timedelta(hours=hours), end=end)
-                points = selectors.history(request.user, tier=tier, start=start, end=end, miner=miner)
+                start, end = selectors_history.history_range(
+                    tier, per_site=False, start=end - dt.timedelta(hours=hours), end=end
+                )
+                points = selectors_history.history(request.user, tier=tier, start=start, end=end, miner=miner)
             except InvalidParameter as exc:
                 error = exc.message
         columns = list(points[0]) if points else []
@@ -170,7 +188,7 @@ class TelemetryLiveAdmin(ReadOnlyScopedAdmin):
             "opts": self.model._meta,
             "miner": miner,
             "tier": tier,
-            "tiers": list(selectors.TIERS),
+            "tiers": list(selectors_history.TIERS),
             "start": start,
             "end": end,
             "error": error,
@@ -182,7 +200,7 @@ class TelemetryLiveAdmin(ReadOnlyScopedAdmin):
 
 class HistoryForm(forms.Form):
     miner = forms.IntegerField(min_value=1, max_value=2**63 - 1)
-    tier = forms.ChoiceField(choices=[(t, t) for t in selectors.TIERS], required=False)
+    tier = forms.ChoiceField(choices=[(t, t) for t in selectors_history.TIERS], required=False)
     hours = forms.FloatField(min_value=0.01, required=False)
 
 
@@ -192,9 +210,20 @@ class IngestBatchAdmin(ReadOnlyScopedAdmin):
 
     scoped = selectors.ingest_batches_for
     list_display = (
-        "received_at", "site", "collector_name", "device_id", "endpoint", "mode", "record_count",
-        "accepted", "rejected", "duplicates", "unknown_registered", "first_reason", "duration_ms",
-    )  # fmt: skip
+        "received_at",
+        "site",
+        "collector_name",
+        "device_id",
+        "endpoint",
+        "mode",
+        "record_count",
+        "accepted",
+        "rejected",
+        "duplicates",
+        "unknown_registered",
+        "first_reason",
+        "duration_ms",
+    )
     list_filter = (("site", Related), CollectorFilter, HasRejectionsFilter, "endpoint")
     list_select_related = ("site", "collector")
     ordering = ("-received_at",)
@@ -209,4 +238,3 @@ class IngestBatchAdmin(ReadOnlyScopedAdmin):
     def first_reason(self, obj):
         reasons = obj.first_reasons or []
         return str(reasons[0])[:120] if reasons else ""
-

@@ -13,11 +13,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.wire import read_body
+from telemetry import metrics
+from telemetry.services import telemetry_ingest_batch
 from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
 from tenants.collector_throttle import CollectorUploadThrottle
-from telemetry import metrics
-from core.wire import read_body
-from telemetry.services import telemetry_ingest_batch
 
 _RESULT = inline_serializer(
     "IngestResult",
@@ -43,7 +43,9 @@ _RESULT = inline_serializer(
     },
 )
 _HEADERS = [
-    OpenApiParameter("X-Collector-Key", str, OpenApiParameter.HEADER, description="collector token (or Authorization: Bearer)"),
+    OpenApiParameter(
+        "X-Collector-Key", str, OpenApiParameter.HEADER, description="collector token (or Authorization: Bearer)"
+    ),
     OpenApiParameter("X-Site-ID", str, OpenApiParameter.HEADER, description="the token's site code"),
     OpenApiParameter("X-Device-ID", str, OpenApiParameter.HEADER, required=False),
     OpenApiParameter("X-Zone-ID", str, OpenApiParameter.HEADER, required=False, description='"" means no zone'),
@@ -64,7 +66,9 @@ class _TelemetryUploadApi(APIView):
     def finalize_response(self, request, response, *args, **kwargs):
         # Every answer counts, 401/403 included (they are raised before post() runs).
         started = getattr(self, "_started", None) or time.perf_counter()
-        metrics.request_observe(endpoint=self.endpoint, status=response.status_code, seconds=time.perf_counter() - started)
+        metrics.request_observe(
+            endpoint=self.endpoint, status=response.status_code, seconds=time.perf_counter() - started
+        )
         return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(

@@ -1,5 +1,10 @@
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,8 +38,12 @@ _SITES = inline_serializer(
                     {
                         "name": serializers.CharField(),
                         "zone": serializers.CharField(allow_null=True),
-                        "last_seen": serializers.DateTimeField(allow_null=True, help_text="newest use of any of its tokens"),
-                        "devices": serializers.ListField(child=serializers.CharField(), help_text="X-Device-IDs its tokens were used from"),
+                        "last_seen": serializers.DateTimeField(
+                            allow_null=True, help_text="newest use of any of its tokens"
+                        ),
+                        "devices": serializers.ListField(
+                            child=serializers.CharField(), help_text="X-Device-IDs its tokens were used from"
+                        ),
                         "online": serializers.BooleanField(help_text="uploaded within TELEMETRY_STALE_SEC"),
                     },
                     many=True,
@@ -63,7 +72,9 @@ class CollectorStatusApi(APIView):
 
     @extend_schema(
         responses={
-            200: PolymorphicProxySerializer("CollectorStatusAnswer", serializers=[_SELF_CHECK, _SITES], resource_type_field_name=None),
+            200: PolymorphicProxySerializer(
+                "CollectorStatusAnswer", serializers=[_SELF_CHECK, _SITES], resource_type_field_name=None
+            ),
             401: OpenApiResponse(description="UNAUTHENTICATED / INVALID_TOKEN"),
             403: OpenApiResponse(description="SITE_MISMATCH: the token is of another site than X-Site-ID"),
             429: OpenApiResponse(description="RATE_LIMITED (collectors): COLLECTOR_POLL_RATE exceeded; Retry-After"),

@@ -12,7 +12,9 @@ gauge keeps the most recent value any worker wrote.
 from prometheus_client import Counter, Gauge, Histogram
 
 ingest_records_total = Counter("ingest_records_total", "Uploaded telemetry records by outcome", ["result"])
-ingest_requests_total = Counter("ingest_requests_total", "Telemetry upload requests by endpoint and HTTP status", ["endpoint", "status"])
+ingest_requests_total = Counter(
+    "ingest_requests_total", "Telemetry upload requests by endpoint and HTTP status", ["endpoint", "status"]
+)
 ingest_latency_seconds = Histogram(
     "ingest_latency_seconds",
     "Time to answer a telemetry upload, body read to response",

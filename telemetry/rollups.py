@@ -52,7 +52,9 @@ class _Tier:
 
 
 TIER_15M = _Tier("15m", "telemetry_15m", "bucket", dt.timedelta(minutes=15), "{s}", dt.timedelta(hours=6))
-TIER_DAILY = _Tier("daily", "telemetry_daily", "day", dt.timedelta(days=1), "({s} AT TIME ZONE 'UTC')::date", dt.timedelta(days=1))
+TIER_DAILY = _Tier(
+    "daily", "telemetry_daily", "day", dt.timedelta(days=1), "({s} AT TIME ZONE 'UTC')::date", dt.timedelta(days=1)
+)
 
 _VALUES = (
     "samples, online_samples, hashrate_5s_sum, hashrate_5s_count, hashrate_5s_max, temperature_max_max, "
@@ -176,14 +178,19 @@ def _rollup(tier: _Tier, now: dt.datetime | None) -> RollupResult:
     with connection.cursor() as cur:
         if mark.changed_through is not None and mark.closed_through is not None:
             since = mark.changed_through - dt.timedelta(seconds=settings.TELEMETRY_ROLLUP_OVERLAP_SEC)
-            cur.execute(_changed_sql(tier), {**params, "since": since, "closed": mark.closed_through, "revision": 1, "late": True})
+            cur.execute(
+                _changed_sql(tier),
+                {**params, "since": since, "closed": mark.closed_through, "revision": 1, "late": True},
+            )
             written = cur.fetchall()
             result.rows_written += len(written)
             result.corrected += written  # a closed bucket that changes or appears now is a correction
         lo = mark.closed_through or _first_run_start(tier, closed_until)
         hi = min(closed_until, lo + tier.max_span) if lo else None
         if lo and hi > lo:
-            cur.execute(_closing_sql(tier), {**params, "sites": _site_ids(), "lo": lo, "hi": hi, "revision": 0, "late": False})
+            cur.execute(
+                _closing_sql(tier), {**params, "sites": _site_ids(), "lo": lo, "hi": hi, "revision": 0, "late": False}
+            )
             written = cur.fetchall()
             result.rows_written += len(written)
             result.corrected += [row for row in written if row[4] > 0]  # it existed already, with other values

@@ -19,13 +19,28 @@ from dataclasses import dataclass
 from functools import reduce
 
 from django.conf import settings
-from django.contrib.postgres.aggregates import ArrayAgg, BoolOr
-from django.db.models import Case, CharField, Count, Exists, F, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Cast, NullIf
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    FilteredRelation,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from core.errors import Forbidden, InvalidParameter
-from telemetry.models import IngestBatch, Telemetry1m, Telemetry15m, TelemetryDaily, TelemetryLive, TelemetryRaw
+from telemetry.models import (
+    IngestBatch,
+    TelemetryLive,
+)
 from tenants import scoping
 from tenants.models import Miner, Site, Tenant, Zone
 from tenants.scoping import FORBIDDEN_MESSAGE, Capability
@@ -54,7 +69,9 @@ def miner_get(user, miner_id: str, *, site_code: str = "") -> Miner:
     if not found:
         raise Forbidden(FORBIDDEN_MESSAGE)
     if len(found) > 1:
-        raise InvalidParameter("miner_id is at several sites: name the site (<site_id>/<miner_id> or site_id=)", field="miner_id")
+        raise InvalidParameter(
+            "miner_id is at several sites: name the site (<site_id>/<miner_id> or site_id=)", field="miner_id"
+        )
     return found[0]
 
 
@@ -83,11 +100,16 @@ def _covered_q(coverage: dict[int, set], prefix: str) -> Q | None:
         if None in zones:
             parts.append(Q(**{f"{prefix}site_id": site_id}))
         else:
-            parts.append(Q(**{f"{prefix}site_id": site_id}) & (Q(**{f"{prefix}zone_id__in": zones}) | Q(**{f"{prefix}zone__isnull": True})))
+            parts.append(
+                Q(**{f"{prefix}site_id": site_id})
+                & (Q(**{f"{prefix}zone_id__in": zones}) | Q(**{f"{prefix}zone__isnull": True}))
+            )
     return reduce(operator.or_, parts) if parts else None
 
 
-def state_expression(coverage: dict[int, set], *, now: dt.datetime | None = None, live: str = "lv__", miner: str = "") -> Case:
+def state_expression(
+    coverage: dict[int, set], *, now: dt.datetime | None = None, live: str = "lv__", miner: str = ""
+) -> Case:
     """SQL CASE deriving the state. `live` and `miner` are lookup prefixes of the live row and the
     miner ("lv__" and "" from a miner queryset; "" and "miner__" from a TelemetryLive queryset)."""
     fresh = Q(**{f"{live}ts__gte": stale_cutoff(now)})
@@ -107,7 +129,9 @@ def _live_relation(user) -> FilteredRelation:
     return FilteredRelation("live", condition=Q(live__tenant_id__in=scope.customer_tenant_ids))
 
 
-def miners_with_state(user, miners: QuerySet[Miner] | None = None, *, site_ids=None, now: dt.datetime | None = None) -> QuerySet[Miner]:
+def miners_with_state(
+    user, miners: QuerySet[Miner] | None = None, *, site_ids=None, now: dt.datetime | None = None
+) -> QuerySet[Miner]:
     """Miners the user may see, each with `state` and its live row joined as `lv` (LEFT JOIN)."""
     miners = scoping.miners_for(user) if miners is None else miners
     if site_ids is None:
@@ -200,13 +224,25 @@ def site_summary(user, site: Site, *, now=None) -> dict:
     fresh temperature_max — from the miners the user may see only."""
     qs = miners_with_state(user, scoping.miners_for(user).filter(site=site), site_ids=[site.pk], now=now)
     fresh = Q(lv__ts__gte=stale_cutoff(now))
-    groups = qs.order_by().values("state").annotate(
-        n=Count("pk"),
-        hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
-        temp=Max("lv__temperature_max", filter=fresh),
-        last=Max("lv__ts"),
+    groups = (
+        qs.order_by()
+        .values("state")
+        .annotate(
+            n=Count("pk"),
+            hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
+            temp=Max("lv__temperature_max", filter=fresh),
+            last=Max("lv__ts"),
+        )
     )
-    out = {"miners": 0, ONLINE: 0, OFFLINE: 0, UNKNOWN: 0, "hashrate_5s_ghs": 0.0, "temperature_max": None, "last_sample_at": None}
+    out = {
+        "miners": 0,
+        ONLINE: 0,
+        OFFLINE: 0,
+        UNKNOWN: 0,
+        "hashrate_5s_ghs": 0.0,
+        "temperature_max": None,
+        "last_sample_at": None,
+    }
     for g in groups:
         out[g["state"]] = g["n"]
         out["miners"] += g["n"]
@@ -223,10 +259,27 @@ def fleet_summary(user, *, now=None) -> list[dict]:
     sites = dict(scoping.sites_for(user).values_list("pk", "code"))
     qs = miners_with_state(user, site_ids=list(sites), now=now)
     fresh = Q(lv__ts__gte=stale_cutoff(now))
-    groups = qs.order_by().values("site_id", "state").annotate(
-        n=Count("pk"), hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)), temp=Max("lv__temperature_max", filter=fresh)
+    groups = (
+        qs.order_by()
+        .values("site_id", "state")
+        .annotate(
+            n=Count("pk"),
+            hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
+            temp=Max("lv__temperature_max", filter=fresh),
+        )
     )
-    per_site = {pk: {"site_id": code, "miners": 0, ONLINE: 0, OFFLINE: 0, UNKNOWN: 0, "hashrate_5s_ghs": 0.0, "temperature_max": None} for pk, code in sites.items()}
+    per_site = {
+        pk: {
+            "site_id": code,
+            "miners": 0,
+            ONLINE: 0,
+            OFFLINE: 0,
+            UNKNOWN: 0,
+            "hashrate_5s_ghs": 0.0,
+            "temperature_max": None,
+        }
+        for pk, code in sites.items()
+    }
     for g in groups:
         s = per_site[g["site_id"]]
         s[g["state"]] = g["n"]
@@ -253,14 +306,18 @@ def site_status_list(user, *, now=None) -> list[dict]:
             .annotate(
                 last_seen=Max("tokens__last_used_at"),
                 # NULL-free: a token never used from a device joins one NULL device row.
-                devices=ArrayAgg("tokens__devices__device_id", distinct=True, filter=Q(tokens__devices__isnull=False), default=[]),
+                devices=ArrayAgg(
+                    "tokens__devices__device_id", distinct=True, filter=Q(tokens__devices__isnull=False), default=[]
+                ),
                 online=Exists(uploaded),
             )
             .order_by("site__code", "name")
             .values_list("site__code", "name", "zone__code", "last_seen", "devices", "online")
         )
         for site_code, name, zone, last_seen, devices, online in rows:
-            collectors.setdefault(site_code, []).append({"name": name, "zone": zone, "last_seen": last_seen, "devices": devices, "online": online})
+            collectors.setdefault(site_code, []).append(
+                {"name": name, "zone": zone, "last_seen": last_seen, "devices": devices, "online": online}
+            )
     return [
         {
             "site_id": s["site_id"],
@@ -275,8 +332,17 @@ def ingest_stats(user, *, since: dt.datetime) -> dict | None:
     """Upload receipts since `since` at the collectors the user sees — operators only (None for customers)."""
     if not scoping.scope_for(user).is_operator:
         return None
-    agg = ingest_batches_for(user).filter(received_at__gte=since).aggregate(
-        uploads=Count("pk"), records=Sum("record_count"), accepted=Sum("accepted"), rejected=Sum("rejected"), duplicates=Sum("duplicates"), last=Max("received_at")
+    agg = (
+        ingest_batches_for(user)
+        .filter(received_at__gte=since)
+        .aggregate(
+            uploads=Count("pk"),
+            records=Sum("record_count"),
+            accepted=Sum("accepted"),
+            rejected=Sum("rejected"),
+            duplicates=Sum("duplicates"),
+            last=Max("received_at"),
+        )
     )
     return {k: (v or 0) if k != "last" else v for k, v in agg.items()}
 
@@ -291,106 +357,3 @@ def live_rows_for(user, capability: str = Capability.VIEW, *, now=None) -> Query
     coverage = coverage_get(scoping.sites_for(user, capability).values("pk"), now=now)
     rows = TelemetryLive.objects.filter(miner__in=scoping.miners_for(user, capability).values("pk"))
     return rows.annotate(state=state_expression(coverage, now=now, live="", miner="miner__"))
-
-
-# --- history ----------------------------------------------------------------------------------------
-
-TIERS = {"raw": TelemetryRaw, "1m": Telemetry1m, "15m": Telemetry15m, "daily": TelemetryDaily}
-TIME_FIELD = {"raw": "ts", "1m": "bucket", "15m": "bucket", "daily": "day"}
-# The longest range one request may ask for: bounded work per request, whatever the caller asks.
-MAX_RANGE_MINER = {"raw": dt.timedelta(days=1), "1m": dt.timedelta(days=7), "15m": dt.timedelta(days=92), "daily": dt.timedelta(days=3660)}
-MAX_RANGE_SITE = {"1m": dt.timedelta(hours=6), "15m": dt.timedelta(days=7), "daily": dt.timedelta(days=366)}
-DEFAULT_RANGE = {"raw": dt.timedelta(hours=1), "1m": dt.timedelta(hours=6), "15m": dt.timedelta(days=7), "daily": dt.timedelta(days=90)}
-
-
-def history_range(tier: str, *, per_site: bool, start: dt.datetime | None, end: dt.datetime | None, now=None) -> tuple[dt.datetime, dt.datetime]:
-    """Default and check the range; 400 INVALID_PARAMETER beyond the tier's bound."""
-    limits = MAX_RANGE_SITE if per_site else MAX_RANGE_MINER
-    if tier not in limits:
-        raise InvalidParameter(f"tier {tier!r} is per miner only; a site's history starts at 1m", field="tier")
-    end = end or now or timezone.now()
-    start = start or end - min(DEFAULT_RANGE[tier], limits[tier])
-    if start >= end:
-        raise InvalidParameter("from must be before to", field="from")
-    if end - start > limits[tier]:
-        raise InvalidParameter(f"range too long for tier {tier} ({'site' if per_site else 'miner'}): at most {limits[tier]}", field="from")
-    return start, end
-
-
-def tier_rows_for(user, tier: str) -> QuerySet:
-    """Tier rows the user may see. Rows carry the owner at sample time, so a customer sees the
-    samples of the time they owned a miner, never its previous owner's (SPEC §2)."""
-    qs = TIERS[tier].objects.all()
-    scope = scoping.scope_for(user)
-    if scope.is_platform or Capability.VIEW in scope.all_sites:
-        return qs
-    parts = []
-    if scope.site_ids.get(Capability.VIEW):
-        parts.append(Q(site_id__in=scope.site_ids[Capability.VIEW]))
-    if scope.zone_ids.get(Capability.VIEW):
-        parts.append(Q(miner_id__in=Miner.objects.filter(zone__in=scope.zone_ids[Capability.VIEW]).values("pk")))
-    if scope.customer_tenant_ids:
-        parts.append(Q(tenant_id__in=scope.customer_tenant_ids))
-    return qs.filter(reduce(operator.or_, parts)) if parts else qs.none()
-
-
-def _bounds(tier: str, start: dt.datetime, end: dt.datetime) -> Q:
-    if tier == "daily":
-        # Days touched by [start, end): a range ending at midnight does not include that day.
-        start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-        last = end.date() if end.time() == dt.time() else end.date() + dt.timedelta(days=1)
-        return Q(day__gte=start.date(), day__lt=last)
-    field = TIME_FIELD[tier]
-    return Q(**{f"{field}__gte": start, f"{field}__lt": end})
-
-
-RAW_FIELDS = ("ts", "online", "hashrate_5s_ghs", "hashrate_ghs", "temperature_max", "temperature_avg", "frequency_avg", "fan_speeds", "uptime_seconds", "hardware_errors")
-
-
-def _avg(sum_field: str, count_field: str):
-    return Cast(F(sum_field), FloatField()) / NullIf(F(count_field), 0)
-
-
-def history(user, *, tier: str, start: dt.datetime, end: dt.datetime, miner: Miner | None = None, site: Site | None = None) -> list[dict]:
-    """A miner's samples (raw) or buckets, or a site's buckets summed over the miners the user may see.
-
-    The caller has already checked the miner or site is in scope (miner_get / site_get) and the
-    range (history_range)."""
-    qs = tier_rows_for(user, tier).filter(_bounds(tier, start, end))
-    field = TIME_FIELD[tier]
-    if miner is not None:
-        qs = qs.filter(site_id=miner.site_id, miner_id=miner.pk).order_by(field)
-        if tier == "raw":
-            return list(qs.values(*RAW_FIELDS))
-        rows = qs.values_list(
-            field,
-            "samples",
-            "online_samples",
-            "corrected",
-            "revision",
-            _avg("hashrate_5s_sum", "hashrate_5s_count"),
-            "hashrate_5s_max",
-            "temperature_max_max",
-            _avg("temperature_max_sum", "temperature_max_count"),
-            _avg("frequency_sum", "frequency_count"),
-        )
-        names = ("bucket", "samples", "online_samples", "corrected", "revision", "hashrate_5s_avg", "hashrate_5s_max", "temperature_max", "temperature_max_avg", "frequency_avg")
-        return [dict(zip(names, row, strict=True)) for row in rows]
-    # A site: one point per bucket. Its hashrate is the sum over miners of their mean in the bucket.
-    rows = (
-        qs.filter(site_id=site.pk)
-        .order_by()
-        .values(field)
-        .annotate(
-            n_miners=Count("miner_id", distinct=True),
-            n_samples=Sum("samples"),
-            n_online=Sum("online_samples"),
-            hashrate=Sum(_avg("hashrate_5s_sum", "hashrate_5s_count")),
-            temp=Max("temperature_max_max"),
-            any_corrected=BoolOr("corrected"),
-        )
-        .order_by(field)
-        .values_list(field, "n_miners", "n_samples", "n_online", "hashrate", "temp", "any_corrected")
-    )
-    names = ("bucket", "miners", "samples", "online_samples", "hashrate_5s_ghs", "temperature_max", "corrected")
-    return [dict(zip(names, row, strict=True)) for row in rows]

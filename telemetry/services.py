@@ -60,7 +60,9 @@ def telemetry_ingest_batch(
         return _ingest_batch(principal, body, endpoint, mode, zone_code, received_at)
 
 
-def _ingest_batch(principal, body: bytes, endpoint: str, mode: str, zone_code: str, received_at: dt.datetime | None) -> IngestBatch:
+def _ingest_batch(
+    principal, body: bytes, endpoint: str, mode: str, zone_code: str, received_at: dt.datetime | None
+) -> IngestBatch:
     started = time.perf_counter()
     now = received_at or timezone.now()
     collector, token = principal.collector, principal.token
@@ -83,10 +85,16 @@ def _ingest_batch(principal, body: bytes, endpoint: str, mode: str, zone_code: s
     registered: list[str] = []
     if rows:
         actor = Actor.collector(collector, device_id)
-        miners, registered = miners_resolve(site=site, rows=rows, actor=actor, zone_code=zone_code, collector_zone=collector.zone)
+        miners, registered = miners_resolve(
+            site=site, rows=rows, actor=actor, zone_code=zone_code, collector_zone=collector.zone
+        )
         unknown = [r for r in rows if r["miner"] not in miners]
         for row in unknown:  # only when no operator tenant exists to own them
-            checked.reject(row["index"], row["miner"], RecordError("UNKNOWN_MINER", "miner_id", "miner is not registered at this site"))
+            checked.reject(
+                row["index"],
+                row["miner"],
+                RecordError("UNKNOWN_MINER", "miner_id", "miner is not registered at this site"),
+            )
         if unknown:
             rows = [r for r in rows if r["miner"] in miners]
     sample_from = min((r["ts"] for r in rows), default=None)

@@ -2,17 +2,25 @@
 
 from django.urls import path
 
-from telemetry import api_read
+from telemetry import api_legacy, api_read
 
 urlpatterns: list = [
     path("api/v1/telemetry/live", api_read.TelemetryLiveApi.as_view(), name="telemetry-live"),
     path("api/v1/telemetry/history", api_read.TelemetryHistoryApi.as_view(), name="telemetry-history"),
     # legacy (SPEC §11): deprecated, never removed
-    path("api/collector/live/<str:site_id>", api_read.LegacyLiveApi.as_view(), name="legacy-collector-live"),
-    path("api/collector/summary/<str:site_id>", api_read.LegacySummaryApi.as_view(), name="legacy-collector-summary"),
-    path("api/collector/stats", api_read.LegacyStatsApi.as_view(), name="legacy-collector-stats"),
-    path("api/collector/miners/<str:miner_id>/status", api_read.LegacyMinerStatusApi.as_view(), name="legacy-collector-miner-status"),
-    path("api/sites", api_read.LegacySitesApi.as_view(), name="legacy-sites"),
-    path("api/miners", api_read.LegacyMinersApi.as_view(), name="legacy-miners"),
-    path("api/miners/<str:miner_id>/telemetry", api_read.LegacyMinerTelemetryApi.as_view(), name="legacy-miner-telemetry"),
+    path("api/collector/live/<str:site_id>", api_legacy.LegacyLiveApi.as_view(), name="legacy-collector-live"),
+    path("api/collector/summary/<str:site_id>", api_legacy.LegacySummaryApi.as_view(), name="legacy-collector-summary"),
+    path("api/collector/stats", api_legacy.LegacyStatsApi.as_view(), name="legacy-collector-stats"),
+    path(
+        "api/collector/miners/<str:miner_id>/status",
+        api_legacy.LegacyMinerStatusApi.as_view(),
+        name="legacy-collector-miner-status",
+    ),
+    path("api/sites", api_legacy.LegacySitesApi.as_view(), name="legacy-sites"),
+    path("api/miners", api_legacy.LegacyMinersApi.as_view(), name="legacy-miners"),
+    path(
+        "api/miners/<str:miner_id>/telemetry",
+        api_legacy.LegacyMinerTelemetryApi.as_view(),
+        name="legacy-miner-telemetry",
+    ),
 ]

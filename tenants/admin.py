@@ -7,10 +7,10 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from audit.models import AuditCheckpoint, AuditEvent
-from tenants.admin_audit import AuditCheckpointAdmin, AuditEventAdmin
-from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin, ScopedModelAdmin
 from core.errors import DomainError
 from tenants import scoping
+from tenants.admin_audit import AuditCheckpointAdmin, AuditEventAdmin
+from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin, ScopedModelAdmin
 from tenants.invitations import invitation_create
 from tenants.models import (
     Collector,
@@ -99,7 +99,11 @@ class CollectorAdmin(TokenCreatedMixin, ScopedModelAdmin):
     def get_queryset(self, request):
         # Last seen = the newest last_used_at of its tokens, in the same query as the rows.
         tokens = CollectorToken.objects.filter(collector=OuterRef("pk")).order_by().values("collector")
-        return super().get_queryset(request).annotate(last_seen_at=Subquery(tokens.annotate(at=Max("last_used_at")).values("at")))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(last_seen_at=Subquery(tokens.annotate(at=Max("last_used_at")).values("at")))
+        )
 
     @admin.display(description="last seen", ordering="last_seen_at")
     def last_seen(self, obj):
@@ -129,7 +133,17 @@ class CollectorTokenAdmin(ReadOnlyScopedAdmin):
     list_display = ("prefix", "collector", "label", "created_at", "last_used_at", "expires_at", "revoked_at")
     list_filter = (("collector__site", Related),)
     list_select_related = ("collector__site",)
-    readonly_fields = ("collector", "prefix", "label", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by", "last_used_at")
+    readonly_fields = (
+        "collector",
+        "prefix",
+        "label",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "revoked_at",
+        "revoked_by",
+        "last_used_at",
+    )
     exclude = ("token_hash",)
     inlines = [CollectorDeviceInline]
     actions = ["revoke"]
@@ -159,7 +173,11 @@ class AssignOwnerForm(forms.Form):
 @admin.register(Miner)
 class MinerAdmin(ScopedModelAdmin):
     scoped = scoping.miners_for
-    scoped_choices = {"site": scoping.sites_for, "zone": scoping.zones_for, "tenant": lambda user, cap: Tenant.objects.all()}
+    scoped_choices = {
+        "site": scoping.sites_for,
+        "zone": scoping.zones_for,
+        "tenant": lambda user, cap: Tenant.objects.all(),
+    }
     list_display = ("miner_id", "site", "zone", "tenant", "model", "nominal_hashrate_ths")
     list_filter = (("site", Related), ("tenant", Related), "model")
     list_select_related = ("site", "zone__site", "tenant")
@@ -320,7 +338,12 @@ class InvitationAdmin(GrantAdminMixin, ScopedModelAdmin):
         )
         obj.pk = inv.pk
         link = request.build_absolute_uri(f"/accounts/invite/{token}/")
-        self.message_user(request, format_html("Send this sign-up link to {} (shown once): <code>{}</code>", inv.email, link), messages.WARNING)
+        self.message_user(
+            request,
+            format_html("Send this sign-up link to {} (shown once): <code>{}</code>", inv.email, link),
+            messages.WARNING,
+        )
+
 
 # The audit chain's admin is scoped by tenant and site, so it is registered from this floor.
 admin.site.register(AuditEvent, AuditEventAdmin)

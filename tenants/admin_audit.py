@@ -1,8 +1,8 @@
 from django.contrib import admin
 
-from audit.models import AuditCheckpoint, AuditEvent
-from tenants.admin_base import ReadOnlyScopedAdmin
+from audit.models import AuditCheckpoint
 from tenants import scoping
+from tenants.admin_base import ReadOnlyScopedAdmin
 
 
 # The event table is huge and append-only: filters take their choices from the small scoped
@@ -52,7 +52,9 @@ class EntityTypeFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         from django.apps import apps
 
-        names = sorted(f"{m._meta.app_label}.{m._meta.model_name}" for m in apps.get_models() if m._meta.app_label in PRODUCT_APPS)
+        names = sorted(
+            f"{m._meta.app_label}.{m._meta.model_name}" for m in apps.get_models() if m._meta.app_label in PRODUCT_APPS
+        )
         return [(n, n) for n in names] + [("audit.chain", "audit.chain")]
 
     def queryset(self, request, queryset):
@@ -72,10 +74,26 @@ class ActionAreaFilter(admin.SimpleListFilter):
         return queryset.filter(action__startswith=self.value()) if self.value() else queryset
 
 
-
 class AuditEventAdmin(ReadOnlyScopedAdmin):
-    list_display = ("occurred_at", "chain_key", "seq", "action", "entity_type", "entity_id", "actor_label", "site_code", "tenant_id")
-    list_filter = (SiteFilter, TenantFilter, ActionAreaFilter, EntityTypeFilter, ActorTypeFilter, ("occurred_at", admin.DateFieldListFilter))
+    list_display = (
+        "occurred_at",
+        "chain_key",
+        "seq",
+        "action",
+        "entity_type",
+        "entity_id",
+        "actor_label",
+        "site_code",
+        "tenant_id",
+    )
+    list_filter = (
+        SiteFilter,
+        TenantFilter,
+        ActionAreaFilter,
+        EntityTypeFilter,
+        ActorTypeFilter,
+        ("occurred_at", admin.DateFieldListFilter),
+    )
     search_fields = ("action", "entity_id", "actor_label")
     ordering = ("-occurred_at", "-id")
     list_per_page = 100
@@ -85,9 +103,17 @@ class AuditEventAdmin(ReadOnlyScopedAdmin):
         return scoping.audit_events_for(user)
 
 
-
 class AuditCheckpointAdmin(ReadOnlyScopedAdmin):
-    list_display = ("chain_key", "period_start", "first_seq", "last_seq", "event_count", "last_hash", "sealed_at", "purged_at")
+    list_display = (
+        "chain_key",
+        "period_start",
+        "first_seq",
+        "last_seq",
+        "event_count",
+        "last_hash",
+        "sealed_at",
+        "purged_at",
+    )
     list_filter = ("chain_key",)
 
     @staticmethod

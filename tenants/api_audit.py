@@ -3,8 +3,8 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.views import APIView
 
-from tenants.permissions import IsOperator
 from tenants import scoping
+from tenants.permissions import IsOperator
 
 
 class AuditEventPagination(CursorPagination):

@@ -67,7 +67,9 @@ class CollectorTokenAuthentication(BaseAuthentication):
         if site_header and site_header != token.collector.site.code:
             raise SiteMismatch(f"token belongs to another site than {site_header!r}")
         device_id = request.META.get("HTTP_X_DEVICE_ID", "") or request.META.get("HTTP_X_EDGE_ID", "")
-        collector_token_touch(token=token, device_id=device_id.strip(), resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC)
+        collector_token_touch(
+            token=token, device_id=device_id.strip(), resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC
+        )
         return CollectorPrincipal(token=token, device_id=device_id.strip()), token
 
     def authenticate_header(self, request):

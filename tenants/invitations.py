@@ -25,7 +25,18 @@ def _hash(plaintext: str) -> str:
 
 
 @transaction.atomic
-def invitation_create(*, actor: Actor, invited_by, email: str, role: str, site=None, zone=None, tenant=None, all_sites=False, valid_days: int = DEFAULT_VALID_DAYS) -> tuple[Invitation, str]:
+def invitation_create(
+    *,
+    actor: Actor,
+    invited_by,
+    email: str,
+    role: str,
+    site=None,
+    zone=None,
+    tenant=None,
+    all_sites=False,
+    valid_days: int = DEFAULT_VALID_DAYS,
+) -> tuple[Invitation, str]:
     """Returns the invitation and its one-time token (the path /accounts/invite/<token>/)."""
     # Refused now rather than when the invitee signs up, which would leave an account with no role.
     grant_shape_check(role=role, all_sites=all_sites, site=site, zone=zone, tenant=tenant)
@@ -47,7 +58,13 @@ def invitation_create(*, actor: Actor, invited_by, email: str, role: str, site=N
         actor=actor,
         action="tenants.invitation.created",
         entity=inv,
-        payload={"email": inv.email, "role": role, "site": site and site.code, "tenant": tenant and tenant.pk, "all_sites": all_sites},
+        payload={
+            "email": inv.email,
+            "role": role,
+            "site": site and site.code,
+            "tenant": tenant and tenant.pk,
+            "all_sites": all_sites,
+        },
         tenant_id=tenant.pk if tenant else None,
         site_code=site.code if site else None,
     )
@@ -84,7 +101,14 @@ def invitation_accept(*, invitation: Invitation, user, request=None) -> None:
         site_code=inv.site.code if inv.site_id else None,
     )
     role_grant_create(
-        actor=Actor.user(user), user=user, role=inv.role, site=inv.site, zone=inv.zone, tenant=inv.tenant, all_sites=inv.all_sites, granted_by=inv.invited_by
+        actor=Actor.user(user),
+        user=user,
+        role=inv.role,
+        site=inv.site,
+        zone=inv.zone,
+        tenant=inv.tenant,
+        all_sites=inv.all_sites,
+        granted_by=inv.invited_by,
     )
     if request is not None:
         request.session.pop(SESSION_KEY, None)

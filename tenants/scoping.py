@@ -12,8 +12,18 @@ from dataclasses import dataclass, field
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from core.errors import Forbidden
-from tenants.models import OPERATOR_ROLES, Collector, CollectorToken, Miner, MinerGroup, Role, RoleGrant, Site, Tenant, Zone
-
+from tenants.models import (
+    OPERATOR_ROLES,
+    Collector,
+    CollectorToken,
+    Miner,
+    MinerGroup,
+    Role,
+    RoleGrant,
+    Site,
+    Tenant,
+    Zone,
+)
 
 FORBIDDEN_MESSAGE = "not found or not yours"  # the same words whether the object exists or not
 
@@ -57,7 +67,12 @@ class UserScope:
 
     def has(self, capability: str) -> bool:
         """Holds the capability somewhere (not necessarily on a given object)."""
-        return self.is_platform or capability in self.all_sites or capability in self.site_ids or capability in self.zone_ids
+        return (
+            self.is_platform
+            or capability in self.all_sites
+            or capability in self.site_ids
+            or capability in self.zone_ids
+        )
 
 
 ANONYMOUS = UserScope()
@@ -178,9 +193,7 @@ def role_grants_for(user, capability: str = Capability.MANAGE_GRANTS) -> QuerySe
         return qs
     sites = scope.site_ids.get(capability, frozenset())
     return qs.filter(
-        Q(site__in=sites, all_sites=False)
-        | Q(zone__site__in=sites)
-        | Q(tenant__in=tenants_for(user, capability))
+        Q(site__in=sites, all_sites=False) | Q(zone__site__in=sites) | Q(tenant__in=tenants_for(user, capability))
     )
 
 

@@ -10,7 +10,18 @@ from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record, audit_record_many, entity_ref
 from core.errors import Conflict, InvalidParameter
-from tenants.models import Collector, CollectorDevice, CollectorToken, Miner, MinerOwnership, Role, RoleGrant, Site, Tenant, Zone
+from tenants.models import (
+    Collector,
+    CollectorDevice,
+    CollectorToken,
+    Miner,
+    MinerOwnership,
+    Role,
+    RoleGrant,
+    Site,
+    Tenant,
+    Zone,
+)
 
 TOKEN_PREFIX = "hic_"
 
@@ -171,7 +182,9 @@ def collector_token_touch(*, token: CollectorToken, device_id: str, resolution_s
     if updated:
         return
     with transaction.atomic():
-        _, created = CollectorDevice.objects.get_or_create(token=token, device_id=device_id, defaults={"last_seen_at": now})
+        _, created = CollectorDevice.objects.get_or_create(
+            token=token, device_id=device_id, defaults={"last_seen_at": now}
+        )
         if created:
             audit_record(
                 actor=Actor.collector(token.collector, device_id),
@@ -190,7 +203,12 @@ def miner_assign_owner(*, actor: Actor, miners: list[Miner], tenant: Tenant, at:
     """
     at = at or timezone.now()
     # Lock in pk order so two concurrent re-assignments of overlapping sets cannot deadlock.
-    locked = list(Miner.objects.select_for_update(of=("self",)).select_related("site").filter(pk__in=[m.pk for m in miners]).order_by("pk"))
+    locked = list(
+        Miner.objects.select_for_update(of=("self",))
+        .select_related("site")
+        .filter(pk__in=[m.pk for m in miners])
+        .order_by("pk")
+    )
     events: list[EventSpec] = []
     moved = 0
     for miner in locked:
@@ -203,8 +221,14 @@ def miner_assign_owner(*, actor: Actor, miners: list[Miner], tenant: Tenant, at:
         miner.save(update_fields=["tenant"])
         moved += 1
         payload = {"miner_id": miner.miner_id, "from_tenant": previous, "to_tenant": tenant.pk, "at": at}
-        events.append(EventSpec("tenants.miner.owner_changed", "tenants.miner", str(miner.pk), payload, previous, miner.site.code))
-        events.append(EventSpec("tenants.miner.owner_changed", "tenants.miner", str(miner.pk), payload, tenant.pk, miner.site.code))
+        events.append(
+            EventSpec("tenants.miner.owner_changed", "tenants.miner", str(miner.pk), payload, previous, miner.site.code)
+        )
+        events.append(
+            EventSpec(
+                "tenants.miner.owner_changed", "tenants.miner", str(miner.pk), payload, tenant.pk, miner.site.code
+            )
+        )
     audit_record_many(actor=actor, events=events)
     return moved
 
@@ -225,7 +249,9 @@ def grant_shape_check(*, role: str, all_sites: bool = False, site=None, zone=Non
         site = zone.site
     try:
         # The database constraint is the rule; checked up front for invitations, which have no row yet.
-        RoleGrant(role=role, all_sites=all_sites, site=site, zone=zone, tenant=tenant).validate_constraints(exclude={"user"})
+        RoleGrant(role=role, all_sites=all_sites, site=site, zone=zone, tenant=tenant).validate_constraints(
+            exclude={"user"}
+        )
     except ValidationError as exc:
         raise InvalidParameter(
             "a grant is Customer at one tenant, or an operator role at all sites, one site or one zone of it",
@@ -234,11 +260,15 @@ def grant_shape_check(*, role: str, all_sites: bool = False, site=None, zone=Non
 
 
 @transaction.atomic
-def role_grant_create(*, actor: Actor, user, role: str, site=None, zone=None, tenant=None, all_sites=False, granted_by=None) -> RoleGrant:
+def role_grant_create(
+    *, actor: Actor, user, role: str, site=None, zone=None, tenant=None, all_sites=False, granted_by=None
+) -> RoleGrant:
     grant_shape_check(role=role, all_sites=all_sites, site=site, zone=zone, tenant=tenant)
     if zone is not None and site is None:
         site = zone.site
-    grant = RoleGrant(user=user, role=role, site=site, zone=zone, tenant=tenant, all_sites=all_sites, granted_by=granted_by)
+    grant = RoleGrant(
+        user=user, role=role, site=site, zone=zone, tenant=tenant, all_sites=all_sites, granted_by=granted_by
+    )
     try:
         with transaction.atomic():
             grant.save()
@@ -249,7 +279,14 @@ def role_grant_create(*, actor: Actor, user, role: str, site=None, zone=None, te
         actor=actor,
         action="tenants.role_grant.created",
         entity=grant,
-        payload={"user": user.get_username(), "role": role, "all_sites": all_sites, "site": site and site.code, "zone": zone and zone.code, "tenant": tenant and tenant.pk},
+        payload={
+            "user": user.get_username(),
+            "role": role,
+            "all_sites": all_sites,
+            "site": site and site.code,
+            "zone": zone and zone.code,
+            "tenant": tenant and tenant.pk,
+        },
         **_grant_scope(grant),
     )
     return grant
@@ -261,7 +298,14 @@ def role_grant_revoke(*, actor: Actor, grant: RoleGrant) -> None:
     entity_type, entity_id = entity_ref(grant)
     payload = {"user": grant.user.get_username(), "role": grant.role}
     grant.delete()
-    audit_record(actor=actor, action="tenants.role_grant.revoked", entity_type=entity_type, entity_id=entity_id, payload=payload, **scope)
+    audit_record(
+        actor=actor,
+        action="tenants.role_grant.revoked",
+        entity_type=entity_type,
+        entity_id=entity_id,
+        payload=payload,
+        **scope,
+    )
 
 
 @transaction.atomic
@@ -275,7 +319,9 @@ def user_login_record(*, user, ip: str = "", method: str = "password") -> None:
 
 
 @transaction.atomic
-def miners_register(*, actor: Actor, site: Site, tenant: Tenant, rows: list[dict], reason: str = "registered") -> list[Miner]:
+def miners_register(
+    *, actor: Actor, site: Site, tenant: Tenant, rows: list[dict], reason: str = "registered"
+) -> list[Miner]:
     """Register many miners of one site for one owner in one go (imports, demo data, unknown ids
     reported by a collector). Ids already present are skipped. One audit event lists the new ids."""
     now = timezone.now()
@@ -285,7 +331,9 @@ def miners_register(*, actor: Actor, site: Site, tenant: Tenant, rows: list[dict
     # ignore_conflicts leaves pks unset: read back the rows that now exist without ownership.
     ids = [m.miner_id for m in created]
     fresh = list(Miner.objects.filter(site=site, miner_id__in=ids, ownerships__isnull=True))
-    MinerOwnership.objects.bulk_create([MinerOwnership(miner=m, tenant=tenant, valid_from=now) for m in fresh], batch_size=1000)
+    MinerOwnership.objects.bulk_create(
+        [MinerOwnership(miner=m, tenant=tenant, valid_from=now) for m in fresh], batch_size=1000
+    )
     if fresh:
         audit_record(
             actor=actor,

@@ -50,8 +50,10 @@ def violations():
             if target not in PACKAGES or target == own:
                 continue
             if target == VERIFICATION and "management" not in rel.parts:
-                found.append(f"{rel}:{lineno}: only management commands and tests import verification/: "
-                             f"{lines[lineno - 1].strip()}")
+                found.append(
+                    f"{rel}:{lineno}: only management commands and tests import verification/: "
+                    f"{lines[lineno - 1].strip()}"
+                )
             elif target != VERIFICATION and _floor(target) > _floor(own):
                 found.append(f"{rel}:{lineno}: {own} imports {target}, a higher floor: {lines[lineno - 1].strip()}")
     return found

@@ -161,7 +161,9 @@ class Fleet:
         self.cycles = 0
         self.miners = [self._make(i, spec, offline_share, heating_share, string_share) for i, spec in enumerate(specs)]
 
-    def _make(self, index: int, spec: MinerSpec, offline_share: float, heating_share: float, string_share: float) -> SimMiner:
+    def _make(
+        self, index: int, spec: MinerSpec, offline_share: float, heating_share: float, string_share: float
+    ) -> SimMiner:
         rng = random.Random(f"{self.seed}:{index}")
         profile = PROFILES.get(spec.model.upper(), PROFILES["S21"])
         ths = spec.nominal_ths or profile.ths
@@ -228,9 +230,30 @@ class Fleet:
             zip(
                 RECORD_KEYS,
                 (
-                    miner.spec.miner_id, format_ts(ts), False, miner.miner_key, 0.0, 0.0, 0.0, 0.0, [], [], 0.0,
-                    0, 0, 0, 0, 0.0, 0.0, "", "", "", "", OFFLINE_ERROR.format(timeout=MINER_TIMEOUT[mode]),
+                    miner.spec.miner_id,
+                    format_ts(ts),
+                    False,
+                    miner.miner_key,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    [],
+                    [],
+                    0.0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0.0,
+                    0.0,
+                    "",
+                    "",
+                    "",
+                    "",
+                    OFFLINE_ERROR.format(timeout=MINER_TIMEOUT[mode]),
                 ),
+                strict=True,
             )
         )
 
@@ -246,7 +269,9 @@ class Fleet:
             temps += [chip - 14, chip]
         temp_max = max(chips)
         temps.append(temp_max)
-        fans = [p.fans] + [int(miner.fan_rpm * (1 + (hottest - miner.chip_temp) / 60) * rng.uniform(0.97, 1.03)) for _ in range(p.fans)]
+        fans = [p.fans] + [
+            int(miner.fan_rpm * (1 + (hottest - miner.chip_temp) / 60) * rng.uniform(0.97, 1.03)) for _ in range(p.fans)
+        ]
         uptime = miner.uptime0 + int(elapsed)
         accepted = int(uptime * p.shares_per_sec * miner.ghs / (p.ths * 1000))
         ghs_av = round(miner.ghs * rng.uniform(0.997, 1.003), 2)
@@ -281,6 +306,7 @@ class Fleet:
                     "",
                     "",
                 ),
+                strict=True,
             )
         )
 
@@ -310,7 +336,9 @@ class Schedule:
             self.next_latest = ended + self.latest_interval
 
 
-def virtual_cycles(start: dt.datetime, end: dt.datetime, *, raw_interval: float = 60, latest_interval: float = 30) -> Iterator[tuple[dt.datetime, str]]:
+def virtual_cycles(
+    start: dt.datetime, end: dt.datetime, *, raw_interval: float = 60, latest_interval: float = 30
+) -> Iterator[tuple[dt.datetime, str]]:
     """Cycle start times and modes between `start` and `end` (cycles taking no time)."""
     schedule = Schedule(raw_interval, latest_interval)
     while True:

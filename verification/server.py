@@ -59,5 +59,3 @@ class LocalServer:
             request_started.connect(close_old_connections)
             request_finished.connect(close_old_connections)
             self.connection.dec_thread_sharing()
-
-

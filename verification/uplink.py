@@ -44,7 +44,16 @@ def encode(payload) -> bytes:
 
 
 def build_chunks(
-    records: list[dict], *, mode: str, api_mode: str = "legacy", site_code: str, device_id: str, zone_id: str = "", batch_size: int = BATCH_SIZE, sent_at: dt.datetime | None = None, envelope: bool | None = None
+    records: list[dict],
+    *,
+    mode: str,
+    api_mode: str = "legacy",
+    site_code: str,
+    device_id: str,
+    zone_id: str = "",
+    batch_size: int = BATCH_SIZE,
+    sent_at: dt.datetime | None = None,
+    envelope: bool | None = None,
 ) -> list[Chunk]:
     """Split a cycle's records into POST bodies. `v1` sends the envelope; `auto` a bare list on the
     v1 path (the packaged app cannot turn the envelope on); `legacy` a list on the legacy path."""
@@ -100,7 +109,16 @@ class Sent:
 class Uplink:
     """The collector's HTTP side: one keep-alive session, its headers, sequential POSTs."""
 
-    def __init__(self, base_url: str, *, token: str, site_code: str, device_id: str | None = None, zone_id: str = "", timeout: tuple[float, float] = (2.0, 30.0)):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str,
+        site_code: str,
+        device_id: str | None = None,
+        zone_id: str = "",
+        timeout: tuple[float, float] = (2.0, 30.0),
+    ):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.site_code = site_code
@@ -121,9 +139,24 @@ class Uplink:
             "Content-Encoding": "gzip",
         }
 
-    def chunks(self, records: list[dict], *, mode: str, api_mode: str = "legacy", batch_size: int = BATCH_SIZE, sent_at: dt.datetime | None = None) -> list[Chunk]:
+    def chunks(
+        self,
+        records: list[dict],
+        *,
+        mode: str,
+        api_mode: str = "legacy",
+        batch_size: int = BATCH_SIZE,
+        sent_at: dt.datetime | None = None,
+    ) -> list[Chunk]:
         return build_chunks(
-            records, mode=mode, api_mode=api_mode, site_code=self.site_code, device_id=self.device_id, zone_id=self.zone_id, batch_size=batch_size, sent_at=sent_at
+            records,
+            mode=mode,
+            api_mode=api_mode,
+            site_code=self.site_code,
+            device_id=self.device_id,
+            zone_id=self.zone_id,
+            batch_size=batch_size,
+            sent_at=sent_at,
         )
 
     def send(self, chunk: Chunk) -> Sent:
@@ -135,13 +168,24 @@ class Uplink:
             payload = json.loads(gzip.decompress(body))
             if isinstance(payload, dict):
                 body = encode(payload.get("records", []))
-            status, answer, error, _ = self._post(LEGACY_PATH, Chunk(LEGACY_PATH, chunk.mode, body, chunk.records, "legacy"))
+            status, answer, error, _ = self._post(
+                LEGACY_PATH, Chunk(LEGACY_PATH, chunk.mode, body, chunk.records, "legacy")
+            )
             fell_back = True
-        return Sent(chunk=chunk, status=status, latency=time.perf_counter() - started, answer=answer, error=error, fell_back=fell_back)
+        return Sent(
+            chunk=chunk,
+            status=status,
+            latency=time.perf_counter() - started,
+            answer=answer,
+            error=error,
+            fell_back=fell_back,
+        )
 
     def _post(self, path: str, chunk: Chunk) -> tuple[int, dict, str, bool]:
         try:
-            response = self.session.post(self.base_url + path, data=chunk.body, headers=self.headers(chunk.mode), timeout=self.timeout)
+            response = self.session.post(
+                self.base_url + path, data=chunk.body, headers=self.headers(chunk.mode), timeout=self.timeout
+            )
         except requests.RequestException as exc:
             return 0, {}, f"{type(exc).__name__}: {exc}", False
         try:
@@ -150,7 +194,11 @@ class Uplink:
             answer = {}
         if not isinstance(answer, dict):
             answer = {}
-        error = "" if response.status_code == 200 else str(answer.get("error_code") or answer.get("error") or response.reason)
+        error = (
+            ""
+            if response.status_code == 200
+            else str(answer.get("error_code") or answer.get("error") or response.reason)
+        )
         return response.status_code, answer, error, False
 
     def close(self) -> None:
@@ -203,7 +251,14 @@ def records_of(body: bytes) -> list[dict]:
     return payload["records"] if isinstance(payload, dict) else payload
 
 
-def chunk_stream(fleet: Fleet, cycles: Iterable[tuple[dt.datetime, str]], uplink: Uplink, *, api_mode: str = "legacy", batch_size: int = BATCH_SIZE) -> Iterator[tuple[dt.datetime, str, list[Chunk]]]:
+def chunk_stream(
+    fleet: Fleet,
+    cycles: Iterable[tuple[dt.datetime, str]],
+    uplink: Uplink,
+    *,
+    api_mode: str = "legacy",
+    batch_size: int = BATCH_SIZE,
+) -> Iterator[tuple[dt.datetime, str, list[Chunk]]]:
     """Play `cycles` through the fleet and cut each into POST bodies (sent_at = the cycle time)."""
     for at, mode in cycles:
         records = fleet.cycle(at, mode)

@@ -83,6 +83,14 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"{self.chain_key}#{self.seq} {self.action}"
 
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("audit events are append-only")
+
     def canonical_fields(self) -> dict:
         """The hashed content of this event, keyed as in the canonical form (audit.canonical)."""
         return {
@@ -99,14 +107,6 @@ class AuditEvent(models.Model):
             "site": self.site_code,
             "payload": self.payload,
         }
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise AppendOnlyError("audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("audit events are append-only")
 
 
 class AuditCheckpoint(models.Model):
@@ -131,7 +131,9 @@ class AuditCheckpoint(models.Model):
         ordering = ["chain_key", "first_seq"]
         constraints = [
             models.UniqueConstraint(fields=["chain_key", "first_seq"], name="audit_checkpoint_unique"),
-            models.CheckConstraint(condition=models.Q(last_seq__gte=models.F("first_seq")), name="audit_checkpoint_range"),
+            models.CheckConstraint(
+                condition=models.Q(last_seq__gte=models.F("first_seq")), name="audit_checkpoint_range"
+            ),
         ]
         triggers = [
             pgtrigger.Protect(name="audit_checkpoint_no_delete", operation=pgtrigger.Delete),

@@ -22,7 +22,7 @@ from audit.tests.conftest import tamper
 pytestmark = pytest.mark.django_db
 
 SCRIPT = Path(standalone_verify.__file__)
-ODD = Actor("user", "7", "Zoë \"ops\" \\ admin\t")
+ODD = Actor("user", "7", 'Zoë "ops" \\ admin\t')
 
 AWKWARD_PAYLOADS = [
     {"name": "Ünïcödé 矿机 🚀", "rtl": "שלום", "combining": "e\u0301", "ls": "a\u2028b", "bom": "\ufeff"},
@@ -30,8 +30,20 @@ AWKWARD_PAYLOADS = [
     {"nul": "a\x00b", "lone_surrogate": "x\ud800y"},
     {"nested": {"z": {"b": [1, {"y": None, "a": True}], "a": False}, "A": [], "": {}}, "10": 1, "9": 2, "é": 3, "e": 4},
     {"big": 2**63, "bigger": -(2**100), "max": 2**63 - 1, "min": -(2**63), "zero": 0},
-    {"float": 2.5, "tiny": 1e-300, "huge": 1.5e300, "whole": 3.0, "neg": -0.0, "nan": float("nan"), "inf": float("inf")},
-    {"decimal": decimal.Decimal("12.3400"), "when": dt.datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC), "day": dt.date(2025, 1, 2)},
+    {
+        "float": 2.5,
+        "tiny": 1e-300,
+        "huge": 1.5e300,
+        "whole": 3.0,
+        "neg": -0.0,
+        "nan": float("nan"),
+        "inf": float("inf"),
+    },
+    {
+        "decimal": decimal.Decimal("12.3400"),
+        "when": dt.datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+        "day": dt.date(2025, 1, 2),
+    },
     {"uuid": uuid.UUID(int=1), "tuple": (1, "a"), "set": {"b", "a"}, 5: "int key", None: "none key"},
     {},
     {"null": None, "list": [None, [], [[]]]},
@@ -40,8 +52,13 @@ AWKWARD_PAYLOADS = [
 
 @pytest.fixture
 def awkward_chain():
-    tenant_events = audit_record_many(actor=ODD, events=[EventSpec("t.odd.recorded", "t.odd", str(i), p, tenant_id=3) for i, p in enumerate(AWKWARD_PAYLOADS)])
-    site_event = audit_record(actor=ODD, action="t.odd.recorded", entity_type="t.ödd", entity_id="ß", payload={"x": 1}, site_code="SITE-É")
+    tenant_events = audit_record_many(
+        actor=ODD,
+        events=[EventSpec("t.odd.recorded", "t.odd", str(i), p, tenant_id=3) for i, p in enumerate(AWKWARD_PAYLOADS)],
+    )
+    site_event = audit_record(
+        actor=ODD, action="t.odd.recorded", entity_type="t.ödd", entity_id="ß", payload={"x": 1}, site_code="SITE-É"
+    )
     return [*tenant_events, site_event]
 
 
@@ -72,21 +89,49 @@ def test_payloads_are_normalised_to_the_json_the_canonical_form_allows(awkward_c
     by_entity = {e.entity_id: e.payload for e in AuditEvent.objects.filter(chain_key="tenant:3")}
     assert by_entity["2"] == {"nul": "a\ufffdb", "lone_surrogate": "x\ufffdy"}
     assert by_entity["4"] == {"big": str(2**63), "bigger": str(-(2**100)), "max": 2**63 - 1, "min": -(2**63), "zero": 0}
-    assert by_entity["5"] == {"float": "2.5", "tiny": "1e-300", "huge": "1.5e+300", "whole": "3.0", "neg": "-0.0", "nan": "nan", "inf": "inf"}
+    assert by_entity["5"] == {
+        "float": "2.5",
+        "tiny": "1e-300",
+        "huge": "1.5e+300",
+        "whole": "3.0",
+        "neg": "-0.0",
+        "nan": "nan",
+        "inf": "inf",
+    }
     assert by_entity["6"] == {"decimal": "12.3400", "when": "2025-01-02T03:04:05.000006Z", "day": "2025-01-02"}
-    assert by_entity["7"] == {"uuid": str(uuid.UUID(int=1)), "tuple": [1, "a"], "set": ["a", "b"], "5": "int key", "None": "none key"}
+    assert by_entity["7"] == {
+        "uuid": str(uuid.UUID(int=1)),
+        "tuple": [1, "a"],
+        "set": ["a", "b"],
+        "5": "int key",
+        "None": "none key",
+    }
     assert by_entity["3"]["nested"] == {"z": {"b": [1, {"y": None, "a": True}], "a": False}, "A": [], "": {}}
 
 
 def test_canonical_bytes_are_sorted_compact_utf8():
-    event = {"chain": "platform", "seq": 1, "occurred_at": "2025-01-02T03:04:05.000006Z", "actor_type": "system", "actor_id": "x",
-             "actor_label": "x", "action": "a.b.c", "entity_type": "e", "entity_id": "1", "tenant_id": None, "site": None,
-             "payload": {"b": "é\n", "a": [1, None]}}
-    assert standalone_verify.canonical(event) == (
-        '{"action":"a.b.c","actor_id":"x","actor_label":"x","actor_type":"system","chain":"platform","entity_id":"1",'
-        '"entity_type":"e","occurred_at":"2025-01-02T03:04:05.000006Z","payload":{"a":[1,null],"b":"é\\n"},"seq":1,'
-        '"site":null,"tenant_id":null}'
-    ).encode()
+    event = {
+        "chain": "platform",
+        "seq": 1,
+        "occurred_at": "2025-01-02T03:04:05.000006Z",
+        "actor_type": "system",
+        "actor_id": "x",
+        "actor_label": "x",
+        "action": "a.b.c",
+        "entity_type": "e",
+        "entity_id": "1",
+        "tenant_id": None,
+        "site": None,
+        "payload": {"b": "é\n", "a": [1, None]},
+    }
+    assert (
+        standalone_verify.canonical(event)
+        == (
+            '{"action":"a.b.c","actor_id":"x","actor_label":"x","actor_type":"system","chain":"platform","entity_id":"1",'
+            '"entity_type":"e","occurred_at":"2025-01-02T03:04:05.000006Z","payload":{"a":[1,null],"b":"é\\n"},"seq":1,'
+            '"site":null,"tenant_id":null}'
+        ).encode()
+    )
 
 
 def export(key: str, **kwargs) -> bytes:
@@ -106,7 +151,10 @@ def test_standalone_script_passes_an_exported_chain(awkward_chain, tmp_path):
     data = export("tenant:3") + export("site:SITE-É")
     code, out = run_script(data, tmp_path)
     assert code == 0, out
-    assert f"chain=tenant:3 events={len(AWKWARD_PAYLOADS)} last_seq={len(AWKWARD_PAYLOADS)} last_hash={awkward_chain[-2].hash}" in out
+    assert (
+        f"chain=tenant:3 events={len(AWKWARD_PAYLOADS)} last_seq={len(AWKWARD_PAYLOADS)} last_hash={awkward_chain[-2].hash}"
+        in out
+    )
     assert f"chain=site:SITE-É events=1 last_seq=1 last_hash={awkward_chain[-1].hash}" in out
     assert out.splitlines()[-1] == "PASS"
 
@@ -148,12 +196,27 @@ def test_canonical_bytes_are_the_sorted_compact_json_of_the_event(payload):
     from audit.canonical import canonical_bytes, normalize_payload
 
     event = {
-        "chain": "tenant:3", "seq": 12345678901, "occurred_at": "2026-11-28T20:00:00.000001Z", "actor_type": ODD.kind,
-        "actor_id": ODD.id, "actor_label": ODD.label, "action": "t.odd.recorded", "entity_type": "t.ödd", "entity_id": "ß",
-        "tenant_id": 3, "site": "SITE-É", "payload": normalize_payload(payload),
-    }  # fmt: skip
+        "chain": "tenant:3",
+        "seq": 12345678901,
+        "occurred_at": "2026-11-28T20:00:00.000001Z",
+        "actor_type": ODD.kind,
+        "actor_id": ODD.id,
+        "actor_label": ODD.label,
+        "action": "t.odd.recorded",
+        "entity_type": "t.ödd",
+        "entity_id": "ß",
+        "tenant_id": 3,
+        "site": "SITE-É",
+        "payload": normalize_payload(payload),
+    }
     expected = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert canonical_bytes(**event) == expected
-    assert canonical_bytes(**event | {"tenant_id": None, "site": None, "seq": 1}) == json.dumps(
-        event | {"tenant_id": None, "site": None, "seq": 1}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    assert (
+        canonical_bytes(**event | {"tenant_id": None, "site": None, "seq": 1})
+        == json.dumps(
+            event | {"tenant_id": None, "site": None, "seq": 1},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+    )

@@ -13,7 +13,9 @@ SYSTEM = Actor.system("test")
 
 def test_events_of_one_chain_link_by_hash():
     first = audit_record(actor=SYSTEM, action="t.thing.created", entity_type="t.thing", entity_id="1", payload={"n": 1})
-    second = audit_record(actor=SYSTEM, action="t.thing.updated", entity_type="t.thing", entity_id="1", payload={"n": 2.5})
+    second = audit_record(
+        actor=SYSTEM, action="t.thing.updated", entity_type="t.thing", entity_id="1", payload={"n": 2.5}
+    )
     assert (first.seq, second.seq) == (1, 2)
     assert second.prev_hash == first.hash
     assert second.payload == {"n": "2.5"}  # floats are stored as strings: the canonical form has none
@@ -30,7 +32,9 @@ def test_model_refuses_update_and_delete():
         AuditEvent.objects.filter(pk=event.pk).update(action="x")
 
 
-@pytest.mark.parametrize("sql", ["UPDATE audit_auditevent SET action = 'x'", "DELETE FROM audit_auditevent", "TRUNCATE audit_auditevent"])
+@pytest.mark.parametrize(
+    "sql", ["UPDATE audit_auditevent SET action = 'x'", "DELETE FROM audit_auditevent", "TRUNCATE audit_auditevent"]
+)
 def test_database_refuses_rewrites(sql):
     audit_record(actor=SYSTEM, action="t.x.created", entity_type="t.x", entity_id="1")
     with pytest.raises(Exception, match="pgtrigger: Cannot"), connection.cursor() as cur:
@@ -54,12 +58,18 @@ def test_the_returned_rows_are_the_stored_rows_and_hash_as_the_canonical_form_sa
     audit.canonical computes from the stored fields are the same."""
     from audit.canonical import canonical_bytes, chain_hash
 
-    specs = [EventSpec("t.m", "t.x", str(n), {"n": n, "f": 0.5, "s": "ü\n"}, tenant_id=n % 3 or None, site_code="S1") for n in range(12)]
+    specs = [
+        EventSpec("t.m", "t.x", str(n), {"n": n, "f": 0.5, "s": "ü\n"}, tenant_id=n % 3 or None, site_code="S1")
+        for n in range(12)
+    ]
     rows = audit_record_many(actor=SYSTEM, events=specs)
     assert len(rows) == 12 and [r.chain_key for r in rows] == sorted(r.chain_key for r in rows)
     stored = AuditEvent.objects.in_bulk([r.pk for r in rows])
     for row in rows:
         kept = stored[row.pk]
-        assert row.canonical_fields() == kept.canonical_fields() and (row.prev_hash, row.hash) == (kept.prev_hash, kept.hash)
+        assert row.canonical_fields() == kept.canonical_fields() and (row.prev_hash, row.hash) == (
+            kept.prev_hash,
+            kept.hash,
+        )
         assert kept.hash == chain_hash(kept.prev_hash, canonical_bytes(**kept.canonical_fields()))
     assert all(r.ok for r in verify_chains(sorted({r.chain_key for r in rows})))

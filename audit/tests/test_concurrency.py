@@ -24,7 +24,7 @@ def run_threads(target, count: int) -> list[BaseException]:
         try:
             barrier.wait()
             target(index)
-        except BaseException as exc:  # noqa: BLE001 — reported to the test, which fails on it
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -44,9 +44,16 @@ def test_concurrent_appends_to_one_chain_stay_gap_free_and_unforked():
     def append(index):
         for n in range(APPENDS):
             if n % 10 == 9:  # some appends are small batches, as a batch command writes them
-                audit_record_many(actor=actor, events=[EventSpec("t.x.batched", "t.x", f"{index}-{n}-{k}", {"k": k}, tenant_id=1) for k in range(2)])
+                audit_record_many(
+                    actor=actor,
+                    events=[
+                        EventSpec("t.x.batched", "t.x", f"{index}-{n}-{k}", {"k": k}, tenant_id=1) for k in range(2)
+                    ],
+                )
             else:
-                audit_record(actor=actor, action="t.x.appended", entity_type="t.x", entity_id=f"{index}-{n}", tenant_id=1)
+                audit_record(
+                    actor=actor, action="t.x.appended", entity_type="t.x", entity_id=f"{index}-{n}", tenant_id=1
+                )
 
     assert run_threads(append, THREADS) == []
 
@@ -66,11 +73,16 @@ def test_multi_chain_appends_in_opposite_order_do_not_deadlock():
 
     def append(index):
         for n in range(40):
-            audit_record_many(actor=actor, events=[EventSpec("t.x.touched", "t.x", str(n), {}, tenant_id=t) for t in orders[index % 2]])
+            audit_record_many(
+                actor=actor,
+                events=[EventSpec("t.x.touched", "t.x", str(n), {}, tenant_id=t) for t in orders[index % 2]],
+            )
 
     assert run_threads(append, 4) == []
     for tenant in (1, 2, 3):
-        assert list(AuditEvent.objects.filter(chain_key=f"tenant:{tenant}").values_list("seq", flat=True)) == list(range(1, 161))
+        assert list(AuditEvent.objects.filter(chain_key=f"tenant:{tenant}").values_list("seq", flat=True)) == list(
+            range(1, 161)
+        )
     assert all(r.ok for r in verify.verify_chains(["tenant:1", "tenant:2", "tenant:3"], workers=1))
 
 
@@ -83,7 +95,12 @@ def small_chunks(monkeypatch):
 def test_parallel_verification_matches_the_serial_walk(small_chunks):
     actor = Actor.system("test.parallel")
     for batch in range(6):
-        audit_record_many(actor=actor, events=[EventSpec("t.x.y", "t.x", str(n), {"b": batch, "n": n}, tenant_id=t) for t in (1, 2) for n in range(20)])
+        audit_record_many(
+            actor=actor,
+            events=[
+                EventSpec("t.x.y", "t.x", str(n), {"b": batch, "n": n}, tenant_id=t) for t in (1, 2) for n in range(20)
+            ],
+        )
     keys = ["tenant:1", "tenant:2"]
 
     serial, parallel = verify.verify_chains(keys, workers=1), verify.verify_chains(keys, workers=2)
@@ -97,6 +114,9 @@ def test_parallel_verification_matches_the_serial_walk(small_chunks):
 
     serial, parallel = verify.verify_chains(keys, workers=1), verify.verify_chains(keys, workers=2)
     assert serial == parallel
-    assert [(b.event_id, b.seq) for b in parallel[0].breaks] == [(AuditEvent.objects.get(chain_key="tenant:1", seq=27).pk, 27), (t1[70].pk, 70)]
+    assert [(b.event_id, b.seq) for b in parallel[0].breaks] == [
+        (AuditEvent.objects.get(chain_key="tenant:1", seq=27).pk, 27),
+        (t1[70].pk, 70),
+    ]
     assert parallel[0].breaks[0].expected_prev_hash == t1[25].hash
     assert parallel[1].ok

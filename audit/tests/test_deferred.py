@@ -23,7 +23,10 @@ def test_events_are_written_as_the_block_ends_in_their_order():
     with transaction.atomic():
         with audit_deferred():
             audit_record(actor=ACTOR, action="t.a", entity_type="t.x", entity_id="1", tenant_id=1)
-            audit_record_many(actor=Actor.system("other"), events=[EventSpec("t.b", "t.x", "1", {}, tenant_id=1), EventSpec("t.c", "t.x", "1", {}, site_code="S")])
+            audit_record_many(
+                actor=Actor.system("other"),
+                events=[EventSpec("t.b", "t.x", "1", {}, tenant_id=1), EventSpec("t.c", "t.x", "1", {}, site_code="S")],
+            )
             assert AuditEvent.objects.count() == 0
         assert actions() == ["t.a", "t.b"] and actions("site:S") == ["t.c"]
     assert AuditEvent.objects.get(action="t.b").actor_id == "other"
@@ -83,7 +86,7 @@ def test_the_chain_head_is_free_until_the_block_ends():
                 audit_record(actor=ACTOR, action="t.deferred", entity_type="t.x", entity_id="1", tenant_id=1)
                 queued.set()
                 assert other_done.wait(10), "the other append waited for this transaction"
-        except BaseException as exc:  # noqa: BLE001 — reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -96,7 +99,7 @@ def test_the_chain_head_is_free_until_the_block_ends():
                     cur.execute("SET LOCAL lock_timeout = '2s'")  # a held head would fail this append
                 audit_record(actor=ACTOR, action="t.meanwhile", entity_type="t.x", entity_id="1", tenant_id=1)
             other_done.set()
-        except BaseException as exc:  # noqa: BLE001 — reported below
+        except BaseException as exc:
             errors.append(exc)
             other_done.set()
         finally:

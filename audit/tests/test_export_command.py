@@ -25,14 +25,31 @@ def _standalone(path):
 
 def test_exported_chain_passes_the_standalone_verifier(tmp_path):
     for n in range(5):
-        audit_record(actor=Actor.system("t"), action="t.x.updated", entity_type="t.x", entity_id="1", payload={"n": n, "t": 1.5}, tenant_id=5)
+        audit_record(
+            actor=Actor.system("t"),
+            action="t.x.updated",
+            entity_type="t.x",
+            entity_id="1",
+            payload={"n": n, "t": 1.5},
+            tenant_id=5,
+        )
     result = _standalone(_export(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS" in result.stdout
 
 
 def test_standalone_verifier_fails_on_a_tampered_export_source(tmp_path):
-    events = [audit_record(actor=Actor.system("t"), action="t.x.updated", entity_type="t.x", entity_id="1", payload={"n": n}, tenant_id=5) for n in range(3)]
+    events = [
+        audit_record(
+            actor=Actor.system("t"),
+            action="t.x.updated",
+            entity_type="t.x",
+            entity_id="1",
+            payload={"n": n},
+            tenant_id=5,
+        )
+        for n in range(3)
+    ]
     tamper("UPDATE audit_auditevent SET payload = '{\"n\": 99}' WHERE id = %s", [events[1].pk])
     result = _standalone(_export(tmp_path))
     assert result.returncode == 1

@@ -28,7 +28,14 @@ def at(day: str) -> dt.datetime:
 def append_on(day: str, count: int, tenant_id: int = TENANT) -> list[AuditEvent]:
     with time_machine.travel(at(day), tick=False):
         return [
-            audit_record(actor=JOB, action="control.command.created", entity_type="control.command", entity_id=str(n), payload={"n": n}, tenant_id=tenant_id)
+            audit_record(
+                actor=JOB,
+                action="control.command.created",
+                entity_type="control.command",
+                entity_id=str(n),
+                payload={"n": n},
+                tenant_id=tenant_id,
+            )
             for n in range(count)
         ]
 
@@ -76,8 +83,15 @@ def test_a_sealed_checkpoint_cannot_be_rewritten(three_months):
         cur.execute("DELETE FROM audit_auditcheckpoint")
     with pytest.raises(IntegrityError), transaction.atomic():
         AuditCheckpoint.objects.create(
-            chain_key=KEY, period_start=cp.period_start, period_end=cp.period_end, first_seq=1, last_seq=3,
-            event_count=3, first_prev_hash=GENESIS_HASH, last_hash="f" * 64, sealed_at=cp.sealed_at,
+            chain_key=KEY,
+            period_start=cp.period_start,
+            period_end=cp.period_end,
+            first_seq=1,
+            last_seq=3,
+            event_count=3,
+            first_prev_hash=GENESIS_HASH,
+            last_hash="f" * 64,
+            sealed_at=cp.sealed_at,
         )
 
 
@@ -119,7 +133,9 @@ def test_an_unsealed_old_month_is_never_purged():
 
     assert removed == 2
     assert list(AuditEvent.objects.filter(chain_key=KEY).values_list("seq", flat=True)) == [3, 4]
-    assert AuditEvent.objects.get(chain_key=KEY, seq=3).prev_hash == AuditCheckpoint.objects.get(chain_key=KEY).last_hash
+    assert (
+        AuditEvent.objects.get(chain_key=KEY, seq=3).prev_hash == AuditCheckpoint.objects.get(chain_key=KEY).last_hash
+    )
     assert verify_chains([KEY])[0].ok
     assert feb[0].pk in set(AuditEvent.objects.values_list("pk", flat=True))
 
@@ -138,7 +154,11 @@ def test_deleting_a_purged_segment_survivor_breaks_the_link_to_the_checkpoint(th
     tamper("DELETE FROM audit_auditevent WHERE id = %s", [feb[0].pk])
 
     (sealed, brk) = verify_chains([KEY])[0].breaks
-    assert (sealed.event_id, sealed.seq, sealed.reason) == (None, 4, "sealed segment does not start where its checkpoint says")
+    assert (sealed.event_id, sealed.seq, sealed.reason) == (
+        None,
+        4,
+        "sealed segment does not start where its checkpoint says",
+    )
     assert (brk.event_id, brk.seq, brk.expected_prev_hash) == (feb[1].pk, 5, jan[-1].hash)
     assert brk.reason == "sequence gap: seq 5 follows seq 3 (rows deleted or inserted)"
 
@@ -153,9 +173,18 @@ def rewrite_chain(key: str, from_seq: int, payload: dict) -> None:
         digest = chain_hash(
             prev,
             canonical_bytes(
-                chain=key, seq=event.seq, occurred_at=event.occurred_at, actor_type=event.actor_type, actor_id=event.actor_id,
-                actor_label=event.actor_label, action=event.action, entity_type=event.entity_type, entity_id=event.entity_id,
-                tenant_id=event.tenant_id, site=event.site_code, payload=content,
+                chain=key,
+                seq=event.seq,
+                occurred_at=event.occurred_at,
+                actor_type=event.actor_type,
+                actor_id=event.actor_id,
+                actor_label=event.actor_label,
+                action=event.action,
+                entity_type=event.entity_type,
+                entity_id=event.entity_id,
+                tenant_id=event.tenant_id,
+                site=event.site_code,
+                payload=content,
             ),
         )
         tamper(
@@ -181,7 +210,10 @@ def test_consistent_rewrite_inside_a_sealed_segment_is_caught_by_its_checkpoint(
     assert breaks[0].expected_hash == jan[-1].hash
     assert breaks[0].actual_hash == AuditEvent.objects.get(pk=jan[-1].pk).hash
     code, out = verify_command()
-    assert code == 1 and f"FAIL chain={KEY} event_id={jan[-1].pk} seq=3 reason=sealed segment differs from its checkpoint" in out
+    assert (
+        code == 1
+        and f"FAIL chain={KEY} event_id={jan[-1].pk} seq=3 reason=sealed segment differs from its checkpoint" in out
+    )
 
 
 def test_tampering_inside_a_sealed_segment_is_located(three_months):

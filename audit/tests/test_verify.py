@@ -28,9 +28,14 @@ def chain():
     SiteFactory(code="SITE-X")
     events = audit_record_many(
         actor=NOC,
-        events=[EventSpec(f"control.command.step{n}", "control.command", str(n), {"n": n}, tenant_id=tenant.pk) for n in range(1, 7)],
+        events=[
+            EventSpec(f"control.command.step{n}", "control.command", str(n), {"n": n}, tenant_id=tenant.pk)
+            for n in range(1, 7)
+        ],
     )
-    audit_record(actor=NOC, action="tenants.site.updated", entity_type="tenants.site", entity_id="SITE-X", site_code="SITE-X")
+    audit_record(
+        actor=NOC, action="tenants.site.updated", entity_type="tenants.site", entity_id="SITE-X", site_code="SITE-X"
+    )
     audit_record(actor=NOC, action="tenants.user.created", entity_type="auth.user", entity_id="9")
     return tenant, events
 
@@ -38,7 +43,10 @@ def chain():
 def rehash(event: AuditEvent, **changes) -> str:
     """The SHA-256 an event would have with `changes` to its stored content."""
     fields = event.canonical_fields() | changes
-    return chain_hash(changes.get("prev_hash", event.prev_hash), canonical_bytes(**{k: v for k, v in fields.items() if k != "prev_hash"}))
+    return chain_hash(
+        changes.get("prev_hash", event.prev_hash),
+        canonical_bytes(**{k: v for k, v in fields.items() if k != "prev_hash"}),
+    )
 
 
 def only_result(tenant):
@@ -79,7 +87,13 @@ def test_payload_byte_change_is_located(chain):
     assert (brk.event_id, brk.seq, brk.reason) == (victim.pk, 3, "hash does not match the event's content")
     assert (brk.stored_prev_hash, brk.expected_hash, brk.actual_hash) == (victim.prev_hash, victim.hash, forged)
     assert_command_locates(
-        {"event_id": victim.pk, "seq": 3, "stored_prev_hash": victim.prev_hash, "expected_hash": victim.hash, "actual_hash": forged}
+        {
+            "event_id": victim.pk,
+            "seq": 3,
+            "stored_prev_hash": victim.prev_hash,
+            "expected_hash": victim.hash,
+            "actual_hash": forged,
+        }
     )
 
 
@@ -93,8 +107,18 @@ def test_hash_column_change_is_located(chain):
     assert (link.event_id, link.reason) == (after.pk, "prev_hash does not match the previous event's hash")
     assert (link.stored_prev_hash, link.expected_prev_hash) == (victim.hash, "f" * 64)
     assert_command_locates(
-        {"event_id": victim.pk, "stored_prev_hash": victim.prev_hash, "expected_hash": "f" * 64, "actual_hash": victim.hash},
-        {"event_id": after.pk, "stored_prev_hash": victim.hash, "expected_prev_hash": "f" * 64, "expected_hash": after.hash},
+        {
+            "event_id": victim.pk,
+            "stored_prev_hash": victim.prev_hash,
+            "expected_hash": "f" * 64,
+            "actual_hash": victim.hash,
+        },
+        {
+            "event_id": after.pk,
+            "stored_prev_hash": victim.hash,
+            "expected_prev_hash": "f" * 64,
+            "expected_hash": after.hash,
+        },
     )
 
 
@@ -107,8 +131,14 @@ def test_deleted_row_mid_chain_is_located(chain):
     assert brk.reason.startswith("sequence gap: seq 4 follows seq 2")
     assert (brk.stored_prev_hash, brk.expected_prev_hash) == (events[2].hash, events[1].hash)
     assert_command_locates(
-        {"event_id": events[3].pk, "seq": 4, "stored_prev_hash": events[2].hash, "expected_prev_hash": events[1].hash,
-         "expected_hash": events[3].hash, "actual_hash": events[3].hash}
+        {
+            "event_id": events[3].pk,
+            "seq": 4,
+            "stored_prev_hash": events[2].hash,
+            "expected_prev_hash": events[1].hash,
+            "expected_hash": events[3].hash,
+            "actual_hash": events[3].hash,
+        }
     )
 
 
@@ -123,11 +153,20 @@ def test_swapped_row_contents_are_located(chain):
     assert AuditEvent.objects.get(pk=a.pk).payload == {"n": 4}
 
     breaks = only_result(tenant).breaks
-    assert [(x.event_id, x.reason) for x in breaks] == [(a.pk, "hash does not match the event's content"), (b.pk, "hash does not match the event's content")]
+    assert [(x.event_id, x.reason) for x in breaks] == [
+        (a.pk, "hash does not match the event's content"),
+        (b.pk, "hash does not match the event's content"),
+    ]
     swapped = {"action": b.action, "entity_id": b.entity_id, "payload": b.payload}
     assert breaks[0].actual_hash == rehash(a, **swapped)
     assert_command_locates(
-        {"event_id": a.pk, "seq": 2, "stored_prev_hash": a.prev_hash, "expected_hash": a.hash, "actual_hash": rehash(a, **swapped)},
+        {
+            "event_id": a.pk,
+            "seq": 2,
+            "stored_prev_hash": a.prev_hash,
+            "expected_hash": a.hash,
+            "actual_hash": rehash(a, **swapped),
+        },
         {"event_id": b.pk, "seq": 4, "stored_prev_hash": b.prev_hash, "expected_hash": b.hash},
     )
 
@@ -151,12 +190,18 @@ def test_row_inserted_mid_chain_is_located(chain):
 
     breaks = only_result(tenant).breaks
     moved = [b for b in breaks if b.event_id == template.pk]
-    assert {b.reason for b in moved} == {"prev_hash does not match the previous event's hash", "hash does not match the event's content"}
+    assert {b.reason for b in moved} == {
+        "prev_hash does not match the previous event's hash",
+        "hash does not match the event's content",
+    }
     assert all(b.seq == 5 for b in moved)
     assert forged.pk not in {b.event_id for b in breaks[:-1]}  # the forgery itself links; what follows it does not
     code, out = verify_command()
     assert code == 1
-    assert any(f"event_id={template.pk} seq=5 reason=prev_hash" in line and f"expected_prev_hash={forged_hash}" in line for line in fail_lines(out))
+    assert any(
+        f"event_id={template.pk} seq=5 reason=prev_hash" in line and f"expected_prev_hash={forged_hash}" in line
+        for line in fail_lines(out)
+    )
 
 
 def test_row_added_behind_the_head_is_located(chain):
@@ -174,7 +219,15 @@ def test_row_added_behind_the_head_is_located(chain):
     (brk,) = only_result(tenant).breaks
     assert (brk.event_id, brk.seq, brk.expected_hash, brk.actual_hash) == (forged.pk, 7, last.hash, forged_hash)
     assert brk.reason.startswith("chain head (seq 6) does not match the last stored event (seq 7)")
-    assert_command_locates({"event_id": forged.pk, "seq": 7, "stored_prev_hash": last.hash, "expected_hash": last.hash, "actual_hash": forged_hash})
+    assert_command_locates(
+        {
+            "event_id": forged.pk,
+            "seq": 7,
+            "stored_prev_hash": last.hash,
+            "expected_hash": last.hash,
+            "actual_hash": forged_hash,
+        }
+    )
 
 
 def test_truncated_tail_is_located_against_the_head(chain):
@@ -183,10 +236,21 @@ def test_truncated_tail_is_located_against_the_head(chain):
     assert AuditChain.objects.get(key=f"tenant:{tenant.pk}").head_hash == events[5].hash
 
     (brk,) = only_result(tenant).breaks
-    assert (brk.event_id, brk.seq, brk.expected_hash, brk.actual_hash) == (events[3].pk, 4, events[5].hash, events[3].hash)
+    assert (brk.event_id, brk.seq, brk.expected_hash, brk.actual_hash) == (
+        events[3].pk,
+        4,
+        events[5].hash,
+        events[3].hash,
+    )
     assert brk.reason.startswith("chain head (seq 6) does not match the last stored event (seq 4)")
     assert_command_locates(
-        {"event_id": events[3].pk, "seq": 4, "stored_prev_hash": events[3].prev_hash, "expected_hash": events[5].hash, "actual_hash": events[3].hash}
+        {
+            "event_id": events[3].pk,
+            "seq": 4,
+            "stored_prev_hash": events[3].prev_hash,
+            "expected_hash": events[5].hash,
+            "actual_hash": events[3].hash,
+        }
     )
 
 
@@ -206,7 +270,10 @@ def test_tenant_filter_verifies_only_that_chain(chain):
     for value in (tenant.slug, str(tenant.pk)):
         code, out = verify_command("--tenant", value)
         assert code == 0
-        assert out.splitlines() == [f"PASS chain=tenant:{tenant.pk} events=6 seq=1..6 head_hash={events[-1].hash}", "PASS chains=1 events=6"]
+        assert out.splitlines() == [
+            f"PASS chain=tenant:{tenant.pk} events=6 seq=1..6 head_hash={events[-1].hash}",
+            "PASS chains=1 events=6",
+        ]
     assert verify_command()[0] == 1
 
 
@@ -230,7 +297,11 @@ def test_time_window_verifies_events_inside_it():
     events = []
     for stamp in stamps:
         with time_machine.travel(stamp, tick=False):
-            events.append(audit_record(actor=NOC, action="tenants.miner.updated", entity_type="m", entity_id="1", tenant_id=tenant.pk))
+            events.append(
+                audit_record(
+                    actor=NOC, action="tenants.miner.updated", entity_type="m", entity_id="1", tenant_id=tenant.pk
+                )
+            )
     assert format_ts(events[1].occurred_at) == "2025-02-10T12:00:00.000000Z"
     tamper("UPDATE audit_auditevent SET payload = '{\"x\": 1}' WHERE id = %s", [events[0].pk])
 
@@ -243,7 +314,9 @@ def test_time_window_verifies_events_inside_it():
 
     code, out = verify_command("--tenant", tenant.slug, "--to", "2025-03-01")
     assert code == 1
-    assert fail_lines(out)[0].startswith(f"FAIL chain=tenant:{tenant.pk} event_id={events[0].pk} seq=1 reason=hash does not match")
+    assert fail_lines(out)[0].startswith(
+        f"FAIL chain=tenant:{tenant.pk} event_id={events[0].pk} seq=1 reason=hash does not match"
+    )
 
     code, out = verify_command("--tenant", tenant.slug, "--from", "2026-01-01")
     assert (code, out.splitlines()[-1]) == (0, "PASS chains=1 events=0")

@@ -81,10 +81,16 @@ class Outcome(models.TextChoices):
 
 
 class Command(models.Model):
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)  # command_tenant_idx
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False
+    )  # command_tenant_idx
     site = models.ForeignKey("tenants.Site", on_delete=models.PROTECT, related_name="+")
-    zone = models.ForeignKey("tenants.Zone", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
-    miner = models.ForeignKey("tenants.Miner", on_delete=models.PROTECT, related_name="commands", db_index=False)  # command_miner_idx
+    zone = models.ForeignKey(
+        "tenants.Zone", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    miner = models.ForeignKey(
+        "tenants.Miner", on_delete=models.PROTECT, related_name="commands", db_index=False
+    )  # command_miner_idx
     command_type = models.CharField(max_length=32, choices=CommandType.choices)
     params = models.JSONField(default=dict, blank=True)
     priority_class = models.IntegerField(choices=PriorityClass.choices, default=PriorityClass.CONVENIENCE)
@@ -99,14 +105,20 @@ class Command(models.Model):
     updated_at = models.DateTimeField()
     ttl_sec = models.PositiveIntegerField()
     expires_at = models.DateTimeField()
-    not_before = models.DateTimeField(null=True, blank=True, help_text="Retry backoff: not handed out before this time.")
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Retry backoff: not handed out before this time."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     # who and approval
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     created_by_system = models.CharField(max_length=64, blank=True, default="", help_text="rule engine, curtailment, …")
     rule_id = models.BigIntegerField(null=True, blank=True)
     approval_required = models.BooleanField(default=False)
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
     approval_expires_at = models.DateTimeField(null=True, blank=True)
     decided_reason = models.TextField(blank=True, default="")
@@ -115,7 +127,9 @@ class Command(models.Model):
     max_retries = models.PositiveIntegerField(default=2)
     retry_backoff_sec = models.PositiveIntegerField(default=30)
     lease_epoch = models.PositiveIntegerField(default=0)
-    lease_collector = models.ForeignKey("tenants.Collector", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
+    lease_collector = models.ForeignKey(
+        "tenants.Collector", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     lease_device_id = models.CharField(max_length=128, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
     # result
@@ -125,18 +139,28 @@ class Command(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     before_snapshot = models.JSONField(null=True, blank=True)
-    blocked_reason = models.CharField(max_length=255, blank=True, default="", help_text="Why it waits, e.g. 'blocked by #123 (Safety)'.")
+    blocked_reason = models.CharField(
+        max_length=255, blank=True, default="", help_text="Why it waits, e.g. 'blocked by #123 (Safety)'."
+    )
     # links
     batch_id = models.UUIDField(null=True, blank=True)
-    group = models.ForeignKey("tenants.MinerGroup", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False)
-    rollback_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="rollbacks", db_index=False)
-    superseded_by = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes", db_index=False)
+    group = models.ForeignKey(
+        "tenants.MinerGroup", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    rollback_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="rollbacks", db_index=False
+    )
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes", db_index=False
+    )
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             # Queue rule 1: at most one control command per miner is leased at any time.
-            models.UniqueConstraint(fields=["miner"], condition=Q(state__in=["dispatched", "running"]), name="one_leased_command_per_miner"),
+            models.UniqueConstraint(
+                fields=["miner"], condition=Q(state__in=["dispatched", "running"]), name="one_leased_command_per_miner"
+            ),
             # Cooldown / rule hits: one active command per dedupe key.
             models.UniqueConstraint(
                 fields=["dedupe_key"],
@@ -144,7 +168,9 @@ class Command(models.Model):
                 name="one_active_command_per_dedupe_key",
             ),
             models.CheckConstraint(condition=Q(state__in=[s.value for s in CommandState]), name="command_state_valid"),
-            models.CheckConstraint(condition=Q(emergency=False) | Q(priority_class=PriorityClass.SAFETY), name="emergency_is_safety_only"),
+            models.CheckConstraint(
+                condition=Q(emergency=False) | Q(priority_class=PriorityClass.SAFETY), name="emergency_is_safety_only"
+            ),
         ]
         indexes = [
             # The poll's lease query: ready commands of a site, best first.
@@ -159,8 +185,16 @@ class Command(models.Model):
                 condition=Q(state__in=["proposed", "approved", "queued"]),
                 name="command_pending_idx",
             ),
-            models.Index(fields=["state", "lease_until"], condition=Q(state__in=["dispatched", "running"]), name="command_lease_idx"),
-            models.Index(fields=["state", "expires_at"], condition=Q(state__in=sorted(ACTIVE_STATES)), name="command_state_expiry_idx"),
+            models.Index(
+                fields=["state", "lease_until"],
+                condition=Q(state__in=["dispatched", "running"]),
+                name="command_lease_idx",
+            ),
+            models.Index(
+                fields=["state", "expires_at"],
+                condition=Q(state__in=sorted(ACTIVE_STATES)),
+                name="command_state_expiry_idx",
+            ),
             models.Index(fields=["miner", "created_at"], name="command_miner_idx"),
             models.Index(fields=["tenant", "created_at"], name="command_tenant_idx"),
             # Every state change rewrites a row in every index of the table (state is indexed, so no
@@ -168,8 +202,19 @@ class Command(models.Model):
             # few rows need holds only those rows. A foreign key that is usually empty is indexed
             # where it is set; that is all a lookup or a delete of the referenced row needs.
             *(
-                models.Index(fields=[f], condition=Q(**{f"{f}__isnull": False}), name=f"cmd_{f.removesuffix('_id')}_idx")
-                for f in ("zone", "created_by", "approved_by", "lease_collector", "group", "rollback_of", "superseded_by", "batch_id")
+                models.Index(
+                    fields=[f], condition=Q(**{f"{f}__isnull": False}), name=f"cmd_{f.removesuffix('_id')}_idx"
+                )
+                for f in (
+                    "zone",
+                    "created_by",
+                    "approved_by",
+                    "lease_collector",
+                    "group",
+                    "rollback_of",
+                    "superseded_by",
+                    "batch_id",
+                )
             ),
         ]
 
@@ -186,7 +231,9 @@ class Command(models.Model):
 class CommandAttempt(models.Model):
     """One attempt of a command (wire id), with each lease it was handed out under."""
 
-    command = models.ForeignKey(Command, on_delete=models.PROTECT, related_name="attempts", db_index=False)  # attempt_lease_unique
+    command = models.ForeignKey(
+        Command, on_delete=models.PROTECT, related_name="attempts", db_index=False
+    )  # attempt_lease_unique
     attempt = models.PositiveIntegerField()
     wire_id = models.CharField(max_length=64)  # attempt_wire_unique; exact lookups only, so no LIKE index
     lease_epoch = models.PositiveIntegerField()
@@ -221,7 +268,9 @@ class CommandAck(models.Model):
         LATE = "late", "From a lapsed lease"
         UNKNOWN = "unknown", "No such command"
 
-    command = models.ForeignKey(Command, on_delete=models.PROTECT, null=True, blank=True, related_name="acks", db_index=False)  # ack_command_idx
+    command = models.ForeignKey(
+        Command, on_delete=models.PROTECT, null=True, blank=True, related_name="acks", db_index=False
+    )  # ack_command_idx
     wire_id = models.CharField(max_length=64)
     collector = models.ForeignKey("tenants.Collector", on_delete=models.PROTECT, related_name="+")
     device_id = models.CharField(max_length=128, blank=True, default="")
@@ -232,4 +281,7 @@ class CommandAck(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["wire_id"], name="ack_wire_idx"), models.Index(fields=["command", "received_at"], name="ack_command_idx")]
+        indexes = [
+            models.Index(fields=["wire_id"], name="ack_wire_idx"),
+            models.Index(fields=["command", "received_at"], name="ack_command_idx"),
+        ]

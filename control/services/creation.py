@@ -1,6 +1,6 @@
 """The operator side of the command queue (SPEC §6): create (one miner or a batch), approve, reject,
 cancel, roll back — this module creates; control.services.decisions decides, control.services.rollback
-undoes. The edge side (poll, lease, ACK, verification) lives in control.services.queue.
+undoes. The edge side (poll, lease, ACK, verification) lives in control.services.poll, .ack, .expiry and .verification.
 
 Creation, in order: validate type and params (INVALID_PARAMS naming the field) → scope (OPERATE on
 every miner, else FORBIDDEN) → lock the miners (by pk) → idempotency by dedupe_key → arbitration
@@ -16,10 +16,9 @@ Arbitration (Safety > Compliance/DR > Efficiency > Convenience):
   command is canceled and a running one fails with PREEMPTED_BY_EMERGENCY. The edge may already be
   executing it; the cloud only stops waiting for it (its late ACK is recorded as evidence);
 - a command arriving while the miner has a pending command of a higher class waits behind it,
-  with blocked_reason "blocked by #123 (Safety)"; the poll (control.services.queue) does not hand it
+  with blocked_reason "blocked by #123 (Safety)"; the poll (control.services.poll) does not hand it
   out while the higher one is pending or leased.
 """
-
 
 import datetime as dt
 import uuid
@@ -64,8 +63,15 @@ def _before_telemetry(command_type: str, miners: list[Miner]) -> dict[int, dict]
         return {}
     from telemetry.models import TelemetryLive
 
-    rows = TelemetryLive.objects.filter(miner__in=[m.pk for m in miners]).values("miner_id", "ts", "frequency_avg", "pool_url", "worker_name")
-    return {r["miner_id"]: {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items() if k != "miner_id"} for r in rows}
+    rows = TelemetryLive.objects.filter(miner__in=[m.pk for m in miners]).values(
+        "miner_id", "ts", "frequency_avg", "pool_url", "worker_name"
+    )
+    return {
+        r["miner_id"]: {
+            k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items() if k != "miner_id"
+        }
+        for r in rows
+    }
 
 
 def _created_event(c: Command, spec: CommandSpec, a: Assessment) -> EventSpec:
@@ -104,14 +110,20 @@ def _arbitrate(*, actor: Actor, new: Command, active: list[Command], now) -> Non
                 actor=actor,
                 reason=f"superseded by #{new.pk} ({label})",
                 superseded_by=new,
-                audit_details={"decision": "superseded_by_higher_class", "by": new.pk, "by_class": new.priority_class, "class": old.priority_class},
+                audit_details={
+                    "decision": "superseded_by_higher_class",
+                    "by": new.pk,
+                    "by_class": new.priority_class,
+                    "class": old.priority_class,
+                },
             )
         elif old.state in LEASED_STATES and new.emergency:
             details = {"decision": "preempted_by_emergency", "by": new.pk, "edge_may_still_execute": True}
             if old.state == S.DISPATCHED:
-                command_transition(old, to=S.CANCELED, actor=actor, reason=f"preempted by emergency #{new.pk}", audit_details=details)
+                command_transition(
+                    old, to=S.CANCELED, actor=actor, reason=f"preempted by emergency #{new.pk}", audit_details=details
+                )
             else:  # running → canceled is not a transition; the interrupted command ends failed
-                transaction.on_commit(lambda t=old.command_type: metrics.commands_failed_total.labels(t, "PREEMPTED_BY_EMERGENCY").inc())
                 command_transition(
                     old,
                     to=S.FAILED,
@@ -121,7 +133,9 @@ def _arbitrate(*, actor: Actor, new: Command, active: list[Command], now) -> Non
                     error_message=f"interrupted by emergency Safety command #{new.pk}",
                     audit_details=details,
                 )
-            CommandAttempt.objects.filter(command=old, lease_ended_at__isnull=True).update(lease_ended_at=now, lease_end_reason="canceled")
+            CommandAttempt.objects.filter(command=old, lease_ended_at__isnull=True).update(
+                lease_ended_at=now, lease_end_reason="canceled"
+            )
 
 
 def _blocked_reason(new_class: int, active: list[Command]) -> str:
@@ -146,9 +160,20 @@ class CreateResult:
 def _create(*, actor: Actor, user, miners: list[Miner], spec: CommandSpec, is_batch: bool) -> CreateResult:
     # Lock the miners in pk order: creations for one miner serialize here, so arbitration and the
     # dedupe check see every earlier creation (two batches over the same miners cannot deadlock).
-    miners = list(Miner.objects.select_for_update(of=("self",)).select_related("site", "zone").filter(pk__in=[m.pk for m in miners]).order_by("pk"))
+    miners = list(
+        Miner.objects.select_for_update(of=("self",))
+        .select_related("site", "zone")
+        .filter(pk__in=[m.pk for m in miners])
+        .order_by("pk")
+    )
     a = assess(spec, miners, is_batch=is_batch, lock=True)
-    result = CreateResult(spec.batch_id, existing=a.existing, skipped=a.skipped, approval_reasons=a.approval_reasons, estimated_kw=a.estimated_kw)
+    result = CreateResult(
+        spec.batch_id,
+        existing=a.existing,
+        skipped=a.skipped,
+        approval_reasons=a.approval_reasons,
+        estimated_kw=a.estimated_kw,
+    )
     if not a.targets:
         return result
     by_site: dict[int, list[Miner]] = {}
@@ -157,9 +182,13 @@ def _create(*, actor: Actor, user, miners: list[Miner], spec: CommandSpec, is_ba
     tickets: list[RateTicket] = []
     try:
         for site_miners in by_site.values():
-            blast_radius_check(site=site_miners[0].site, command_type=spec.command_type, miner_ids=[m.pk for m in site_miners])
+            blast_radius_check(
+                site=site_miners[0].site, command_type=spec.command_type, miner_ids=[m.pk for m in site_miners]
+            )
         for site_miners in by_site.values():
-            tickets.append(rate_limit_take(site_code=site_miners[0].site.code, command_type=spec.command_type, n=len(site_miners)))
+            tickets.append(
+                rate_limit_take(site_code=site_miners[0].site.code, command_type=spec.command_type, n=len(site_miners))
+            )
         result.created = _insert(actor=actor, user=user, a=a, is_batch=is_batch)
     except BaseException:
         for ticket in tickets:  # the creation failed: give the window its slots back
@@ -320,30 +349,63 @@ class BatchPreview:
 
 
 def command_batch_preview(
-    *, user, miners: list[Miner] | None = None, group=None, command_type: str, params: dict | None = None,
-    priority_class: int = PriorityClass.CONVENIENCE, priority: int = 0, emergency: bool = False, ttl_sec: int | None = None,
+    *,
+    user,
+    miners: list[Miner] | None = None,
+    group=None,
+    command_type: str,
+    params: dict | None = None,
+    priority_class: int = PriorityClass.CONVENIENCE,
+    priority: int = 0,
+    emergency: bool = False,
+    ttl_sec: int | None = None,
     dedupe_key: str | None = None,
-) -> BatchPreview:  # fmt: skip
+) -> BatchPreview:
     """Dry run of command_batch_create: which miners get a command, which are skipped and why, the
     estimated kW and whether approval is needed. Creates, locks and audits nothing. Guardrails are
     not taken here (a preview must not use up the rate limit); creation checks them."""
     found = _batch_miners(user, miners=miners, group=group)
     require_capability(user, Capability.OPERATE, found)
     spec = command_spec(
-        miners=found, command_type=command_type, params=params, priority_class=priority_class, priority=priority,
-        reason="", ttl_sec=ttl_sec, emergency=emergency, dedupe_key=dedupe_key, evidence=None, created_by_system="",
-        rule_id=None, batch_id=None, group=group,
-    )  # fmt: skip
+        miners=found,
+        command_type=command_type,
+        params=params,
+        priority_class=priority_class,
+        priority=priority,
+        reason="",
+        ttl_sec=ttl_sec,
+        emergency=emergency,
+        dedupe_key=dedupe_key,
+        evidence=None,
+        created_by_system="",
+        rule_id=None,
+        batch_id=None,
+        group=group,
+    )
     a = assess(spec, found, is_batch=True, lock=False)
-    return BatchPreview(spec.command_type, redact(spec.params), a.targets, a.skipped, a.existing, a.estimated_kw, a.approval_reasons)
+    return BatchPreview(
+        spec.command_type, redact(spec.params), a.targets, a.skipped, a.existing, a.estimated_kw, a.approval_reasons
+    )
 
 
 def command_batch_create(
-    *, actor: Actor, user, miners: list[Miner] | None = None, group=None, command_type: str, params: dict | None = None,
-    priority_class: int = PriorityClass.CONVENIENCE, priority: int = 0, reason: str = "", ttl_sec: int | None = None,
-    emergency: bool = False, dedupe_key: str | None = None, evidence: dict | None = None, created_by_system: str = "",
+    *,
+    actor: Actor,
+    user,
+    miners: list[Miner] | None = None,
+    group=None,
+    command_type: str,
+    params: dict | None = None,
+    priority_class: int = PriorityClass.CONVENIENCE,
+    priority: int = 0,
+    reason: str = "",
+    ttl_sec: int | None = None,
+    emergency: bool = False,
+    dedupe_key: str | None = None,
+    evidence: dict | None = None,
+    created_by_system: str = "",
     rule_id: int | None = None,
-) -> CreateResult:  # fmt: skip
+) -> CreateResult:
     """One command per miner of a group or list, linked by one batch_id, all `created` events in one
     audit append. Miners whose command cannot be created (MINER_LOCKED) are skipped and listed;
     guardrails apply to the whole batch (all or nothing). With a dedupe_key each miner's command is
@@ -351,13 +413,22 @@ def command_batch_create(
     found = _batch_miners(user, miners=miners, group=group)
     require_capability(user, Capability.OPERATE, found)
     spec = command_spec(
-        miners=found, command_type=command_type, params=params, priority_class=priority_class, priority=priority,
-        reason=reason, ttl_sec=ttl_sec, emergency=emergency, dedupe_key=dedupe_key, evidence=evidence,
-        created_by_system=created_by_system, rule_id=rule_id, batch_id=uuid.uuid4(), group=group,
-    )  # fmt: skip
+        miners=found,
+        command_type=command_type,
+        params=params,
+        priority_class=priority_class,
+        priority=priority,
+        reason=reason,
+        ttl_sec=ttl_sec,
+        emergency=emergency,
+        dedupe_key=dedupe_key,
+        evidence=evidence,
+        created_by_system=created_by_system,
+        rule_id=rule_id,
+        batch_id=uuid.uuid4(),
+        group=group,
+    )
     result = _create(actor=actor, user=user, miners=found, spec=spec, is_batch=True)
     if not result.created and result.existing:
         result.batch_id = result.existing[0].batch_id
     return result
-
-

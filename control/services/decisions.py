@@ -1,6 +1,5 @@
 """Approval, rejection, cancel and the expiry of proposals nobody approved in time (SPEC §6.2)."""
 
-
 import datetime as dt
 
 from django.db import transaction
@@ -32,21 +31,42 @@ def command_approve(*, actor: Actor, user, command: Command, reason: str) -> Com
         command = command_lock(command.pk)
         require_capability(user, Capability.APPROVE, [command.miner])
         if command.state != S.PROPOSED:
-            raise InvalidTransition(f"command {command.pk} is {command.state}, not proposed", command_id=command.pk, state=command.state)
+            raise InvalidTransition(
+                f"command {command.pk} is {command.state}, not proposed", command_id=command.pk, state=command.state
+            )
         if user is None:
             raise Forbidden("approval needs a person")
         if command.created_by_id == user.pk:
             raise SelfApproval("the requester cannot approve their own command")
         now = timezone.now()
         if command.approval_expires_at is not None and command.approval_expires_at <= now:
-            command_transition(command, to=S.EXPIRED, actor=actor, reason="approval window lapsed", error_code="APPROVAL_EXPIRED")
+            command_transition(
+                command, to=S.EXPIRED, actor=actor, reason="approval window lapsed", error_code="APPROVAL_EXPIRED"
+            )
             expired = True
         else:
-            command_transition(command, to=S.APPROVED, actor=actor, reason=reason, approved_by=user, approved_at=now, decided_reason=reason)
-            command_transition(command, to=S.QUEUED, actor=actor, reason="approved", expires_at=now + dt.timedelta(seconds=command.ttl_sec))
+            command_transition(
+                command,
+                to=S.APPROVED,
+                actor=actor,
+                reason=reason,
+                approved_by=user,
+                approved_at=now,
+                decided_reason=reason,
+            )
+            command_transition(
+                command,
+                to=S.QUEUED,
+                actor=actor,
+                reason="approved",
+                expires_at=now + dt.timedelta(seconds=command.ttl_sec),
+            )
             expired = False
     if expired:
-        raise ApprovalExpired(f"command {command.pk}: approval window lapsed at {command.approval_expires_at:%Y-%m-%dT%H:%M:%SZ}", command_id=command.pk)
+        raise ApprovalExpired(
+            f"command {command.pk}: approval window lapsed at {command.approval_expires_at:%Y-%m-%dT%H:%M:%SZ}",
+            command_id=command.pk,
+        )
     return command
 
 
@@ -66,12 +86,18 @@ def command_cancel(*, actor: Actor, user, command: Command, reason: str = "") ->
     command = command_lock(command.pk)
     require_capability(user, Capability.OPERATE, [command.miner])
     if command.state not in CANCELABLE_STATES:
-        raise InvalidTransition(f"command {command.pk} is {command.state}; it can no longer be canceled", command_id=command.pk, state=command.state)
+        raise InvalidTransition(
+            f"command {command.pk} is {command.state}; it can no longer be canceled",
+            command_id=command.pk,
+            state=command.state,
+        )
     details = {}
     if command.state in LEASED_STATES:
         reason = reason_required(reason, "cancel a leased command")
         details = {"was_leased": True, "edge_may_still_execute": True, "lease_epoch": command.lease_epoch}
-        CommandAttempt.objects.filter(command=command, lease_ended_at__isnull=True).update(lease_ended_at=timezone.now(), lease_end_reason="canceled")
+        CommandAttempt.objects.filter(command=command, lease_ended_at__isnull=True).update(
+            lease_ended_at=timezone.now(), lease_end_reason="canceled"
+        )
     return command_transition(command, to=S.CANCELED, actor=actor, reason=reason or "canceled", audit_details=details)
 
 
@@ -89,8 +115,8 @@ def command_proposals_expire(*, actor: Actor | None = None, now=None, limit: int
             .order_by("pk")[:limit]
         )
         for command in due:
-            command_transition(command, to=S.EXPIRED, actor=actor, reason="approval window lapsed", error_code="APPROVAL_EXPIRED")
+            command_transition(
+                command, to=S.EXPIRED, actor=actor, reason="approval window lapsed", error_code="APPROVAL_EXPIRED"
+            )
             n += 1
     return n
-
-

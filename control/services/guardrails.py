@@ -132,7 +132,9 @@ def blast_radius_check(*, site, command_type: str, miner_ids: list[int]) -> None
 
     total = Miner.objects.filter(site=site).count()
     busy = set(
-        Command.objects.filter(site=site, state__in=ACTIVE_STATES, command_type__in=DISRUPTIVE_TYPES).values_list("miner_id", flat=True).distinct()
+        Command.objects.filter(site=site, state__in=ACTIVE_STATES, command_type__in=DISRUPTIVE_TYPES)
+        .values_list("miner_id", flat=True)
+        .distinct()
     )
     after = len(busy | set(miner_ids))
     cap = blast_radius_cap(total)

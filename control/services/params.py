@@ -1,7 +1,6 @@
 """Command types and their parameters: validation (INVALID_PARAMS naming the field), redaction,
 and the CommandSpec every creation path builds."""
 
-
 import uuid
 from dataclasses import dataclass
 
@@ -19,7 +18,9 @@ T = CommandType
 TYPE_ALIASES = {"reboot_device": T.REBOOT}
 HIGH_RISK_TYPES = frozenset({T.REBOOT, T.DISABLE_HASHING, T.POWER_OFF, T.POWER_ON})
 # Types that change a miner's draw; the estimate is the nominal power of each miner (an upper bound).
-POWER_IMPACT_TYPES = frozenset({T.REBOOT, T.DISABLE_HASHING, T.ENABLE_HASHING, T.POWER_OFF, T.POWER_ON, T.SET_FREQUENCY})
+POWER_IMPACT_TYPES = frozenset(
+    {T.REBOOT, T.DISABLE_HASHING, T.ENABLE_HASHING, T.POWER_OFF, T.POWER_ON, T.SET_FREQUENCY}
+)
 REVERSIBLE_TYPES = frozenset({T.DISABLE_HASHING, T.ENABLE_HASHING, T.SET_FREQUENCY, T.SET_FAN, T.SET_POOL})
 PDU_TYPES = frozenset({T.POWER_OFF, T.POWER_ON})
 PENDING_STATES = frozenset({S.PROPOSED, S.APPROVED, S.QUEUED})
@@ -52,7 +53,6 @@ _PARAMS_BY_TYPE = {
 COMMON_PARAMS = {"post_wait_sec"}  # the collector's wait before its "after" snapshot (capped at 10)
 
 
-
 # --- validation ----------------------------------------------------------------------------------
 
 
@@ -77,14 +77,19 @@ def _pool_text(params: dict, name: str, required: bool = True) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidParams(f"params.{name}", "a non-empty string is required")
     if any(ch in value for ch in _POOL_FORBIDDEN) or len(value) > 255:
-        raise InvalidParams(f"params.{name}", "must not contain , | or line breaks (the edge does not escape them), at most 255 characters")
+        raise InvalidParams(
+            f"params.{name}",
+            "must not contain , | or line breaks (the edge does not escape them), at most 255 characters",
+        )
     return value.strip()
 
 
 def command_type_normalize(command_type) -> str:
     name = TYPE_ALIASES.get(command_type, command_type)
     if name not in T.values:
-        raise InvalidParams("command_type", f"unknown type {command_type!r}; one of {', '.join(T.values)} (alias reboot_device)")
+        raise InvalidParams(
+            "command_type", f"unknown type {command_type!r}; one of {', '.join(T.values)} (alias reboot_device)"
+        )
     return name
 
 
@@ -222,5 +227,3 @@ def reason_required(reason: str, what: str) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidParams("reason", f"a reason is required to {what}")
     return reason.strip()
-
-

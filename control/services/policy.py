@@ -1,7 +1,6 @@
 """Assessment, shared by creation and the dry run: which miners a command may go to, which it
 skips and why, whether it needs approval, and its dedupe key."""
 
-
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -84,7 +83,9 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
         hit = next((c for c in mine if key is not None and c.dedupe_key == key), None)
         if hit is not None:
             if hit.command_type != spec.command_type:
-                raise DedupeConflict(f"dedupe_key {spec.dedupe_key!r} is in use by command #{hit.pk} of another type", command_id=hit.pk)
+                raise DedupeConflict(
+                    f"dedupe_key {spec.dedupe_key!r} is in use by command #{hit.pk} of another type", command_id=hit.pk
+                )
             existing.append(hit)
             continue
         leased = next((c for c in mine if c.state in LEASED_STATES), None)
@@ -108,5 +109,3 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
         estimated_kw=estimated_kw(spec.command_type, targets),
         approval_reasons=approval_reasons(spec.command_type, targets, is_batch),
     )
-
-

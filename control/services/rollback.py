@@ -1,7 +1,5 @@
 """Rollback: the inverse command of a finished one, from the ACK's before-snapshot (SPEC §6.4)."""
 
-
-
 from django.db import transaction
 
 from audit.services import Actor
@@ -31,7 +29,12 @@ def _ack_before(command: Command) -> dict:
 def _previous(command: Command, key: str):
     """The value a previous succeeded command of the same type set on this miner."""
     earlier = (
-        Command.objects.filter(miner_id=command.miner_id, command_type=command.command_type, state=S.SUCCEEDED, created_at__lt=command.created_at)
+        Command.objects.filter(
+            miner_id=command.miner_id,
+            command_type=command.command_type,
+            state=S.SUCCEEDED,
+            created_at__lt=command.created_at,
+        )
         .order_by("-created_at")
         .values_list("params", flat=True)
     )
@@ -54,7 +57,9 @@ def rollback_plan(command: Command) -> tuple[str, dict, str]:
         value = _previous(command, "frequency")
         if value is not None:
             return t, {"frequency": value}, "previous set_frequency"
-        raise RollbackUnavailable("the frequency before this command is unknown (no telemetry, no earlier set_frequency)")
+        raise RollbackUnavailable(
+            "the frequency before this command is unknown (no telemetry, no earlier set_frequency)"
+        )
     if t == T.SET_FAN:
         # fan_speeds in snapshots are RPM, not the 0-100 setting: only an earlier set_fan tells it.
         value = _previous(command, "speed")
@@ -66,12 +71,18 @@ def rollback_plan(command: Command) -> tuple[str, dict, str]:
         return t, {"pool_id": _previous(command, "pool_id") or 0}, "previous pool switch (or the first pool)"
     url, user = before.get("pool_url") or seen.get("pool_url"), before.get("worker_name") or seen.get("worker_name")
     if url and user:
-        return t, {"pool_url": url, "pool_user": user}, "ACK before snapshot" if before.get("pool_url") else "telemetry before the command"
+        return (
+            t,
+            {"pool_url": url, "pool_user": user},
+            "ACK before snapshot" if before.get("pool_url") else "telemetry before the command",
+        )
     raise RollbackUnavailable("the pool before this command is unknown")
 
 
 @transaction.atomic
-def command_rollback(*, actor: Actor, user, command: Command, reason: str, priority_class: int | None = None) -> Command:
+def command_rollback(
+    *, actor: Actor, user, command: Command, reason: str, priority_class: int | None = None
+) -> Command:
     """Undo a succeeded reversible command with a linked command (rollback_of). The original goes to
     rolled_back at once, in the same transaction: a second rollback is refused, and the rollback
     command's own state tells whether the undo took effect. The rollback passes the same approval
@@ -80,7 +91,11 @@ def command_rollback(*, actor: Actor, user, command: Command, reason: str, prior
     command = command_lock(command.pk)
     require_capability(user, Capability.OPERATE, [command.miner])
     if command.state != S.SUCCEEDED:
-        raise InvalidTransition(f"command {command.pk} is {command.state}; only a succeeded command can be rolled back", command_id=command.pk, state=command.state)
+        raise InvalidTransition(
+            f"command {command.pk} is {command.state}; only a succeeded command can be rolled back",
+            command_id=command.pk,
+            state=command.state,
+        )
     new_type, params, source = rollback_plan(command)
     new = command_create(
         actor=actor,
@@ -93,5 +108,7 @@ def command_rollback(*, actor: Actor, user, command: Command, reason: str, prior
         evidence={"rollback_source": source},
         rollback_of=command,
     )
-    command_transition(command, to=S.ROLLED_BACK, actor=actor, reason=reason, audit_details={"rollback": new.pk, "source": source})
+    command_transition(
+        command, to=S.ROLLED_BACK, actor=actor, reason=reason, audit_details={"rollback": new.pk, "source": source}
+    )
     return new

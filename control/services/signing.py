@@ -22,7 +22,9 @@ from tenants.models import Collector, Site
 
 
 def signing_secret(key: CommandSigningKey) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), f"command-signing:{key.collector_id}:{key.salt}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"command-signing:{key.collector_id}:{key.salt}".encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def canonical_command_bytes(command: dict) -> bytes:

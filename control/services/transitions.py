@@ -5,8 +5,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
+from control import metrics
 from control.errors import InvalidTransition
-from control.models import FINAL_STATES, TRANSITIONS, Command
+from control.models import FINAL_STATES, TRANSITIONS, Command, CommandState
+
+# The outcome counters move here, in the one place a command changes state, so each command
+# that ends counts once however it ended (an ACK, its verification, expiry, preemption).
+_SUCCEEDED, _FAILED = CommandState.SUCCEEDED, (CommandState.FAILED, CommandState.EXPIRED)
 
 
 def command_lock(pk: int) -> Command:
@@ -26,11 +31,20 @@ def transition_event(command: Command, *, frm: str, to: str, reason: str = "", *
         "lease_epoch": command.lease_epoch,
         **details,
     }
-    return EventSpec(f"control.command.{to}", "control.command", str(command.pk), payload, command.tenant_id, command.site.code)
+    return EventSpec(
+        f"control.command.{to}", "control.command", str(command.pk), payload, command.tenant_id, command.site.code
+    )
 
 
 def command_transition(
-    command: Command, *, to: str, actor: Actor, reason: str = "", audit_details: dict | None = None, write: bool = True, **changes
+    command: Command,
+    *,
+    to: str,
+    actor: Actor,
+    reason: str = "",
+    audit_details: dict | None = None,
+    write: bool = True,
+    **changes,
 ) -> Command:
     """Move a locked command to `to`, applying `changes` to its fields, or refuse with INVALID_TRANSITION.
 
@@ -54,10 +68,26 @@ def command_transition(
         for field, value in changes.items():
             setattr(command, field, value)
         command._unwritten = fields
+        _count_outcomes([command], to)
         if write:
             command_write(command)
-        audit_record_many(actor=actor, events=[transition_event(command, frm=frm, to=to, reason=reason, **(audit_details or {}))])
+        audit_record_many(
+            actor=actor, events=[transition_event(command, frm=frm, to=to, reason=reason, **(audit_details or {}))]
+        )
     return command
+
+
+def _count_outcomes(commands: list[Command], to: str) -> None:
+    """Outcome counters, once the transaction that ended the commands has committed."""
+    if to == _SUCCEEDED:
+        labels = [(c.command_type,) for c in commands]
+        counter = metrics.commands_succeeded_total
+    elif to in _FAILED:
+        labels = [(c.command_type, c.error_code or to.upper()) for c in commands]
+        counter = metrics.commands_failed_total
+    else:
+        return
+    transaction.on_commit(lambda: [counter.labels(*label).inc() for label in labels])
 
 
 def command_write(command: Command) -> None:
@@ -79,12 +109,20 @@ def command_transition_many(
         return []
     for command in commands:
         if to not in TRANSITIONS[command.state]:
-            raise InvalidTransition(f"command {command.pk} cannot go from {command.state} to {to}", command_id=command.pk, state=command.state)
+            raise InvalidTransition(
+                f"command {command.pk} cannot go from {command.state} to {to}",
+                command_id=command.pk,
+                state=command.state,
+            )
     with transaction.atomic(savepoint=False):
-        return _transition_many(commands, to=to, actor=actor, reason=reason, changes=changes, audit_details=audit_details)
+        return _transition_many(
+            commands, to=to, actor=actor, reason=reason, changes=changes, audit_details=audit_details
+        )
 
 
-def _transition_many(commands: list[Command], *, to: str, actor: Actor, reason: str, changes, audit_details) -> list[Command]:
+def _transition_many(
+    commands: list[Command], *, to: str, actor: Actor, reason: str, changes, audit_details
+) -> list[Command]:
     now = timezone.now()
     fields = {"state", "updated_at"}
     events = []
@@ -98,9 +136,14 @@ def _transition_many(commands: list[Command], *, to: str, actor: Actor, reason: 
         for field, value in (changes(command) if changes else {}).items():
             setattr(command, field, value)
             fields.add(field)
-        events.append(transition_event(command, frm=frm, to=to, reason=reason, **(audit_details(command) if audit_details else {})))
+        events.append(
+            transition_event(
+                command, frm=frm, to=to, reason=reason, **(audit_details(command) if audit_details else {})
+            )
+        )
     _update_rows(commands, sorted(fields))
     audit_record_many(actor=actor, events=events)
+    _count_outcomes(commands, to)
     return commands
 
 

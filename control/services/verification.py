@@ -43,9 +43,13 @@ def _samples(command: Command, since: dt.datetime, until: dt.datetime) -> list[d
     """The miner's samples in [since, until], oldest first: the raw tier plus the live row."""
     rows = {
         r["ts"]: r
-        for r in TelemetryRaw.objects.filter(site_id=command.site_id, miner_id=command.miner_id, ts__gte=since, ts__lte=until).values(*_FIELDS)
+        for r in TelemetryRaw.objects.filter(
+            site_id=command.site_id, miner_id=command.miner_id, ts__gte=since, ts__lte=until
+        ).values(*_FIELDS)
     }
-    live = TelemetryLive.objects.filter(miner_id=command.miner_id, ts__gte=since, ts__lte=until).values(*_FIELDS).first()
+    live = (
+        TelemetryLive.objects.filter(miner_id=command.miner_id, ts__gte=since, ts__lte=until).values(*_FIELDS).first()
+    )
     if live:
         rows.setdefault(live["ts"], live)
     return [rows[ts] for ts in sorted(rows)]
@@ -58,7 +62,9 @@ def _nominal_ghs(command: Command, before: dict | None) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def _rebooted(samples: list[dict], leased_at: dt.datetime, last_before: dt.datetime | None, nominal: float | None) -> bool:
+def _rebooted(
+    samples: list[dict], leased_at: dt.datetime, last_before: dt.datetime | None, nominal: float | None
+) -> bool:
     restarted_at = None
     for s in samples:
         age = (s["ts"] - leased_at).total_seconds()
@@ -67,7 +73,11 @@ def _rebooted(samples: list[dict], leased_at: dt.datetime, last_before: dt.datet
             restarted_at = s["ts"]
         elif restarted_at is None and last_before and (s["ts"] - last_before).total_seconds() > REBOOT_GAP_SEC:
             restarted_at = s["ts"]  # it disappeared across the command and came back
-        if restarted_at is not None and s["online"] and (nominal is None or (s["hashrate_5s_ghs"] or 0) >= 0.5 * nominal):
+        if (
+            restarted_at is not None
+            and s["online"]
+            and (nominal is None or (s["hashrate_5s_ghs"] or 0) >= 0.5 * nominal)
+        ):
             return True
     return False
 
@@ -82,7 +92,11 @@ def effect_seen(command: Command, attempt: CommandAttempt, samples: list[dict], 
     if kind == CommandType.DISABLE_HASHING:
         if nominal is None:
             return UNOBSERVABLE
-        return SEEN if any(s["hashrate_5s_ghs"] is not None and s["hashrate_5s_ghs"] < 0.05 * nominal for s in samples) else NOT_SEEN
+        return (
+            SEEN
+            if any(s["hashrate_5s_ghs"] is not None and s["hashrate_5s_ghs"] < 0.05 * nominal for s in samples)
+            else NOT_SEEN
+        )
     if kind == CommandType.ENABLE_HASHING:
         if nominal is None:
             return UNOBSERVABLE
@@ -91,7 +105,13 @@ def effect_seen(command: Command, attempt: CommandAttempt, samples: list[dict], 
         target = params.get("frequency")
         if not isinstance(target, (int, float)) or target <= 0:
             return UNOBSERVABLE
-        return SEEN if any(s["frequency_avg"] is not None and abs(s["frequency_avg"] - target) <= 0.05 * target for s in samples) else NOT_SEEN
+        return (
+            SEEN
+            if any(
+                s["frequency_avg"] is not None and abs(s["frequency_avg"] - target) <= 0.05 * target for s in samples
+            )
+            else NOT_SEEN
+        )
     if kind == CommandType.SET_FAN:
         old = (before or {}).get("fan_speeds")
         if not old:
@@ -102,23 +122,22 @@ def effect_seen(command: Command, attempt: CommandAttempt, samples: list[dict], 
             return UNOBSERVABLE  # a pool_id switch: the collector reports the first pool, not the active one
         old = (before or {}).get("pool_url") or ""
         # Only raw samples carry pool_url; latest rows send "".
-        changed = any(s["pool_url"] and (s["pool_url"] == params["pool_url"] or (old and s["pool_url"] != old)) for s in samples)
+        changed = any(
+            s["pool_url"] and (s["pool_url"] == params["pool_url"] or (old and s["pool_url"] != old)) for s in samples
+        )
         return SEEN if changed else NOT_SEEN
     return UNOBSERVABLE
 
 
 @transaction.atomic(savepoint=False)
-def command_verify(command: Command, *, now: dt.datetime | None = None, attempt: CommandAttempt | None = None) -> Command:
+def command_verify(
+    command: Command, *, now: dt.datetime | None = None, attempt: CommandAttempt | None = None
+) -> Command:
     """Decide an `acked` command from telemetry, or leave it `acked` while its window runs.
 
     With `attempt`, the caller (an ACK) holds the command and its current attempt locked in this
     transaction already; otherwise both are read again, the command locked."""
-    from control.services.queue import count_final
-
-    command = _verify(command, now=now, attempt=attempt)
-    if command.state != S.ACKED:
-        count_final([command])
-    return command
+    return _verify(command, now=now, attempt=attempt)
 
 
 def _verify(command: Command, *, now: dt.datetime | None, attempt: CommandAttempt | None) -> Command:
@@ -135,7 +154,10 @@ def _verify(command: Command, *, now: dt.datetime | None, attempt: CommandAttemp
     command.miner  # noqa: B018 — loaded once for the nominal hashrate
     samples = _samples(command, attempt.leased_at, min(now, deadline))
     last_before = (
-        TelemetryRaw.objects.filter(site_id=command.site_id, miner_id=command.miner_id, ts__lt=attempt.leased_at).order_by("-ts").values_list("ts", flat=True).first()
+        TelemetryRaw.objects.filter(site_id=command.site_id, miner_id=command.miner_id, ts__lt=attempt.leased_at)
+        .order_by("-ts")
+        .values_list("ts", flat=True)
+        .first()
         if command.command_type == CommandType.REBOOT
         else None
     )
@@ -144,21 +166,46 @@ def _verify(command: Command, *, now: dt.datetime | None, attempt: CommandAttemp
     details = {"verdict": verdict, "samples": len(samples), "ack_status": attempt.ack_status}
     if verdict == SEEN:
         outcome = Outcome.VERIFIED_DESPITE_ACK if edge_failed else Outcome.VERIFIED
-        return command_transition(command, to=S.SUCCEEDED, actor=ACTOR, reason="effect seen in telemetry", audit_details=details, outcome=outcome)
+        return command_transition(
+            command,
+            to=S.SUCCEEDED,
+            actor=ACTOR,
+            reason="effect seen in telemetry",
+            audit_details=details,
+            outcome=outcome,
+        )
     if verdict == NOT_SEEN and now < deadline:
         return command
     if edge_failed:
         return command_transition(
-            command, to=S.FAILED, actor=ACTOR, reason="edge ACKed failure and telemetry shows no effect", audit_details=details,
-            outcome=Outcome.EDGE_FAILED, error_code="EDGE_EXECUTION_FAILED", error_message=attempt.result_message,
-        )  # fmt: skip
+            command,
+            to=S.FAILED,
+            actor=ACTOR,
+            reason="edge ACKed failure and telemetry shows no effect",
+            audit_details=details,
+            outcome=Outcome.EDGE_FAILED,
+            error_code="EDGE_EXECUTION_FAILED",
+            error_message=attempt.result_message,
+        )
     if verdict == NOT_SEEN and samples:
         return command_transition(
-            command, to=S.FAILED, actor=ACTOR, reason="effect not seen in telemetry within the window", audit_details=details,
-            outcome=Outcome.VERIFICATION_FAILED, error_code="VERIFICATION_FAILED",
+            command,
+            to=S.FAILED,
+            actor=ACTOR,
+            reason="effect not seen in telemetry within the window",
+            audit_details=details,
+            outcome=Outcome.VERIFICATION_FAILED,
+            error_code="VERIFICATION_FAILED",
             error_message=f"no sample within {int(window.total_seconds())}s showed the effect ({len(samples)} samples)",
-        )  # fmt: skip
-    return command_transition(command, to=S.SUCCEEDED, actor=ACTOR, reason="effect not observable in telemetry", audit_details=details, outcome=Outcome.UNVERIFIED)
+        )
+    return command_transition(
+        command,
+        to=S.SUCCEEDED,
+        actor=ACTOR,
+        reason="effect not observable in telemetry",
+        audit_details=details,
+        outcome=Outcome.UNVERIFIED,
+    )
 
 
 def commands_verify_due(*, now: dt.datetime | None = None, batch: int = 500) -> int:

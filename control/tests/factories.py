@@ -44,7 +44,9 @@ def principal_for(collector, device_id: str = "dev-1"):
     """What CollectorTokenAuthentication puts in request.user, for service-level tests."""
     from tenants.collector_auth import CollectorPrincipal
 
-    return CollectorPrincipal(token=collector.tokens.select_related("collector__site", "collector__zone").first(), device_id=device_id)
+    return CollectorPrincipal(
+        token=collector.tokens.select_related("collector__site", "collector__zone").first(), device_id=device_id
+    )
 
 
 def collector_headers(token: str, site_code: str, device_id: str = "dev-1") -> dict:

@@ -12,7 +12,8 @@ from control.models import (
     CommandType,
     Outcome,
 )
-from control.services.queue import command_ack, command_poll_lease
+from control.services.ack import command_ack
+from control.services.poll import command_poll_lease
 from control.tests.factories import (
     ControlCommandFactory,
     collector_headers,
@@ -21,21 +22,42 @@ from control.tests.factories import (
 
 pytestmark = pytest.mark.django_db
 D = CommandAck.Disposition
-BEFORE = {"online": True, "hashrate_ghs": 200000.0, "hashrate_5s_ghs": 199000.0, "temp_avg": 53.0, "temp_max": 68.0,
-          "fan_speeds": [4, 4101, 4067], "pool_url": "stratum+tcp://btc.f2pool.com:1314", "worker_name": "farm1.w"}  # fmt: skip
+BEFORE = {
+    "online": True,
+    "hashrate_ghs": 200000.0,
+    "hashrate_5s_ghs": 199000.0,
+    "temp_avg": 53.0,
+    "temp_max": 68.0,
+    "fan_speeds": [4, 4101, 4067],
+    "pool_url": "stratum+tcp://btc.f2pool.com:1314",
+    "worker_name": "farm1.w",
+}
 
 
 def body(status, *, error_class="", message="", **extra):
     code = {"completed": 0, "failed": 1, "skipped": 2, "rejected": 3}[status]
-    out = {"status": status, "result_code": code, "result_message": message or status, "site_id": "SITE-X",
-           "executed_at": "2026-11-24T16:39:07Z", "device_id": "dev-1", "duration_ms": 3, **extra}  # fmt: skip
+    out = {
+        "status": status,
+        "result_code": code,
+        "result_message": message or status,
+        "site_id": "SITE-X",
+        "executed_at": "2026-11-24T16:39:07Z",
+        "device_id": "dev-1",
+        "duration_ms": 3,
+        **extra,
+    }
     if error_class:
         out["error_class"] = error_class
     return out
 
 
 def ack(client, token, wire_id, payload, device="dev-1", path="/api/edge/v1/commands/{}/ack"):
-    return client.post(path.format(wire_id), orjson.dumps(payload), content_type="application/json", **collector_headers(token, "SITE-X", device))
+    return client.post(
+        path.format(wire_id),
+        orjson.dumps(payload),
+        content_type="application/json",
+        **collector_headers(token, "SITE-X", device),
+    )
 
 
 def leased(world, device="dev-1", **kwargs):
@@ -47,7 +69,12 @@ def leased(world, device="dev-1", **kwargs):
 
 def test_completed_ack_decides_the_attempt_and_keeps_the_snapshots(client, world):
     cmd, wid = leased(world, command_type=CommandType.DISABLE_HASHING)
-    resp = ack(client, world.token_x, wid, body("completed", before=BEFORE, after=BEFORE | {"hashrate_5s_ghs": 0.0}, unknown_field=1))
+    resp = ack(
+        client,
+        world.token_x,
+        wid,
+        body("completed", before=BEFORE, after=BEFORE | {"hashrate_5s_ghs": 0.0}, unknown_field=1),
+    )
     assert resp.status_code == 200 and resp.json() == {"success": True}
     cmd.refresh_from_db()
     assert cmd.state == CommandState.ACKED and cmd.before_snapshot == BEFORE and cmd.ack_payload["unknown_field"] == 1
@@ -70,7 +97,9 @@ def test_replayed_ack_changes_nothing_and_is_recorded_as_replay(client, world):
 
 
 def test_execution_failed_retries_as_a_new_attempt_with_backoff_then_fails(client, world):
-    cmd, wid = leased(world, command_type=CommandType.SET_FAN, params={"speed": 80}, max_retries=1, retry_backoff_sec=30)
+    cmd, wid = leased(
+        world, command_type=CommandType.SET_FAN, params={"speed": 80}, max_retries=1, retry_backoff_sec=30
+    )
     ack(client, world.token_x, wid, body("failed", error_class="execution_failed", message="Unknown command: set_fan"))
     cmd.refresh_from_db()
     assert (cmd.state, cmd.attempt) == (CommandState.QUEUED, 2)
@@ -81,8 +110,15 @@ def test_execution_failed_retries_as_a_new_attempt_with_backoff_then_fails(clien
         assert wire["command_id"] == f"{cmd.pk}.2" and wire["lease_epoch"] == 2
         ack(client, world.token_x, wire["command_id"], body("failed", error_class="execution_failed"))
     cmd.refresh_from_db()
-    assert (cmd.state, cmd.outcome, cmd.error_code) == (CommandState.FAILED, Outcome.EDGE_FAILED, "EDGE_EXECUTION_FAILED")
-    assert list(CommandAttempt.objects.filter(command=cmd).values_list("wire_id", "ack_status")) == [(wid, "failed"), (f"{cmd.pk}.2", "failed")]
+    assert (cmd.state, cmd.outcome, cmd.error_code) == (
+        CommandState.FAILED,
+        Outcome.EDGE_FAILED,
+        "EDGE_EXECUTION_FAILED",
+    )
+    assert list(CommandAttempt.objects.filter(command=cmd).values_list("wire_id", "ack_status")) == [
+        (wid, "failed"),
+        (f"{cmd.pk}.2", "failed"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -142,12 +178,20 @@ def test_unknown_and_foreign_ids_answer_200_and_are_recorded_unknown(client, wor
 
 def test_legacy_result_and_body_ack_paths_decide_like_v1(client, world):
     cmd, wid = leased(world)
-    resp = ack(client, world.token_x, wid, body("rejected", error_class="expired"), path="/api/collector/commands/{}/result")
+    resp = ack(
+        client, world.token_x, wid, body("rejected", error_class="expired"), path="/api/collector/commands/{}/result"
+    )
     assert resp.status_code == 200 and resp.json() == {"success": True}
     cmd.refresh_from_db()
     assert cmd.state == CommandState.FAILED and CommandAck.objects.get(command=cmd).endpoint == "legacy"
     cmd2, wid2 = leased(world, miner=world.miners_a_x[1])
-    resp = ack(client, world.token_x, None, body("rejected", error_class="expired", command_id=wid2), path="/api/collector/commands/ack")
+    resp = ack(
+        client,
+        world.token_x,
+        None,
+        body("rejected", error_class="expired", command_id=wid2),
+        path="/api/collector/commands/ack",
+    )
     assert resp.status_code == 200
     cmd2.refresh_from_db()
     assert cmd2.error_code == "EDGE_REJECTED_EXPIRED"
@@ -155,9 +199,19 @@ def test_legacy_result_and_body_ack_paths_decide_like_v1(client, world):
 
 def test_malformed_ack_body_is_400_with_error_code(client, world):
     cmd, wid = leased(world)
-    resp = client.post(f"/api/edge/v1/commands/{wid}/ack", b"not json", content_type="application/octet-stream", **collector_headers(world.token_x, "SITE-X"))
+    resp = client.post(
+        f"/api/edge/v1/commands/{wid}/ack",
+        b"not json",
+        content_type="application/octet-stream",
+        **collector_headers(world.token_x, "SITE-X"),
+    )
     assert resp.status_code == 400 and resp.json()["error_code"] == "MALFORMED_BODY"
-    resp = client.post(f"/api/edge/v1/commands/{wid}/ack", b"[1]", content_type="application/json", **collector_headers(world.token_x, "SITE-X"))
+    resp = client.post(
+        f"/api/edge/v1/commands/{wid}/ack",
+        b"[1]",
+        content_type="application/json",
+        **collector_headers(world.token_x, "SITE-X"),
+    )
     assert resp.status_code == 400
 
 
@@ -172,8 +226,18 @@ def test_ack_with_another_sites_token_is_403_and_changes_nothing(client, world):
 def test_service_matches_the_echoed_lease_epoch_when_present(world):
     cmd, wid = leased(world)
     principal = principal_for(world.collector_x, "dev-1")
-    assert command_ack(principal=principal, wire_id=wid, payload=body("completed", lease_epoch=7), endpoint="v1").disposition == D.LATE
-    assert command_ack(principal=principal, wire_id=wid, payload=body("completed", lease_epoch=1), endpoint="v1").disposition == D.FIRST
+    assert (
+        command_ack(
+            principal=principal, wire_id=wid, payload=body("completed", lease_epoch=7), endpoint="v1"
+        ).disposition
+        == D.LATE
+    )
+    assert (
+        command_ack(
+            principal=principal, wire_id=wid, payload=body("completed", lease_epoch=1), endpoint="v1"
+        ).disposition
+        == D.FIRST
+    )
 
 
 def test_an_ack_writes_its_command_once_and_appends_its_events_in_one_statement_at_the_end(world):
@@ -187,7 +251,9 @@ def test_an_ack_writes_its_command_once_and_appends_its_events_in_one_statement_
 
     cmd, wid = leased(world, command_type=CommandType.SET_FAN, params={"speed": 80})
     with CaptureQueriesContext(connection) as queries:
-        command_ack(principal=principal_for(world.collector_x, "dev-1"), wire_id=wid, payload=body("completed"), endpoint="v1")
+        command_ack(
+            principal=principal_for(world.collector_x, "dev-1"), wire_id=wid, payload=body("completed"), endpoint="v1"
+        )
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     appends = [i for i, sql in enumerate(statements) if "audit_append(" in sql]
     assert appends == [len(statements) - 1]

@@ -34,9 +34,13 @@ def act(client, action, commands, **extra):
     return client.post(CHANGELIST, data)
 
 
-def test_the_queue_shows_own_site_commands_with_their_waiting_reason(as_user, world, noc_x, noc_y, django_assert_num_queries):
+def test_the_queue_shows_own_site_commands_with_their_waiting_reason(
+    as_user, world, noc_x, noc_y, django_assert_num_queries
+):
     safety = make(noc_x, world.miners_a_x[0], priority_class=PriorityClass.SAFETY)
-    waiting = make(noc_x, world.miners_a_x[0], "set_frequency", params={"frequency": 600}, priority_class=PriorityClass.EFFICIENCY)
+    waiting = make(
+        noc_x, world.miners_a_x[0], "set_frequency", params={"frequency": 600}, priority_class=PriorityClass.EFFICIENCY
+    )
     make(noc_x, world.miners_a_x[1], "reboot")
     theirs = make(noc_y, world.miners_b_y[0], "set_fan")
     client = as_user(noc_x)
@@ -58,7 +62,9 @@ def test_the_queue_shows_own_site_commands_with_their_waiting_reason(as_user, wo
 
 def test_the_queue_filters_by_state_and_type(as_user, world, noc_x):
     queued, proposed = make(noc_x, world.miners_a_x[0]), make(noc_x, world.miners_a_x[1], "reboot")
-    html = as_user(noc_x).get(CHANGELIST, {"state__exact": "proposed", "command_type__exact": "reboot"}).content.decode()
+    html = (
+        as_user(noc_x).get(CHANGELIST, {"state__exact": "proposed", "command_type__exact": "reboot"}).content.decode()
+    )
     assert change(proposed.pk) in html and change(queued.pk) not in html
 
 
@@ -73,7 +79,11 @@ def test_approve_asks_for_a_reason_on_a_confirmation_page_then_approves(as_user,
     c = make(noc_x, world.miners_a_x[0], "reboot", reason="stuck")
     client = as_user(ops_manager_x)
     page = act(client, "approve", [c])
-    assert page.status_code == 200 and "Approve these commands?" in page.content.decode() and 'name="reason"' in page.content.decode()
+    assert (
+        page.status_code == 200
+        and "Approve these commands?" in page.content.decode()
+        and 'name="reason"' in page.content.decode()
+    )
     assert Command.objects.get(pk=c.pk).state == S.PROPOSED
     assert act(client, "approve", [c], apply="1").status_code == 200  # no reason: the form again
     assert Command.objects.get(pk=c.pk).state == S.PROPOSED
@@ -125,11 +135,38 @@ def test_the_change_page_is_a_read_only_timeline(as_user, world, noc_x, ops_mana
     c = make(noc_x, world.miners_a_x[0], "reboot", reason="stuck")
     decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="checked")
     now = timezone.now()
-    CommandAttempt.objects.create(command=c, attempt=1, wire_id=str(c.pk), lease_epoch=1, collector=world.collector_x, device_id="dev-1", leased_at=now, lease_until=now + dt.timedelta(minutes=5), ack_status="completed")
-    CommandAck.objects.create(command=c, wire_id=str(c.pk), collector=world.collector_x, device_id="dev-1", endpoint="v1", received_at=now, payload={"status": "completed", "message": "CGMiner restarted"}, disposition="first")
+    CommandAttempt.objects.create(
+        command=c,
+        attempt=1,
+        wire_id=str(c.pk),
+        lease_epoch=1,
+        collector=world.collector_x,
+        device_id="dev-1",
+        leased_at=now,
+        lease_until=now + dt.timedelta(minutes=5),
+        ack_status="completed",
+    )
+    CommandAck.objects.create(
+        command=c,
+        wire_id=str(c.pk),
+        collector=world.collector_x,
+        device_id="dev-1",
+        endpoint="v1",
+        received_at=now,
+        payload={"status": "completed", "message": "CGMiner restarted"},
+        disposition="first",
+    )
     client = as_user(noc_x)
     html = client.get(change(c.pk)).content.decode()
-    for text in ("control.command.created", "control.command.approved", "control.command.queued", "opsmgr-x", "checked", "dev-1", "CGMiner restarted"):
+    for text in (
+        "control.command.created",
+        "control.command.approved",
+        "control.command.queued",
+        "opsmgr-x",
+        "checked",
+        "dev-1",
+        "CGMiner restarted",
+    ):
         assert text in html, text
     assert 'name="_save"' not in html and 'name="state"' not in html
     assert client.post(change(c.pk), {"state": "succeeded"}).status_code == 403

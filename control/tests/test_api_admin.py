@@ -25,16 +25,38 @@ def post(client, path, body):
 
 def test_an_operator_creates_a_command(as_user, world, noc_x):
     miner = world.miners_a_x[0]
-    r = post(as_user(noc_x), V1, {"site_id": "SITE-X", "miner_id": miner.miner_id, "command_type": "set_pool", "params": {"pool_url": "stratum+tcp://p:3333", "pool_user": "a.w", "pool_password": "s3cret"}, "priority_class": "efficiency", "reason": "move pool"})
+    r = post(
+        as_user(noc_x),
+        V1,
+        {
+            "site_id": "SITE-X",
+            "miner_id": miner.miner_id,
+            "command_type": "set_pool",
+            "params": {"pool_url": "stratum+tcp://p:3333", "pool_user": "a.w", "pool_password": "s3cret"},
+            "priority_class": "efficiency",
+            "reason": "move pool",
+        },
+    )
     assert r.status_code == 201, r.json()
     body = r.json()
-    assert (body["state"], body["site_id"], body["miner_id"], body["priority_class"], body["created_by"]) == ("queued", "SITE-X", miner.miner_id, "efficiency", "noc-x")
+    assert (body["state"], body["site_id"], body["miner_id"], body["priority_class"], body["created_by"]) == (
+        "queued",
+        "SITE-X",
+        miner.miner_id,
+        "efficiency",
+        "noc-x",
+    )
     assert body["params"]["pool_password"] == "***" and "s3cret" not in r.content.decode()
     assert Command.objects.get(pk=body["id"]).params["pool_password"] == "s3cret"
 
 
 def test_a_replayed_create_with_a_dedupe_key_answers_200_with_the_same_command(as_user, world, noc_x):
-    body = {"site_id": "SITE-X", "miner_id": world.miners_a_x[0].miner_id, "command_type": "enable_hashing", "dedupe_key": "ops-42"}
+    body = {
+        "site_id": "SITE-X",
+        "miner_id": world.miners_a_x[0].miner_id,
+        "command_type": "enable_hashing",
+        "dedupe_key": "ops-42",
+    }
     first, again = post(as_user(noc_x), V1, body), post(as_user(noc_x), V1, body)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"]
@@ -47,7 +69,10 @@ def test_a_replayed_create_with_a_dedupe_key_answers_200_with_the_same_command(a
         ({"site_id": "SITE-X", "command_type": "set_fan", "params": {"speed": 5}}, "miner_id"),
         ({"site_id": "SITE-X", "miner_id": "M", "command_type": "set_fan", "params": {"speed": 500}}, "params.speed"),
         ({"site_id": "SITE-X", "miner_id": "M", "command_type": "warp", "params": {}}, "command_type"),
-        ({"site_id": "SITE-X", "miner_id": "M", "command_type": "set_fan", "priority_class": "urgent"}, "priority_class"),
+        (
+            {"site_id": "SITE-X", "miner_id": "M", "command_type": "set_fan", "priority_class": "urgent"},
+            "priority_class",
+        ),
     ],
 )
 def test_invalid_requests_answer_invalid_params_naming_the_field(as_user, world, noc_x, body, field):
@@ -58,7 +83,9 @@ def test_invalid_requests_answer_invalid_params_naming_the_field(as_user, world,
 
 
 def test_power_off_answers_422_unsupported_by_site(as_user, world, noc_x):
-    r = post(as_user(noc_x), V1, {"site_id": "SITE-X", "miner_id": world.miners_a_x[0].miner_id, "command_type": "power_off"})
+    r = post(
+        as_user(noc_x), V1, {"site_id": "SITE-X", "miner_id": world.miners_a_x[0].miner_id, "command_type": "power_off"}
+    )
     assert (r.status_code, r.json()["error_code"]) == (422, "UNSUPPORTED_BY_SITE")
 
 
@@ -68,7 +95,12 @@ def test_a_dry_run_previews_a_group_batch_and_creates_nothing(as_user, world, no
     r = post(as_user(noc_x), V1, {"site_id": "SITE-X", "group": "row-1", "command_type": "reboot", "dry_run": True})
     assert r.status_code == 200
     body = r.json()
-    assert (body["dry_run"], body["state"], body["approval_required"], body["estimated_kw"]) == (True, "proposed", True, 10.5)
+    assert (body["dry_run"], body["state"], body["approval_required"], body["estimated_kw"]) == (
+        True,
+        "proposed",
+        True,
+        10.5,
+    )
     assert sorted(m["miner_id"] for m in body["miners"]) == sorted(m.miner_id for m in world.miners_a_x)
     assert not Command.objects.exists()
 
@@ -76,7 +108,9 @@ def test_a_dry_run_previews_a_group_batch_and_creates_nothing(as_user, world, no
 def test_a_batch_answers_its_batch_id_commands_and_skips(as_user, world, noc_x):
     ControlCommandFactory(miner=world.miners_a_x[0], state=S.DISPATCHED, lease_epoch=1)
     ids = [m.miner_id for m in world.miners_a_x]
-    r = post(as_user(noc_x), V1, {"site_id": "SITE-X", "miners": ids, "command_type": "set_fan", "params": {"speed": 70}})
+    r = post(
+        as_user(noc_x), V1, {"site_id": "SITE-X", "miners": ids, "command_type": "set_fan", "params": {"speed": 70}}
+    )
     assert r.status_code == 201, r.json()
     body = r.json()
     assert [c["miner_id"] for c in body["created"]] == ids[1:]
@@ -88,7 +122,9 @@ def test_a_batch_answers_its_batch_id_commands_and_skips(as_user, world, noc_x):
 
 def test_a_miner_of_another_site_in_a_batch_is_forbidden(as_user, world, noc_x):
     ids = [world.miners_a_x[0].miner_id, world.miners_b_y[0].miner_id]
-    r = post(as_user(noc_x), V1, {"site_id": "SITE-X", "miners": ids, "command_type": "set_fan", "params": {"speed": 1}})
+    r = post(
+        as_user(noc_x), V1, {"site_id": "SITE-X", "miners": ids, "command_type": "set_fan", "params": {"speed": 1}}
+    )
     assert (r.status_code, r.json()["error_code"]) == (403, "FORBIDDEN")
     assert not Command.objects.exists()
 
@@ -96,7 +132,9 @@ def test_a_miner_of_another_site_in_a_batch_is_forbidden(as_user, world, noc_x):
 # --- read ------------------------------------------------------------------------------------------
 
 
-def test_the_list_is_scoped_filtered_and_its_query_count_is_flat(as_user, world, noc_x, noc_y, django_assert_num_queries):
+def test_the_list_is_scoped_filtered_and_its_query_count_is_flat(
+    as_user, world, noc_x, noc_y, django_assert_num_queries
+):
     for m in world.miners_a_x:
         make(noc_x, m)
     theirs = make(noc_y, world.miners_b_y[0])
@@ -107,7 +145,9 @@ def test_the_list_is_scoped_filtered_and_its_query_count_is_flat(as_user, world,
     ids = [c["id"] for c in r.json()["results"]]
     assert len(ids) == 3 and theirs.pk not in ids
     assert client.get(V1, {"site_id": "SITE-Y"}).json()["results"] == []
-    assert [c["miner_id"] for c in client.get(V1, {"miner_id": world.miners_a_x[1].miner_id}).json()["results"]] == [world.miners_a_x[1].miner_id]
+    assert [c["miner_id"] for c in client.get(V1, {"miner_id": world.miners_a_x[1].miner_id}).json()["results"]] == [
+        world.miners_a_x[1].miner_id
+    ]
 
 
 def test_the_detail_shows_attempts_acks_and_the_audit_timeline(as_user, world, noc_x, ops_manager_x):
@@ -115,7 +155,11 @@ def test_the_detail_shows_attempts_acks_and_the_audit_timeline(as_user, world, n
     decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="ok")
     body = as_user(noc_x).get(f"{V1}/{c.pk}").json()
     assert body["state"] == "queued" and body["approved_by"] == "opsmgr-x"
-    assert [e["action"] for e in body["events"]] == ["control.command.created", "control.command.approved", "control.command.queued"]
+    assert [e["action"] for e in body["events"]] == [
+        "control.command.created",
+        "control.command.approved",
+        "control.command.queued",
+    ]
     assert body["attempts"] == [] and body["acks"] == []
 
 
@@ -158,7 +202,20 @@ def test_anonymous_callers_get_401(client, world):
 def test_customers_get_403_even_for_their_own_miners(as_user, world, noc_x, customer_a):
     own = make(noc_x, world.miners_a_x[0])
     client = as_user(customer_a)
-    for r in (client.get(V1), client.get(f"{V1}/{own.pk}"), post(client, V1, {"site_id": "SITE-X", "miner_id": world.miners_a_x[0].miner_id, "command_type": "set_fan", "params": {"speed": 1}})):
+    for r in (
+        client.get(V1),
+        client.get(f"{V1}/{own.pk}"),
+        post(
+            client,
+            V1,
+            {
+                "site_id": "SITE-X",
+                "miner_id": world.miners_a_x[0].miner_id,
+                "command_type": "set_fan",
+                "params": {"speed": 1},
+            },
+        ),
+    ):
         assert (r.status_code, r.json()["error_code"]) == (403, "FORBIDDEN")
 
 
@@ -166,12 +223,29 @@ def test_another_sites_command_looks_exactly_like_a_missing_one(as_user, world, 
     theirs = make(noc_y, world.miners_b_y[0], "reboot")
     client = as_user(noc_x)
     for suffix, method in (("", "get"), ("/approve", "post"), ("/cancel", "post"), ("/rollback", "post")):
-        foreign = getattr(client, method)(f"{V1}/{theirs.pk}{suffix}", {"reason": "x"}, content_type="application/json") if method == "post" else client.get(f"{V1}/{theirs.pk}")
-        missing = getattr(client, method)(f"{V1}/999999{suffix}", {"reason": "x"}, content_type="application/json") if method == "post" else client.get(f"{V1}/999999")
+        foreign = (
+            getattr(client, method)(f"{V1}/{theirs.pk}{suffix}", {"reason": "x"}, content_type="application/json")
+            if method == "post"
+            else client.get(f"{V1}/{theirs.pk}")
+        )
+        missing = (
+            getattr(client, method)(f"{V1}/999999{suffix}", {"reason": "x"}, content_type="application/json")
+            if method == "post"
+            else client.get(f"{V1}/999999")
+        )
         assert (foreign.status_code, foreign.json()) == (missing.status_code, missing.json()) == (403, missing.json())
         assert foreign.json()["error_code"] == "FORBIDDEN"
     assert Command.objects.get(pk=theirs.pk).state == S.PROPOSED
-    r = post(client, V1, {"site_id": "SITE-Y", "miner_id": world.miners_b_y[0].miner_id, "command_type": "set_fan", "params": {"speed": 1}})
+    r = post(
+        client,
+        V1,
+        {
+            "site_id": "SITE-Y",
+            "miner_id": world.miners_b_y[0].miner_id,
+            "command_type": "set_fan",
+            "params": {"speed": 1},
+        },
+    )
     assert (r.status_code, r.json()["error_code"]) == (403, "FORBIDDEN")
 
 
@@ -180,16 +254,28 @@ def test_another_sites_command_looks_exactly_like_a_missing_one(as_user, world, 
 
 def test_legacy_paths_create_cancel_list_and_count(as_user, world, noc_x):
     client = as_user(noc_x)
-    r = post(client, "/api/collector/commands", {"site_id": "SITE-X", "miner_id": world.miners_a_x[0].miner_id, "command": "set_fan", "params": {"speed": 40}})
+    r = post(
+        client,
+        "/api/collector/commands",
+        {"site_id": "SITE-X", "miner_id": world.miners_a_x[0].miner_id, "command": "set_fan", "params": {"speed": 40}},
+    )
     assert r.status_code == 201 and r.json()["success"] is True
     pk = r.json()["command_id"]
-    r = post(client, "/api/collector/commands/batch", {"site_id": "SITE-X", "miner_ids": [m.miner_id for m in world.miners_b_x], "action": "enable_hashing"})
+    r = post(
+        client,
+        "/api/collector/commands/batch",
+        {"site_id": "SITE-X", "miner_ids": [m.miner_id for m in world.miners_b_x], "action": "enable_hashing"},
+    )
     assert r.status_code == 201 and len(r.json()["created"]) == 2
     r = client.delete(f"/api/collector/commands/{pk}?reason=oops")
     assert r.json() == {"success": True, "command_id": pk, "state": "canceled"}
     assert len(client.get("/api/collector/commands/history").json()["commands"]) == 3
     stats = client.get("/api/collector/commands/stats", {"site_id": "SITE-X"}).json()
-    assert (stats["total"], stats["by_state"], stats["by_type"]) == (3, {"canceled": 1, "queued": 2}, {"set_fan": 1, "enable_hashing": 2})
+    assert (stats["total"], stats["by_state"], stats["by_type"]) == (
+        3,
+        {"canceled": 1, "queued": 2},
+        {"set_fan": 1, "enable_hashing": 2},
+    )
     assert client.get("/api/collector/commands/stats", {"site_id": "SITE-Y"}).status_code == 403
 
 

@@ -23,7 +23,8 @@ from control.models import (
     CommandType,
     Outcome,
 )
-from control.services.queue import EDGE_ACTION, commands_expire_due
+from control.services.expiry import commands_expire_due
+from control.services.poll import EDGE_ACTION
 from control.tests.factories import ControlCommandFactory
 from tenants.services import collector_token_create
 from tests.factories import CollectorFactory, MinerFactory, SiteFactory, TenantFactory
@@ -73,7 +74,12 @@ def _pinned_clock():
 def _command_for(miners, ack_body: dict, **fields):
     params = {"speed": 80} if ack_body["command"] == "set_fan" else {}
     params = {"frequency": 400} if ack_body["command"] == "set_frequency" else params
-    return ControlCommandFactory(miner=miners[ack_body["miner_id"]], command_type=TYPE_OF[ack_body["command"]], params=fields.pop("params", params), **fields)
+    return ControlCommandFactory(
+        miner=miners[ack_body["miner_id"]],
+        command_type=TYPE_OF[ack_body["command"]],
+        params=fields.pop("params", params),
+        **fields,
+    )
 
 
 def _lease_to(client, token: str, name: str) -> None:
@@ -99,7 +105,11 @@ def test_08_v1_poll_hands_out_the_seven_commands_in_the_collector_vocabulary(cli
     got = resp.json()["commands"]
 
     def shape(c):
-        return c["miner_id"], c["command"], json.dumps({k: v for k, v in c["params"].items() if k != "post_wait_sec"}, sort_keys=True)
+        return (
+            c["miner_id"],
+            c["command"],
+            json.dumps({k: v for k, v in c["params"].items() if k != "post_wait_sec"}, sort_keys=True),
+        )
 
     assert sorted(map(shape, got)) == sorted(map(shape, recorded))
     for c in got:  # every field the collector reads (COLLECTOR_PROTOCOL §3.2)
@@ -140,7 +150,13 @@ def test_ack_capture_answers_200_and_decides_its_command(client, acc, name, stat
     token, miners = acc
     request, body = capture(name)
     ack_body = json.loads(body)
-    params = {"pool_id": 1} if "pool-id" in name else {"pool_url": "stratum+tcp://new.example:3333", "pool_user": "acct.w8"} if "pool-url" in name else None
+    params = (
+        {"pool_id": 1}
+        if "pool-id" in name
+        else {"pool_url": "stratum+tcp://new.example:3333", "pool_user": "acct.w8"}
+        if "pool-url" in name
+        else None
+    )
     cmd = _command_for(miners, ack_body, **({"params": params} if params else {}))
     _lease_to(client, token, name)
     wire_path = request["path"].replace(request["path"].split("/")[-2], str(cmd.pk))
@@ -156,7 +172,13 @@ def test_ack_capture_answers_200_and_decides_its_command(client, acc, name, stat
     assert cmd.before_snapshot == ack_body.get("before")
 
 
-UNMAPPED = ["12-ack-failed-no-target", "12-ack-failed-not-registered", "12-ack-failed-unsupported", "12-ack-failed-unknown-command", "13-ack-lost-503"]
+UNMAPPED = [
+    "12-ack-failed-no-target",
+    "12-ack-failed-not-registered",
+    "12-ack-failed-unsupported",
+    "12-ack-failed-unknown-command",
+    "13-ack-lost-503",
+]
 
 
 @pytest.mark.parametrize("name", UNMAPPED)
@@ -165,7 +187,11 @@ def test_ack_for_an_id_this_cloud_never_issued_answers_200_recorded_unknown(clie
     resp = send(client, name, acc[0])
     assert resp.status_code == 200
     ack = CommandAck.objects.get()
-    assert (ack.disposition, ack.wire_id, ack.command) == (CommandAck.Disposition.UNKNOWN, request["path"].split("/")[-2], None)
+    assert (ack.disposition, ack.wire_id, ack.command) == (
+        CommandAck.Disposition.UNKNOWN,
+        request["path"].split("/")[-2],
+        None,
+    )
     assert ack.payload == json.loads(body)
 
 

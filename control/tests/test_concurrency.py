@@ -18,7 +18,9 @@ from control.models import (
     CommandState,
     CommandType,
 )
-from control.services.queue import command_ack, command_poll_lease, commands_expire_due
+from control.services.ack import command_ack
+from control.services.expiry import commands_expire_due
+from control.services.poll import command_poll_lease
 from control.tests.factories import principal_for
 from tenants.models import Miner
 
@@ -33,18 +35,29 @@ ACK = {"status": "completed", "result_code": 0, "result_message": "Switched to p
 
 def _fleet(world, miners: int, per_miner: int = 1, **fields) -> list[Command]:
     rows = Miner.objects.bulk_create(
-        [Miner(site=world.site_x, tenant=world.tenant_a, miner_id=f"C{i:05d}", model="S21", nominal_hashrate_ths=200) for i in range(miners)]
+        [
+            Miner(site=world.site_x, tenant=world.tenant_a, miner_id=f"C{i:05d}", model="S21", nominal_hashrate_ths=200)
+            for i in range(miners)
+        ]
     )
     now = timezone.now()
     commands = [
         Command(
-            tenant=world.tenant_a, site=world.site_x, miner=m, command_type=CommandType.SET_POOL, params={"pool_id": 1},
-            state=CommandState.QUEUED, created_at=now + dt.timedelta(microseconds=n), updated_at=now, ttl_sec=fields.get("ttl_sec", 900),
-            expires_at=now + dt.timedelta(seconds=fields.get("ttl_sec", 900)), created_by_system="test",
+            tenant=world.tenant_a,
+            site=world.site_x,
+            miner=m,
+            command_type=CommandType.SET_POOL,
+            params={"pool_id": 1},
+            state=CommandState.QUEUED,
+            created_at=now + dt.timedelta(microseconds=n),
+            updated_at=now,
+            ttl_sec=fields.get("ttl_sec", 900),
+            expires_at=now + dt.timedelta(seconds=fields.get("ttl_sec", 900)),
+            created_by_system="test",
         )
         for n in range(per_miner)
         for m in rows
-    ]  # fmt: skip
+    ]
     return Command.objects.bulk_create(commands)
 
 
@@ -56,7 +69,9 @@ def _run(threads: list[threading.Thread]) -> None:
     assert not any(t.is_alive() for t in threads)
 
 
-def _collector(world, device: str, out: list, errors: list, *, ack: bool = False, stop_after: int | None = None, limit: int = 100):
+def _collector(
+    world, device: str, out: list, errors: list, *, ack: bool = False, stop_after: int | None = None, limit: int = 100
+):
     def body():
         principal = principal_for(world.collector_x, device)
         polls = 0
@@ -71,8 +86,13 @@ def _collector(world, device: str, out: list, errors: list, *, ack: bool = False
                     command_ack(principal=principal, wire_id=w["command_id"], payload=ACK, endpoint="v1")
                     # the same ACK again (a proxy retry), and one from a device that holds no lease
                     command_ack(principal=principal, wire_id=w["command_id"], payload=ACK, endpoint="v1")
-                    command_ack(principal=principal_for(world.collector_x, "stale-device"), wire_id=w["command_id"], payload=ACK, endpoint="v1")
-        except Exception as exc:  # noqa: BLE001 — reported by the test thread
+                    command_ack(
+                        principal=principal_for(world.collector_x, "stale-device"),
+                        wire_id=w["command_id"],
+                        payload=ACK,
+                        endpoint="v1",
+                    )
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -105,11 +125,19 @@ def test_per_miner_leases_never_overlap_and_stale_or_replayed_acks_count_once(wo
     assert errors == []
     assert len(out) == 200 and len({wid for _, wid, _ in out}) == 200
     assert Command.objects.filter(state=CommandState.SUCCEEDED).count() == 200
-    assert Counter(CommandAck.objects.values_list("disposition", flat=True)) == {"first": 200, "replay": 200, "late": 200}
+    assert Counter(CommandAck.objects.values_list("disposition", flat=True)) == {
+        "first": 200,
+        "replay": 200,
+        "late": 200,
+    }
     # The tenant's audit chain is in commit order: per miner, no lease opens while one is open.
     open_lease: dict[int, str] = {}
     leases = defaultdict(int)
-    for payload in AuditEvent.objects.filter(chain_key=f"tenant:{world.tenant_a.pk}", entity_type="control.command").order_by("seq").values_list("payload", flat=True):
+    for payload in (
+        AuditEvent.objects.filter(chain_key=f"tenant:{world.tenant_a.pk}", entity_type="control.command")
+        .order_by("seq")
+        .values_list("payload", flat=True)
+    ):
         miner = payload["miner"]
         if payload["to"] == "dispatched":
             assert miner not in open_lease, f"miner {miner} leased twice at once"
@@ -151,11 +179,21 @@ def test_ttl_expiry_racing_polls_never_hands_out_an_expired_command(world):
         now = timezone.now()
         keep = Command.objects.bulk_create(
             [
-                Command(tenant=world.tenant_a, site=world.site_x, miner=m, command_type=CommandType.ENABLE_HASHING, state=CommandState.QUEUED,
-                        created_at=now, updated_at=now, ttl_sec=600, expires_at=now + dt.timedelta(seconds=600), created_by_system="test")
+                Command(
+                    tenant=world.tenant_a,
+                    site=world.site_x,
+                    miner=m,
+                    command_type=CommandType.ENABLE_HASHING,
+                    state=CommandState.QUEUED,
+                    created_at=now,
+                    updated_at=now,
+                    ttl_sec=600,
+                    expires_at=now + dt.timedelta(seconds=600),
+                    created_by_system="test",
+                )
                 for m in long_miners
             ]
-        )  # fmt: skip
+        )
         out, errors = [], []
         expiry = threading.Thread(target=lambda: (commands_expire_due(), connection.close()))
         _run([expiry, *[_collector(world, f"dev-{i}", out, errors) for i in range(COLLECTORS)]])
@@ -180,7 +218,7 @@ def _blocked_while(hold, rows) -> list[str]:
         try:
             with transaction.atomic():
                 hold(holding)
-        except BaseException as exc:  # noqa: BLE001 — reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -194,7 +232,7 @@ def _blocked_while(hold, rows) -> list[str]:
                         cur.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE NOWAIT", [pk])
                 except DatabaseError:
                     blocked.append(table)
-        except BaseException as exc:  # noqa: BLE001 — reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             probed.set()
@@ -208,17 +246,25 @@ def _blocked_while(hold, rows) -> list[str]:
 def _queued(world, miner) -> Command:
     now = timezone.now()
     return Command.objects.create(
-        tenant=world.tenant_a, site=world.site_x, miner=miner, command_type=CommandType.SET_FAN, params={"speed": 80},
-        state=CommandState.QUEUED, created_at=now, updated_at=now, ttl_sec=600, expires_at=now + dt.timedelta(seconds=600),
+        tenant=world.tenant_a,
+        site=world.site_x,
+        miner=miner,
+        command_type=CommandType.SET_FAN,
+        params={"speed": 80},
+        state=CommandState.QUEUED,
+        created_at=now,
+        updated_at=now,
+        ttl_sec=600,
+        expires_at=now + dt.timedelta(seconds=600),
         created_by_system="test",
-    )  # fmt: skip
+    )
 
 
 def test_an_ack_in_flight_locks_its_command_not_the_site_or_the_miner(world, monkeypatch):
     """While an ACK's transaction is open, inserts that reference the command's site or miner (an
     upload's receipt, a new command) must not wait for it: their foreign-key checks take FOR KEY
     SHARE on those rows, which a FOR UPDATE on them would block."""
-    import control.services.queue as queue
+    import control.services.ack as queue
 
     miner = world.miners_a_x[0]
     command = _queued(world, miner)
@@ -227,7 +273,9 @@ def test_an_ack_in_flight_locks_its_command_not_the_site_or_the_miner(world, mon
 
     def ack(holding):
         monkeypatch.setattr(queue, "_decide", lambda *a, **kw: (decide(*a, **kw), holding()))
-        command_ack(principal=principal_for(world.collector_x, "dev-1"), wire_id=wire["command_id"], payload=ACK, endpoint="v1")
+        command_ack(
+            principal=principal_for(world.collector_x, "dev-1"), wire_id=wire["command_id"], payload=ACK, endpoint="v1"
+        )
 
     assert _blocked_while(ack, [("tenants_site", world.site_x.pk), ("tenants_miner", miner.pk)]) == []
     command.refresh_from_db()
@@ -238,4 +286,6 @@ def test_a_transition_locks_its_command_not_the_site(world):
     from control.services.transitions import command_lock
 
     command = _queued(world, world.miners_a_x[1])
-    assert _blocked_while(lambda holding: (command_lock(command.pk), holding()), [("tenants_site", world.site_x.pk)]) == []
+    assert (
+        _blocked_while(lambda holding: (command_lock(command.pk), holding()), [("tenants_site", world.site_x.pk)]) == []
+    )

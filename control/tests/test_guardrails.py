@@ -7,11 +7,10 @@ import pytest
 from django.db import connection
 
 from audit.services import Actor
+from control.errors import BlastRadiusExceeded, DedupeConflict, RateLimited
 from control.models import Command, CommandState
 from control.services import creation, decisions, guardrails
 from control.services.guardrails import RateLimit
-from control.errors import BlastRadiusExceeded, RateLimited
-from control.errors import DedupeConflict
 from tenants.models import Miner, Role
 from tenants.services import role_grant_create
 from tests.factories import MinerFactory, SiteFactory, TenantFactory, UserFactory
@@ -23,7 +22,10 @@ def create(user, miner, command_type="set_fan", **kw):
 
 
 def test_rate_limits_parse_from_the_setting():
-    assert guardrails.parse_rate_limits("reboot=50/300, set_fan=5/60,") == {"reboot": RateLimit(50, 300), "set_fan": RateLimit(5, 60)}
+    assert guardrails.parse_rate_limits("reboot=50/300, set_fan=5/60,") == {
+        "reboot": RateLimit(50, 300),
+        "set_fan": RateLimit(5, 60),
+    }
 
 
 @pytest.mark.django_db(transaction=True)
@@ -31,7 +33,9 @@ def test_exactly_the_limit_succeeds_under_200_concurrent_creations(settings):
     settings.COMMAND_RATE_LIMITS = "reboot=50/300"
     settings.COMMAND_BLAST_RADIUS_PCT = 100
     tenant, site = TenantFactory(), SiteFactory(code="SITE-RL")
-    Miner.objects.bulk_create([Miner(site=site, tenant=tenant, miner_id=f"rl-{i:03d}", model="S21", nominal_power_w=3500) for i in range(200)])
+    Miner.objects.bulk_create(
+        [Miner(site=site, tenant=tenant, miner_id=f"rl-{i:03d}", model="S21", nominal_power_w=3500) for i in range(200)]
+    )
     miners = list(Miner.objects.filter(site=site).order_by("pk"))
     noc = UserFactory(username="noc-rl")
     role_grant_create(actor=Actor.system("test.setup"), user=noc, role=Role.NOC, site=site)
@@ -76,9 +80,13 @@ def test_a_batch_takes_its_slots_all_or_nothing(world, noc_x, settings):
     settings.COMMAND_RATE_LIMITS = "set_fan=4/300"
     miners = world.miners_a_x + world.miners_b_x
     with pytest.raises(RateLimited):
-        creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners, command_type="set_fan", params={"speed": 1})
+        creation.command_batch_create(
+            actor=Actor.user(noc_x), user=noc_x, miners=miners, command_type="set_fan", params={"speed": 1}
+        )
     assert not Command.objects.exists()
-    result = creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners[:4], command_type="set_fan", params={"speed": 1})
+    result = creation.command_batch_create(
+        actor=Actor.user(noc_x), user=noc_x, miners=miners[:4], command_type="set_fan", params={"speed": 1}
+    )
     assert len(result.created) == 4
 
 
@@ -104,7 +112,9 @@ def test_the_blast_radius_caps_disrupted_miners_per_site(world, noc_x, settings)
 
 def test_a_batch_over_the_blast_radius_is_refused_whole(world, noc_x):
     with pytest.raises(BlastRadiusExceeded):
-        creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=world.miners_a_x[:2], command_type="disable_hashing")
+        creation.command_batch_create(
+            actor=Actor.user(noc_x), user=noc_x, miners=world.miners_a_x[:2], command_type="disable_hashing"
+        )
     assert not Command.objects.exists()
 
 

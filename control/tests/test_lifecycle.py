@@ -9,6 +9,16 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import Actor
 from audit.verify import chain_keys, verify_chains
+from control.errors import (
+    ApprovalExpired,
+    DedupeConflict,
+    InvalidParams,
+    InvalidTransition,
+    MinerLocked,
+    RollbackUnavailable,
+    SelfApproval,
+    UnsupportedBySite,
+)
 from control.models import (
     Command,
     CommandAttempt,
@@ -17,8 +27,6 @@ from control.models import (
     PriorityClass,
 )
 from control.services import creation, decisions, rollback
-from control.errors import ApprovalExpired, DedupeConflict, InvalidParams, MinerLocked, RollbackUnavailable, SelfApproval, UnsupportedBySite
-from control.errors import InvalidTransition
 from control.tests.factories import ControlCommandFactory
 from core.errors import Forbidden
 from tenants.models import MinerGroup
@@ -39,7 +47,11 @@ def create(user, miner, command_type="set_fan", **kw):
 
 
 def events(command):
-    return list(AuditEvent.objects.filter(entity_type="control.command", entity_id=str(command.pk)).order_by("seq").values_list("action", flat=True))
+    return list(
+        AuditEvent.objects.filter(entity_type="control.command", entity_id=str(command.pk))
+        .order_by("seq")
+        .values_list("action", flat=True)
+    )
 
 
 def assert_chains_verify():
@@ -54,10 +66,20 @@ def test_a_low_risk_command_is_queued_and_audited_as_created(world, noc_x):
     miner = world.miners_a_x[0]
     c = create(noc_x, miner, "set_fan", params={"speed": 80}, reason="hot aisle")
     assert (c.state, c.params, c.approval_required, c.deduplicated) == (S.QUEUED, {"speed": 80}, False, False)
-    assert (c.tenant_id, c.site_id, c.zone_id, c.created_by_id) == (miner.tenant_id, miner.site_id, miner.zone_id, noc_x.pk)
+    assert (c.tenant_id, c.site_id, c.zone_id, c.created_by_id) == (
+        miner.tenant_id,
+        miner.site_id,
+        miner.zone_id,
+        noc_x.pk,
+    )
     assert c.expires_at == c.created_at + dt.timedelta(seconds=900)
     event = AuditEvent.objects.get(entity_type="control.command", entity_id=str(c.pk))
-    assert (event.action, event.chain_key, event.payload["state"], event.actor_id) == ("control.command.created", f"tenant:{miner.tenant_id}", "queued", str(noc_x.pk))
+    assert (event.action, event.chain_key, event.payload["state"], event.actor_id) == (
+        "control.command.created",
+        f"tenant:{miner.tenant_id}",
+        "queued",
+        str(noc_x.pk),
+    )
     assert_chains_verify()
 
 
@@ -96,7 +118,12 @@ def test_invalid_params_name_the_field(world, noc_x, command_type, params, field
 
 @pytest.mark.parametrize(
     "kw, field",
-    [({"priority_class": 99}, "priority_class"), ({"emergency": True}, "emergency"), ({"ttl_sec": 5}, "ttl_sec"), ({"ttl_sec": 10**7}, "ttl_sec")],
+    [
+        ({"priority_class": 99}, "priority_class"),
+        ({"emergency": True}, "emergency"),
+        ({"ttl_sec": 5}, "ttl_sec"),
+        ({"ttl_sec": 10**7}, "ttl_sec"),
+    ],
 )
 def test_invalid_options_name_the_field(world, noc_x, kw, field):
     with pytest.raises(InvalidParams) as exc:
@@ -109,7 +136,9 @@ def test_the_frequency_range_depends_on_the_model(world, noc_x):
     odd = MinerFactory(site=world.site_x, tenant=world.tenant_a, model="Whatsminer X")
     with pytest.raises(InvalidParams):
         create(noc_x, s9, "set_frequency", params={"frequency": 820})
-    assert create(noc_x, world.miners_a_x[0], "set_frequency", params={"frequency": 820}).params == {"frequency": 820}  # S21: up to 850
+    assert create(noc_x, world.miners_a_x[0], "set_frequency", params={"frequency": 820}).params == {
+        "frequency": 820
+    }  # S21: up to 850
     assert create(noc_x, odd, "set_frequency", params={"frequency": 950}).state == S.QUEUED  # default range 100-1000
 
 
@@ -134,7 +163,14 @@ def test_scope_is_checked_before_params_so_a_foreign_miner_tells_nothing(world, 
 
 
 def test_the_system_creates_without_a_person(world):
-    c = creation.command_create(actor=Actor.system("rules"), user=None, miner=world.miners_a_x[0], command_type="enable_hashing", created_by_system="rules", rule_id=7)
+    c = creation.command_create(
+        actor=Actor.system("rules"),
+        user=None,
+        miner=world.miners_a_x[0],
+        command_type="enable_hashing",
+        created_by_system="rules",
+        rule_id=7,
+    )
     assert (c.state, c.created_by_id, c.created_by_system, c.rule_id) == (S.QUEUED, None, "rules", 7)
 
 
@@ -169,7 +205,9 @@ def test_a_dedupe_key_is_free_again_once_the_command_ended(world, noc_x):
 
 def test_approval_queues_the_command_and_starts_its_ttl(world, noc_x, ops_manager_x):
     c = create(noc_x, world.miners_a_x[0], "reboot", reason="stuck", ttl_sec=600)
-    c = decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="checked the miner")
+    c = decisions.command_approve(
+        actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="checked the miner"
+    )
     assert (c.state, c.approved_by_id, c.decided_reason) == (S.QUEUED, ops_manager_x.pk, "checked the miner")
     assert abs((c.expires_at - c.approved_at).total_seconds() - 600) < 1
     assert events(c) == ["control.command.created", "control.command.approved", "control.command.queued"]
@@ -223,10 +261,14 @@ def test_lapsed_proposals_expire_in_the_periodic_sweep(world, noc_x):
 
 def test_a_rejected_proposal_keeps_the_approvers_reason(world, noc_x, ops_manager_x):
     c = create(noc_x, world.miners_a_x[0], "reboot")
-    c = decisions.command_reject(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="not during the pool switch")
+    c = decisions.command_reject(
+        actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="not during the pool switch"
+    )
     assert (c.state, c.decided_reason) == (S.REJECTED, "not during the pool switch")
     with pytest.raises(InvalidTransition):
-        decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="changed my mind")
+        decisions.command_approve(
+            actor=Actor.user(ops_manager_x), user=ops_manager_x, command=c, reason="changed my mind"
+        )
 
 
 # --- arbitration -----------------------------------------------------------------------------------
@@ -255,10 +297,24 @@ def test_a_lower_class_command_waits_behind_a_higher_pending_one(world, noc_x):
 
 
 def _leased(miner, state=S.DISPATCHED, collector=None):
-    c = ControlCommandFactory(miner=miner, state=state, lease_epoch=1, lease_collector=collector, lease_until=timezone.now() + dt.timedelta(minutes=5))
+    c = ControlCommandFactory(
+        miner=miner,
+        state=state,
+        lease_epoch=1,
+        lease_collector=collector,
+        lease_until=timezone.now() + dt.timedelta(minutes=5),
+    )
     if collector is not None:
         now = timezone.now()
-        CommandAttempt.objects.create(command=c, attempt=1, wire_id=str(c.pk), lease_epoch=1, collector=collector, leased_at=now, lease_until=now + dt.timedelta(minutes=5))
+        CommandAttempt.objects.create(
+            command=c,
+            attempt=1,
+            wire_id=str(c.pk),
+            lease_epoch=1,
+            collector=collector,
+            leased_at=now,
+            lease_until=now + dt.timedelta(minutes=5),
+        )
     return c
 
 
@@ -301,7 +357,10 @@ def test_pending_commands_cancel_and_leased_ones_need_a_reason(world, noc_x):
         decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=leased)
     leased = decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=leased, reason="wrong miner")
     assert leased.state == S.CANCELED and leased.attempts.get().lease_end_reason == "canceled"
-    assert AuditEvent.objects.get(entity_id=str(leased.pk), action="control.command.canceled").payload["was_leased"] is True
+    assert (
+        AuditEvent.objects.get(entity_id=str(leased.pk), action="control.command.canceled").payload["was_leased"]
+        is True
+    )
     done = ControlCommandFactory(miner=world.miners_a_x[2], state=S.SUCCEEDED)
     with pytest.raises(InvalidTransition):
         decisions.command_cancel(actor=Actor.user(noc_x), user=noc_x, command=done, reason="too late")
@@ -322,7 +381,10 @@ def test_rolling_back_a_disable_queues_an_enable_linked_to_it(world, noc_x):
     original.refresh_from_db()
     assert (undo.command_type, undo.state, undo.rollback_of_id) == ("enable_hashing", S.QUEUED, original.pk)
     assert original.state == S.ROLLED_BACK
-    assert AuditEvent.objects.get(entity_id=str(original.pk), action="control.command.rolled_back").payload["rollback"] == undo.pk
+    assert (
+        AuditEvent.objects.get(entity_id=str(original.pk), action="control.command.rolled_back").payload["rollback"]
+        == undo.pk
+    )
     with pytest.raises(InvalidTransition):
         rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="again")
 
@@ -347,16 +409,34 @@ def test_a_pool_switch_rolls_back_to_the_pool_in_the_ack_before_snapshot(world, 
 
 def test_frequency_and_fan_roll_back_to_the_value_before(world, noc_x):
     miner = world.miners_a_x[0]
-    freq = ControlCommandFactory(miner=miner, command_type="set_frequency", params={"frequency": 500}, state=S.SUCCEEDED, evidence={"before_telemetry": {"frequency_avg": 612.4}})
-    assert rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=freq, reason="r").params == {"frequency": 612}
-    ControlCommandFactory(miner=miner, command_type="set_fan", params={"speed": 40}, state=S.SUCCEEDED, created_at=timezone.now() - dt.timedelta(hours=1))
+    freq = ControlCommandFactory(
+        miner=miner,
+        command_type="set_frequency",
+        params={"frequency": 500},
+        state=S.SUCCEEDED,
+        evidence={"before_telemetry": {"frequency_avg": 612.4}},
+    )
+    assert rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=freq, reason="r").params == {
+        "frequency": 612
+    }
+    ControlCommandFactory(
+        miner=miner,
+        command_type="set_fan",
+        params={"speed": 40},
+        state=S.SUCCEEDED,
+        created_at=timezone.now() - dt.timedelta(hours=1),
+    )
     fan = ControlCommandFactory(miner=miner, command_type="set_fan", params={"speed": 90}, state=S.SUCCEEDED)
-    assert rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=fan, reason="r").params == {"speed": 40}
+    assert rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=fan, reason="r").params == {
+        "speed": 40
+    }
 
 
 @pytest.mark.parametrize("command_type, params", [("reboot", {}), ("set_fan", {"speed": 90})])
 def test_without_a_before_value_rollback_is_unavailable(world, noc_x, command_type, params):
-    original = ControlCommandFactory(miner=world.miners_a_x[0], command_type=command_type, params=params, state=S.SUCCEEDED)
+    original = ControlCommandFactory(
+        miner=world.miners_a_x[0], command_type=command_type, params=params, state=S.SUCCEEDED
+    )
     with pytest.raises(RollbackUnavailable):
         rollback.command_rollback(actor=Actor.user(noc_x), user=noc_x, command=original, reason="r")
     assert Command.objects.get(pk=original.pk).state == S.SUCCEEDED
@@ -380,7 +460,14 @@ def test_a_preview_lists_targets_skips_and_power_and_creates_nothing(world, noc_
 
 def test_a_batch_creates_one_command_per_miner_with_one_batch_id_in_one_audit_append(world, noc_x):
     miners = world.miners_a_x + world.miners_b_x
-    result = creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=miners, command_type="set_fan", params={"speed": 70}, reason="summer")
+    result = creation.command_batch_create(
+        actor=Actor.user(noc_x),
+        user=noc_x,
+        miners=miners,
+        command_type="set_fan",
+        params={"speed": 70},
+        reason="summer",
+    )
     assert len(result.created) == 5 and not result.skipped
     assert {c.batch_id for c in result.created} == {result.batch_id}
     assert {c.state for c in result.created} == {S.QUEUED}
@@ -398,7 +485,9 @@ def test_a_group_batch_over_the_approval_size_is_proposed(world, noc_x, settings
     settings.COMMAND_APPROVAL_BATCH_MINERS = 2
     group = MinerGroup.objects.create(site=world.site_x, name="row 1")
     group.miners.set(world.miners_a_x)
-    result = creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, group=group, command_type="set_fan", params={"speed": 70})
+    result = creation.command_batch_create(
+        actor=Actor.user(noc_x), user=noc_x, group=group, command_type="set_fan", params={"speed": 70}
+    )
     assert {c.state for c in result.created} == {S.PROPOSED}
     assert {c.group_id for c in result.created} == {group.pk}
     assert result.approval_reasons == ["batch of 3 miners (over 2)"]
@@ -408,12 +497,20 @@ def test_a_batch_over_the_power_threshold_needs_approval(world, noc_x, settings)
     settings.COMMAND_APPROVAL_KW = 5
     p = creation.command_batch_preview(user=noc_x, miners=world.miners_a_x[:2], command_type="enable_hashing")
     assert p.approval_reasons == ["estimated power impact 7 kW (over 5 kW)"]
-    assert not creation.command_batch_preview(user=noc_x, miners=world.miners_a_x[:2], command_type="set_fan", params={"speed": 1}).approval_required
+    assert not creation.command_batch_preview(
+        user=noc_x, miners=world.miners_a_x[:2], command_type="set_fan", params={"speed": 1}
+    ).approval_required
 
 
 def test_a_batch_with_a_foreign_miner_is_forbidden_as_a_whole(world, noc_x):
     with pytest.raises(Forbidden):
-        creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=[world.miners_a_x[0], world.miners_b_y[0]], command_type="set_fan", params={"speed": 1})
+        creation.command_batch_create(
+            actor=Actor.user(noc_x),
+            user=noc_x,
+            miners=[world.miners_a_x[0], world.miners_b_y[0]],
+            command_type="set_fan",
+            params={"speed": 1},
+        )
     assert not Command.objects.exists()
 
 
@@ -429,18 +526,24 @@ def test_a_replayed_batch_with_a_dedupe_key_returns_the_same_commands(world, noc
 # --- metrics ---------------------------------------------------------------------------------------
 
 
-def test_creations_are_counted_on_commit_and_queue_lag_is_the_oldest_ready_age(world, noc_x, django_capture_on_commit_callbacks):
+def test_creations_are_counted_on_commit_and_queue_lag_is_the_oldest_ready_age(
+    world, noc_x, django_capture_on_commit_callbacks
+):
     from control import metrics
 
     counter = metrics.commands_created_total.labels("set_fan")
     before = counter._value.get()
     with django_capture_on_commit_callbacks(execute=True):
-        creation.command_batch_create(actor=Actor.user(noc_x), user=noc_x, miners=world.miners_a_x, command_type="set_fan", params={"speed": 1})
+        creation.command_batch_create(
+            actor=Actor.user(noc_x), user=noc_x, miners=world.miners_a_x, command_type="set_fan", params={"speed": 1}
+        )
     assert counter._value.get() == before + 3
     assert metrics.queue_lag_refresh() < 5
     oldest = Command.objects.order_by("pk").first()
     Command.objects.filter(pk=oldest.pk).update(created_at=timezone.now() - dt.timedelta(seconds=120))
     assert 119 < metrics.queue_lag_refresh() < 125
     assert 119 < metrics.queue_lag_seconds._value.get() < 125
-    Command.objects.filter(pk=oldest.pk).update(not_before=timezone.now() + dt.timedelta(seconds=60))  # backing off: not ready
+    Command.objects.filter(pk=oldest.pk).update(
+        not_before=timezone.now() + dt.timedelta(seconds=60)
+    )  # backing off: not ready
     assert metrics.queue_lag_refresh() < 5

@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from conftest import SETUP
 from control.models import CommandAttempt, CommandState, CommandType, PriorityClass
-from control.services.queue import command_poll_lease
+from control.services.poll import command_poll_lease
 from control.services.signing import command_signature_valid, command_signing_set
 from control.tests.factories import (
     ControlCommandFactory,
@@ -25,7 +25,9 @@ POLL = "/api/edge/v1/commands/poll"
 
 def _live(miner, device_id, age_sec):
     ts = timezone.now() - dt.timedelta(seconds=age_sec)
-    return TelemetryLive.objects.create(miner=miner, site=miner.site, tenant=miner.tenant, ts=ts, received_at=ts, device_id=device_id, online=True)
+    return TelemetryLive.objects.create(
+        miner=miner, site=miner.site, tenant=miner.tenant, ts=ts, received_at=ts, device_id=device_id, online=True
+    )
 
 
 def test_poll_leases_best_first_and_builds_the_wire_objects(world):
@@ -33,20 +35,30 @@ def test_poll_leases_best_first_and_builds_the_wire_objects(world):
     a2.miner_key = "key-a2"
     a2.save()
     low = ControlCommandFactory(miner=a1, command_type=CommandType.REBOOT)
-    safety = ControlCommandFactory(miner=a2, command_type=CommandType.DISABLE_HASHING, priority_class=PriorityClass.SAFETY)
-    freq = ControlCommandFactory(miner=a3, command_type=CommandType.SET_FREQUENCY, params={"frequency": 400}, priority=5)
+    safety = ControlCommandFactory(
+        miner=a2, command_type=CommandType.DISABLE_HASHING, priority_class=PriorityClass.SAFETY
+    )
+    freq = ControlCommandFactory(
+        miner=a3, command_type=CommandType.SET_FREQUENCY, params={"frequency": 400}, priority=5
+    )
 
     wires = command_poll_lease(principal=principal_for(world.collector_x, "dev-1"), limit=10)
 
     assert [w["command_id"] for w in wires] == [str(safety.pk), str(freq.pk), str(low.pk)]
     first = wires[0]
-    assert first["command"] == "disable" and wires[2]["command"] == "restart" and wires[1]["params"] == {"frequency": 400}
+    assert (
+        first["command"] == "disable" and wires[2]["command"] == "restart" and wires[1]["params"] == {"frequency": 400}
+    )
     assert first["miner_id"] == a2.miner_id and first["miner_key"] == "key-a2" and "miner_key" not in wires[1]
     assert first["site_id"] == "SITE-X" and "zone_id" not in first and "signature" not in first
     assert first["lease_epoch"] == 1 and 599 <= first["ttl_sec"] <= 600
     assert first["issued_at"].endswith("Z") and first["expires_at"].endswith("Z")
     safety.refresh_from_db()
-    assert safety.state == CommandState.DISPATCHED and safety.lease_collector == world.collector_x and safety.lease_device_id == "dev-1"
+    assert (
+        safety.state == CommandState.DISPATCHED
+        and safety.lease_collector == world.collector_x
+        and safety.lease_device_id == "dev-1"
+    )
     assert 59 <= (safety.lease_until - timezone.now()).total_seconds() <= 60
     attempt = CommandAttempt.objects.get(command=safety)
     assert (attempt.wire_id, attempt.lease_epoch, attempt.device_id) == (str(safety.pk), 1, "dev-1")
@@ -159,9 +171,25 @@ def test_a_command_waits_while_its_miner_has_a_pending_command_of_a_higher_class
     from control.services import creation
 
     miner, other = world.miners_a_x[0], world.miners_a_x[1]
-    safety = creation.command_create(actor=Actor.user(noc_x), user=noc_x, miner=miner, command_type="disable_hashing", priority_class=PriorityClass.SAFETY, reason="hot aisle")
-    low = creation.command_create(actor=Actor.user(noc_x), user=noc_x, miner=miner, command_type="set_fan", params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY)
-    free = ControlCommandFactory(miner=other, command_type=CommandType.SET_FAN, params={"speed": 50}, priority_class=PriorityClass.CONVENIENCE)
+    safety = creation.command_create(
+        actor=Actor.user(noc_x),
+        user=noc_x,
+        miner=miner,
+        command_type="disable_hashing",
+        priority_class=PriorityClass.SAFETY,
+        reason="hot aisle",
+    )
+    low = creation.command_create(
+        actor=Actor.user(noc_x),
+        user=noc_x,
+        miner=miner,
+        command_type="set_fan",
+        params={"speed": 90},
+        priority_class=PriorityClass.EFFICIENCY,
+    )
+    free = ControlCommandFactory(
+        miner=other, command_type=CommandType.SET_FAN, params={"speed": 50}, priority_class=PriorityClass.CONVENIENCE
+    )
     assert (safety.state, low.state) == (CommandState.PROPOSED, CommandState.QUEUED)  # the Safety one awaits approval
     assert low.blocked_reason == f"blocked by #{safety.pk} (Safety)"
 
@@ -182,8 +210,12 @@ def test_a_command_waits_while_its_miner_has_a_pending_command_of_a_higher_class
 def test_a_higher_class_command_that_is_not_ready_still_holds_back_the_lower_one(world, state):
     miner = world.miners_a_x[0]
     later = timezone.now() + dt.timedelta(seconds=60)
-    ControlCommandFactory(miner=miner, state=state, priority_class=PriorityClass.COMPLIANCE, not_before=later)  # backing off
-    low = ControlCommandFactory(miner=miner, command_type=CommandType.SET_FAN, params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY)
+    ControlCommandFactory(
+        miner=miner, state=state, priority_class=PriorityClass.COMPLIANCE, not_before=later
+    )  # backing off
+    low = ControlCommandFactory(
+        miner=miner, command_type=CommandType.SET_FAN, params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY
+    )
     assert command_poll_lease(principal=principal_for(world.collector_x), limit=10) == []
     low.refresh_from_db()
     assert low.state == CommandState.QUEUED
@@ -191,9 +223,15 @@ def test_a_higher_class_command_that_is_not_ready_still_holds_back_the_lower_one
 
 def test_an_expired_higher_class_command_no_longer_holds_back_the_lower_one(world):
     miner = world.miners_a_x[0]
-    ControlCommandFactory(miner=miner, priority_class=PriorityClass.SAFETY, created_at=timezone.now() - dt.timedelta(seconds=700))
-    low = ControlCommandFactory(miner=miner, command_type=CommandType.SET_FAN, params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY)
-    assert [w["command_id"] for w in command_poll_lease(principal=principal_for(world.collector_x), limit=10)] == [str(low.pk)]
+    ControlCommandFactory(
+        miner=miner, priority_class=PriorityClass.SAFETY, created_at=timezone.now() - dt.timedelta(seconds=700)
+    )
+    low = ControlCommandFactory(
+        miner=miner, command_type=CommandType.SET_FAN, params={"speed": 90}, priority_class=PriorityClass.EFFICIENCY
+    )
+    assert [w["command_id"] for w in command_poll_lease(principal=principal_for(world.collector_x), limit=10)] == [
+        str(low.pk)
+    ]
 
 
 def test_a_poll_is_one_lease_statement_plus_the_audit_append(world):

@@ -13,8 +13,12 @@ pytestmark = pytest.mark.django_db
 
 def test_the_beat_job_expires_proposals_whose_approval_window_lapsed(world):
     now = timezone.now()
-    lapsed = ControlCommandFactory(miner=world.miners_a_x[0], state=CommandState.PROPOSED, approval_expires_at=now - dt.timedelta(seconds=1))
-    open_ = ControlCommandFactory(miner=world.miners_a_x[1], state=CommandState.PROPOSED, approval_expires_at=now + dt.timedelta(hours=1))
+    lapsed = ControlCommandFactory(
+        miner=world.miners_a_x[0], state=CommandState.PROPOSED, approval_expires_at=now - dt.timedelta(seconds=1)
+    )
+    open_ = ControlCommandFactory(
+        miner=world.miners_a_x[1], state=CommandState.PROPOSED, approval_expires_at=now + dt.timedelta(hours=1)
+    )
     command_proposals_expire_task.apply()
     lapsed.refresh_from_db()
     open_.refresh_from_db()

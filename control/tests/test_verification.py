@@ -5,7 +5,8 @@ import time_machine
 from django.utils import timezone
 
 from control.models import CommandState, CommandType, Outcome
-from control.services.queue import command_ack, command_poll_lease
+from control.services.ack import command_ack
+from control.services.poll import command_poll_lease
 from control.services.verification import commands_verify_due
 from control.tests.factories import ControlCommandFactory, principal_for
 from telemetry.models import TelemetryRaw
@@ -20,7 +21,11 @@ def acked(world, kind, status="completed", error_class="", params=None, before=N
     cmd = ControlCommandFactory(miner=miner, command_type=kind, params=params or {})
     principal = principal_for(world.collector_x)
     (wire,) = command_poll_lease(principal=principal, limit=1)
-    payload = {"status": status, "result_code": {"completed": 0, "failed": 1, "skipped": 2}[status], "result_message": status}
+    payload = {
+        "status": status,
+        "result_code": {"completed": 0, "failed": 1, "skipped": 2}[status],
+        "result_message": status,
+    }
     payload |= {"error_class": error_class} if error_class else {}
     payload |= {"before": before} if before else {}
     command_ack(principal=principal, wire_id=wire["command_id"], payload=payload, endpoint="v1")
@@ -31,8 +36,16 @@ def acked(world, kind, status="completed", error_class="", params=None, before=N
 def sample(cmd, after_sec, **fields):
     ts = cmd.acked_at + dt.timedelta(seconds=after_sec)
     ensure_partition("telemetry_raw", ts.date())
-    row = {"online": True, "hashrate_5s_ghs": NOMINAL_GHS, "uptime_seconds": 86400, "fan_speeds": [4, 4100], "pool_url": ""} | fields
-    TelemetryRaw.objects.create(site_id=cmd.site_id, miner_id=cmd.miner_id, ts=ts, tenant_id=cmd.tenant_id, received_at=ts, batch_id=1, **row)
+    row = {
+        "online": True,
+        "hashrate_5s_ghs": NOMINAL_GHS,
+        "uptime_seconds": 86400,
+        "fan_speeds": [4, 4100],
+        "pool_url": "",
+    } | fields
+    TelemetryRaw.objects.create(
+        site_id=cmd.site_id, miner_id=cmd.miner_id, ts=ts, tenant_id=cmd.tenant_id, received_at=ts, batch_id=1, **row
+    )
 
 
 def verify_at(cmd, after_sec):

@@ -3,8 +3,8 @@ samples to files that /metrics adds up, so the figures are right whichever worke
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 http_requests_total = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 http_request_duration_seconds = Histogram(

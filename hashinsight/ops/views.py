@@ -5,8 +5,8 @@ METRICS_TOKEN is set."""
 import hmac
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 from django.http import HttpResponse, JsonResponse
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 
 from hashinsight.ops import metrics, probes

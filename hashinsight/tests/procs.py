@@ -57,7 +57,7 @@ def free_port() -> int:
 
 def start(args: list, *, env: dict, log: Path) -> subprocess.Popen:
     # Output goes to a file, not a pipe: a pipe nobody reads would block the process when full.
-    out = open(log, "wb")  # noqa: SIM115 - closed by stop()
+    out = open(log, "wb")
     proc = subprocess.Popen(args, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     proc.log_file = out
     proc.log_path = log
@@ -135,7 +135,9 @@ def http_get(port: int, path: str, **kwargs):
 def start_gunicorn(tmp_path: Path, **env_overrides):
     port = free_port()
     env = service_env(HOST="127.0.0.1", PORT=str(port), **env_overrides)
-    server = start([PYTHON, "-m", "gunicorn", "hashinsight.wsgi", "-c", "gunicorn.conf.py"], env=env, log=tmp_path / "gunicorn.log")
+    server = start(
+        [PYTHON, "-m", "gunicorn", "hashinsight.wsgi", "-c", "gunicorn.conf.py"], env=env, log=tmp_path / "gunicorn.log"
+    )
     try:
         wait_until(lambda: http_get(port, "/alive"), proc=server, what="gunicorn answering")
     except BaseException:

@@ -21,9 +21,27 @@ def celery_worker(django_db_setup, tmp_path_factory):
     also loads the test-only periodic job of periodic_probe.py."""
     app.control.purge()  # messages left by an earlier run would be executed now
     proc = procs.start(
-        [procs.PYTHON, "-m", "celery", "-A", "hashinsight", "worker", "--loglevel", "INFO", "--concurrency", "2",
-         "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "--hostname", "ops-test@%h", "--include", "hashinsight.tests.periodic_probe"],
+        [
+            procs.PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "hashinsight",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--pool",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--hostname",
+            "ops-test@%h",
+            "--include",
+            "hashinsight.tests.periodic_probe",
+        ],
         env=procs.service_env(),
         log=tmp_path_factory.mktemp("worker") / "worker.log",
     )
@@ -50,8 +68,20 @@ def test_worker_heartbeat_reaches_deep_health(client, celery_worker):
 def test_beat_records_its_tick_and_deep_health_turns_ok(client, celery_worker, tmp_path):
     assert "beat" in client.get("/health/deep").json()["failing"]
     beat = procs.start(
-        [procs.PYTHON, "-m", "celery", "-A", "hashinsight", "beat", "--loglevel", "INFO",
-         "--pidfile", str(tmp_path / "beat.pid"), "--schedule", str(tmp_path / "beat-schedule")],
+        [
+            procs.PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "hashinsight",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--pidfile",
+            str(tmp_path / "beat.pid"),
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+        ],
         env=procs.service_env(),
         log=tmp_path / "beat.log",
     )
@@ -68,15 +98,19 @@ def test_beat_records_its_tick_and_deep_health_turns_ok(client, celery_worker, t
 
 def test_a_job_sent_by_two_beats_at_once_runs_once_and_logs_the_skip(celery_worker):
     cache.set(RUNS_KEY, 0, timeout=None)
-    runs_before, skips_before = len(_periodic_events(celery_worker, "periodic.run")), len(
-        _periodic_events(celery_worker, "periodic.skipped")
+    runs_before, skips_before = (
+        len(_periodic_events(celery_worker, "periodic.run")),
+        len(_periodic_events(celery_worker, "periodic.skipped")),
     )
     # What two beats do when both find the job due: each sends its own message.
     app.send_task(JOB)
     app.send_task(JOB)
     procs.wait_until(
-        lambda: len(_periodic_events(celery_worker, "periodic.run")) + len(_periodic_events(celery_worker, "periodic.skipped"))
-        >= runs_before + skips_before + 2,
+        lambda: (
+            len(_periodic_events(celery_worker, "periodic.run"))
+            + len(_periodic_events(celery_worker, "periodic.skipped"))
+            >= runs_before + skips_before + 2
+        ),
         proc=celery_worker,
         what="both deliveries handled",
     )
@@ -89,9 +123,24 @@ def test_a_job_sent_by_two_beats_at_once_runs_once_and_logs_the_skip(celery_work
 
 def test_worker_answers_the_ping_its_container_healthcheck_sends(celery_worker):
     result = subprocess.run(
-        [procs.PYTHON, "-m", "celery", "-A", "hashinsight", "inspect", "ping",
-         "--destination", f"ops-test@{socket.gethostname()}", "--timeout", "10"],
-        cwd=procs.BASE_DIR, env=procs.service_env(), capture_output=True, text=True, timeout=30,
+        [
+            procs.PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "hashinsight",
+            "inspect",
+            "ping",
+            "--destination",
+            f"ops-test@{socket.gethostname()}",
+            "--timeout",
+            "10",
+        ],
+        cwd=procs.BASE_DIR,
+        env=procs.service_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "pong" in result.stdout

@@ -20,7 +20,11 @@ def _compose_config(tmp_path, extra_env: str):
     (tmp_path / ".env").write_text((BASE_DIR / ".env.example").read_text() + extra_env)
     return subprocess.run(
         ["docker-compose", "--project-directory", str(tmp_path), "-f", str(tmp_path / "docker-compose.yml"), "config"],
-        cwd=tmp_path, env=procs.clean_env(), capture_output=True, text=True, timeout=30,
+        cwd=tmp_path,
+        env=procs.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -39,7 +43,9 @@ def _makefile_recipes() -> dict:
 
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory):
-    result = _compose_config(tmp_path_factory.mktemp("compose"), "POSTGRES_PASSWORD=compose-pw\nSECRET_KEY=compose-secret\n")
+    result = _compose_config(
+        tmp_path_factory.mktemp("compose"), "POSTGRES_PASSWORD=compose-pw\nSECRET_KEY=compose-secret\n"
+    )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -103,7 +109,11 @@ def test_the_image_is_built_and_started_with_the_same_steps_as_make_run(compose)
 
 def test_ensure_tools_is_silent_and_installs_nothing_when_the_tools_are_present():
     result = subprocess.run(
-        [str(BASE_DIR / "scripts" / "ensure_tools.sh")], env=procs.clean_env(), capture_output=True, text=True, timeout=60
+        [str(BASE_DIR / "scripts" / "ensure_tools.sh")],
+        env=procs.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == result.stderr == ""  # no apt-get ran

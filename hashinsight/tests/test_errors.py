@@ -22,7 +22,9 @@ def test_an_unhandled_error_in_an_api_view_is_a_500_with_internal_error(client, 
     assert response.status_code == 500
     assert response.json() == {"success": False, "error_code": "INTERNAL_ERROR", "error": "internal error"}
     assert SECRET.encode() not in response.content and b"Traceback" not in response.content
-    (logged,) = [r for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "api.unhandled_exception"]
+    (logged,) = [
+        r for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "api.unhandled_exception"
+    ]
     assert logged.msg["request_id"] == response["X-Request-ID"] == "support-ticket-9"
     assert logged.exc_info and SECRET in str(logged.exc_info[1])
 
@@ -44,5 +46,5 @@ def test_an_unhandled_error_in_a_page_shows_no_trace(client):
 def test_an_oversized_or_odd_request_id_is_replaced(client):
     response = client.get("/alive", HTTP_X_REQUEST_ID="x" * 500)
     assert uuid.UUID(response["X-Request-ID"])
-    response = client.get("/alive", HTTP_X_REQUEST_ID="evil\" id")
+    response = client.get("/alive", HTTP_X_REQUEST_ID='evil" id')
     assert uuid.UUID(response["X-Request-ID"])

@@ -27,13 +27,17 @@ def test_a_missing_required_variable_stops_start_up_naming_it(name):
     del env[name]
     result = procs.manage("check", env=env)
     assert result.returncode != 0
-    assert result.stderr.splitlines() == [f"ImproperlyConfigured: required environment variable {name} is not set (DEBUG=False)"]
+    assert result.stderr.splitlines() == [
+        f"ImproperlyConfigured: required environment variable {name} is not set (DEBUG=False)"
+    ]
 
 
 def test_an_empty_required_variable_counts_as_missing():
     result = procs.manage("check", env=_production_env(SECRET_KEY=""))
     assert result.returncode != 0
-    assert result.stderr.splitlines() == ["ImproperlyConfigured: required environment variable SECRET_KEY is not set (DEBUG=False)"]
+    assert result.stderr.splitlines() == [
+        "ImproperlyConfigured: required environment variable SECRET_KEY is not set (DEBUG=False)"
+    ]
 
 
 @pytest.mark.django_db

@@ -42,7 +42,9 @@ def test_metrics_add_up_requests_served_by_every_worker(gunicorn):
         # Concurrent waves until two workers have served (a worker still booting serves nothing).
         nonlocal sent
         with ThreadPoolExecutor(max_workers=12) as pool:
-            statuses = list(pool.map(lambda i: procs.http_get(gunicorn.port, f"/no-such-page-{i}").status_code, range(30)))
+            statuses = list(
+                pool.map(lambda i: procs.http_get(gunicorn.port, f"/no-such-page-{i}").status_code, range(30))
+            )
         assert statuses == [404] * 30
         sent += 30
         # One sample file per worker process that counted something.

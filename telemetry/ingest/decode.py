@@ -38,7 +38,9 @@ def upload_shape(payload) -> Upload:
     if schema != ENVELOPE_SCHEMA:
         raise InvalidShape(f"unsupported envelope schema {schema!r}")
     if "records" not in payload and "payload_enc" in payload:
-        raise UnsupportedEncryption("encrypted envelopes (payload_enc) are not accepted: send records in clear over TLS")
+        raise UnsupportedEncryption(
+            "encrypted envelopes (payload_enc) are not accepted: send records in clear over TLS"
+        )
     records = payload.get("records")
     if not isinstance(records, list):
         raise InvalidShape("envelope has no 'records' list")

@@ -11,7 +11,9 @@ from tenants.models import Miner, MinerOwnership, Tenant, Zone
 from tenants.services import miners_register
 
 
-def miners_resolve(*, site, rows: list[dict], actor: Actor, zone_code: str = "", collector_zone=None) -> tuple[dict, list[str]]:
+def miners_resolve(
+    *, site, rows: list[dict], actor: Actor, zone_code: str = "", collector_zone=None
+) -> tuple[dict, list[str]]:
     """{edge miner_id: (miner pk, current tenant id)} for every miner of the rows, registering
     the unknown ones into the site as unassigned (owned by the operator tenant) with one audit
     event listing them. Returns the map and the ids newly registered.

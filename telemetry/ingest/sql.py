@@ -19,10 +19,22 @@ import orjson
 from django.db import connection
 
 SAMPLE_COLUMNS = (
-    "online", "hashrate_ghs", "hashrate_5s_ghs", "temperature_avg", "temperature_max", "frequency_avg", "fan_speeds",
-    "temperature_chips", "accepted_shares", "rejected_shares", "hardware_errors", "uptime_seconds", "pool_url",
-    "worker_name", "error_message",
-)  # fmt: skip
+    "online",
+    "hashrate_ghs",
+    "hashrate_5s_ghs",
+    "temperature_avg",
+    "temperature_max",
+    "frequency_avg",
+    "fan_speeds",
+    "temperature_chips",
+    "accepted_shares",
+    "rejected_shares",
+    "hardware_errors",
+    "uptime_seconds",
+    "pool_url",
+    "worker_name",
+    "error_message",
+)
 _RECORDSET = (
     "miner_id bigint, ts timestamptz, tenant_id bigint, online boolean, hashrate_ghs float8, hashrate_5s_ghs float8, "
     "temperature_avg float8, temperature_max float8, frequency_avg float8, fan_speeds integer[], "
@@ -195,7 +207,17 @@ def _copy(cur, sql: str, data: str) -> None:
             copy.write(data)
 
 
-def ingest_rows(*, site_id: int, rows: list[dict], miner_pks: list[int], tenants: list[int], now: dt.datetime, closed_before: dt.datetime, device_id: str, mode: str) -> dict:
+def ingest_rows(
+    *,
+    site_id: int,
+    rows: list[dict],
+    miner_pks: list[int],
+    tenants: list[int],
+    now: dt.datetime,
+    closed_before: dt.datetime,
+    device_id: str,
+    mode: str,
+) -> dict:
     """Run INGEST_SQL in the caller's transaction. Returns the batch id (allocated here, for the
     receipt to use), inserted count, and the closed buckets this upload corrected."""
     if not (len(rows) == len(miner_pks) == len(tenants)):

@@ -135,13 +135,19 @@ def validate_record(record, *, not_before: dt.datetime, not_after: dt.datetime) 
             raise RecordError("MISSING_FIELD", name, f"{name} is required")
     miner_id = record["miner_id"]
     if not isinstance(miner_id, str) or not miner_id.strip() or len(miner_id) > MAX_MINER_ID or "\x00" in miner_id:
-        raise RecordError("INVALID_MINER_ID", "miner_id", f"miner_id must be a non-empty string of at most {MAX_MINER_ID} characters")
+        raise RecordError(
+            "INVALID_MINER_ID", "miner_id", f"miner_id must be a non-empty string of at most {MAX_MINER_ID} characters"
+        )
     try:
         ts = parse_timestamp(record["timestamp"])
     except (ValueError, TypeError, OverflowError):
-        raise RecordError("INVALID_TIMESTAMP", "timestamp", f"unparseable timestamp {str(record['timestamp'])[:40]!r}") from None
+        raise RecordError(
+            "INVALID_TIMESTAMP", "timestamp", f"unparseable timestamp {str(record['timestamp'])[:40]!r}"
+        ) from None
     if ts > not_after:
-        raise RecordError("FUTURE_TIMESTAMP", "timestamp", f"timestamp {record['timestamp']} is ahead of the server clock")
+        raise RecordError(
+            "FUTURE_TIMESTAMP", "timestamp", f"timestamp {record['timestamp']} is ahead of the server clock"
+        )
     if ts < not_before:
         raise RecordError("TOO_OLD", "timestamp", f"timestamp {record['timestamp']} is older than the raw retention")
     row = {"miner": miner_id, "ts": ts, "online": _bool(record, "online")}
@@ -179,7 +185,15 @@ class Validated:
         if len(self.reasons) < MAX_REASONS:
             if miner_id is not None:  # echoed into a jsonb column: no NUL, bounded
                 miner_id = miner_id.replace("\x00", "")[:MAX_MINER_ID]
-            self.reasons.append({"index": index, "miner_id": miner_id, "error_code": err.code, "field": err.field, "message": err.message})
+            self.reasons.append(
+                {
+                    "index": index,
+                    "miner_id": miner_id,
+                    "error_code": err.code,
+                    "field": err.field,
+                    "message": err.message,
+                }
+            )
 
 
 _FLOAT_OK = frozenset((float, int, type(None)))
@@ -213,7 +227,11 @@ def _fast_row(record, not_before: dt.datetime, not_after: dt.datetime) -> dict |
     if not not_before <= ts <= not_after:
         return None
     hashrate, hashrate_5s, temp_avg, temp_max, freq = (
-        get("hashrate_ghs"), get("hashrate_5s_ghs"), get("temperature_avg"), get("temperature_max"), get("frequency_avg")
+        get("hashrate_ghs"),
+        get("hashrate_5s_ghs"),
+        get("temperature_avg"),
+        get("temperature_max"),
+        get("frequency_avg"),
     )
     numbers = (hashrate, hashrate_5s, temp_avg, temp_max, freq)
     if not set(map(type, numbers)) <= _FLOAT_OK:
@@ -244,14 +262,21 @@ def _fast_row(record, not_before: dt.datetime, not_after: dt.datetime) -> dict |
         or (temp_max is not None and not low <= temp_max <= high)
     ):
         return None
-    accepted, rejected, hw_errors, uptime = get("accepted_shares"), get("rejected_shares"), get("hardware_errors"), get("uptime_seconds")
+    accepted, rejected, hw_errors, uptime = (
+        get("accepted_shares"),
+        get("rejected_shares"),
+        get("hardware_errors"),
+        get("uptime_seconds"),
+    )
     for value in (accepted, rejected, hw_errors, uptime):
         if value is not None and (type(value) is not int or not -BIGINT_MAX <= value <= BIGINT_MAX):
             return None
     fans, chips = get("fan_speeds"), get("temperature_chips")
     if fans is None:
         fans = []
-    elif type(fans) is not list or (fans and (not set(map(type, fans)) <= _INT_TYPES or min(fans) < INT32_MIN or max(fans) > INT32_MAX)):
+    elif type(fans) is not list or (
+        fans and (not set(map(type, fans)) <= _INT_TYPES or min(fans) < INT32_MIN or max(fans) > INT32_MAX)
+    ):
         return None
     if chips is None:
         chips = []
@@ -281,12 +306,25 @@ def _fast_row(record, not_before: dt.datetime, not_after: dt.datetime) -> dict |
         return None
     key = get("miner_key")
     return {
-        "miner": miner_id, "ts": ts, "online": online, "hashrate_ghs": hashrate, "hashrate_5s_ghs": hashrate_5s,
-        "temperature_avg": temp_avg, "temperature_max": temp_max, "frequency_avg": freq, "accepted_shares": accepted,
-        "rejected_shares": rejected, "hardware_errors": hw_errors, "uptime_seconds": uptime, "fan_speeds": fans,
-        "temperature_chips": chips, "pool_url": pool, "worker_name": worker, "error_message": error,
+        "miner": miner_id,
+        "ts": ts,
+        "online": online,
+        "hashrate_ghs": hashrate,
+        "hashrate_5s_ghs": hashrate_5s,
+        "temperature_avg": temp_avg,
+        "temperature_max": temp_max,
+        "frequency_avg": freq,
+        "accepted_shares": accepted,
+        "rejected_shares": rejected,
+        "hardware_errors": hw_errors,
+        "uptime_seconds": uptime,
+        "fan_speeds": fans,
+        "temperature_chips": chips,
+        "pool_url": pool,
+        "worker_name": worker,
+        "error_message": error,
         "miner_key": key if type(key) is str and len(key) <= 64 else "",
-    }  # fmt: skip
+    }
 
 
 def validate_records(records: list, *, now: dt.datetime, max_future_sec: int, retention_days: int) -> Validated:
@@ -311,4 +349,3 @@ def validate_records(records: list, *, now: dt.datetime, max_future_sec: int, re
         seen.add(key)
         result.rows.append(row)
     return result
-

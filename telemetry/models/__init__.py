@@ -1,6 +1,13 @@
 from .batches import IngestBatch
 from .rollup import RollupWatermark
-from .tiers import TIER_MODELS, Telemetry1m, Telemetry15m, TelemetryDaily, TelemetryLive, TelemetryRaw
+from .tiers import (
+    TIER_MODELS,
+    Telemetry1m,
+    Telemetry15m,
+    TelemetryDaily,
+    TelemetryLive,
+    TelemetryRaw,
+)
 
 __all__ = [
     "TIER_MODELS",

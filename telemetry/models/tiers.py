@@ -62,7 +62,9 @@ class TelemetryRaw(_Sample):
     ts = models.DateTimeField()
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     received_at = models.DateTimeField()
-    batch = models.ForeignKey("telemetry.IngestBatch", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    batch = models.ForeignKey(
+        "telemetry.IngestBatch", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
     device_id = models.CharField(max_length=128, default="")
     mode = models.CharField(max_length=16, default="")
     temperature_chips = ArrayField(models.FloatField(), default=list)
@@ -109,9 +111,15 @@ class Telemetry1m(_Aggregate):
 
 class Telemetry15m(_Aggregate):
     pk = models.CompositePrimaryKey("site_id", "tenant_id", "miner_id", "bucket")
-    site = models.ForeignKey("tenants.Site", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
-    miner = models.ForeignKey("tenants.Miner", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
+    site = models.ForeignKey(
+        "tenants.Site", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    miner = models.ForeignKey(
+        "tenants.Miner", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
     bucket = models.DateTimeField()
 
     class Meta:
@@ -124,9 +132,15 @@ class Telemetry15m(_Aggregate):
 
 class TelemetryDaily(_Aggregate):
     pk = models.CompositePrimaryKey("site_id", "tenant_id", "miner_id", "day")
-    site = models.ForeignKey("tenants.Site", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
-    miner = models.ForeignKey("tenants.Miner", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
+    site = models.ForeignKey(
+        "tenants.Site", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    miner = models.ForeignKey(
+        "tenants.Miner", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
     day = models.DateField()
 
     class Meta:
@@ -137,4 +151,10 @@ class TelemetryDaily(_Aggregate):
         ]
 
 
-TIER_MODELS = {"live": TelemetryLive, "raw": TelemetryRaw, "1m": Telemetry1m, "15m": Telemetry15m, "daily": TelemetryDaily}
+TIER_MODELS = {
+    "live": TelemetryLive,
+    "raw": TelemetryRaw,
+    "1m": Telemetry1m,
+    "15m": Telemetry15m,
+    "daily": TelemetryDaily,
+}

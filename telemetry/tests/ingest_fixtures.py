@@ -29,7 +29,9 @@ class Edge:
     token: str
     device_id: str = "ae24312b-61ed-4cd7-95f1-55c2e8d37bcd"
 
-    def headers(self, *, mode: str = "raw", device_id: str | None = None, token: str | None = None, site_code: str | None = None) -> dict:
+    def headers(
+        self, *, mode: str = "raw", device_id: str | None = None, token: str | None = None, site_code: str | None = None
+    ) -> dict:
         """The headers the collector sends on every telemetry POST (protocol §2.1), as test-client kwargs."""
         token = self.token if token is None else token
         return {
@@ -59,7 +61,9 @@ def clock(time_machine):
 
 @pytest.fixture
 def edge(db, clock) -> Edge:
-    operator = Tenant.objects.filter(is_operator=True).first() or TenantFactory(slug="operator", name="Operator", is_operator=True)
+    operator = Tenant.objects.filter(is_operator=True).first() or TenantFactory(
+        slug="operator", name="Operator", is_operator=True
+    )
     site = SiteFactory(code="SITE-ACC", name="Acceptance farm")
     collector = CollectorFactory(site=site, name="edge-acc")
     _, token = collector_token_create(actor=SETUP, collector=collector)

@@ -10,7 +10,16 @@ from telemetry.models import IngestBatch, TelemetryLive, TelemetryRaw
 from telemetry.partitions import ensure_partition
 
 
-def live(miner, *, age_sec: float = 10, online: bool = True, hashrate: float | None = 100.0, temp: float | None = 70.0, now=None, tenant=None):
+def live(
+    miner,
+    *,
+    age_sec: float = 10,
+    online: bool = True,
+    hashrate: float | None = 100.0,
+    temp: float | None = 70.0,
+    now=None,
+    tenant=None,
+):
     now = now or timezone.now()
     ts = now - dt.timedelta(seconds=age_sec)
     return TelemetryLive.objects.update_or_create(
@@ -29,7 +38,9 @@ def live(miner, *, age_sec: float = 10, online: bool = True, hashrate: float | N
     )[0]
 
 
-def receipt(collector, *, age_sec: float = 10, accepted=10, rejected=0, duplicates=0, reasons=(), now=None) -> IngestBatch:
+def receipt(
+    collector, *, age_sec: float = 10, accepted=10, rejected=0, duplicates=0, reasons=(), now=None
+) -> IngestBatch:
     """An upload receipt: the collector uploaded `age_sec` ago."""
     now = now or timezone.now()
     return IngestBatch.objects.create(

@@ -41,7 +41,12 @@ def test_live_changelist_shows_an_operator_their_sites_miners_only(as_user, flee
     everyone = fleet.miners_a_x + fleet.miners_b_x + fleet.miners_b_y
     assert shown(response, everyone) == {m.miner_id for m in fleet.miners_a_x + fleet.miners_b_x}
     assert b"SITE-Y" not in response.content
-    assert b'name="_save"' not in as_user(noc_x).get(reverse("admin:telemetry_telemetrylive_change", args=[fleet.miners_a_x[0].pk])).content
+    assert (
+        b'name="_save"'
+        not in as_user(noc_x)
+        .get(reverse("admin:telemetry_telemetrylive_change", args=[fleet.miners_a_x[0].pk]))
+        .content
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,15 +59,21 @@ def test_live_changelist_shows_an_operator_their_sites_miners_only(as_user, flee
     ],
 )
 def test_live_changelist_filters(as_user, fleet, noc_x, query, expected):
-    names = {m.miner_id: f"A{i}" for i, m in enumerate(fleet.miners_a_x)} | {m.miner_id: f"B{i}" for i, m in enumerate(fleet.miners_b_x)}
+    names = {m.miner_id: f"A{i}" for i, m in enumerate(fleet.miners_a_x)} | {
+        m.miner_id: f"B{i}" for i, m in enumerate(fleet.miners_b_x)
+    }
     response = as_user(noc_x).get(f"{LIVE}?{query}")
     assert {names[m] for m in shown(response, fleet.miners_a_x + fleet.miners_b_x)} == expected
 
 
 def test_live_changelist_filters_by_zone_and_tenant(as_user, fleet, noc_x):
     client = as_user(noc_x)
-    assert shown(client.get(f"{LIVE}?zone={fleet.zone_x1.pk}"), fleet.miners_a_x + fleet.miners_b_x) == {m.miner_id for m in fleet.miners_a_x}
-    assert shown(client.get(f"{LIVE}?tenant__id__exact={fleet.tenant_b.pk}"), fleet.miners_a_x + fleet.miners_b_x) == {m.miner_id for m in fleet.miners_b_x}
+    assert shown(client.get(f"{LIVE}?zone={fleet.zone_x1.pk}"), fleet.miners_a_x + fleet.miners_b_x) == {
+        m.miner_id for m in fleet.miners_a_x
+    }
+    assert shown(client.get(f"{LIVE}?tenant__id__exact={fleet.tenant_b.pk}"), fleet.miners_a_x + fleet.miners_b_x) == {
+        m.miner_id for m in fleet.miners_b_x
+    }
 
 
 def test_a_non_numeric_temperature_is_refused_not_a_crash(as_user, fleet, noc_x):

@@ -13,10 +13,11 @@ from django.conf import settings
 
 from audit.models import AuditEvent
 from telemetry.models import IngestBatch, Telemetry1m, TelemetryLive, TelemetryRaw
-from telemetry.tests.ingest_fixtures import _fresh_partition_cache, clock, edge  # noqa: F401 — fixtures
 from tenants.models import Miner
 
-CAPTURES = Path(os.environ.get("HASHINSIGHT_SHARED_DIR") or Path(settings.BASE_DIR).parent / "shared") / "collector_captures"
+CAPTURES = (
+    Path(os.environ.get("HASHINSIGHT_SHARED_DIR") or Path(settings.BASE_DIR).parent / "shared") / "collector_captures"
+)
 
 # name → (status we answer, endpoint label). 06-auto-v1-404 was a 404 from a legacy-only stand-in;
 # we serve v1, so it is stored there and its legacy fallback (same bytes) adds nothing.
@@ -35,16 +36,34 @@ TELEMETRY = {
 }
 # Command polls and ACKs: the command-queue issue replays these (its tests, not this module).
 OUT_OF_SCOPE = {
-    "08-v1-poll-empty", "08-v1-poll-commands", "09-legacy-poll-empty", "09-legacy-poll-command",
-    "09-legacy-result-completed", "10-ack-restart-completed", "10-ack-disable-completed",
-    "10-ack-set-frequency-completed", "10-ack-set-pool-id-completed", "10-ack-set-pool-url-completed",
-    "10-ack-set-fan-completed", "10-ack-enable-completed", "11-ack-restart-failed-stock",
-    "11-ack-set-frequency-failed-stock", "11-ack-disable-failed-stock", "12-ack-rejected-expired",
-    "12-ack-rejected-site-mismatch", "12-ack-failed-not-registered", "12-ack-failed-no-target",
-    "12-ack-failed-unsupported", "12-ack-failed-unknown-command", "12-ack-alias-id-action",
-    "12-poll-error-commands", "13-ack-lost-503", "13-poll-redelivered", "13-ack-skipped-duplicate",
+    "08-v1-poll-empty",
+    "08-v1-poll-commands",
+    "09-legacy-poll-empty",
+    "09-legacy-poll-command",
+    "09-legacy-result-completed",
+    "10-ack-restart-completed",
+    "10-ack-disable-completed",
+    "10-ack-set-frequency-completed",
+    "10-ack-set-pool-id-completed",
+    "10-ack-set-pool-url-completed",
+    "10-ack-set-fan-completed",
+    "10-ack-enable-completed",
+    "11-ack-restart-failed-stock",
+    "11-ack-set-frequency-failed-stock",
+    "11-ack-disable-failed-stock",
+    "12-ack-rejected-expired",
+    "12-ack-rejected-site-mismatch",
+    "12-ack-failed-not-registered",
+    "12-ack-failed-no-target",
+    "12-ack-failed-unsupported",
+    "12-ack-failed-unknown-command",
+    "12-ack-alias-id-action",
+    "12-poll-error-commands",
+    "13-ack-lost-503",
+    "13-poll-redelivered",
+    "13-ack-skipped-duplicate",
     "14-poll-unknown-token",
-}  # fmt: skip
+}
 UNKNOWN_TOKEN = "hic_this-token-was-never-issued-by-the-cloud"
 
 
@@ -69,7 +88,9 @@ def replay(client, name: str, token: str):
         if key in ("HOST", "CONTENT_LENGTH", "CONTENT_TYPE"):
             continue  # the recording's port; the client sets the length from the body itself
         meta[f"HTTP_{key}"] = value
-    response = client.generic(request["method"], request["path"], data=body, content_type=request["headers"]["Content-Type"], **meta)
+    response = client.generic(
+        request["method"], request["path"], data=body, content_type=request["headers"]["Content-Type"], **meta
+    )
     return request, response
 
 
@@ -87,13 +108,22 @@ def test_a_telemetry_capture_is_taken_and_stored_once(client, edge, name):
     assert response.status_code == 200, response.content
     answer = response.json()
     assert answer["success"] is True
-    assert (answer["received"], answer["accepted"], answer["rejected"], answer["duplicates"]) == (len(records), len(records), 0, 0)
+    assert (answer["received"], answer["accepted"], answer["rejected"], answer["duplicates"]) == (
+        len(records),
+        len(records),
+        0,
+        0,
+    )
     assert answer["endpoint"] == TELEMETRY[name][1]
     assert answer["errors"] == []
 
     batch = IngestBatch.objects.get(pk=answer["batch_id"])
     assert batch.body_sha256 == request["body_sha256"]
-    assert (batch.collector, batch.device_id, batch.mode) == (edge.collector, request["headers"]["X-Device-ID"], request["headers"]["X-Upload-Mode"])
+    assert (batch.collector, batch.device_id, batch.mode) == (
+        edge.collector,
+        request["headers"]["X-Device-ID"],
+        request["headers"]["X-Upload-Mode"],
+    )
     assert TelemetryRaw.objects.filter(site=edge.site, batch_id=batch.pk).count() == len(records)
     assert TelemetryLive.objects.filter(site=edge.site).count() == len({r["miner_id"] for r in records})
     assert sum(Telemetry1m.objects.filter(site=edge.site).values_list("samples", flat=True)) == len(records)
@@ -127,7 +157,11 @@ def test_the_whole_capture_session_replayed_as_it_happened_stores_each_sample_on
     assert (answers["06-auto-fallback-legacy"]["accepted"], answers["06-auto-fallback-legacy"]["duplicates"]) == (0, 50)
     # The spooled envelope came back byte-identical: it adds nothing.
     assert (answers["07-envelope-replayed"]["accepted"], answers["07-envelope-replayed"]["duplicates"]) == (0, 50)
-    stored = [n for n, (status, _) in TELEMETRY.items() if status == 200 and n not in ("06-auto-fallback-legacy", "07-envelope-replayed")]
+    stored = [
+        n
+        for n, (status, _) in TELEMETRY.items()
+        if status == 200 and n not in ("06-auto-fallback-legacy", "07-envelope-replayed")
+    ]
     samples = {(r["miner_id"], r["timestamp"]) for n in stored for r in records_of(capture(n)[1])}
     assert TelemetryRaw.objects.filter(site=edge.site).count() == len(samples)
     assert sum(Telemetry1m.objects.filter(site=edge.site).values_list("samples", flat=True)) == len(samples)

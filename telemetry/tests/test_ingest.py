@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from core.wire import PayloadTooLarge, read_body
 from telemetry.models import IngestBatch, Telemetry1m, TelemetryLive, TelemetryRaw
-from telemetry.tests.ingest_fixtures import CAPTURE_NOW, _fresh_partition_cache, clock, edge, gz, post, record  # noqa: F401
+from telemetry.tests.ingest_fixtures import CAPTURE_NOW, gz, post, record
 from tenants.models import Miner
 from tenants.services import collector_token_create, miner_assign_owner, miners_register
 from tests.factories import CollectorFactory, SiteFactory, TenantFactory
@@ -43,9 +43,21 @@ def aggregates(site) -> list[tuple]:
     return list(
         Telemetry1m.objects.filter(site=site)
         .order_by("miner_id", "bucket")
-        .values_list("miner_id", "bucket", "samples", "online_samples", "hashrate_5s_sum", "hashrate_5s_count", "hashrate_5s_max",
-                     "temperature_max_max", "temperature_max_sum", "first_ts", "last_ts", "revision")
-    )  # fmt: skip
+        .values_list(
+            "miner_id",
+            "bucket",
+            "samples",
+            "online_samples",
+            "hashrate_5s_sum",
+            "hashrate_5s_count",
+            "hashrate_5s_max",
+            "temperature_max_max",
+            "temperature_max_sum",
+            "first_ts",
+            "last_ts",
+            "revision",
+        )
+    )
 
 
 def counts(answer: dict) -> tuple:
@@ -62,27 +74,52 @@ def test_an_upload_lands_in_raw_1m_and_live_with_a_receipt(client, edge):
     assert counts(answer) == (6, 6, 0, 0)
     assert TelemetryRaw.objects.filter(site=edge.site).count() == 6
     bucket = Telemetry1m.objects.get(site=edge.site, miner__miner_id="S21_0001")
-    assert (bucket.samples, bucket.online_samples, bucket.hashrate_5s_count, bucket.hashrate_5s_max) == (2, 2, 2, 203988.4)
+    assert (bucket.samples, bucket.online_samples, bucket.hashrate_5s_count, bucket.hashrate_5s_max) == (
+        2,
+        2,
+        2,
+        203988.4,
+    )
     assert bucket.hashrate_5s_sum == pytest.approx(2 * 203988.4)
     assert bucket.temperature_max_max == 64.0 and (bucket.revision, bucket.corrected) == (0, False)
     live = TelemetryLive.objects.get(miner__miner_id="S21_0001")
     assert live.ts == CAPTURE_NOW - dt.timedelta(minutes=4.5)
     assert (live.fan_speeds, live.temperature_chips[:2]) == ([4, 3500, 3544, 3545, 3540], [3.0, 48.0])
     batch = IngestBatch.objects.get(pk=answer["batch_id"])
-    assert (batch.record_count, batch.accepted, batch.rejected, batch.duplicates, batch.unknown_registered) == (6, 6, 0, 0, 3)
+    assert (batch.record_count, batch.accepted, batch.rejected, batch.duplicates, batch.unknown_registered) == (
+        6,
+        6,
+        0,
+        0,
+        3,
+    )
     assert (batch.endpoint, batch.mode, batch.body_format) == ("legacy", "raw", "list")
     assert batch.token_prefix and edge.token.startswith(batch.token_prefix)
-    assert (batch.sample_from, batch.sample_to) == (CAPTURE_NOW - dt.timedelta(minutes=5), CAPTURE_NOW - dt.timedelta(minutes=4.5))
+    assert (batch.sample_from, batch.sample_to) == (
+        CAPTURE_NOW - dt.timedelta(minutes=5),
+        CAPTURE_NOW - dt.timedelta(minutes=4.5),
+    )
     assert TelemetryRaw.objects.filter(batch_id=batch.pk, device_id=edge.device_id, mode="raw").count() == 6
 
 
-@pytest.mark.parametrize("path, endpoint", [("/api/collector/upload", "legacy"), ("/api/collector/telemetry", "legacy"), (V1, "v1")])
+@pytest.mark.parametrize(
+    "path, endpoint", [("/api/collector/upload", "legacy"), ("/api/collector/telemetry", "legacy"), (V1, "v1")]
+)
 def test_every_ingest_path_takes_a_bare_list_and_an_envelope(client, edge, path, endpoint):
     envelope = {
-        "schema": "telemetry_envelope.v1", "site_id": "SITE-ACC", "zone_id": "", "device_id": edge.device_id,
-        "sent_at": "2026-11-24T16:45:00Z", "mode": "raw", "record_count": 2, "source_seq_start": 0, "source_seq_end": 0,
-        "compression": "gzip", "records": fleet(2, at(3)), "something_new": {"ignored": True},
-    }  # fmt: skip
+        "schema": "telemetry_envelope.v1",
+        "site_id": "SITE-ACC",
+        "zone_id": "",
+        "device_id": edge.device_id,
+        "sent_at": "2026-11-24T16:45:00Z",
+        "mode": "raw",
+        "record_count": 2,
+        "source_seq_start": 0,
+        "source_seq_end": 0,
+        "compression": "gzip",
+        "records": fleet(2, at(3)),
+        "something_new": {"ignored": True},
+    }
     first = post(client, edge, gz(fleet(2, at(4))), path=path).json()
     second = post(client, edge, gz(envelope), path=path).json()
 
@@ -102,7 +139,11 @@ def test_a_plain_json_body_without_gzip_is_taken_whatever_the_headers_say(client
 def test_a_batch_replayed_many_times_adds_no_rows_and_moves_no_aggregate(client, edge):
     body = gz(fleet(20, at(6)) + fleet(20, at(5.5)) + fleet(20, at(5)))
     first = post(client, edge, body).json()
-    raw, agg, live = TelemetryRaw.objects.filter(site=edge.site).count(), aggregates(edge.site), list(TelemetryLive.objects.order_by("pk").values())
+    raw, agg, live = (
+        TelemetryRaw.objects.filter(site=edge.site).count(),
+        aggregates(edge.site),
+        list(TelemetryLive.objects.order_by("pk").values()),
+    )
 
     replays = [post(client, edge, body).json() for _ in range(4)]
 
@@ -127,7 +168,9 @@ def test_shuffled_overlapping_replays_store_exactly_the_union(client, edge):
     rows = Telemetry1m.objects.filter(site=edge.site)
     assert sum(r.samples for r in rows) == len(samples)
     for r in rows:  # each bucket's aggregates equal a recomputation from its raw samples
-        raw = TelemetryRaw.objects.filter(site=edge.site, miner_id=r.miner_id, ts__gte=r.bucket, ts__lt=r.bucket + dt.timedelta(minutes=1))
+        raw = TelemetryRaw.objects.filter(
+            site=edge.site, miner_id=r.miner_id, ts__gte=r.bucket, ts__lt=r.bucket + dt.timedelta(minutes=1)
+        )
         assert r.samples == raw.count() and r.hashrate_5s_sum == pytest.approx(sum(x.hashrate_5s_ghs for x in raw))
         assert (r.first_ts, r.last_ts) == (min(x.ts for x in raw), max(x.ts for x in raw))
     newest = TelemetryLive.objects.get(miner__miner_id="S21_0001").ts
@@ -150,7 +193,11 @@ def test_an_older_sample_after_a_newer_one_leaves_live_alone_but_fills_raw_and_1
     upload(client, edge, [record("S21_0001", at(1.5), hashrate_5s_ghs=50.0, pool_url="stratum+tcp://old:3333")])
 
     live = TelemetryLive.objects.get(miner__miner_id="S21_0001")
-    assert (live.ts, live.hashrate_5s_ghs, live.pool_url) == (CAPTURE_NOW - dt.timedelta(minutes=1), 100.0, "stratum+tcp://new:3333")
+    assert (live.ts, live.hashrate_5s_ghs, live.pool_url) == (
+        CAPTURE_NOW - dt.timedelta(minutes=1),
+        100.0,
+        "stratum+tcp://new:3333",
+    )
     assert TelemetryRaw.objects.filter(site=edge.site).count() == 2
     assert sum(Telemetry1m.objects.filter(site=edge.site).values_list("samples", flat=True)) == 2
 
@@ -164,14 +211,19 @@ def test_late_data_in_a_closed_bucket_corrects_it_with_one_audit_event_per_uploa
 
     # 16:46: a spooled replay brings samples for both closed buckets, and one for an open one.
     clock.move_to(CAPTURE_NOW, tick=False)
-    late = [record(m, f"2026-11-24T16:3{b}:40", hashrate_5s_ghs=300.0) for m in ("S21_0001", "S21_0002") for b in (0, 1)]
+    late = [
+        record(m, f"2026-11-24T16:3{b}:40", hashrate_5s_ghs=300.0) for m in ("S21_0001", "S21_0002") for b in (0, 1)
+    ]
     answer = upload(client, edge, late + [record("S21_0001", "2026-11-24T16:45:00")])
     again = upload(client, edge, late)  # the same late data once more: nothing to correct
 
     assert counts(answer) == (5, 5, 0, 0) and counts(again) == (4, 0, 0, 4)
     closed = Telemetry1m.objects.filter(site=edge.site, bucket__lt=dt.datetime(2026, 11, 24, 16, 40, tzinfo=dt.UTC))
     assert [(b.samples, b.revision, b.corrected, b.hashrate_5s_sum) for b in closed] == [(2, 1, True, 400.0)] * 4
-    assert Telemetry1m.objects.get(site=edge.site, bucket=dt.datetime(2026, 11, 24, 16, 45, tzinfo=dt.UTC)).corrected is False
+    assert (
+        Telemetry1m.objects.get(site=edge.site, bucket=dt.datetime(2026, 11, 24, 16, 45, tzinfo=dt.UTC)).corrected
+        is False
+    )
     events = list(AuditEvent.objects.filter(action="telemetry.bucket.corrected"))
     assert len(events) == 1
     assert events[0].chain_key == f"tenant:{edge.operator.pk}" and events[0].entity_id == str(answer["batch_id"])
@@ -233,7 +285,10 @@ def test_a_bad_record_is_rejected_with_its_reason_while_the_good_ones_are_stored
     (reason,) = answer["errors"]
     assert (reason["index"], reason["error_code"], reason["field"]) == (1, code, field)
     assert reason["message"]
-    assert set(TelemetryRaw.objects.filter(site=edge.site).values_list("miner__miner_id", flat=True)) == {"S21_0001", "S21_0002"}
+    assert set(TelemetryRaw.objects.filter(site=edge.site).values_list("miner__miner_id", flat=True)) == {
+        "S21_0001",
+        "S21_0002",
+    }
     assert IngestBatch.objects.get(pk=answer["batch_id"]).first_reasons == answer["errors"]
 
 
@@ -242,19 +297,37 @@ def test_an_upload_of_only_bad_records_still_answers_200_with_the_first_20_reaso
 
     assert answer["success"] is True and counts(answer) == (31, 0, 31, 0)
     assert len(answer["errors"]) == 20 and answer["errors"][0]["error_code"] == "INVALID_TIMESTAMP"
-    assert not TelemetryRaw.objects.filter(site=edge.site).exists() and not Miner.objects.filter(site=edge.site).exists()
+    assert (
+        not TelemetryRaw.objects.filter(site=edge.site).exists() and not Miner.objects.filter(site=edge.site).exists()
+    )
 
 
 def test_numbers_sent_as_strings_are_parsed_and_optional_fields_may_be_missing(client, edge):
-    stringy = record("S21_0001", at(2), hashrate_ghs="203503.24", hashrate_5s_ghs=" 204000.5", temperature_max="66",
-                     accepted_shares="1813741", uptime_seconds="12.0", fan_speeds=["4", 3500.0], online="true",
-                     error_message="bad\x00byte", temperature_chips=[3, "61.5"])  # fmt: skip
+    stringy = record(
+        "S21_0001",
+        at(2),
+        hashrate_ghs="203503.24",
+        hashrate_5s_ghs=" 204000.5",
+        temperature_max="66",
+        accepted_shares="1813741",
+        uptime_seconds="12.0",
+        fan_speeds=["4", 3500.0],
+        online="true",
+        error_message="bad\x00byte",
+        temperature_chips=[3, "61.5"],
+    )
     minimal = {"miner_id": "S21_0002", "timestamp": at(2).isoformat(), "online": "false"}
     answer = upload(client, edge, [stringy, minimal])
 
     assert counts(answer) == (2, 2, 0, 0)
     one = TelemetryRaw.objects.get(site=edge.site, miner__miner_id="S21_0001")
-    assert (one.hashrate_ghs, one.hashrate_5s_ghs, one.temperature_max, one.accepted_shares, one.uptime_seconds) == (203503.24, 204000.5, 66.0, 1813741, 12)
+    assert (one.hashrate_ghs, one.hashrate_5s_ghs, one.temperature_max, one.accepted_shares, one.uptime_seconds) == (
+        203503.24,
+        204000.5,
+        66.0,
+        1813741,
+        12,
+    )
     assert one.online is True and one.fan_speeds == [4, 3500] and one.temperature_chips == [3.0, 61.5]
     assert one.error_message == "badbyte"  # PostgreSQL text holds no NUL
     two = TelemetryRaw.objects.get(site=edge.site, miner__miner_id="S21_0002")
@@ -265,7 +338,9 @@ def test_numbers_sent_as_strings_are_parsed_and_optional_fields_may_be_missing(c
 
 def test_timestamps_with_a_zone_are_converted_to_utc(client, edge):
     upload(client, edge, [record("S21_0001", "2026-11-24T17:40:00+01:00"), record("S21_0002", "2026-11-24T16:40:00")])
-    assert set(TelemetryRaw.objects.filter(site=edge.site).values_list("ts", flat=True)) == {dt.datetime(2026, 11, 24, 16, 40, tzinfo=dt.UTC)}
+    assert set(TelemetryRaw.objects.filter(site=edge.site).values_list("ts", flat=True)) == {
+        dt.datetime(2026, 11, 24, 16, 40, tzinfo=dt.UTC)
+    }
 
 
 # --- whole-request refusals -----------------------------------------------------------------------
@@ -274,7 +349,10 @@ def test_timestamps_with_a_zone_are_converted_to_utc(client, edge):
 def _refused(response, status: int, code: str, edge):
     assert response.status_code == status, response.content
     assert response.json()["error_code"] == code and response.json()["success"] is False
-    assert not IngestBatch.objects.filter(site=edge.site).exists() and not TelemetryRaw.objects.filter(site=edge.site).exists()
+    assert (
+        not IngestBatch.objects.filter(site=edge.site).exists()
+        and not TelemetryRaw.objects.filter(site=edge.site).exists()
+    )
 
 
 def test_a_gzip_bomb_is_refused_with_413(client, edge, settings):
@@ -310,9 +388,21 @@ def test_a_body_without_content_length_is_capped_while_it_is_read():
         (gz({"records": "nope"}), "INVALID_SHAPE"),
         (gz({"schema": "telemetry_envelope.v9", "records": []}), "INVALID_SHAPE"),
         (gz("a string"), "INVALID_SHAPE"),
-        (gz({"schema": "telemetry_envelope.v1", "payload_enc": {"v": 1, "alg": "AES-256-GCM"}}), "UNSUPPORTED_ENCRYPTION"),
+        (
+            gz({"schema": "telemetry_envelope.v1", "payload_enc": {"v": 1, "alg": "AES-256-GCM"}}),
+            "UNSUPPORTED_ENCRYPTION",
+        ),
     ],
-    ids=["not-json", "empty", "truncated-gzip", "gzip-not-json", "records-not-list", "unknown-schema", "scalar", "encrypted"],
+    ids=[
+        "not-json",
+        "empty",
+        "truncated-gzip",
+        "gzip-not-json",
+        "records-not-list",
+        "unknown-schema",
+        "scalar",
+        "encrypted",
+    ],
 )
 def test_a_body_that_is_not_gzip_json_of_the_right_shape_is_refused_with_400(client, edge, body, code):
     _refused(post(client, edge, body, path=V1), 400, code, edge)
@@ -323,7 +413,9 @@ def test_an_unknown_token_gets_401(client, edge):
 
 
 def test_no_token_gets_401(client, edge):
-    _refused(client.post(V1, data=gz(fleet(1, at(1))), content_type="application/octet-stream"), 401, "UNAUTHENTICATED", edge)
+    _refused(
+        client.post(V1, data=gz(fleet(1, at(1))), content_type="application/octet-stream"), 401, "UNAUTHENTICATED", edge
+    )
 
 
 def test_a_token_of_another_site_gets_403(client, edge):
@@ -351,7 +443,10 @@ def test_an_unknown_miner_is_registered_once_unassigned_with_one_audit_event(cli
     events = list(AuditEvent.objects.filter(action="tenants.miner.registered", site_code=edge.site.code).order_by("id"))
     assert [e.payload["miner_ids"] for e in events] == [["S21_0001", "S21_0002", "S21_0003"], ["S21_0004"]]
     assert events[0].actor_type == "collector"
-    assert (IngestBatch.objects.get(pk=first["batch_id"]).unknown_registered, IngestBatch.objects.get(pk=second["batch_id"]).unknown_registered) == (3, 1)
+    assert (
+        IngestBatch.objects.get(pk=first["batch_id"]).unknown_registered,
+        IngestBatch.objects.get(pk=second["batch_id"]).unknown_registered,
+    ) == (3, 1)
 
 
 def test_samples_around_an_ownership_change_belong_to_the_owner_at_sample_time(client, edge, clock):
@@ -379,7 +474,10 @@ def _sample(name: str, **labels) -> float:
 
 def test_ingest_counts_records_requests_and_lag_in_metrics(client, edge):
     before = {r: _sample("ingest_records_total", result=r) for r in ("accepted", "rejected", "duplicate")}
-    ok, refused = _sample("ingest_requests_total", endpoint="v1", status="200"), _sample("ingest_requests_total", endpoint="v1", status="401")
+    ok, refused = (
+        _sample("ingest_requests_total", endpoint="v1", status="200"),
+        _sample("ingest_requests_total", endpoint="v1", status="401"),
+    )
     latency = _sample("ingest_latency_seconds_count", endpoint="v1")
 
     body = gz(fleet(2, at(1.5)) + [record("S21_0003", "bad")])
@@ -400,17 +498,29 @@ def test_text_and_numbers_reach_every_tier_exactly_as_sent(client, edge):
     # The rows travel to PostgreSQL as COPY text: tabs, newlines, backslashes and braces in text,
     # float precision, nulls and empty arrays must all come back unchanged.
     odd = record(
-        "S21_0001", at(5), pool_url="stratum+tcp://pool\\x:3333\tbackup", worker_name="farm1.{w}\n\"q\"",
-        error_message="line1\r\nline2 \\N", hashrate_5s_ghs=0.1 + 0.2, temperature_avg=None, fan_speeds=[],
-        temperature_chips=[1e-7, 64, 63.25], accepted_shares=2**62, uptime_seconds=None,
-    )  # fmt: skip
+        "S21_0001",
+        at(5),
+        pool_url="stratum+tcp://pool\\x:3333\tbackup",
+        worker_name='farm1.{w}\n"q"',
+        error_message="line1\r\nline2 \\N",
+        hashrate_5s_ghs=0.1 + 0.2,
+        temperature_avg=None,
+        fan_speeds=[],
+        temperature_chips=[1e-7, 64, 63.25],
+        accepted_shares=2**62,
+        uptime_seconds=None,
+    )
     answer = upload(client, edge, [odd], mode="raw")
 
     assert counts(answer) == (1, 1, 0, 0)
     raw = TelemetryRaw.objects.get(site=edge.site)
     live = TelemetryLive.objects.get(miner__miner_id="S21_0001")
     for row in (raw, live):
-        assert (row.pool_url, row.worker_name, row.error_message) == (odd["pool_url"], odd["worker_name"], odd["error_message"])
+        assert (row.pool_url, row.worker_name, row.error_message) == (
+            odd["pool_url"],
+            odd["worker_name"],
+            odd["error_message"],
+        )
         assert row.hashrate_5s_ghs == 0.1 + 0.2 and row.temperature_avg is None and row.uptime_seconds is None
         assert (row.fan_speeds, row.temperature_chips, row.accepted_shares) == ([], [1e-7, 64.0, 63.25], 2**62)
     assert Telemetry1m.objects.get(site=edge.site).hashrate_5s_sum == 0.1 + 0.2
@@ -423,9 +533,40 @@ def test_the_fast_validation_path_gives_the_same_row_as_the_full_one_or_defers_t
 
     now = CAPTURE_NOW
     not_before, not_after = now - dt.timedelta(days=3), now + dt.timedelta(seconds=300)
-    odd_values = [None, True, False, 0, 1, -1, 1.5, -0.0, float("nan"), float("inf"), "12", " 3.5 ", "x", "", [], [1, 2],
-                  [1.5, float("nan")], {}, 2**63, 2**31, 10**30, 151, 150.0, -40, -40.1, "a\x00", "2026-11-24T16:40:00Z",
-                  "2026-11-24T16:40:00+02:00", " 2026-11-24T16:40:00", "2026-11-24", "2026-11-20T16:40:00", "2026-11-24T16:52:00"]  # fmt: skip
+    odd_values = [
+        None,
+        True,
+        False,
+        0,
+        1,
+        -1,
+        1.5,
+        -0.0,
+        float("nan"),
+        float("inf"),
+        "12",
+        " 3.5 ",
+        "x",
+        "",
+        [],
+        [1, 2],
+        [1.5, float("nan")],
+        {},
+        2**63,
+        2**31,
+        10**30,
+        151,
+        150.0,
+        -40,
+        -40.1,
+        "a\x00",
+        "2026-11-24T16:40:00Z",
+        "2026-11-24T16:40:00+02:00",
+        " 2026-11-24T16:40:00",
+        "2026-11-24",
+        "2026-11-20T16:40:00",
+        "2026-11-24T16:52:00",
+    ]
     names = list(record("S21_0001", at(1)))
     rnd = random.Random(7)
     fast_answers = 0
@@ -436,7 +577,10 @@ def test_the_fast_validation_path_gives_the_same_row_as_the_full_one_or_defers_t
             if rnd.random() < 0.1:
                 rec.pop(name, None)
             elif name in ("fan_speeds", "temperature_chips") and rnd.random() < 0.5:
-                rec[name] = [rnd.choice(odd_values) if rnd.random() < 0.3 else rnd.randint(0, 100) for _ in range(rnd.randint(0, 4))]
+                rec[name] = [
+                    rnd.choice(odd_values) if rnd.random() < 0.3 else rnd.randint(0, 100)
+                    for _ in range(rnd.randint(0, 4))
+                ]
             else:
                 rec[name] = rnd.choice(odd_values)
         fast = validate._fast_row(rec, not_before, not_after)

@@ -12,7 +12,7 @@ from django.test import Client
 from audit.models import AuditEvent
 from audit.services import Actor
 from telemetry.models import IngestBatch, Telemetry1m, TelemetryLive, TelemetryRaw
-from telemetry.tests.ingest_fixtures import CAPTURE_NOW, _fresh_partition_cache, clock, edge, gz, post, record  # noqa: F401
+from telemetry.tests.ingest_fixtures import CAPTURE_NOW, gz, post, record
 from tenants.services import collector_token_create
 from tests.factories import CollectorFactory
 
@@ -36,7 +36,7 @@ def run_threads(*targets) -> list[BaseException]:
         try:
             barrier.wait()
             target()
-        except BaseException as exc:  # noqa: BLE001 — handed to the test, which fails on it
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -57,7 +57,9 @@ def test_two_collectors_of_one_site_uploading_overlapping_data_at_once_store_eac
 
     def uploader(token: str, device: str, stamps: list[dt.datetime], seed: int):
         def run():
-            records = [record(f"S21_{m:04d}", ts, hashrate_5s_ghs=float(m)) for ts in stamps for m in range(1, MINERS + 1)]
+            records = [
+                record(f"S21_{m:04d}", ts, hashrate_5s_ghs=float(m)) for ts in stamps for m in range(1, MINERS + 1)
+            ]
             random.Random(seed).shuffle(records)  # the two collectors send the overlap in different orders
             response = post(Client(), edge, gz(records), token=token, device_id=device)
             assert response.status_code == 200, response.content
@@ -67,7 +69,9 @@ def test_two_collectors_of_one_site_uploading_overlapping_data_at_once_store_eac
 
     all_stamps = []
     for n in range(ROUNDS):  # every round both race to insert the same new samples (and, first, register the miners)
-        stamps = [CAPTURE_NOW.replace(tzinfo=None) - dt.timedelta(minutes=60 - n * 5, seconds=10 * k) for k in range(STAMPS)]
+        stamps = [
+            CAPTURE_NOW.replace(tzinfo=None) - dt.timedelta(minutes=60 - n * 5, seconds=10 * k) for k in range(STAMPS)
+        ]
         all_stamps += stamps
         errors = run_threads(
             uploader(edge.token, "device-a", stamps[: STAMPS * 3 // 4], seed=n),

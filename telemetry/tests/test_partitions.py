@@ -6,7 +6,12 @@ import pytest
 from django.db import connection, transaction
 
 from telemetry import partitions
-from telemetry.partitions import ensure_partition, partition_name, partitions_maintain, partitions_of
+from telemetry.partitions import (
+    ensure_partition,
+    partition_name,
+    partitions_maintain,
+    partitions_of,
+)
 from telemetry.tests.tier_rows import insert_1m
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +34,9 @@ def insert_raw(site_id, tenant_id, miner_id, ts):
 
 def count(table, **where):
     with connection.cursor() as cur:
-        cur.execute(f"SELECT count(*) FROM {table} WHERE " + " AND ".join(f"{c} = %s" for c in where), list(where.values()))
+        cur.execute(
+            f"SELECT count(*) FROM {table} WHERE " + " AND ".join(f"{c} = %s" for c in where), list(where.values())
+        )
         return cur.fetchone()[0]
 
 
@@ -62,7 +69,9 @@ def test_a_row_in_an_expired_partition_is_gone_and_one_in_a_kept_partition_stays
 
     report = partitions_maintain(today=TODAY)
 
-    assert sorted(report["dropped"]) == sorted([partition_name("telemetry_raw", expired_raw), partition_name("telemetry_1m", expired_1m)])
+    assert sorted(report["dropped"]) == sorted(
+        [partition_name("telemetry_raw", expired_raw), partition_name("telemetry_1m", expired_1m)]
+    )
     assert count("telemetry_raw", miner_id=miner.pk) == 1 and count("telemetry_1m", miner_id=miner.pk) == 1
     assert expired_raw not in days_of("telemetry_raw") and kept_raw in days_of("telemetry_raw")
     assert expired_1m not in days_of("telemetry_1m") and kept_1m in days_of("telemetry_1m")
@@ -73,7 +82,9 @@ def test_a_row_in_an_expired_partition_is_gone_and_one_in_a_kept_partition_stays
 
 def test_a_partition_that_is_not_a_day_is_left_alone():
     with connection.cursor() as cur:
-        cur.execute("CREATE TABLE telemetry_raw_archive PARTITION OF telemetry_raw FOR VALUES FROM ('2001-01-01') TO ('2001-02-01')")
+        cur.execute(
+            "CREATE TABLE telemetry_raw_archive PARTITION OF telemetry_raw FOR VALUES FROM ('2001-01-01') TO ('2001-02-01')"
+        )
     report = partitions_maintain(today=TODAY)
     assert "telemetry_raw_archive" not in report["dropped"]
     with connection.cursor() as cur:
@@ -104,12 +115,16 @@ def test_maintain_gives_up_on_a_busy_parent_and_reports_the_skip(monkeypatch, se
     settings.TELEMETRY_RAW_RETENTION_DAYS = 3
     settings.TELEMETRY_PARTITIONS_AHEAD_DAYS = 0
     db = connection.settings_dict
-    other = psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], password=db["PASSWORD"])
+    other = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], password=db["PASSWORD"]
+    )
     expired = partition_name("scratch_tier", TODAY - dt.timedelta(days=10))
     try:
         with other, other.cursor() as cur:
             cur.execute("CREATE TABLE scratch_tier (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)")
-            cur.execute(f"CREATE TABLE {expired} PARTITION OF scratch_tier FOR VALUES FROM ('2030-05-31') TO ('2030-06-01')")
+            cur.execute(
+                f"CREATE TABLE {expired} PARTITION OF scratch_tier FOR VALUES FROM ('2030-05-31') TO ('2030-06-01')"
+            )
         with other.cursor() as cur:  # a long query holds the parent (and its partitions)
             cur.execute("LOCK TABLE scratch_tier IN ACCESS SHARE MODE")
         monkeypatch.setattr(partitions, "PARTITIONED", {"scratch_tier": "TELEMETRY_RAW_RETENTION_DAYS"})

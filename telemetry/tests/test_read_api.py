@@ -56,9 +56,25 @@ def test_customer_on_a_shared_site_sees_only_their_own_miners(as_user, measured,
     row = body["results"][0]
     assert (row["state"], row["tenant"], row["zone"], row["hashrate_5s_ghs"]) == ("online", "tenant-a", "X1", 100.0)
     assert set(row) == {
-        "miner_id", "zone", "tenant", "model", "state", "ts", "online", "hashrate_5s_ghs", "hashrate_ghs", "temperature_max",
-        "temperature_avg", "frequency_avg", "fan_speeds", "uptime_seconds", "hardware_errors", "pool_url", "worker_name", "error_message",
-    }  # fmt: skip
+        "miner_id",
+        "zone",
+        "tenant",
+        "model",
+        "state",
+        "ts",
+        "online",
+        "hashrate_5s_ghs",
+        "hashrate_ghs",
+        "temperature_max",
+        "temperature_avg",
+        "frequency_avg",
+        "fan_speeds",
+        "uptime_seconds",
+        "hardware_errors",
+        "pool_url",
+        "worker_name",
+        "error_message",
+    }
 
 
 def test_operator_sees_every_tenant_at_their_site_with_states(as_user, measured, noc_x):
@@ -96,12 +112,23 @@ def test_filtering_on_another_tenant_is_forbidden_for_a_customer(as_user, world,
     ],
 )
 def test_live_filters(as_user, measured, noc_x, query, expected):
-    names = {m.miner_id: f"A{i}" for i, m in enumerate(measured.miners_a_x)} | {m.miner_id: f"B{i}" for i, m in enumerate(measured.miners_b_x)}
+    names = {m.miner_id: f"A{i}" for i, m in enumerate(measured.miners_a_x)} | {
+        m.miner_id: f"B{i}" for i, m in enumerate(measured.miners_b_x)
+    }
     rows = as_user(noc_x).get(f"/api/v1/telemetry/live?site_id=SITE-X&{query}").json()["results"]
     assert {names[r["miner_id"]] for r in rows} == expected
 
 
-@pytest.mark.parametrize("query", ["", "site_id=SITE-X&state=sleeping", "site_id=SITE-X&min_temp=hot", "site_id=SITE-X&limit=0", "site_id=SITE-X&format=xml"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "site_id=SITE-X&state=sleeping",
+        "site_id=SITE-X&min_temp=hot",
+        "site_id=SITE-X&limit=0",
+        "site_id=SITE-X&format=xml",
+    ],
+)
 def test_malformed_live_parameters_are_400(as_user, world, noc_x, query):
     response = as_user(noc_x).get(f"/api/v1/telemetry/live?{query}")
     assert (response.status_code, response.json()["error_code"]) == (400, "INVALID_PARAMETER")
@@ -123,7 +150,14 @@ def test_compact_format_returns_the_site_as_columns(as_user, measured, customer_
     assert set(body["columns"]) == {"miner_id", "zone", "tenant", "state", "ts", "hashrate_5s_ghs", "temperature_max"}
     assert all(len(col) == 3 for col in body["columns"].values())
     assert body["columns"]["miner_id"] == sorted(m.miner_id for m in measured.miners_a_x)
-    assert body["summary"] == {"miners": 3, "online": 3, "offline": 0, "unknown": 0, "hashrate_5s_ghs": 300.0, "temperature_max": 70.0}
+    assert body["summary"] == {
+        "miners": 3,
+        "online": 3,
+        "offline": 0,
+        "unknown": 0,
+        "hashrate_5s_ghs": 300.0,
+        "temperature_max": 70.0,
+    }
     assert body["columns"]["ts"][0].endswith("Z") and body["stale_sec"] == 300
 
 
@@ -163,7 +197,9 @@ def test_raw_history_of_a_miner(as_user, world, noc_x):
     t0 = timezone.now() - dt.timedelta(minutes=5)
     raw(miner, t0, hashrate=90.0)
     start = (t0 - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = as_user(noc_x).get(f"/api/v1/telemetry/history?miner_id=SITE-X/{miner.miner_id}&tier=raw&from={start}").json()
+    body = (
+        as_user(noc_x).get(f"/api/v1/telemetry/history?miner_id=SITE-X/{miner.miner_id}&tier=raw&from={start}").json()
+    )
     assert [p["hashrate_5s_ghs"] for p in body["points"]] == [90.0]
 
 
@@ -213,7 +249,14 @@ def test_legacy_live_wraps_the_whole_site(as_user, measured, customer_b):
 def test_legacy_summary_gives_a_customer_their_own_figures(as_user, measured, customer_b):
     body = as_user(customer_b).get("/api/collector/summary/SITE-X").json()
     assert body["success"] is True
-    assert body["summary"] == {"miners": 2, "online": 1, "offline": 1, "unknown": 0, "hashrate_5s_ghs": 1000.0, "temperature_max": 95.0}
+    assert body["summary"] == {
+        "miners": 2,
+        "online": 1,
+        "offline": 1,
+        "unknown": 0,
+        "hashrate_5s_ghs": 1000.0,
+        "temperature_max": 95.0,
+    }
     assert body["last_sample_at"] is not None
 
 
@@ -237,7 +280,12 @@ def test_legacy_stats_shows_ingest_receipts_to_operators_only(as_user, measured,
 def test_legacy_miner_status(as_user, measured, customer_a):
     miner = measured.miners_a_x[1]
     body = as_user(customer_a).get(f"/api/collector/miners/{miner.miner_id}/status").json()
-    assert (body["success"], body["site_id"], body["miner"]["miner_id"], body["miner"]["state"]) == (True, "SITE-X", miner.miner_id, "online")
+    assert (body["success"], body["site_id"], body["miner"]["miner_id"], body["miner"]["state"]) == (
+        True,
+        "SITE-X",
+        miner.miner_id,
+        "online",
+    )
 
 
 @pytest.mark.parametrize("path", ["/api/collector/miners/{}/status", "/api/miners/{}/telemetry"])
@@ -253,7 +301,10 @@ def test_legacy_sites_lists_the_sites_in_scope_with_visible_miner_counts(as_user
         "success": True,
         "sites": [{"site_id": "SITE-X", "name": world.site_x.name, "timezone": "UTC", "miners": 3}],
     }
-    assert [(s["site_id"], s["miners"]) for s in as_user(owner).get("/api/sites").json()["sites"]] == [("SITE-X", 5), ("SITE-Y", 2)]
+    assert [(s["site_id"], s["miners"]) for s in as_user(owner).get("/api/sites").json()["sites"]] == [
+        ("SITE-X", 5),
+        ("SITE-Y", 2),
+    ]
 
 
 def test_legacy_miners_lists_the_readers_miners_with_state(as_user, measured, customer_b):
@@ -277,5 +328,7 @@ def test_legacy_miner_telemetry_defaults_to_1m_buckets(as_user, world, customer_
     insert_1m(miner.site_id, miner.tenant_id, miner.pk, t0, hashrate=80.0)
     body = as_user(customer_a).get(f"/api/miners/{miner.miner_id}/telemetry").json()
     assert (body["success"], body["tier"], [p["hashrate_5s_avg"] for p in body["points"]]) == (True, "1m", [80.0])
-    too_long = as_user(customer_a).get(f"/api/miners/{miner.miner_id}/telemetry?tier=raw&from=2026-01-01T00:00:00Z&to=2026-01-05T00:00:00Z")
+    too_long = as_user(customer_a).get(
+        f"/api/miners/{miner.miner_id}/telemetry?tier=raw&from=2026-01-01T00:00:00Z&to=2026-01-05T00:00:00Z"
+    )
     assert (too_long.status_code, too_long.json()["error_code"]) == (400, "INVALID_PARAMETER")

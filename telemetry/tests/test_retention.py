@@ -58,7 +58,9 @@ def test_15m_and_daily_rows_past_their_retention_are_deleted_in_batches(world, m
     for miner in miners:
         for days in (731, 730.9, 730.5):  # expired: before 00:00 of today - 730 days
             insert_rollup_row("telemetry_15m", "bucket", site, tenant, miner, ago(0) - dt.timedelta(days=days))
-        insert_rollup_row("telemetry_15m", "bucket", site, tenant, miner, ago(730))  # kept: the first bucket of that day
+        insert_rollup_row(
+            "telemetry_15m", "bucket", site, tenant, miner, ago(730)
+        )  # kept: the first bucket of that day
         insert_rollup_row("telemetry_daily", "day", site, tenant, miner, (ago(2556)).date())
         insert_rollup_row("telemetry_daily", "day", site, tenant, miner, (ago(2555)).date())
 
@@ -94,7 +96,10 @@ def test_each_run_writes_one_platform_event_with_the_counts(world):
     assert first.chain_key == second.chain_key == "platform"
     assert (first.actor_type, first.actor_id) == ("system", "telemetry.retention")
     assert sorted(first.payload["partitions_dropped"]) == sorted(
-        [partition_name("telemetry_raw", TODAY - dt.timedelta(days=5)), partition_name("telemetry_1m", TODAY - dt.timedelta(days=50))]
+        [
+            partition_name("telemetry_raw", TODAY - dt.timedelta(days=5)),
+            partition_name("telemetry_1m", TODAY - dt.timedelta(days=50)),
+        ]
     )
     assert first.payload["rows_deleted"] == {"telemetry_15m": 1, "telemetry_daily": 0, "telemetry_ingestbatch": 1}
     assert first.payload["cutoffs"]["telemetry_1m"] == ago(45).isoformat()

@@ -49,7 +49,10 @@ def partitions(db):
 
 def test_15m_and_daily_rows_sum_count_and_max_their_1m_rows(world, partitions):
     a0, a1 = world.miners_a_x[:2]
-    written = [m1(a0, minute("01:00", i), samples=6, online=5, hashrate=100.0 + i, temp=60.0 + i, freq=500.0) for i in range(15)]
+    written = [
+        m1(a0, minute("01:00", i), samples=6, online=5, hashrate=100.0 + i, temp=60.0 + i, freq=500.0)
+        for i in range(15)
+    ]
     m1(a0, at(DAY, "01:15"), hashrate=90.0)
     m1(a1, at(DAY, "01:07"), samples=4, online=0)
 
@@ -59,15 +62,27 @@ def test_15m_and_daily_rows_sum_count_and_max_their_1m_rows(world, partitions):
     (first, second) = rows_15m(miner_id=a0.pk)
     assert first["bucket"] == at(DAY, "01:00") and second["bucket"] == at(DAY, "01:15")
     assert first["samples"] == 90 and first["online_samples"] == 75
-    assert first["hashrate_5s_sum"] == sum(r["hashrate_5s_sum"] for r in written) == 5 * sum(100.0 + i for i in range(15))
+    assert (
+        first["hashrate_5s_sum"] == sum(r["hashrate_5s_sum"] for r in written) == 5 * sum(100.0 + i for i in range(15))
+    )
     assert first["hashrate_5s_count"] == 75 and first["hashrate_5s_max"] == 115.0
     assert first["temperature_max_max"] == 76.0 and first["temperature_max_sum"] == 5 * sum(60.0 + i for i in range(15))
     assert first["frequency_sum"] == 75 * 500.0 and first["frequency_count"] == 75
     assert (first["first_ts"], first["last_ts"]) == (at(DAY, "01:00", 5), at(DAY, "01:14", 55))
-    assert (first["revision"], first["corrected"], first["tenant_id"], first["site_id"]) == (0, False, a0.tenant_id, a0.site_id)
+    assert (first["revision"], first["corrected"], first["tenant_id"], first["site_id"]) == (
+        0,
+        False,
+        a0.tenant_id,
+        a0.site_id,
+    )
     assert second["samples"] == 6 and second["hashrate_5s_sum"] == 450.0
     (offline,) = rows_15m(miner_id=a1.pk)
-    assert (offline["samples"], offline["online_samples"], offline["hashrate_5s_count"], offline["hashrate_5s_max"]) == (4, 0, 0, 100.0 + 1)
+    assert (
+        offline["samples"],
+        offline["online_samples"],
+        offline["hashrate_5s_count"],
+        offline["hashrate_5s_max"],
+    ) == (4, 0, 0, 100.0 + 1)
 
     telemetry_rollup_daily(now=at(NEXT, "00:02"))
     (day_a0,) = rows_daily(miner_id=a0.pk)
@@ -103,7 +118,14 @@ def test_a_late_1m_change_recomputes_the_closed_bucket_once_and_audits_once_per_
     telemetry_rollup_daily(now=at(NEXT, "00:02"))
 
     late = at(NEXT, "00:10")
-    upsert_1m(a0.site_id, a0.tenant_id, a0.pk, minute("01:00", 3), updated_at=late, **one_minute(minute("01:00", 3), samples=12, online=10))
+    upsert_1m(
+        a0.site_id,
+        a0.tenant_id,
+        a0.pk,
+        minute("01:00", 3),
+        updated_at=late,
+        **one_minute(minute("01:00", 3), samples=12, online=10),
+    )
     m1(a1, at(DAY, "01:05"), updated_at=late)  # a bucket of a1 that was closed without data
     m1(b0, at(DAY, "01:20"), updated_at=late)  # tenant B's replay fills a closed gap
     with time_machine.travel(late + dt.timedelta(minutes=1), tick=False):
@@ -114,7 +136,10 @@ def test_a_late_1m_change_recomputes_the_closed_bucket_once_and_audits_once_per_
     assert (a0_row["samples"], a0_row["online_samples"], a0_row["revision"], a0_row["corrected"]) == (96, 80, 1, True)
     assert a0_row["hashrate_5s_sum"] == 80 * 100.0
     a1_rows = rows_15m(miner_id=a1.pk)
-    assert [(r["bucket"], r["revision"], r["corrected"]) for r in a1_rows] == [(at(DAY, "01:00"), 1, True), (at(DAY, "01:15"), 0, False)]
+    assert [(r["bucket"], r["revision"], r["corrected"]) for r in a1_rows] == [
+        (at(DAY, "01:00"), 1, True),
+        (at(DAY, "01:15"), 0, False),
+    ]
     (b0_row,) = rows_15m(miner_id=b0.pk)
     assert (b0_row["revision"], b0_row["corrected"], b0_row["tenant_id"]) == (1, True, b0.tenant_id)
     assert len(result.corrected) == 3 and len(daily.corrected) == 3
@@ -124,7 +149,12 @@ def test_a_late_1m_change_recomputes_the_closed_bucket_once_and_audits_once_per_
     events = corrected_events()
     # One event per run (15m, daily) per tenant chain; tenant A's lists both of its buckets.
     assert sorted((e.chain_key, e.payload["tier"]) for e in events) == sorted(
-        [(f"tenant:{a0.tenant_id}", "15m"), (f"tenant:{a0.tenant_id}", "daily"), (f"tenant:{b0.tenant_id}", "15m"), (f"tenant:{b0.tenant_id}", "daily")]
+        [
+            (f"tenant:{a0.tenant_id}", "15m"),
+            (f"tenant:{a0.tenant_id}", "daily"),
+            (f"tenant:{b0.tenant_id}", "15m"),
+            (f"tenant:{b0.tenant_id}", "daily"),
+        ]
     )
     a_15m = next(e for e in events if e.chain_key == f"tenant:{a0.tenant_id}" and e.payload["tier"] == "15m")
     assert a_15m.payload["buckets"] == [
@@ -132,13 +162,22 @@ def test_a_late_1m_change_recomputes_the_closed_bucket_once_and_audits_once_per_
     ]
     assert a_15m.payload["rows"] == 2 and a_15m.site_code == "SITE-X"
     b_15m = next(e for e in events if e.chain_key == f"tenant:{b0.tenant_id}" and e.payload["tier"] == "15m")
-    assert b_15m.payload["buckets"] == [{"site": "SITE-X", "bucket": at(DAY, "01:15").isoformat(), "miners": 1, "max_revision": 1}]
+    assert b_15m.payload["buckets"] == [
+        {"site": "SITE-X", "bucket": at(DAY, "01:15").isoformat(), "miners": 1, "max_revision": 1}
+    ]
 
     # Nothing new: no further bump, no further event. A second late change: revision 2.
     with time_machine.travel(late + dt.timedelta(minutes=2), tick=False):
         assert telemetry_rollup_15m().rows_written == 0
     assert len(corrected_events()) == 4
-    upsert_1m(a0.site_id, a0.tenant_id, a0.pk, minute("01:00", 3), updated_at=late + dt.timedelta(minutes=5), **one_minute(minute("01:00", 3)))
+    upsert_1m(
+        a0.site_id,
+        a0.tenant_id,
+        a0.pk,
+        minute("01:00", 3),
+        updated_at=late + dt.timedelta(minutes=5),
+        **one_minute(minute("01:00", 3)),
+    )
     with time_machine.travel(late + dt.timedelta(minutes=6), tick=False):
         telemetry_rollup_15m()
     (a0_row,) = rows_15m(miner_id=a0.pk)
@@ -153,7 +192,10 @@ def test_a_change_within_the_grace_is_not_a_correction(world, partitions):
     m1(a0, at(DAY, "01:29"), updated_at=at(DAY, "01:31", 30))  # late, but inside the grace of 01:15–01:30
     result = telemetry_rollup_15m(now=at(DAY, "01:32"))
 
-    assert [(r["bucket"], r["samples"], r["revision"]) for r in rows_15m()] == [(at(DAY, "01:00"), 6, 0), (at(DAY, "01:15"), 6, 0)]
+    assert [(r["bucket"], r["samples"], r["revision"]) for r in rows_15m()] == [
+        (at(DAY, "01:00"), 6, 0),
+        (at(DAY, "01:15"), 6, 0),
+    ]
     assert result.corrected == [] and corrected_events() == []
 
 
@@ -248,7 +290,9 @@ def test_the_beat_task_rolls_up_and_a_second_call_in_the_interval_is_skipped(wor
 def test_the_beat_task_skips_while_another_run_holds_the_job(world, partitions):
     m1(world.miners_a_x[0], at(DAY, "01:00"))
     db = connection.settings_dict
-    other = psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], password=db["PASSWORD"])
+    other = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], password=db["PASSWORD"]
+    )
     try:
         with other.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", [advisory_lock_key("telemetry.rollup")])

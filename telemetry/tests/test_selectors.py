@@ -8,10 +8,10 @@ import time_machine
 from django.utils import timezone
 
 from core.errors import Forbidden, InvalidParameter
-from telemetry import selectors
-from tenants import scoping
+from telemetry import selectors, selectors_history
 from telemetry.tests.live_rows import live, raw, receipt
 from telemetry.tests.tier_rows import insert_1m
+from tenants import scoping
 from tests.factories import CollectorFactory, MinerFactory, ZoneFactory
 
 pytestmark = pytest.mark.django_db
@@ -110,10 +110,20 @@ def test_site_summary_counts_only_the_customers_own_miners(clock, world, custome
         live(m, hashrate=1000.0, temp=95.0)
     mine = selectors.site_summary(customer_a, world.site_x)
     assert {k: mine[k] for k in ("miners", "online", "offline", "unknown", "hashrate_5s_ghs", "temperature_max")} == {
-        "miners": 3, "online": 2, "offline": 1, "unknown": 0, "hashrate_5s_ghs": 200.0, "temperature_max": 70.0,
-    }  # fmt: skip
+        "miners": 3,
+        "online": 2,
+        "offline": 1,
+        "unknown": 0,
+        "hashrate_5s_ghs": 200.0,
+        "temperature_max": 70.0,
+    }
     everyone = selectors.site_summary(owner, world.site_x)
-    assert (everyone["miners"], everyone["online"], everyone["hashrate_5s_ghs"], everyone["temperature_max"]) == (5, 4, 2200.0, 95.0)
+    assert (everyone["miners"], everyone["online"], everyone["hashrate_5s_ghs"], everyone["temperature_max"]) == (
+        5,
+        4,
+        2200.0,
+        95.0,
+    )
 
 
 def test_fleet_summary_has_one_entry_per_visible_site(clock, world, customer_b, noc_x):
@@ -167,7 +177,9 @@ def test_a_bare_miner_id_at_two_of_the_users_sites_is_ambiguous(world, owner):
 )
 def test_history_ranges_are_bounded_per_tier(tier, per_site, hours, ok):
     end = NOW
-    call = lambda: selectors.history_range(tier, per_site=per_site, start=end - dt.timedelta(hours=hours), end=end)  # noqa: E731
+    call = lambda: selectors_history.history_range(
+        tier, per_site=per_site, start=end - dt.timedelta(hours=hours), end=end
+    )  # noqa: E731
     if ok:
         assert call() == (end - dt.timedelta(hours=hours), end)
     else:
@@ -176,9 +188,12 @@ def test_history_ranges_are_bounded_per_tier(tier, per_site, hours, ok):
 
 
 def test_history_range_defaults_to_a_window_before_now(clock):
-    assert selectors.history_range("1m", per_site=False, start=None, end=None) == (NOW - dt.timedelta(hours=6), NOW)
+    assert selectors_history.history_range("1m", per_site=False, start=None, end=None) == (
+        NOW - dt.timedelta(hours=6),
+        NOW,
+    )
     with pytest.raises(InvalidParameter):
-        selectors.history_range("1m", per_site=False, start=NOW, end=NOW)
+        selectors_history.history_range("1m", per_site=False, start=NOW, end=NOW)
 
 
 def test_miner_history_shows_a_customer_only_the_samples_of_their_ownership(world, customer_a, owner):
@@ -186,9 +201,9 @@ def test_miner_history_shows_a_customer_only_the_samples_of_their_ownership(worl
     t0 = NOW - dt.timedelta(hours=2)
     insert_1m(miner.site_id, world.tenant_b.pk, miner.pk, t0, hashrate=50.0)  # before A bought it
     insert_1m(miner.site_id, world.tenant_a.pk, miner.pk, t0 + dt.timedelta(minutes=1), hashrate=100.0)
-    points = selectors.history(customer_a, tier="1m", start=t0, end=NOW, miner=miner)
+    points = selectors_history.history(customer_a, tier="1m", start=t0, end=NOW, miner=miner)
     assert [(p["bucket"], p["hashrate_5s_avg"]) for p in points] == [(t0 + dt.timedelta(minutes=1), 100.0)]
-    assert len(selectors.history(owner, tier="1m", start=t0, end=NOW, miner=miner)) == 2
+    assert len(selectors_history.history(owner, tier="1m", start=t0, end=NOW, miner=miner)) == 2
 
 
 def test_site_history_sums_the_readers_miners_per_bucket(world, customer_a, noc_x):
@@ -196,9 +211,9 @@ def test_site_history_sums_the_readers_miners_per_bucket(world, customer_a, noc_
     for m in world.miners_a_x:
         insert_1m(m.site_id, m.tenant_id, m.pk, t0, hashrate=100.0, temp=70.0)
     insert_1m(world.site_x.pk, world.tenant_b.pk, world.miners_b_x[0].pk, t0, hashrate=1000.0, temp=90.0)
-    (mine,) = selectors.history(customer_a, tier="1m", start=t0, end=NOW, site=world.site_x)
+    (mine,) = selectors_history.history(customer_a, tier="1m", start=t0, end=NOW, site=world.site_x)
     assert (mine["miners"], mine["hashrate_5s_ghs"], mine["temperature_max"]) == (3, 300.0, 72.0)
-    (everyone,) = selectors.history(noc_x, tier="1m", start=t0, end=NOW, site=world.site_x)
+    (everyone,) = selectors_history.history(noc_x, tier="1m", start=t0, end=NOW, site=world.site_x)
     assert (everyone["miners"], everyone["hashrate_5s_ghs"], everyone["temperature_max"]) == (4, 1300.0, 92.0)
 
 
@@ -208,5 +223,5 @@ def test_raw_history_is_the_miners_samples_in_order(world, noc_x):
     for i in (2, 0, 1):
         raw(miner, t0 + dt.timedelta(seconds=30 * i), hashrate=100.0 + i)
     raw(world.miners_a_x[1], t0, hashrate=1.0)
-    points = selectors.history(noc_x, tier="raw", start=t0, end=t0 + dt.timedelta(minutes=5), miner=miner)
+    points = selectors_history.history(noc_x, tier="raw", start=t0, end=t0 + dt.timedelta(minutes=5), miner=miner)
     assert [p["hashrate_5s_ghs"] for p in points] == [100.0, 101.0, 102.0]

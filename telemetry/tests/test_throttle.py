@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from control.models import CommandAck
 from control.tests.factories import collector_headers
 from telemetry.models import IngestBatch, TelemetryRaw
-from telemetry.tests.ingest_fixtures import CAPTURE_NOW, SETUP, _fresh_partition_cache, clock, edge, gz, post, record  # noqa: F401
+from telemetry.tests.ingest_fixtures import CAPTURE_NOW, SETUP, gz, post, record
 from tenants.collector_auth import CollectorPrincipal
 from tenants.collector_throttle import CollectorAckThrottle, CollectorUploadThrottle
 from tenants.models import Miner
@@ -26,7 +26,9 @@ from tenants.services import collector_token_create
 
 pytestmark = pytest.mark.django_db
 NOW = CAPTURE_NOW.replace(tzinfo=None)  # 16:46:00 — the start of a one-minute window
-ACK_BODY = orjson.dumps({"status": "completed", "result_code": 0, "result_message": "ok", "site_id": "SITE-ACC", "device_id": "dev-1"})
+ACK_BODY = orjson.dumps(
+    {"status": "completed", "result_code": 0, "result_message": "ok", "site_id": "SITE-ACC", "device_id": "dev-1"}
+)
 
 
 @pytest.fixture
@@ -45,7 +47,12 @@ def poll(client, edge, token=None, path="/api/edge/v1/commands/poll"):
 
 
 def ack(client, edge, wire_id="cmd-0001", path="/api/edge/v1/commands/{}/ack"):
-    return client.post(path.format(wire_id), ACK_BODY, content_type="application/json", **collector_headers(edge.token, edge.site.code, "dev-1"))
+    return client.post(
+        path.format(wire_id),
+        ACK_BODY,
+        content_type="application/json",
+        **collector_headers(edge.token, edge.site.code, "dev-1"),
+    )
 
 
 def assert_rate_limited(response, retry_after="60"):
@@ -64,7 +71,9 @@ def _sample(**labels) -> float:
 
 def test_an_upload_over_the_limit_gets_429_rate_limited_and_stores_nothing(client, edge, tight):
     assert upload(client, edge).status_code == 200
-    assert upload(client, edge, path="/api/collector/telemetry").status_code == 200  # legacy alias and v1 share one count
+    assert (
+        upload(client, edge, path="/api/collector/telemetry").status_code == 200
+    )  # legacy alias and v1 share one count
     assert upload(client, edge, path="/api/edge/v1/telemetry/batch").status_code == 200
     batches, rows = IngestBatch.objects.count(), TelemetryRaw.objects.count()
 
@@ -136,7 +145,14 @@ def test_a_throttled_ack_is_answered_429_and_not_recorded(client, edge, tight):
         assert ack(client, edge, f"cmd-{i}").status_code == 200
     assert_rate_limited(ack(client, edge, "cmd-late"))
     assert_rate_limited(ack(client, edge, "cmd-late", path="/api/collector/commands/{}/result"))
-    assert_rate_limited(client.post("/api/collector/commands/ack", ACK_BODY, content_type="application/json", **collector_headers(edge.token, edge.site.code, "dev-1")))
+    assert_rate_limited(
+        client.post(
+            "/api/collector/commands/ack",
+            ACK_BODY,
+            content_type="application/json",
+            **collector_headers(edge.token, edge.site.code, "dev-1"),
+        )
+    )
     assert not CommandAck.objects.filter(wire_id="cmd-late").exists()
 
 
@@ -173,8 +189,19 @@ def test_the_count_is_in_redis_and_holds_across_processes(client, edge, tight):
         "req = SimpleNamespace(user=CollectorPrincipal(token=SimpleNamespace(pk=int(sys.argv[1])), device_id=''))\n"
         "print(CollectorUploadThrottle().allow_request(req, None), CollectorUploadThrottle().allow_request(req, None))\n"
     )
-    env = {**os.environ, "COLLECTOR_UPLOAD_RATE": "3/min", "DJANGO_SETTINGS_MODULE": "hashinsight.settings", "TESTING": "1"}
-    out = subprocess.run([sys.executable, "-c", script, str(token_pk), str(CAPTURE_NOW.timestamp() + 1)], env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "COLLECTOR_UPLOAD_RATE": "3/min",
+        "DJANGO_SETTINGS_MODULE": "hashinsight.settings",
+        "TESTING": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(token_pk), str(CAPTURE_NOW.timestamp() + 1)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "True False"  # the third of three, then over
 

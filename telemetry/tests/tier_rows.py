@@ -60,7 +60,10 @@ def fetch(table: str, key: str, **where) -> list[dict]:
     """Rows of a rollup tier as dicts, ordered by key."""
     conditions = " AND ".join(f"{c} = %s" for c in where) or "true"
     with connection.cursor() as cur:
-        cur.execute(f"SELECT * FROM {table} WHERE {conditions} ORDER BY site_id, tenant_id, miner_id, {key}", list(where.values()))
+        cur.execute(
+            f"SELECT * FROM {table} WHERE {conditions} ORDER BY site_id, tenant_id, miner_id, {key}",
+            list(where.values()),
+        )
         names = [c.name for c in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 

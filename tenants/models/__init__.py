@@ -16,6 +16,6 @@ __all__ = [
     "Tenant",
     "Zone",
 ]
-from .invitations import Invitation  # noqa: E402
+from .invitations import Invitation
 
 __all__ += ["Invitation"]

@@ -17,7 +17,9 @@ class Tenant(models.Model):
 
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
-    is_operator = models.BooleanField(default=False, help_text="The hosting provider's own tenant; owns unassigned miners.")
+    is_operator = models.BooleanField(
+        default=False, help_text="The hosting provider's own tenant; owns unassigned miners."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -96,7 +98,10 @@ class MinerOwnership(models.Model):
         ordering = ["miner_id", "valid_from"]
         constraints = [
             models.UniqueConstraint(fields=["miner"], condition=Q(valid_to__isnull=True), name="one_open_ownership"),
-            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")), name="ownership_valid_range"),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                name="ownership_valid_range",
+            ),
         ]
 
 
@@ -106,7 +111,9 @@ class MinerGroup(models.Model):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="miner_groups")
     name = models.CharField(max_length=200)
     miners = models.ManyToManyField(Miner, related_name="groups", blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["site_id", "name"]

@@ -74,7 +74,9 @@ def test_sign_up_is_closed_without_an_invitation(client, db):
 
 @pytest.fixture
 def invitation(world, owner):
-    inv, token = invitation_create(actor=SETUP, invited_by=owner, email="New.Customer@Example.com", role=Role.CUSTOMER, tenant=world.tenant_a)
+    inv, token = invitation_create(
+        actor=SETUP, invited_by=owner, email="New.Customer@Example.com", role=Role.CUSTOMER, tenant=world.tenant_a
+    )
     return inv, token
 
 
@@ -96,15 +98,21 @@ def test_an_invitation_opens_sign_up_for_the_invited_email_and_grants_the_role(c
     inv.refresh_from_db()
     assert inv.accepted_user == user and inv.accepted_at is not None
     chain = f"tenant:{world.tenant_a.pk}"
-    assert AuditEvent.objects.filter(action="tenants.role_grant.created", entity_id=str(grant.pk), chain_key=chain).exists()
-    assert AuditEvent.objects.filter(action="tenants.invitation.accepted", entity_id=str(inv.pk), chain_key=chain).exists()
+    assert AuditEvent.objects.filter(
+        action="tenants.role_grant.created", entity_id=str(grant.pk), chain_key=chain
+    ).exists()
+    assert AuditEvent.objects.filter(
+        action="tenants.invitation.accepted", entity_id=str(inv.pk), chain_key=chain
+    ).exists()
     # Signed in straight away, and the login is audited like any other.
     assert client.session["_auth_user_id"] == str(user.pk)
     assert AuditEvent.objects.filter(action="tenants.user.logged_in", entity_id=str(user.pk)).exists()
 
 
 def test_an_invitation_grants_an_operator_role_at_its_site(client, world, owner):
-    _, token = invitation_create(actor=SETUP, invited_by=owner, email="tech@example.com", role=Role.TECHNICIAN, zone=world.zone_x1)
+    _, token = invitation_create(
+        actor=SETUP, invited_by=owner, email="tech@example.com", role=Role.TECHNICIAN, zone=world.zone_x1
+    )
     client.get(f"/accounts/invite/{token}/")
     sign_up(client, "tech@example.com")
     grant = RoleGrant.objects.get(user__email="tech@example.com")
@@ -179,4 +187,6 @@ def test_ops_manager_invites_into_their_site_and_sees_the_link_once(client, worl
     inv = Invitation.objects.get(email="noc2@example.com")
     messages = [str(m) for m in response.context["messages"]]
     assert any("/accounts/invite/" in m for m in messages)
-    assert AuditEvent.objects.filter(action="tenants.invitation.created", entity_id=str(inv.pk), chain_key="site:SITE-X").exists()
+    assert AuditEvent.objects.filter(
+        action="tenants.invitation.created", entity_id=str(inv.pk), chain_key="site:SITE-X"
+    ).exists()

@@ -128,7 +128,9 @@ def test_noc_sees_a_site_x_miner_read_only_with_its_ownership_history(as_user, w
         ("tenant", 5),
     ],
 )
-def test_changelist_query_count_does_not_grow_with_rows(as_user, world, noc_x, django_assert_num_queries, model, queries):
+def test_changelist_query_count_does_not_grow_with_rows(
+    as_user, world, noc_x, django_assert_num_queries, model, queries
+):
     client = as_user(noc_x)
     with django_assert_num_queries(queries):
         assert client.get(changelist(model)).status_code == 200
@@ -236,7 +238,9 @@ def test_create_token_action_shows_the_token_once_and_stores_only_its_hash(as_us
     assert plaintext.startswith(token.prefix)
     assert token.token_hash == hashlib.sha256(plaintext.encode()).hexdigest()
     assert not CollectorToken.objects.filter(token_hash=plaintext).exists()
-    assert AuditEvent.objects.filter(action="tenants.collector_token.created", entity_id=str(token.pk), chain_key="site:SITE-X").exists()
+    assert AuditEvent.objects.filter(
+        action="tenants.collector_token.created", entity_id=str(token.pk), chain_key="site:SITE-X"
+    ).exists()
     # Not shown again anywhere.
     assert plaintext.encode() not in as_user(ops_manager_x).get(change("collectortoken", token.pk)).content
 
@@ -261,7 +265,12 @@ def test_revoke_action_revokes_and_audits(as_user, world, ops_manager_x):
     token.refresh_from_db()
     assert token.revoked_at is not None
     assert token.revoked_by == ops_manager_x
-    assert AuditEvent.objects.filter(action="tenants.collector_token.revoked", entity_id=str(token.pk), chain_key="site:SITE-X").count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            action="tenants.collector_token.revoked", entity_id=str(token.pk), chain_key="site:SITE-X"
+        ).count()
+        == 1
+    )
 
 
 def test_revoke_action_is_refused_to_noc(as_user, world, noc_x):
@@ -279,15 +288,23 @@ def test_assign_owner_asks_for_confirmation_first(as_user, world, ops_manager_x)
 
 def test_assign_owner_keeps_history_and_writes_both_tenants_chains(as_user, world, ops_manager_x):
     miners = world.miners_a_x[:2]
-    response = run_action(as_user(ops_manager_x), "miner", "assign_owner", miners, apply="Assign", tenant=world.tenant_b.pk)
+    response = run_action(
+        as_user(ops_manager_x), "miner", "assign_owner", miners, apply="Assign", tenant=world.tenant_b.pk
+    )
     assert response.status_code == 200
     for miner in miners:
         miner.refresh_from_db()
         assert miner.tenant == world.tenant_b
-        history = list(MinerOwnership.objects.filter(miner=miner).order_by("valid_from").values_list("tenant_id", "valid_to"))
+        history = list(
+            MinerOwnership.objects.filter(miner=miner).order_by("valid_from").values_list("tenant_id", "valid_to")
+        )
         assert [t for t, _ in history] == [world.tenant_a.pk, world.tenant_b.pk]
         assert history[0][1] is not None and history[1][1] is None
-        chains = set(AuditEvent.objects.filter(action="tenants.miner.owner_changed", entity_id=str(miner.pk)).values_list("chain_key", flat=True))
+        chains = set(
+            AuditEvent.objects.filter(action="tenants.miner.owner_changed", entity_id=str(miner.pk)).values_list(
+                "chain_key", flat=True
+            )
+        )
         assert chains == {f"tenant:{world.tenant_a.pk}", f"tenant:{world.tenant_b.pk}"}
     assert all(r.ok for r in verify_chains([f"tenant:{world.tenant_a.pk}", f"tenant:{world.tenant_b.pk}"]))
 
@@ -314,7 +331,9 @@ def test_ops_manager_grants_a_role_at_their_site(as_user, world, ops_manager_x):
     assert response.status_code == 302, response.content
     grant = RoleGrant.objects.get(user=newcomer)
     assert (grant.role, grant.site, grant.granted_by) == (Role.NOC, world.site_x, ops_manager_x)
-    assert AuditEvent.objects.filter(action="tenants.role_grant.created", entity_id=str(grant.pk), chain_key="site:SITE-X").exists()
+    assert AuditEvent.objects.filter(
+        action="tenants.role_grant.created", entity_id=str(grant.pk), chain_key="site:SITE-X"
+    ).exists()
 
 
 @pytest.mark.parametrize("scope", ["all_sites", "other_site", "zone_of_other_site"])

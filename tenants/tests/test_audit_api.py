@@ -56,7 +56,13 @@ def test_filters_by_entity_and_since(api, world, noc_x):
 
 def test_an_out_of_scope_entity_looks_empty(api, world, noc_x):
     miner_y = world.miners_b_y[0]
-    audit_record(actor=Actor.system("test"), action="tenants.miner.updated", entity=miner_y, tenant_id=world.tenant_b.pk, site_code="SITE-Y")
+    audit_record(
+        actor=Actor.system("test"),
+        action="tenants.miner.updated",
+        entity=miner_y,
+        tenant_id=world.tenant_b.pk,
+        site_code="SITE-Y",
+    )
     assert api(noc_x, entity_type="tenants.miner", entity_id=str(miner_y.pk)).json()["results"] == []
 
 

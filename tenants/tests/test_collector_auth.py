@@ -60,7 +60,9 @@ def test_a_revoked_token_gets_401(client, world):
 
 
 def test_an_expired_token_gets_401(client, world):
-    _, plaintext = collector_token_create(actor=SETUP, collector=world.collector_x, expires_at=timezone.now() + dt.timedelta(hours=1))
+    _, plaintext = collector_token_create(
+        actor=SETUP, collector=world.collector_x, expires_at=timezone.now() + dt.timedelta(hours=1)
+    )
     assert status(client, plaintext).status_code == 200
     with time_machine.travel(timezone.now() + dt.timedelta(hours=2)):
         response = status(client, plaintext)
@@ -128,7 +130,9 @@ def test_two_active_tokens_of_one_collector_both_work(client, world):
     assert status(client, world.token_x, site="SITE-X").status_code == 200
     assert status(client, second, site="SITE-X", bearer=True).status_code == 200
     # Retiring the old one leaves the new one working.
-    collector_token_revoke(actor=SETUP, token=CollectorToken.objects.filter(collector=world.collector_x).exclude(label="rotation").get())
+    collector_token_revoke(
+        actor=SETUP, token=CollectorToken.objects.filter(collector=world.collector_x).exclude(label="rotation").get()
+    )
     assert status(client, world.token_x).status_code == 401
     assert status(client, second).status_code == 200
 

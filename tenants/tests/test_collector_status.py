@@ -42,7 +42,12 @@ def test_an_operator_sees_their_sites_collectors_and_every_miner_there(client, m
     sites = sites_for(client, noc_x)
     assert list(sites) == ["SITE-X"]
     (collector,) = sites["SITE-X"]["collectors"]
-    assert (collector["name"], collector["zone"], collector["devices"], collector["online"]) == ("edge-x", None, ["box-1"], True)
+    assert (collector["name"], collector["zone"], collector["devices"], collector["online"]) == (
+        "edge-x",
+        None,
+        ["box-1"],
+        True,
+    )
     assert collector["last_seen"] is not None
     assert sites["SITE-X"]["miners"] == {"online": 3, "offline": 2, "unknown": 0}
 
@@ -50,13 +55,19 @@ def test_an_operator_sees_their_sites_collectors_and_every_miner_there(client, m
 def test_a_collector_that_stopped_uploading_is_offline_and_its_miners_unknown(client, measured, owner):
     sites = sites_for(client, owner)
     assert list(sites) == ["SITE-X", "SITE-Y"]
-    assert sites["SITE-Y"]["collectors"] == [{"name": "edge-y", "zone": None, "last_seen": None, "devices": [], "online": False}]
+    assert sites["SITE-Y"]["collectors"] == [
+        {"name": "edge-y", "zone": None, "last_seen": None, "devices": [], "online": False}
+    ]
     assert sites["SITE-Y"]["miners"] == {"online": 0, "offline": 0, "unknown": 2}
 
 
-def test_a_customer_sees_only_sites_with_their_miners_counted_from_their_own_and_no_collectors(client, measured, customer_a):
+def test_a_customer_sees_only_sites_with_their_miners_counted_from_their_own_and_no_collectors(
+    client, measured, customer_a
+):
     sites = sites_for(client, customer_a)
-    assert sites == {"SITE-X": {"site_id": "SITE-X", "collectors": None, "miners": {"online": 3, "offline": 0, "unknown": 0}}}
+    assert sites == {
+        "SITE-X": {"site_id": "SITE-X", "collectors": None, "miners": {"online": 3, "offline": 0, "unknown": 0}}
+    }
 
 
 def test_a_customer_at_two_sites_sees_both_with_their_miners_only(client, measured, customer_b):

@@ -100,7 +100,9 @@ def test_customers_never_see_collectors_tokens_groups_or_grants(world, persona, 
     assert not scoping.audit_events_for(user).exists()
 
 
-@pytest.mark.parametrize("capability", [Capability.OPERATE, Capability.APPROVE, Capability.MANAGE_INVENTORY, Capability.MANAGE_TOKENS])
+@pytest.mark.parametrize(
+    "capability", [Capability.OPERATE, Capability.APPROVE, Capability.MANAGE_INVENTORY, Capability.MANAGE_TOKENS]
+)
 def test_customers_may_never_act(world, customer_a, capability):
     assert not scoping.scope_for(customer_a).has(capability)
     assert not scoping.miners_for(customer_a, capability).exists()
@@ -112,7 +114,14 @@ def test_anonymous_and_inactive_users_see_nothing(world, noc_x):
     noc_x.is_active = False
     noc_x.save()
     for user in (AnonymousUser(), None, noc_x):
-        for finder in (scoping.sites_for, scoping.zones_for, scoping.miners_for, scoping.tenants_for, scoping.collectors_for, scoping.collector_tokens_for):
+        for finder in (
+            scoping.sites_for,
+            scoping.zones_for,
+            scoping.miners_for,
+            scoping.tenants_for,
+            scoping.collectors_for,
+            scoping.collector_tokens_for,
+        ):
             assert not finder(user).exists()
         assert not scoping.is_operator(user)
 

@@ -12,14 +12,18 @@ from tests.factories import UserFactory, ZoneFactory
 
 def test_a_miner_cannot_sit_in_a_zone_of_another_site(world):
     with pytest.raises(InvalidParameter) as exc:
-        inventory_save(actor=SETUP, obj=Miner(site=world.site_y, zone=world.zone_x1, tenant=world.tenant_b, miner_id="M1"))
+        inventory_save(
+            actor=SETUP, obj=Miner(site=world.site_y, zone=world.zone_x1, tenant=world.tenant_b, miner_id="M1")
+        )
     assert "zone" in exc.value.extra["fields"]
     assert not Miner.objects.filter(miner_id="M1").exists()
 
 
 def test_a_duplicate_miner_id_in_one_site_is_refused(world):
     with pytest.raises(InvalidParameter):
-        inventory_save(actor=SETUP, obj=Miner(site=world.site_x, tenant=world.tenant_a, miner_id=world.miners_a_x[0].miner_id))
+        inventory_save(
+            actor=SETUP, obj=Miner(site=world.site_x, tenant=world.tenant_a, miner_id=world.miners_a_x[0].miner_id)
+        )
 
 
 def test_a_site_code_never_changes(world):
@@ -69,13 +73,20 @@ def test_granting_the_same_role_twice_is_a_conflict(world, noc_x):
 
 def test_registering_miners_skips_known_ids_and_writes_one_event(world):
     known = world.miners_b_x[0].miner_id
-    fresh = miners_register(actor=SETUP, site=world.site_x, tenant=world.operator_tenant, rows=[{"miner_id": known}, {"miner_id": "NEW-1"}, {"miner_id": "NEW-2"}])
+    fresh = miners_register(
+        actor=SETUP,
+        site=world.site_x,
+        tenant=world.operator_tenant,
+        rows=[{"miner_id": known}, {"miner_id": "NEW-1"}, {"miner_id": "NEW-2"}],
+    )
     assert sorted(m.miner_id for m in fresh) == ["NEW-1", "NEW-2"]
     assert Miner.objects.get(site=world.site_x, miner_id=known).tenant == world.tenant_b
     event = AuditEvent.objects.get(action="tenants.miner.registered")
     assert event.payload["miner_ids"] == ["NEW-1", "NEW-2"]
     assert event.chain_key == f"tenant:{world.operator_tenant.pk}"
-    assert MinerOwnership.objects.filter(miner__miner_id__in=["NEW-1", "NEW-2"], tenant=world.operator_tenant).count() == 2
+    assert (
+        MinerOwnership.objects.filter(miner__miner_id__in=["NEW-1", "NEW-2"], tenant=world.operator_tenant).count() == 2
+    )
 
 
 def test_assigning_a_miner_to_its_current_owner_changes_nothing(world):

@@ -1,7 +1,5 @@
 """The case table: every route of the project must match one (a route without one is a FAIL)."""
 
-
-
 from verification.isolation.probes import Case, exact, home_probes, public_probes
 from verification.isolation.probes_admin import (
     ACCOUNT_PUBLIC,
@@ -38,13 +36,24 @@ CASES: list[Case] = [
     Case("collector status (collectors and people)", exact("/api/collector/status"), collector_status_probes),
     Case(
         "collector API",
-        exact("/api/collector/upload", "/api/collector/telemetry", "/api/edge/v1/telemetry/batch", *COLLECTOR_COMMAND_PATHS),
+        exact(
+            "/api/collector/upload",
+            "/api/collector/telemetry",
+            "/api/edge/v1/telemetry/batch",
+            *COLLECTOR_COMMAND_PATHS,
+        ),
         collector_probes,
     ),
     Case("operator API: audit", exact("/api/admin/v1/audit"), audit_api_probes),
     Case(
         "telemetry reads",
-        exact("/api/v1/telemetry/live", "/api/v1/telemetry/history", *TELEMETRY_SITE_PATHS, *TELEMETRY_MINER_PATHS, *TELEMETRY_LIST_PATHS),
+        exact(
+            "/api/v1/telemetry/live",
+            "/api/v1/telemetry/history",
+            *TELEMETRY_SITE_PATHS,
+            *TELEMETRY_MINER_PATHS,
+            *TELEMETRY_LIST_PATHS,
+        ),
         telemetry_read_probes,
     ),
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
@@ -54,7 +63,12 @@ CASES: list[Case] = [
     Case("admin: view on site", exact("/admin/r/<path:content_type_id>/<path:object_id>/"), admin_view_on_site_probes),
     Case("admin site page", lambda r: r.name in ADMIN_SITE_PAGES or r.path == "/admin/<url>", admin_site_probes),
     Case("account page (public)", lambda r: r.name in ACCOUNT_PUBLIC, account_public_probes, writes_exempt=OWN_ACCOUNT),
-    Case("account page (signed in)", lambda r: r.name in ACCOUNT_SIGNED_IN, account_signed_in_probes, writes_exempt=OWN_ACCOUNT),
+    Case(
+        "account page (signed in)",
+        lambda r: r.name in ACCOUNT_SIGNED_IN,
+        account_signed_in_probes,
+        writes_exempt=OWN_ACCOUNT,
+    ),
 ]
 
 
@@ -64,5 +78,3 @@ def case_for(route: Route) -> Case | None:
 
 def routes_without_case() -> list[Route]:
     return [r for r in route_list() if case_for(r) is None]
-
-

@@ -70,7 +70,11 @@ class LoginRedirect(Expect):
     label = "redirect to login"
 
     def problem(self, a):
-        if a.status not in (301, 302, 303, 307, 308) or a.final_path != reverse("account_login") or a.final_status != 200:
+        if (
+            a.status not in (301, 302, 303, 307, 308)
+            or a.final_path != reverse("account_login")
+            or a.final_status != 200
+        ):
             return f"expected {self.label} got {a.short()}"
         return None
 
@@ -135,10 +139,13 @@ class SiteFigures(Expect):
         if got != self.miners:
             return f"expected sites and miner counts {self.miners} got {got}"
         if any((s["collectors"] is not None) != self.collectors for s in sites):
-            return "collector details shown to a customer" if not self.collectors else "collector details missing for an operator"
+            return (
+                "collector details shown to a customer"
+                if not self.collectors
+                else "collector details missing for an operator"
+            )
         return None
 
 
 PUBLIC = Reachable(statuses=(200, 503), label_text="public, no tenant data")
 SELF_SERVICE = Reachable(statuses=(200, 403, 404), label_text="own account only")
-

@@ -43,7 +43,13 @@ def exact(*paths: str) -> Callable[[Route], bool]:
 
 
 # Personas. "customer_a" is a Customer of tenant A; "noc_x" a NOC operator of site X.
-ANON, CUSTOMER_A_ON_B, NOC_X_ON_Y, NOC_X_OWN, CUSTOMER_A_OWN = "anonymous", "customer_a_on_b", "noc_x_on_y", "noc_x_own", "customer_a_own"
+ANON, CUSTOMER_A_ON_B, NOC_X_ON_Y, NOC_X_OWN, CUSTOMER_A_OWN = (
+    "anonymous",
+    "customer_a_on_b",
+    "noc_x_on_y",
+    "noc_x_own",
+    "customer_a_own",
+)
 COLLECTOR_Y_ON_X, COLLECTOR_X_OWN = "collector_y_on_x", "collector_x_own"
 PERSONA_USER = {CUSTOMER_A_ON_B: "customer_a", CUSTOMER_A_OWN: "customer_a", NOC_X_ON_Y: "noc_x", NOC_X_OWN: "noc_x"}
 
@@ -66,5 +72,3 @@ def home_probes(route: Route, w: World) -> list[Probe]:
         Probe(route, "GET", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
         Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
     ]
-
-

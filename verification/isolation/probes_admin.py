@@ -1,6 +1,5 @@
 """Probes of the admin site and the account pages."""
 
-
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 
@@ -80,8 +79,24 @@ def admin_model_probes(route: Route, w: World) -> list[Probe]:
     methods = dict.fromkeys(_ADMIN_SUFFIXES[suffix] + route.methods())
     for method in methods:
         out += [
-            Probe(route, method, CUSTOMER_A_ON_B, route.fill(object_id=for_customer), NoAccess(), w.markers_b(), route.fill(object_id=MISSING_ID)),
-            Probe(route, method, NOC_X_ON_Y, route.fill(object_id=for_noc), NoAccess(), w.markers_y(), route.fill(object_id=MISSING_ID)),
+            Probe(
+                route,
+                method,
+                CUSTOMER_A_ON_B,
+                route.fill(object_id=for_customer),
+                NoAccess(),
+                w.markers_b(),
+                route.fill(object_id=MISSING_ID),
+            ),
+            Probe(
+                route,
+                method,
+                NOC_X_ON_Y,
+                route.fill(object_id=for_noc),
+                NoAccess(),
+                w.markers_y(),
+                route.fill(object_id=MISSING_ID),
+            ),
         ]
     out.append(Probe(route, "GET", ANON, route.fill(object_id=for_customer), LoginRedirect(), w.markers_all()))
     if own is not None and suffix in ("<path:object_id>/change/", "<path:object_id>/history/"):
@@ -90,9 +105,15 @@ def admin_model_probes(route: Route, w: World) -> list[Probe]:
 
 
 ADMIN_SITE_PAGES = {
-    "admin:index", "admin:login", "admin:logout", "admin:password_change", "admin:password_change_done",
-    "admin:autocomplete", "admin:jsi18n", "admin:app_list",
-}  # fmt: skip
+    "admin:index",
+    "admin:login",
+    "admin:logout",
+    "admin:password_change",
+    "admin:password_change_done",
+    "admin:autocomplete",
+    "admin:jsi18n",
+    "admin:app_list",
+}
 PUBLIC_PATHS = ("/health", "/health/deep", "/ready", "/alive", "/metrics", "/api/schema/", "/api/docs/", "/api/redoc/")
 
 
@@ -130,7 +151,10 @@ def admin_view_on_site_probes(route: Route, w: World) -> list[Probe]:
     from django.contrib.contenttypes.models import ContentType
 
     ct = ContentType.objects.get_for_model(Miner).pk
-    path, missing = route.fill(content_type_id=ct, object_id=w.miner_b_y.pk), route.fill(content_type_id=ct, object_id=MISSING_ID)
+    path, missing = (
+        route.fill(content_type_id=ct, object_id=w.miner_b_y.pk),
+        route.fill(content_type_id=ct, object_id=MISSING_ID),
+    )
     return [
         Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all()),
         Probe(route, "GET", CUSTOMER_A_ON_B, path, NoAccess(), w.markers_b(), missing),
@@ -142,17 +166,35 @@ def admin_view_on_site_probes(route: Route, w: World) -> list[Probe]:
 # anyone else is named in their URLs, and their forms change the caller's own account, so no
 # write is sent. A new route under /accounts/ is in neither list, and fails until it is placed.
 ACCOUNT_PUBLIC = {
-    "account_login", "account_logout", "account_signup", "account_inactive", "account_confirm_login_code",
-    "account_reset_password", "account_reset_password_done", "account_reset_password_from_key",
-    "account_reset_password_from_key_done", "account_email_verification_sent", "account_confirm_email",
-    "mfa_authenticate", "invitation",
-}  # fmt: skip
+    "account_login",
+    "account_logout",
+    "account_signup",
+    "account_inactive",
+    "account_confirm_login_code",
+    "account_reset_password",
+    "account_reset_password_done",
+    "account_reset_password_from_key",
+    "account_reset_password_from_key_done",
+    "account_email_verification_sent",
+    "account_confirm_email",
+    "mfa_authenticate",
+    "invitation",
+}
 ACCOUNT_SIGNED_IN = {
-    "account_email", "account_change_password", "account_set_password", "account_reauthenticate",
-    "account_request_reauthentication_code", "account_confirm_reauthentication_code", "mfa_index",
-    "mfa_reauthenticate", "mfa_activate_totp", "mfa_deactivate_totp", "mfa_view_recovery_codes",
-    "mfa_generate_recovery_codes", "mfa_download_recovery_codes",
-}  # fmt: skip
+    "account_email",
+    "account_change_password",
+    "account_set_password",
+    "account_reauthenticate",
+    "account_request_reauthentication_code",
+    "account_confirm_reauthentication_code",
+    "mfa_index",
+    "mfa_reauthenticate",
+    "mfa_activate_totp",
+    "mfa_deactivate_totp",
+    "mfa_view_recovery_codes",
+    "mfa_generate_recovery_codes",
+    "mfa_download_recovery_codes",
+}
 OWN_ACCOUNT = "forms change the caller's own account only"
 
 
@@ -161,7 +203,9 @@ def account_public_probes(route: Route, w: World) -> list[Probe]:
     customer gets their own account's answer, with nobody else's data in it."""
     path = route.fill(key=f"{w.tag}-bogus", uidb36="1", token=f"{w.tag}-bogus")
     return [
-        Probe(route, "GET", ANON, path, Reachable(statuses=(200, 404), label_text="login or public page"), w.markers_all()),
+        Probe(
+            route, "GET", ANON, path, Reachable(statuses=(200, 404), label_text="login or public page"), w.markers_all()
+        ),
         Probe(route, "GET", CUSTOMER_A_OWN, path, SELF_SERVICE, w.markers_b()),
     ]
 
@@ -172,5 +216,3 @@ def account_signed_in_probes(route: Route, w: World) -> list[Probe]:
         Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all()),
         Probe(route, "GET", CUSTOMER_A_OWN, path, SELF_SERVICE, w.markers_b()),
     ]
-
-

@@ -42,9 +42,13 @@ from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
 
 COLLECTOR_COMMAND_PATHS = (
-    "/api/edge/v1/commands/poll", "/api/edge/v1/commands/<path:command_id>/ack", "/api/collector/commands/pending",
-    "/api/collector/commands/pending/<str:site_id>", "/api/collector/commands/ack", "/api/collector/commands/<path:command_id>/result",
-)  # fmt: skip
+    "/api/edge/v1/commands/poll",
+    "/api/edge/v1/commands/<path:command_id>/ack",
+    "/api/collector/commands/pending",
+    "/api/collector/commands/pending/<str:site_id>",
+    "/api/collector/commands/ack",
+    "/api/collector/commands/<path:command_id>/result",
+)
 
 
 def collector_probes(route: Route, w: World) -> list[Probe]:
@@ -56,14 +60,34 @@ def collector_probes(route: Route, w: World) -> list[Probe]:
     for method in route.methods():
         out += [
             Probe(route, method, ANON, path, ApiUnauthenticated(), w.markers_all()),
-            Probe(route, method, COLLECTOR_Y_ON_X, path, ApiDenied(403, ("FORBIDDEN", "SITE_MISMATCH")), w.markers_y(), headers=other),
+            Probe(
+                route,
+                method,
+                COLLECTOR_Y_ON_X,
+                path,
+                ApiDenied(403, ("FORBIDDEN", "SITE_MISMATCH")),
+                w.markers_y(),
+                headers=other,
+            ),
             # A customer's session is no collector credential.
             Probe(route, method, CUSTOMER_A_ON_B, path, ApiUnauthenticated(), w.markers_all()),
         ]
     if "GET" in route.methods():  # the control: the harness's own token does get in
-        out.append(Probe(route, "GET", COLLECTOR_X_OWN, path, Reachable((200, 204), "200/204"), w.markers_y(), headers=own))
+        out.append(
+            Probe(route, "GET", COLLECTOR_X_OWN, path, Reachable((200, 204), "200/204"), w.markers_y(), headers=own)
+        )
     if "site_id>" in route.path:  # its own token naming another site's code in the path
-        out.append(Probe(route, "GET", COLLECTOR_X_OWN, route.fill(site_id=w.site_y.code), ApiDenied(403, ("SITE_MISMATCH",)), w.markers_y(), headers=own))
+        out.append(
+            Probe(
+                route,
+                "GET",
+                COLLECTOR_X_OWN,
+                route.fill(site_id=w.site_y.code),
+                ApiDenied(403, ("SITE_MISMATCH",)),
+                w.markers_y(),
+                headers=own,
+            )
+        )
     return out
 
 
@@ -78,7 +102,14 @@ def collector_status_probes(route: Route, w: World) -> list[Probe]:
         Probe(route, "GET", ANON, path, ApiUnauthenticated(), w.markers_all()),
         Probe(route, "GET", COLLECTOR_Y_ON_X, path, ApiDenied(403, ("SITE_MISMATCH",)), w.markers_y(), headers=other),
         Probe(route, "GET", COLLECTOR_X_OWN, path, Reachable(), w.markers_y(), headers=own),
-        Probe(route, "GET", CUSTOMER_A_OWN, path, SiteFigures(((x, 1),), collectors=False), (*w.markers_b(), w.collector_x.name)),
+        Probe(
+            route,
+            "GET",
+            CUSTOMER_A_OWN,
+            path,
+            SiteFigures(((x, 1),), collectors=False),
+            (*w.markers_b(), w.collector_x.name),
+        ),
         Probe(route, "GET", NOC_X_OWN, path, SiteFigures(((x, 2),), collectors=True), w.markers_y()),
     ]
 
@@ -89,7 +120,14 @@ def audit_api_probes(route: Route, w: World) -> list[Probe]:
     y_events = f"{path}?entity_type=tenants.site&entity_id={w.site_y.pk}"
     return [
         Probe(route, "GET", ANON, path, ApiUnauthenticated(), w.markers_all()),
-        Probe(route, "GET", CUSTOMER_A_ON_B, f"{path}?entity_type=tenants.miner&entity_id={w.miner_b_x.pk}", ApiDenied(), w.markers_b()),
+        Probe(
+            route,
+            "GET",
+            CUSTOMER_A_ON_B,
+            f"{path}?entity_type=tenants.miner&entity_id={w.miner_b_x.pk}",
+            ApiDenied(),
+            w.markers_b(),
+        ),
         Probe(route, "GET", NOC_X_ON_Y, y_events, ScopedOrDenied(), w.markers_y()),
     ]
 
@@ -98,12 +136,22 @@ def _command(w: World, miner: Miner) -> int:
     """A command on `miner` (made once through the lifecycle service, an inert set_fan; reused later)."""
     from control.services.creation import command_create
 
-    found = Command.objects.filter(miner=miner, created_by_system="verify_tenant_isolation").order_by("pk").values_list("pk", flat=True).first()
+    found = (
+        Command.objects.filter(miner=miner, created_by_system="verify_tenant_isolation")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
     if found is None:
         found = command_create(
-            actor=ACTOR, user=None, miner=miner, command_type="set_fan", params={"speed": 100},
-            reason="isolation check", created_by_system="verify_tenant_isolation",
-        ).pk  # fmt: skip
+            actor=ACTOR,
+            user=None,
+            miner=miner,
+            command_type="set_fan",
+            params={"speed": 100},
+            reason="isolation check",
+            created_by_system="verify_tenant_isolation",
+        ).pk
     return found
 
 
@@ -124,10 +172,19 @@ def command_api_probes(route: Route, w: World) -> list[Probe]:
         for method in route.methods():
             out += [
                 Probe(route, method, ANON, path, ApiUnauthenticated(), w.markers_all()),
-                Probe(route, method, CUSTOMER_A_ON_B, f"{path}?miner_id={w.miner_b_x.miner_id}", ApiDenied(), w.markers_b()),
+                Probe(
+                    route,
+                    method,
+                    CUSTOMER_A_ON_B,
+                    f"{path}?miner_id={w.miner_b_x.miner_id}",
+                    ApiDenied(),
+                    w.markers_b(),
+                ),
             ]
             if method == "GET":
-                out.append(Probe(route, "GET", NOC_X_ON_Y, f"{path}?site_id={w.site_y.code}", ScopedOrDenied(), w.markers_y()))
+                out.append(
+                    Probe(route, "GET", NOC_X_ON_Y, f"{path}?site_id={w.site_y.code}", ScopedOrDenied(), w.markers_y())
+                )
         return out
     on_b_x, on_y, own = _command(w, w.miner_b_x), _command(w, w.miner_b_y), _command(w, w.miner_a_x)
     missing = route.fill(pk=MISSING_ID)
@@ -152,7 +209,14 @@ def _live(w: World, miner: Miner) -> int:
     from telemetry.models import TelemetryLive
 
     now = timezone.now()
-    defaults = {"site_id": miner.site_id, "tenant_id": miner.tenant_id, "ts": now, "received_at": now, "online": True, "hashrate_5s_ghs": 100.0}
+    defaults = {
+        "site_id": miner.site_id,
+        "tenant_id": miner.tenant_id,
+        "ts": now,
+        "received_at": now,
+        "online": True,
+        "hashrate_5s_ghs": 100.0,
+    }
     return TelemetryLive.objects.get_or_create(miner=miner, defaults=defaults)[0].pk
 
 
@@ -163,9 +227,19 @@ def _receipt(collector: Collector) -> int:
     found = IngestBatch.objects.filter(collector=collector).order_by("pk").values_list("pk", flat=True).first()
     if found is None:
         found = IngestBatch.objects.create(
-            site_id=collector.site_id, collector=collector, token_prefix="isolation", endpoint="v1", body_format="envelope",
-            received_at=timezone.now(), body_sha256="0" * 64, body_bytes=0, record_count=0, accepted=0, rejected=0, duplicates=0,
-        ).pk  # fmt: skip
+            site_id=collector.site_id,
+            collector=collector,
+            token_prefix="isolation",
+            endpoint="v1",
+            body_format="envelope",
+            received_at=timezone.now(),
+            body_sha256="0" * 64,
+            body_bytes=0,
+            record_count=0,
+            accepted=0,
+            rejected=0,
+            duplicates=0,
+        ).pk
     return found
 
 
@@ -200,8 +274,24 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
         fill = lambda miner_id: route.fill(miner_id=miner_id)  # noqa: E731
         return [
             Probe(route, "GET", ANON, fill(w.miner_a_x.miner_id), ApiUnauthenticated(), w.markers_all()),
-            Probe(route, "GET", CUSTOMER_A_ON_B, fill(w.miner_b_x.miner_id), ApiDenied(), w.markers_b(), fill(_missing_like(w.miner_b_x.miner_id))),
-            Probe(route, "GET", NOC_X_ON_Y, fill(w.miner_b_y.miner_id), ApiDenied(), w.markers_y(), fill(_missing_like(w.miner_b_y.miner_id))),
+            Probe(
+                route,
+                "GET",
+                CUSTOMER_A_ON_B,
+                fill(w.miner_b_x.miner_id),
+                ApiDenied(),
+                w.markers_b(),
+                fill(_missing_like(w.miner_b_x.miner_id)),
+            ),
+            Probe(
+                route,
+                "GET",
+                NOC_X_ON_Y,
+                fill(w.miner_b_y.miner_id),
+                ApiDenied(),
+                w.markers_y(),
+                fill(_missing_like(w.miner_b_y.miner_id)),
+            ),
             Probe(route, "GET", CUSTOMER_A_OWN, fill(w.miner_a_x.miner_id), Reachable(), w.markers_b()),
         ]
     path = route.fill()
@@ -211,21 +301,69 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
     ]
     if p == "/api/v1/telemetry/live":
         out += [
-            Probe(route, "GET", CUSTOMER_A_ON_B, f"{path}?site_id={x}&tenant={w.tenant_b.slug}", ApiDenied(), w.markers_b(), f"{path}?site_id={x}&tenant=t{MISSING_ID}"),
-            Probe(route, "GET", CUSTOMER_A_ON_B, f"{path}?site_id={y}", ApiDenied(), w.markers_b(), f"{path}?site_id={MISSING_ID}"),
-            Probe(route, "GET", NOC_X_ON_Y, f"{path}?site_id={y}&format=compact", ApiDenied(), w.markers_y(), f"{path}?site_id={MISSING_ID}&format=compact"),
+            Probe(
+                route,
+                "GET",
+                CUSTOMER_A_ON_B,
+                f"{path}?site_id={x}&tenant={w.tenant_b.slug}",
+                ApiDenied(),
+                w.markers_b(),
+                f"{path}?site_id={x}&tenant=t{MISSING_ID}",
+            ),
+            Probe(
+                route,
+                "GET",
+                CUSTOMER_A_ON_B,
+                f"{path}?site_id={y}",
+                ApiDenied(),
+                w.markers_b(),
+                f"{path}?site_id={MISSING_ID}",
+            ),
+            Probe(
+                route,
+                "GET",
+                NOC_X_ON_Y,
+                f"{path}?site_id={y}&format=compact",
+                ApiDenied(),
+                w.markers_y(),
+                f"{path}?site_id={MISSING_ID}&format=compact",
+            ),
             Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?site_id={x}", Reachable(), w.markers_b()),
             Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?site_id={x}&format=compact", Reachable(), w.markers_b()),
         ]
     elif p == "/api/v1/telemetry/history":
         out += [
-            Probe(route, "GET", CUSTOMER_A_ON_B, f"{path}?miner_id={x}/{w.miner_b_x.miner_id}", ApiDenied(), w.markers_b(), f"{path}?miner_id={x}/{MISSING_ID}"),
-            Probe(route, "GET", NOC_X_ON_Y, f"{path}?site_id={y}", ApiDenied(), w.markers_y(), f"{path}?site_id={MISSING_ID}"),
+            Probe(
+                route,
+                "GET",
+                CUSTOMER_A_ON_B,
+                f"{path}?miner_id={x}/{w.miner_b_x.miner_id}",
+                ApiDenied(),
+                w.markers_b(),
+                f"{path}?miner_id={x}/{MISSING_ID}",
+            ),
+            Probe(
+                route,
+                "GET",
+                NOC_X_ON_Y,
+                f"{path}?site_id={y}",
+                ApiDenied(),
+                w.markers_y(),
+                f"{path}?site_id={MISSING_ID}",
+            ),
             Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?site_id={x}", Reachable(), w.markers_b()),
         ]
     elif p == "/api/miners":
         out += [
-            Probe(route, "GET", NOC_X_ON_Y, f"{path}?site_id={y}", ApiDenied(), w.markers_y(), f"{path}?site_id={MISSING_ID}"),
+            Probe(
+                route,
+                "GET",
+                NOC_X_ON_Y,
+                f"{path}?site_id={y}",
+                ApiDenied(),
+                w.markers_y(),
+                f"{path}?site_id={MISSING_ID}",
+            ),
             Probe(route, "GET", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
         ]
     else:  # whole-scope lists: stats, sites
@@ -263,9 +401,9 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
         _event(site_code=w.site_x.code, tenant_id=None),
     ),
     Command: lambda w: (_command(w, w.miner_b_x), _command(w, w.miner_b_y), _command(w, w.miner_a_x)),
-    AuditCheckpoint: lambda w: (AuditCheckpoint.objects.order_by("-pk").values_list("pk", flat=True).first() or MISSING_ID,) * 2 + (None,),
+    AuditCheckpoint: lambda w: (
+        (AuditCheckpoint.objects.order_by("-pk").values_list("pk", flat=True).first() or MISSING_ID,) * 2 + (None,)
+    ),
     TelemetryLive: lambda w: (_live(w, w.miner_b_x), _live(w, w.miner_b_y), _live(w, w.miner_a_x)),
     IngestBatch: lambda w: (_receipt(w.collector_y), _receipt(w.collector_y), _receipt(w.collector_x)),
 }
-
-

@@ -59,5 +59,3 @@ def route_list() -> list[Route]:
                 yield Route(raw=raw, name=name, callback=p.callback)
 
     return list(walk(get_resolver().url_patterns, "", ""))
-
-

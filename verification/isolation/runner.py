@@ -85,10 +85,21 @@ class Client:
             resp = session.get(url, headers=headers, allow_redirects=False, timeout=30)
             bodies.append(resp.text)
         try:
-            code = first.json().get("error_code", "") if first.headers.get("Content-Type", "").startswith("application/json") else ""
+            code = (
+                first.json().get("error_code", "")
+                if first.headers.get("Content-Type", "").startswith("application/json")
+                else ""
+            )
         except (ValueError, AttributeError):
             code = ""
-        return Answer(first.status_code, code or "", first.headers.get("Location", ""), resp.status_code, urlsplit(resp.url).path, bodies)
+        return Answer(
+            first.status_code,
+            code or "",
+            first.headers.get("Location", ""),
+            resp.status_code,
+            urlsplit(resp.url).path,
+            bodies,
+        )
 
     def close(self):
         from django.contrib.sessions.models import Session
@@ -145,7 +156,11 @@ def plan(world: World, only: str = "") -> Iterator[Probe | Line]:
         covered = {p.method for p in probes}
         for method in () if case.writes_exempt else route.methods():
             if method not in covered:
-                yield Line(False, route.path, f"FAIL {method} {route.path} no isolation case (case {case.name!r} has no {method} probe)")
+                yield Line(
+                    False,
+                    route.path,
+                    f"FAIL {method} {route.path} no isolation case (case {case.name!r} has no {method} probe)",
+                )
         yield from probes
 
 
@@ -172,4 +187,3 @@ def isolation_verify(*, base_url: str = "", only: str = "", write=print) -> bool
     counts = f"routes={len(routes)} checks={passed + failed} passed={passed} failed={failed}"
     write(f"{verdict} isolation world={world.tag} {counts} at={timezone.now():%Y-%m-%dT%H:%M:%SZ}")
     return not failed
-

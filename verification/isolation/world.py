@@ -115,7 +115,13 @@ def _grant(user, role: str, **scope) -> RoleGrant:
 
 
 def _miner(site: Site, tenant: Tenant, zone: Zone, miner_id: str) -> Miner:
-    miners_register(actor=ACTOR, site=site, tenant=tenant, rows=[{"miner_id": miner_id, "zone": zone, "model": "S21"}], reason="isolation check")
+    miners_register(
+        actor=ACTOR,
+        site=site,
+        tenant=tenant,
+        rows=[{"miner_id": miner_id, "zone": zone, "model": "S21"}],
+        reason="isolation check",
+    )
     return Miner.objects.get(site=site, miner_id=miner_id)
 
 
@@ -145,7 +151,12 @@ def world_ensure() -> World:
     invitation_b = Invitation.objects.filter(email=f"{tag}-invitee-b@isolation.invalid").first()
     if invitation_b is None:
         invitation_b, _ = invitation_create(
-            actor=ACTOR, invited_by=None, email=f"{tag}-invitee-b@isolation.invalid", role=Role.CUSTOMER, tenant=tb, valid_days=3650
+            actor=ACTOR,
+            invited_by=None,
+            email=f"{tag}-invitee-b@isolation.invalid",
+            role=Role.CUSTOMER,
+            tenant=tb,
+            valid_days=3650,
         )
     return World(
         tag=tag,
@@ -176,13 +187,15 @@ def world_ensure() -> World:
 
 def world_tokens_mint(world: World) -> None:
     """Plaintexts are shown once and never stored, so every run mints its own pair (revoked after)."""
-    world.token_x, world.token_x_plain = collector_token_create(actor=ACTOR, collector=world.collector_x, label="isolation check")
-    world.token_y, world.token_y_plain = collector_token_create(actor=ACTOR, collector=world.collector_y, label="isolation check")
+    world.token_x, world.token_x_plain = collector_token_create(
+        actor=ACTOR, collector=world.collector_x, label="isolation check"
+    )
+    world.token_y, world.token_y_plain = collector_token_create(
+        actor=ACTOR, collector=world.collector_y, label="isolation check"
+    )
 
 
 def world_tokens_revoke(world: World) -> None:
     for token in (world.token_x, world.token_y):
         if token is not None:
             collector_token_revoke(actor=ACTOR, token=token)
-
-

@@ -3,6 +3,7 @@ uploading through the real HTTP stack."""
 
 import datetime as dt
 import gzip
+import itertools
 import json
 import re
 import statistics
@@ -14,13 +15,12 @@ from django.urls import include, path
 
 from telemetry import urls_edge
 from telemetry.models import IngestBatch, TelemetryLive, TelemetryRaw
-from telemetry.tests.ingest_fixtures import _fresh_partition_cache  # noqa: F401 — fixture
 from telemetry.tests.test_captures import CAPTURES
 from tenants.models import CollectorToken
 from tests.factories import CollectorFactory, MinerFactory, SiteFactory, TenantFactory
 from verification.fleet import LEGACY_PATH, RECORD_KEYS, V1_PATH, Fleet, MinerSpec, Schedule, virtual_cycles
-from verification.uplink import Spool, Uplink, build_chunks, records_of
 from verification.server import LocalServer
+from verification.uplink import Spool, Uplink, build_chunks, records_of
 
 T0 = dt.datetime(2026, 11, 24, 16, 40, 59)
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
@@ -81,14 +81,18 @@ def test_old_bmminer_sends_the_5s_hashrate_as_a_string():
 def test_latest_cycles_blank_the_pool_fields_raw_cycles_fill_them():
     fleet = Fleet("SITE-ACC", 30, seed=2, offline_share=0)
     raw, latest = fleet.cycle(T0, "raw"), fleet.cycle(T0 + dt.timedelta(seconds=30), "latest")
-    assert all(r["pool_url"].startswith("stratum+tcp://") and r["worker_name"] == f"farm1.{r['miner_id'].lower()}" for r in raw)
+    assert all(
+        r["pool_url"].startswith("stratum+tcp://") and r["worker_name"] == f"farm1.{r['miner_id'].lower()}" for r in raw
+    )
     assert all(r["pool_url"] == "" and r["worker_name"] == "" for r in latest)
-    assert [k for k in latest[0]] == list(RECORD_KEYS)
+    assert list(latest[0]) == list(RECORD_KEYS)
 
 
 def test_latest_cycles_cover_a_rolling_window_of_the_fleet():
     fleet = Fleet("SITE-ACC", 5, seed=2, offline_share=0, latest_max_miners=2)
-    windows = [sorted(r["miner_id"] for r in fleet.cycle(T0 + dt.timedelta(seconds=10 * k), "latest")) for k in range(3)]
+    windows = [
+        sorted(r["miner_id"] for r in fleet.cycle(T0 + dt.timedelta(seconds=10 * k), "latest")) for k in range(3)
+    ]
     assert windows == [["S21_0001", "S21_0002"], ["S21_0003", "S21_0004"], ["S21_0001", "S21_0005"]]
 
 
@@ -101,12 +105,12 @@ def test_an_offline_miner_is_reported_once_then_absent_while_backed_off():
             if r["miner_id"] == "S21_0002":
                 seen.append(((at - T0).total_seconds(), r["online"], r["error_message"]))
     down = [(t, msg) for t, online, msg in seen if not online]
-    gaps = [b[0] - a[0] for a, b in zip(down, down[1:])]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(down)]
     assert gaps == [30, 60, 120, 240, 300]  # 30 s doubling to 300 s; absent in between
     assert all(msg.startswith("Connection failed (protocol=cgminer, timeout=") for _, msg in down)
     back = [t for t, online, _ in seen if online]
     assert back and back[0] >= 900  # online again only once the outage is over
-    assert all(b - a <= 10 for a, b in zip(back, back[1:]))  # and then in every cycle again
+    assert all(b - a <= 10 for a, b in itertools.pairwise(back))  # and then in every cycle again
 
 
 def test_a_heating_miner_climbs_and_the_rest_stay_put():
@@ -128,7 +132,13 @@ def test_the_same_seed_replays_the_same_fleet_and_another_seed_does_not():
     assert play(9) == play(9)
     assert play(9) != play(10)
     other_ids = [MinerSpec(f"X_{n:04d}") for n in range(1, 51)]
-    strip = lambda cycles: [[{k: v for k, v in r.items() if k not in ("miner_id", "miner_key", "worker_name")} for r in c] for c in cycles]  # noqa: E731
+
+    def strip(cycles):
+        return [
+            [{k: v for k, v in r.items() if k not in ("miner_id", "miner_key", "worker_name")} for r in c]
+            for c in cycles
+        ]
+
     assert strip(play(9)) == strip(play(9, other_ids))  # same figures under other ids
 
 
@@ -154,7 +164,11 @@ def test_bodies_are_gzip_lists_or_envelopes_as_the_collector_sends_them():
     envelope = json.loads(gzip.decompress(v1.body))
     captured = json.loads(gzip.decompress((CAPTURES / "03-v1-upload-envelope-raw.body").read_bytes()))
     assert list(envelope) == list(captured)
-    assert envelope["sent_at"] == "2026-11-24T16:40:59Z" and envelope["mode"] == "latest" and envelope["record_count"] == 25
+    assert (
+        envelope["sent_at"] == "2026-11-24T16:40:59Z"
+        and envelope["mode"] == "latest"
+        and envelope["record_count"] == 25
+    )
     assert envelope["source_seq_start"] == envelope["source_seq_end"] == 0 and v1.path == V1_PATH
     (auto,) = build_chunks(records, mode="raw", api_mode="auto", site_code="SITE-ACC", device_id="d")
     assert auto.path == V1_PATH and json.loads(gzip.decompress(auto.body)) == records  # bare list on the v1 path
@@ -164,7 +178,16 @@ def test_upload_headers_are_the_captured_ones():
     captured = json.loads((CAPTURES / "01-legacy-upload-raw.request.json").read_text())["headers"]
     ours = Uplink("http://x", token="tok", site_code="SITE-ACC", device_id="dev").headers("raw")
     expected = {k: v.replace("{{COLLECTOR_TOKEN}}", "tok") for k, v in captured.items() if k in ours}
-    assert set(ours) == {"X-Collector-Key", "Authorization", "X-Site-ID", "Content-Type", "X-Device-ID", "X-Zone-ID", "X-Upload-Mode", "Content-Encoding"}
+    assert set(ours) == {
+        "X-Collector-Key",
+        "Authorization",
+        "X-Site-ID",
+        "Content-Type",
+        "X-Device-ID",
+        "X-Zone-ID",
+        "X-Upload-Mode",
+        "Content-Encoding",
+    }
     assert {k: ours[k] for k in expected} == {**expected, "X-Device-ID": "dev"}
     assert ours["X-Zone-ID"] == ""
 
@@ -200,11 +223,23 @@ def farm(db):
 def test_simulate_fleet_uploads_through_http_and_the_data_lands(farm, capsys):
     site, collector, miners = farm
     with LocalServer() as url:
-        call_command("simulate_fleet", site=["SITE-SIM"], create_token=True, url=url, interval=0.2, cycles="3", miners=10, batch_size=4, offline_share=0)
+        call_command(
+            "simulate_fleet",
+            site=["SITE-SIM"],
+            create_token=True,
+            url=url,
+            interval=0.2,
+            cycles="3",
+            miners=10,
+            batch_size=4,
+            offline_share=0,
+        )
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if " SITE-SIM #" in line]
     assert len(lines) == 3 and " raw " in lines[0] and " latest " in lines[1]
-    assert all("accepted=10 rejected=0 duplicates=0" in line and "chunks=3" in line and "FAILED" not in line for line in lines)
+    assert all(
+        "accepted=10 rejected=0 duplicates=0" in line and "chunks=3" in line and "FAILED" not in line for line in lines
+    )
     assert TelemetryRaw.objects.filter(site=site).count() == 30
     live = TelemetryLive.objects.filter(site=site)
     assert live.count() == 10 and {row.miner.miner_id for row in live} == {m.miner_id for m in miners[:10]}
@@ -218,14 +253,31 @@ def test_simulate_fleet_uploads_through_http_and_the_data_lands(farm, capsys):
 def test_auto_mode_falls_back_to_the_legacy_path_when_v1_is_missing(farm, capsys):
     site, _, _ = farm
     with LocalServer() as url:
-        call_command("simulate_fleet", site=["SITE-SIM"], create_token=True, url=url, interval=0.2, cycles="1", mode="auto", offline_share=0)
+        call_command(
+            "simulate_fleet",
+            site=["SITE-SIM"],
+            create_token=True,
+            url=url,
+            interval=0.2,
+            cycles="1",
+            mode="auto",
+            offline_share=0,
+        )
     assert "accepted=12" in capsys.readouterr().out
     assert list(IngestBatch.objects.filter(site=site).values_list("endpoint", flat=True)) == ["legacy"]
 
 
 def test_a_refused_upload_is_spooled_and_reported(farm, capsys):
     with LocalServer() as url:
-        call_command("simulate_fleet", site=["SITE-SIM"], token="hic_not-a-token", url=url, interval=0.2, cycles="1", offline_share=0)
+        call_command(
+            "simulate_fleet",
+            site=["SITE-SIM"],
+            token="hic_not-a-token",
+            url=url,
+            interval=0.2,
+            cycles="1",
+            offline_share=0,
+        )
     out = capsys.readouterr().out
     assert "FAILED=1 (401" in out and "spool=1" in out and "SITE-SIM: 1 cycles, spool 1 pending" in out
 

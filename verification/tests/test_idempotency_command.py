@@ -9,7 +9,6 @@ from django.db import connection
 
 from telemetry import services
 from telemetry.models import TelemetryRaw
-from telemetry.tests.ingest_fixtures import _fresh_partition_cache  # noqa: F401 — fixture
 from tenants.models import CollectorToken, Miner
 from verification.management.commands.verify_telemetry_idempotency import scratch_ensure
 

@@ -40,7 +40,10 @@ def oracle_miner(request, pk):
 
 def chatty_miner(request, pk):
     miner = Miner.objects.select_related("tenant").get(pk=pk)
-    return JsonResponse({"success": False, "error_code": "FORBIDDEN", "error": f"{miner.miner_id} belongs to {miner.tenant.name}"}, status=403)
+    return JsonResponse(
+        {"success": False, "error_code": "FORBIDDEN", "error": f"{miner.miner_id} belongs to {miner.tenant.name}"},
+        status=403,
+    )
 
 
 def uncased(request):
@@ -76,7 +79,9 @@ def _miner_probes(route, world):
 def test_urls(settings, monkeypatch):
     settings.ROOT_URLCONF = __name__
     cased = {f"/api/v1/test/{name}/<int:pk>" for name in ("scoped", "leaky", "oracle", "chatty")}
-    monkeypatch.setattr(cases, "CASES", [Case("test miner endpoint", lambda r: r.path in cased, _miner_probes), *cases.CASES])
+    monkeypatch.setattr(
+        cases, "CASES", [Case("test miner endpoint", lambda r: r.path in cased, _miner_probes), *cases.CASES]
+    )
 
 
 def run(*args) -> tuple[int, list[str]]:
@@ -108,7 +113,9 @@ def test_the_project_passes_for_every_route_and_persona():
     assert checked == {r.path for r in isolation.route_list()}
     personas = {line.split()[3] for line in lines[:-1]}
     assert {"anonymous", "customer_a_on_b", "noc_x_on_y", "collector_y_on_x"} <= personas
-    assert any(line.startswith("PASS POST /admin/tenants/miner/<path:object_id>/change/ customer_a_on_b 403") for line in lines)
+    assert any(
+        line.startswith("PASS POST /admin/tenants/miner/<path:object_id>/change/ customer_a_on_b 403") for line in lines
+    )
     assert lines[-1].startswith("PASS isolation ")
 
 
@@ -166,7 +173,9 @@ def test_a_write_refused_by_csrf_does_not_count_as_denied(settings):
     settings.CSRF_HEADER_NAME = "HTTP_X_NOT_THE_HARNESS_HEADER"
     code, lines = run("--only", "/admin/tenants/site/add/")
     assert code == 1
-    assert [line.split(" refused")[0] for line in lines if "refused by CSRF" in line] == ["FAIL POST /admin/tenants/site/add/ customer_a_on_b"]
+    assert [line.split(" refused")[0] for line in lines if "refused by CSRF" in line] == [
+        "FAIL POST /admin/tenants/site/add/ customer_a_on_b"
+    ]
 
 
 @pytest.mark.django_db
@@ -188,7 +197,11 @@ def test_status_figures_beyond_the_callers_miners_fail_the_run(monkeypatch, leak
         sites = scoped(user, now=now)
         for s in sites:
             if leak == "counts":  # every miner of the site, not only the caller's
-                s["miners"]["offline"] += Miner.objects.filter(site__code=s["site_id"]).exclude(pk__in=scoping.miners_for(user).values("pk")).count()
+                s["miners"]["offline"] += (
+                    Miner.objects.filter(site__code=s["site_id"])
+                    .exclude(pk__in=scoping.miners_for(user).values("pk"))
+                    .count()
+                )
             else:  # collectors shown to customers too
                 s["collectors"] = s["collectors"] or []
         return sites

@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, chain=None, checkpoints=False, out="-", **options):
         import orjson
 
-        stream = sys.stdout.buffer if out == "-" else open(out, "wb")  # noqa: SIM115
+        stream = sys.stdout.buffer if out == "-" else open(out, "wb")
         try:
             if checkpoints:
                 for cp in AuditCheckpoint.objects.order_by("chain_key", "first_seq").values():
@@ -31,7 +31,9 @@ class Command(BaseCommand):
                 raise CommandError("--chain is required (or --checkpoints)")
             if not AuditChain.objects.filter(key=chain).exists():
                 raise CommandError(f"no chain {chain!r}")
-            purged = AuditCheckpoint.objects.filter(chain_key=chain, purged_at__isnull=False).order_by("-last_seq").first()
+            purged = (
+                AuditCheckpoint.objects.filter(chain_key=chain, purged_at__isnull=False).order_by("-last_seq").first()
+            )
             n = audit_chain_export(chain_key=chain, out=stream, first_seq=purged.last_seq + 1 if purged else 1)
             self.stderr.write(f"exported {n} events of {chain}")
         finally:

@@ -16,13 +16,19 @@ class Command(BaseCommand):
         state = parser.add_mutually_exclusive_group(required=True)
         state.add_argument("--on", action="store_true")
         state.add_argument("--off", action="store_true")
-        parser.add_argument("--rotate", action="store_true", help="issue new secrets for collectors that already have one")
+        parser.add_argument(
+            "--rotate", action="store_true", help="issue new secrets for collectors that already have one"
+        )
 
     def handle(self, *args, site, on=False, off=False, rotate=False, **options):
         site_obj = Site.objects.filter(code=site).first()
         if site_obj is None:
             raise CommandError(f"no site with code {site!r}")
         shown = command_signing_set(actor=Actor.system("cli.command_signing"), site=site_obj, enabled=on, rotate=rotate)
-        self.stderr.write(f"signing {'on' if on else 'off'} for {site}; secrets shown once:" if shown else f"signing {'on' if on else 'off'} for {site}")
+        self.stderr.write(
+            f"signing {'on' if on else 'off'} for {site}; secrets shown once:"
+            if shown
+            else f"signing {'on' if on else 'off'} for {site}"
+        )
         for name, secret in sorted(shown.items()):
             self.stdout.write(f"{name}  {secret}")

@@ -10,7 +10,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--site", required=True, help="site code (X-Site-ID)")
-        parser.add_argument("--collector", help="collector name; created when missing (default: the site's only collector)")
+        parser.add_argument(
+            "--collector", help="collector name; created when missing (default: the site's only collector)"
+        )
         parser.add_argument("--label", default="cli")
 
     def handle(self, *args, site, collector=None, label="cli", **options):

@@ -24,14 +24,18 @@ class Command(BaseCommand):
     def handle(self, *args, miners=1500, password=None, if_empty=False, **options):
         if Site.objects.filter(code=SITES[0][0]).exists():
             if if_empty:
-                self.stdout.write("demo data already loaded (users as printed on first run; `manage.py changepassword <user>` resets one)")
+                self.stdout.write(
+                    "demo data already loaded (users as printed on first run; `manage.py changepassword <user>` resets one)"
+                )
                 return
             self.stderr.write("demo data already loaded")
             return
         password = password or secrets.token_urlsafe(9)
         actor = Actor.system("seed_demo")
         with transaction.atomic():
-            operator = inventory_save(actor=actor, obj=Tenant(slug="operator", name="HashInsight Hosting", is_operator=True))
+            operator = inventory_save(
+                actor=actor, obj=Tenant(slug="operator", name="HashInsight Hosting", is_operator=True)
+            )
             acme = inventory_save(actor=actor, obj=Tenant(slug="acme", name="Acme Mining"))
             blue = inventory_save(actor=actor, obj=Tenant(slug="blue-river", name="Blue River Capital"))
             customers = [acme, blue, operator]
@@ -49,10 +53,18 @@ class Command(BaseCommand):
                     model, ths, watts = MODELS[n % len(MODELS)]
                     owner = customers[(n // 10) % len(customers)]
                     rows_by_owner[owner.pk].append(
-                        {"miner_id": f"{model}_{n + 1:04d}", "zone": zones[(n // 10) % len(zones)], "model": model, "nominal_hashrate_ths": ths, "nominal_power_w": watts}
+                        {
+                            "miner_id": f"{model}_{n + 1:04d}",
+                            "zone": zones[(n // 10) % len(zones)],
+                            "model": model,
+                            "nominal_hashrate_ths": ths,
+                            "nominal_power_w": watts,
+                        }
                     )
                 for owner in customers:
-                    miners_register(actor=actor, site=site, tenant=owner, rows=rows_by_owner[owner.pk], reason="demo data")
+                    miners_register(
+                        actor=actor, site=site, tenant=owner, rows=rows_by_owner[owner.pk], reason="demo data"
+                    )
                 sites.append((site, zones))
             users = self._users(actor, password, sites, acme, blue)
         self.stdout.write(f"Demo data: 3 tenants, {len(sites)} sites, {miners * len(sites)} miners.")

@@ -34,7 +34,11 @@ class Command(BaseCommand):
     def handle(self, *args, tenant=None, site=None, since=None, until=None, workers=None, **options):
         keys = []
         if tenant:
-            t = Tenant.objects.filter(pk=int(tenant)).first() if tenant.isdigit() else Tenant.objects.filter(slug=tenant).first()
+            t = (
+                Tenant.objects.filter(pk=int(tenant)).first()
+                if tenant.isdigit()
+                else Tenant.objects.filter(slug=tenant).first()
+            )
             if t is None:
                 raise CommandError(f"--tenant: no tenant {tenant!r}")
             keys.append(chain_key_for(tenant_id=t.pk))
@@ -48,7 +52,9 @@ class Command(BaseCommand):
         failed = False
         for res in results:
             if res.ok:
-                self.stdout.write(f"PASS chain={res.chain} events={res.events} seq={res.first_seq}..{res.last_seq} head_hash={res.head_hash or '-'}")
+                self.stdout.write(
+                    f"PASS chain={res.chain} events={res.events} seq={res.first_seq}..{res.last_seq} head_hash={res.head_hash or '-'}"
+                )
             else:
                 failed = True
                 for brk in res.breaks:

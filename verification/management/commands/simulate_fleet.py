@@ -47,21 +47,40 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--site", action="append", required=True, help="site code (X-Site-ID); repeat for several sites")
-        parser.add_argument("--miners", type=int, default=0, help="simulate the first N registered miners of each site (default: all)")
+        parser.add_argument(
+            "--site", action="append", required=True, help="site code (X-Site-ID); repeat for several sites"
+        )
+        parser.add_argument(
+            "--miners", type=int, default=0, help="simulate the first N registered miners of each site (default: all)"
+        )
         parser.add_argument("--token", default="", help="collector token of the site (one --site only)")
-        parser.add_argument("--create-token", action="store_true", help="mint a token for the site's collector (audited); revoked when the run ends")
-        parser.add_argument("--collector", default="", help="collector name for --create-token (default: the site's only collector)")
+        parser.add_argument(
+            "--create-token",
+            action="store_true",
+            help="mint a token for the site's collector (audited); revoked when the run ends",
+        )
+        parser.add_argument(
+            "--collector", default="", help="collector name for --create-token (default: the site's only collector)"
+        )
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="cloud base URL")
-        parser.add_argument("--mode", choices=MODES, default="legacy", help="telemetry_api_mode of the collector (default legacy)")
+        parser.add_argument(
+            "--mode", choices=MODES, default="legacy", help="telemetry_api_mode of the collector (default legacy)"
+        )
         parser.add_argument("--interval", type=float, default=60, help="raw cycle interval, seconds (default 60)")
-        parser.add_argument("--latest-interval", type=float, default=0, help="latest cycle interval (default: half of --interval)")
+        parser.add_argument(
+            "--latest-interval", type=float, default=0, help="latest cycle interval (default: half of --interval)"
+        )
         parser.add_argument("--cycles", default="forever", help="number of cycles per site, or 'forever' (default)")
         parser.add_argument("--offline-share", type=float, default=0.02)
         parser.add_argument("--heating-share", type=float, default=0.01)
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
         parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--wait-ready", type=float, default=0, help="first wait up to this many seconds for <url>/ready to answer 200")
+        parser.add_argument(
+            "--wait-ready",
+            type=float,
+            default=0,
+            help="first wait up to this many seconds for <url>/ready to answer 200",
+        )
 
     def handle(self, *args, **o):
         sites, max_cycles = o["site"], _cycles(o["cycles"])
@@ -87,7 +106,9 @@ class Command(BaseCommand):
                 if run.token is not None:
                     collector_token_revoke(actor=ACTOR, token=run.token)
             for run in runs:
-                self.stdout.write(f"{run.site.code}: {run.cycles} cycles, spool {len(run.spool)} pending, {run.spool.given_up} given up")
+                self.stdout.write(
+                    f"{run.site.code}: {run.cycles} cycles, spool {len(run.spool)} pending, {run.spool.given_up} given up"
+                )
 
     def _wait_ready(self, url: str, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -105,19 +126,30 @@ class Command(BaseCommand):
         site = Site.objects.filter(code=code).first()
         if site is None:
             raise CommandError(f"no site with code {code!r}")
-        qs = Miner.objects.filter(site=site).order_by("miner_id").values_list("miner_id", "model", "nominal_hashrate_ths", "miner_key")
+        qs = (
+            Miner.objects.filter(site=site)
+            .order_by("miner_id")
+            .values_list("miner_id", "model", "nominal_hashrate_ths", "miner_key")
+        )
         rows = list(qs[: o["miners"]] if o["miners"] else qs)
         if not rows:
             raise CommandError(f"site {code} has no registered miners")
-        specs = [MinerSpec(miner_id=m, model=model or "S21", nominal_ths=float(ths) if ths else None, miner_key=key) for m, model, ths, key in rows]
+        specs = [
+            MinerSpec(miner_id=m, model=model or "S21", nominal_ths=float(ths) if ths else None, miner_key=key)
+            for m, model, ths, key in rows
+        ]
         token_obj, token = None, o["token"]
         if o["create_token"]:
             collector = self._collector(site, o["collector"])
             token_obj, token = collector_token_create(actor=ACTOR, collector=collector, label="simulate_fleet")
         fleet = Fleet(code, specs, seed=o["seed"], offline_share=o["offline_share"], heating_share=o["heating_share"])
         uplink = Uplink(o["url"], token=token, site_code=code, device_id=f"sim-{code.lower()}-{o['seed']}")
-        self.stdout.write(f"{code}: {len(specs)} miners, {o['mode']} mode, raw every {o['interval']:g} s, latest every {latest_interval:g} s → {o['url']}")
-        return SiteRun(site=site, fleet=fleet, uplink=uplink, schedule=Schedule(o["interval"], latest_interval), token=token_obj)
+        self.stdout.write(
+            f"{code}: {len(specs)} miners, {o['mode']} mode, raw every {o['interval']:g} s, latest every {latest_interval:g} s → {o['url']}"
+        )
+        return SiteRun(
+            site=site, fleet=fleet, uplink=uplink, schedule=Schedule(o["interval"], latest_interval), token=token_obj
+        )
 
     def _collector(self, site: Site, name: str) -> Collector:
         if name:
@@ -127,7 +159,9 @@ class Command(BaseCommand):
             return found
         found = list(Collector.objects.filter(site=site, is_active=True)[:2])
         if len(found) != 1:
-            raise CommandError(f"site {site.code} has {len(found) or 'no'} active collectors: name one with --collector")
+            raise CommandError(
+                f"site {site.code} has {len(found) or 'no'} active collectors: name one with --collector"
+            )
         return found[0]
 
     def _loop(self, runs: list[SiteRun], o: dict, max_cycles: int, stop: "_Stop") -> None:

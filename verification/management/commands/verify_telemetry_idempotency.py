@@ -37,8 +37,8 @@ from tenants.services import (
     miners_register,
 )
 from verification.fleet import Fleet, MinerSpec, utcnow, virtual_cycles
-from verification.uplink import Uplink, chunk_stream, records_of
 from verification.server import LocalServer
+from verification.uplink import Uplink, chunk_stream, records_of
 
 ACTOR = Actor.system("verify_telemetry_idempotency")
 # Bookkeeping that may legitimately differ between two deliveries of the same data: a bucket
@@ -83,16 +83,26 @@ def scratch_ensure(*, site_code: str = "", miners: int = 20) -> Scratch:
     site; counts only ever look at this run's scratch miners."""
     tag = _find_tag()
     run = secrets.token_hex(2)
-    tenant = Tenant.objects.filter(slug=tag).first() or inventory_save(actor=ACTOR, obj=Tenant(slug=tag, name=f"{tag} idempotency check"))
+    tenant = Tenant.objects.filter(slug=tag).first() or inventory_save(
+        actor=ACTOR, obj=Tenant(slug=tag, name=f"{tag} idempotency check")
+    )
     code = site_code or f"{tag}-SITE"
     site = Site.objects.filter(code=code).first()
     if site is None:
         site = inventory_save(actor=ACTOR, obj=Site(code=code, name=f"{tag} idempotency check"))
-    collector = Collector.objects.filter(site=site, name=f"{tag}-edge").first() or inventory_save(actor=ACTOR, obj=Collector(site=site, name=f"{tag}-edge"))
+    collector = Collector.objects.filter(site=site, name=f"{tag}-edge").first() or inventory_save(
+        actor=ACTOR, obj=Collector(site=site, name=f"{tag}-edge")
+    )
     sets = {}
     for name in ("R", "A", "B"):
         ids = [f"{tag}-{run}-{name}-{n:04d}" for n in range(1, miners + 1)]
-        miners_register(actor=ACTOR, site=site, tenant=tenant, rows=[{"miner_id": m, "model": "S21", "nominal_hashrate_ths": 200} for m in ids], reason="idempotency check")
+        miners_register(
+            actor=ACTOR,
+            site=site,
+            tenant=tenant,
+            rows=[{"miner_id": m, "model": "S21", "nominal_hashrate_ths": 200} for m in ids],
+            reason="idempotency check",
+        )
         by_id = {m.miner_id: m for m in Miner.objects.filter(site=site, miner_id__in=ids)}
         sets[name] = [by_id[m] for m in ids]
     return Scratch(tag=tag, tenant=tenant, site=site, collector=collector, sets=sets)
@@ -125,7 +135,7 @@ def snapshot(site: Site, miners: list[Miner]) -> dict:
         for tier, sql in TIER_SQL.items():
             cur.execute(sql, [site.pk, pks])
             names = [c.name for c in cur.description]
-            out[tier] = dict(zip(names, cur.fetchone()))
+            out[tier] = dict(zip(names, cur.fetchone(), strict=True))
     return out
 
 
@@ -206,7 +216,16 @@ def _send_all(uplink: Uplink, chunks) -> tuple[int, int, int, list[str]]:
     return accepted, duplicates, rejected, problems
 
 
-def idempotency_verify(*, base_url: str = "", site_code: str = "", miners: int = 20, repeat: int = 5, minutes: int = 60, seed: int = 7, write=print) -> bool:
+def idempotency_verify(
+    *,
+    base_url: str = "",
+    site_code: str = "",
+    miners: int = 20,
+    repeat: int = 5,
+    minutes: int = 60,
+    seed: int = 7,
+    write=print,
+) -> bool:
     """Run the three steps; write what each tier holds before and after; True when all passed."""
     if repeat < 2:
         raise ValueError("repeat must be at least 2")
@@ -214,7 +233,9 @@ def idempotency_verify(*, base_url: str = "", site_code: str = "", miners: int =
     token, plaintext = collector_token_create(actor=ACTOR, collector=scratch.collector, label="idempotency check")
     check = Check(write)
     rollups = _rollups() is not None
-    write(f"idempotency check {scratch.tag} on site {scratch.site.code}: {miners} miners per set, rollups {'on' if rollups else 'absent (15m/daily only read)'}")
+    write(
+        f"idempotency check {scratch.tag} on site {scratch.site.code}: {miners} miners per set, rollups {'on' if rollups else 'absent (15m/daily only read)'}"
+    )
     now = utcnow().replace(microsecond=0)
     hour_end = now - dt.timedelta(minutes=15)  # replays arrive ≥ 5 min late
     hour_start = hour_end - dt.timedelta(minutes=minutes)
@@ -233,7 +254,9 @@ def idempotency_verify(*, base_url: str = "", site_code: str = "", miners: int =
     finally:
         collector_token_revoke(actor=ACTOR, token=token)
     verdict = "FAIL" if check.failed else "PASS"
-    write(f"{verdict} telemetry idempotency scratch={scratch.tag} site={scratch.site.code} checks={check.passed + check.failed} failed={check.failed} at={utcnow():%Y-%m-%dT%H:%M:%SZ}")
+    write(
+        f"{verdict} telemetry idempotency scratch={scratch.tag} site={scratch.site.code} checks={check.passed + check.failed} failed={check.failed} at={utcnow():%Y-%m-%dT%H:%M:%SZ}"
+    )
     return not check.failed
 
 
@@ -259,23 +282,38 @@ def _step_repeat(check: Check, scratch: Scratch, uplink: Uplink, now: dt.datetim
     first = _snap(scratch, "R")
     check.table("after 1 send", first)
     check.expect(not problems, "every upload answered 200 success", problems)
-    check.expect(accepted == len(records) and rejected == 0, f"first send accepted {accepted}/{len(records)} records (rejected {rejected})")
+    check.expect(
+        accepted == len(records) and rejected == 0,
+        f"first send accepted {accepted}/{len(records)} records (rejected {rejected})",
+    )
     added = first["raw"]["rows"] - before["raw"]["rows"]
     check.expect(added == len(records), f"first send stored {added} raw rows (expected {len(records)})")
-    check.expect(first["live"]["rows"] == len({r["miner_id"] for r in records}), f"live holds one row per miner ({first['live']['rows']})")
+    check.expect(
+        first["live"]["rows"] == len({r["miner_id"] for r in records}),
+        f"live holds one row per miner ({first['live']['rows']})",
+    )
     receipts = IngestBatch.objects.filter(site=scratch.site).count()
     accepted, duplicates, rejected, problems = _send_all(uplink, legacy * (repeat - 1) + envelope * repeat)
     after = _snap(scratch, "R")
     check.table(f"after {2 * repeat} sends", after)
     sends = 2 * repeat - 1
     check.expect(not problems, "every re-send answered 200 success (else the collector spools it forever)", problems)
-    check.expect(accepted == 0, f"re-sends accepted {accepted} records (expected 0), reported {duplicates} duplicates of {sends * len(records)}")
-    check.expect(not diff(first, after, skip=()), f"{sends} re-sends changed nothing in raw, 1m, live, 15m, daily", diff(first, after, skip=()))
+    check.expect(
+        accepted == 0,
+        f"re-sends accepted {accepted} records (expected 0), reported {duplicates} duplicates of {sends * len(records)}",
+    )
+    check.expect(
+        not diff(first, after, skip=()),
+        f"{sends} re-sends changed nothing in raw, 1m, live, 15m, daily",
+        diff(first, after, skip=()),
+    )
     new_receipts = IngestBatch.objects.filter(site=scratch.site).count() - receipts
     check.expect(new_receipts == sends, f"each re-send left its receipt ({new_receipts}/{sends})")
 
 
-def _step_offline_hour(check: Check, scratch: Scratch, uplink: Uplink, start: dt.datetime, end: dt.datetime, seed: int) -> list:
+def _step_offline_hour(
+    check: Check, scratch: Scratch, uplink: Uplink, start: dt.datetime, end: dt.datetime, seed: int
+) -> list:
     cycles = list(virtual_cycles(start, end))
     check.write(
         f"step 2: offline hour {start:%H:%M}–{end:%H:%M} UTC, {len(cycles)} cycles: set A delivered once in order (legacy); "
@@ -304,7 +342,11 @@ def _step_offline_hour(check: Check, scratch: Scratch, uplink: Uplink, start: dt
     b_accepted, b_duplicates, b_rejected, problems = _send_all(uplink, delivered + replay + second)
     sends = len(delivered) + len(replay) + len(second)
     sent_records = sum(c.records for c in delivered + replay + second)
-    check.expect(not problems, f"set B: {sends} uploads (incl. {len(replay) + len(second) - (len(b_chunks) - cut)} overlapping replays) answered 200 success", problems)
+    check.expect(
+        not problems,
+        f"set B: {sends} uploads (incl. {len(replay) + len(second) - (len(b_chunks) - cut)} overlapping replays) answered 200 success",
+        problems,
+    )
     check.expect(
         b_accepted == n_records and b_duplicates == sent_records - n_records,
         f"set B: accepted {b_accepted}/{n_records}, duplicates {b_duplicates}/{sent_records - n_records} (rejected {b_rejected})",
@@ -313,10 +355,16 @@ def _step_offline_hour(check: Check, scratch: Scratch, uplink: Uplink, start: dt
     check.table("A after", a_after)
     check.table("B after", b_after)
     a_delta, b_delta = delta(a_before, a_after), delta(b_before, b_after)
-    check.expect(a_delta["raw"]["rows"] == n_records, f"set A stored {a_delta['raw']['rows']} raw rows (expected {n_records})")
+    check.expect(
+        a_delta["raw"]["rows"] == n_records, f"set A stored {a_delta['raw']['rows']} raw rows (expected {n_records})"
+    )
     # Identical figures under other ids: every tier of B must have moved exactly as A's did.
     differences = diff(a_delta, b_delta)
-    check.expect(not differences, "set B (shuffled, overlapping replays) ends equal to set A (one in-order delivery) in every tier", differences)
+    check.expect(
+        not differences,
+        "set B (shuffled, overlapping replays) ends equal to set A (one in-order delivery) in every tier",
+        differences,
+    )
     return a_chunks
 
 
@@ -329,8 +377,14 @@ def _step_replay_reference(check: Check, scratch: Scratch, uplink: Uplink, a_chu
     check.table("after", after)
     check.expect(not problems, "every replay answered 200 success", problems)
     total = sum(len(records_of(c.body)) for c in a_chunks)
-    check.expect(accepted == 0, f"replays accepted {accepted} records (expected 0), reported {duplicates} duplicates of {total}")
-    check.expect(not diff(before, after, skip=()), "the replay changed nothing in raw, 1m, live, 15m, daily", diff(before, after, skip=()))
+    check.expect(
+        accepted == 0, f"replays accepted {accepted} records (expected 0), reported {duplicates} duplicates of {total}"
+    )
+    check.expect(
+        not diff(before, after, skip=()),
+        "the replay changed nothing in raw, 1m, live, 15m, daily",
+        diff(before, after, skip=()),
+    )
 
 
 class Command(BaseCommand):
@@ -344,8 +398,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", default="", help="check a running server (default: start one in-process on a free port)")
-        parser.add_argument("--site", default="", help="site code for the scratch miners and collector (default: a scratch site idem-<hex>-SITE)")
+        parser.add_argument(
+            "--url", default="", help="check a running server (default: start one in-process on a free port)"
+        )
+        parser.add_argument(
+            "--site",
+            default="",
+            help="site code for the scratch miners and collector (default: a scratch site idem-<hex>-SITE)",
+        )
         parser.add_argument("--miners", type=int, default=20, help="miners per scratch set (default 20)")
         parser.add_argument("--repeat", type=int, default=5, help="sends of the same batch per format (default 5)")
         parser.add_argument("--minutes", type=int, default=60, help="length of the offline window (default 60)")
@@ -354,6 +414,14 @@ class Command(BaseCommand):
     def handle(self, *args, url="", site="", miners=20, repeat=5, minutes=60, seed=7, **options):
         if repeat < 2 or miners < 1 or minutes < 2:
             raise CommandError("--repeat ≥ 2, --miners ≥ 1, --minutes ≥ 2")
-        ok = idempotency_verify(base_url=url, site_code=site, miners=miners, repeat=repeat, minutes=minutes, seed=seed, write=self.stdout.write)
+        ok = idempotency_verify(
+            base_url=url,
+            site_code=site,
+            miners=miners,
+            repeat=repeat,
+            minutes=minutes,
+            seed=seed,
+            write=self.stdout.write,
+        )
         if not ok:
             sys.exit(1)

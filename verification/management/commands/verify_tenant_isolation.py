@@ -18,7 +18,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default="", help="check a running server (default: start one in-process on a free port)")
+        parser.add_argument(
+            "--base-url", default="", help="check a running server (default: start one in-process on a free port)"
+        )
         parser.add_argument("--only", default="", help="only routes whose path starts with this, e.g. /api/")
 
     def handle(self, *args, base_url="", only="", **options):
