@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services tools migrate seed static lock check bench clean
+.PHONY: run test venv services tools migrate seed static lock lint check bench clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -41,7 +41,13 @@ run: seed static
 test: venv services tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-check: venv
+# Lint, format and types (pyproject.toml), then Django's deploy checks under production-like settings.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+check: lint
 	ENV_FILE= DEBUG=False SECRET_KEY=check-only-$$(date +%s)-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx DATABASE_URL=postgres://postgres@127.0.0.1/hashinsight \
 	  ALLOWED_HOSTS=example.com CELERY_BROKER_URL=redis://127.0.0.1:6379/1 $(PY) manage.py check --deploy --fail-level WARNING
 

@@ -34,7 +34,7 @@ from _harness import new_results, p95, percentile, report_targets, scratch_datab
 
 use_scratch_database("hi_cmdbench")
 
-import psycopg2  # noqa: E402
+import psycopg2  # noqa: E402 — after use_scratch_database(), which must set DATABASE_URL before any Django import
 
 COLLECTORS = 10
 PER_POLL = 100
@@ -318,7 +318,9 @@ def main():
             stop_collectors(workers)
             db.close()
 
-        ms = lambda values: round(p95(values) * 1000, 1)  # noqa: E731
+        def ms(values):
+            return round(p95(values) * 1000, 1)
+
         r = new_results(
             collectors_as="processes (fork), one connection each",
             history=args.history,

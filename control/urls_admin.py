@@ -5,6 +5,7 @@ the deprecated /api/collector/commands… paths. Exact paths only, so the collec
 from django.urls import path
 
 from control import api_admin as api
+from control import api_legacy as legacy
 
 
 def _routes(prefix: str, name: str) -> list:
@@ -22,9 +23,9 @@ urlpatterns = [
     *_routes("api/admin/v1/", "admin"),
     *_routes("api/v1/", "v1"),
     # legacy, deprecated (session auth; never removed)
-    path("api/collector/commands", api.LegacyCommandCreateApi.as_view(), name="collector-commands-create"),
-    path("api/collector/commands/batch", api.LegacyCommandBatchApi.as_view(), name="collector-commands-batch"),
-    path("api/collector/commands/history", api.LegacyCommandHistoryApi.as_view(), name="collector-commands-history"),
-    path("api/collector/commands/stats", api.LegacyCommandStatsApi.as_view(), name="collector-commands-stats"),
-    path("api/collector/commands/<int:pk>", api.LegacyCommandCancelApi.as_view(), name="collector-command-cancel"),
+    path("api/collector/commands", legacy.LegacyCommandCreateApi.as_view(), name="collector-commands-create"),
+    path("api/collector/commands/batch", legacy.LegacyCommandBatchApi.as_view(), name="collector-commands-batch"),
+    path("api/collector/commands/history", legacy.LegacyCommandHistoryApi.as_view(), name="collector-commands-history"),
+    path("api/collector/commands/stats", legacy.LegacyCommandStatsApi.as_view(), name="collector-commands-stats"),
+    path("api/collector/commands/<int:pk>", legacy.LegacyCommandCancelApi.as_view(), name="collector-command-cancel"),
 ]

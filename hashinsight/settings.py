@@ -1,6 +1,8 @@
 """One settings module; every knob comes from the environment (see .env.example).
 
-With DEBUG=False a missing required variable stops start-up with one line naming it.
+With DEBUG=False a missing required variable stops start-up with one line naming it; every
+configuration problem is a system check (hashinsight/checks.py), listed together by
+`manage.py check --deploy`.
 """
 
 import logging
@@ -9,6 +11,8 @@ import sys
 from pathlib import Path
 
 import environ
+
+from core.logging import configure_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,14 +37,47 @@ _DEV_DEFAULTS = {
 }
 
 
+# Configuration problems found while reading the environment, as (check id, message). They are
+# reported together as Django system checks (hashinsight/checks.py: `manage.py check --deploy`);
+# every other start-up (gunicorn, celery, any other manage.py command) stops on a missing required
+# variable with one line naming it (hashinsight/startup.py).
+CONFIG_ERRORS: list[tuple[str, str]] = []
+# What a missing required variable reads as until start-up stops: never usable, never empty
+# (Django refuses to load settings with an empty SECRET_KEY, and the check must still run).
+_MISSING = {
+    "SECRET_KEY": "missing-" + "x" * 50,
+    "DATABASE_URL": "postgres://missing.invalid/missing",
+    "ALLOWED_HOSTS": "missing.invalid",
+    "CELERY_BROKER_URL": "redis://missing.invalid:6379/0",
+}
+
+
+def _typed(kind):
+    """env.int / env.float / env.bool that record a malformed value (hashinsight.E003) and go on
+    with the default, so `check` lists every bad variable at once instead of dying on the first."""
+    read = getattr(env, kind)
+
+    def get(name, *, default):
+        try:
+            return read(name, default=default)
+        except (ValueError, environ.ImproperlyConfigured):
+            CONFIG_ERRORS.append(("hashinsight.E003", f"{name}={env.str(name)!r} is not a valid {kind}"))
+            return default
+
+    return get
+
+
+_int, _float, _bool = _typed("int"), _typed("float"), _typed("bool")
+
+
 def _required(name):
     value = env.str(name, default="")
     if value:
         return value
     if DEBUG or TESTING:
         return _DEV_DEFAULTS[name]
-    sys.stderr.write(f"ImproperlyConfigured: required environment variable {name} is not set (DEBUG=False)\n")
-    sys.exit(2)
+    CONFIG_ERRORS.append(("hashinsight.E001", f"required environment variable {name} is not set (DEBUG=False)"))
+    return _MISSING[name]
 
 
 SECRET_KEY = _required("SECRET_KEY")
@@ -111,7 +148,7 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 # Persistent connections: web workers × CONN_MAX_AGE connections stay open; see docs/DEPLOYMENT.md
 # for the connection budget (PostgreSQL allows 100 here).
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = _int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -170,7 +207,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_ADAPTER = "tenants.accounts.AccountAdapter"
 # Proxies in front of the app whose X-Forwarded-For allauth trusts for per-IP login limits. Default 0.
-ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = _int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
@@ -182,7 +219,7 @@ ACCOUNT_RATE_LIMITS = {
     "login": env.str("LOGIN_RATE_LIMIT", default="30/m/ip"),
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_REQUIRED_FOR_OPERATORS = env.bool("MFA_REQUIRED_FOR_OPERATORS", default=not DEBUG)
+MFA_REQUIRED_FOR_OPERATORS = _bool("MFA_REQUIRED_FOR_OPERATORS", default=not DEBUG)
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@hashinsight.local")
 
@@ -205,7 +242,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- collectors ------------------------------------------------------------------------------
-COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = env.int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)
+COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = _int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)
 # Requests per collector token, as DRF rates "<n>/<s|min|hour|day>" ("" = off), counted in the
 # shared Redis cache. Defaults leave a healthy collector far below them: see docs/SECURITY.md.
 COLLECTOR_UPLOAD_RATE = env.str("COLLECTOR_UPLOAD_RATE", default="120/min")
@@ -213,10 +250,7 @@ COLLECTOR_POLL_RATE = env.str("COLLECTOR_POLL_RATE", default="120/min")
 COLLECTOR_ACK_RATE = env.str("COLLECTOR_ACK_RATE", default="1200/min")
 
 # --- audit -------------------------------------------------------------------------------------
-AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
-if AUDIT_RETENTION_DAYS not in (90, 365, 2555):
-    sys.stderr.write("ImproperlyConfigured: AUDIT_RETENTION_DAYS must be 90, 365 or 2555 (7 years)\n")
-    sys.exit(2)
+AUDIT_RETENTION_DAYS = _int("AUDIT_RETENTION_DAYS", default=365)  # 90, 365 or 2555 (hashinsight.E002)
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = _required("CELERY_BROKER_URL")
@@ -229,7 +263,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Keep a crash traceback in one JSON log line instead of one line per printed fragment.
 CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BEAT_SCHEDULER = "hashinsight.ops.beat:TickRecordingScheduler"
-HEALTH_HEARTBEAT_MAX_AGE_SEC = env.int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
+HEALTH_HEARTBEAT_MAX_AGE_SEC = _int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
 
 # --- metrics -------------------------------------------------------------------------------------
 # gunicorn workers write metric files here (prometheus-client multiprocess mode).
@@ -244,23 +278,21 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or TESTING))
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", default=not (DEBUG or TESTING))
 SECURE_REDIRECT_EXEMPT = [r"^health", r"^ready$", r"^alive$", r"^metrics$"]
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", default=False)
 # Preloading is a commitment for the whole domain that is slow to undo (and meaningless for
 # on-prem host names): an operator opts in with SECURE_HSTS_PRELOAD=True, so no warning without it.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = _int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
 
 # --- logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # json | console
-from core.logging import configure_logging  # noqa: E402
-
 LOGGING_CONFIG = None
 # The request id comes from RequestIdHeaderMiddleware (which vets an incoming X-Request-ID);
 # one line per request: request_started only at DEBUG, request_finished/failed at INFO+.
@@ -278,37 +310,37 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- telemetry -----------------------------------------------------------------------------------
-TELEMETRY_RAW_RETENTION_DAYS = env.int("TELEMETRY_RAW_RETENTION_DAYS", default=3)
-TELEMETRY_1M_RETENTION_DAYS = env.int("TELEMETRY_1M_RETENTION_DAYS", default=45)
-TELEMETRY_15M_RETENTION_DAYS = env.int("TELEMETRY_15M_RETENTION_DAYS", default=730)
-TELEMETRY_DAILY_RETENTION_DAYS = env.int("TELEMETRY_DAILY_RETENTION_DAYS", default=2555)
-TELEMETRY_PARTITIONS_AHEAD_DAYS = env.int("TELEMETRY_PARTITIONS_AHEAD_DAYS", default=3)
+TELEMETRY_RAW_RETENTION_DAYS = _int("TELEMETRY_RAW_RETENTION_DAYS", default=3)
+TELEMETRY_1M_RETENTION_DAYS = _int("TELEMETRY_1M_RETENTION_DAYS", default=45)
+TELEMETRY_15M_RETENTION_DAYS = _int("TELEMETRY_15M_RETENTION_DAYS", default=730)
+TELEMETRY_DAILY_RETENTION_DAYS = _int("TELEMETRY_DAILY_RETENTION_DAYS", default=2555)
+TELEMETRY_PARTITIONS_AHEAD_DAYS = _int("TELEMETRY_PARTITIONS_AHEAD_DAYS", default=3)
 # 15m/daily buckets close (are rolled up) this long after their end; later 1m changes are corrections.
-TELEMETRY_ROLLUP_GRACE_SEC = env.int("TELEMETRY_ROLLUP_GRACE_SEC", default=120)
+TELEMETRY_ROLLUP_GRACE_SEC = _int("TELEMETRY_ROLLUP_GRACE_SEC", default=120)
 # Each rollup run re-reads 1m changes from this long before the previous run (late commits, clock skew).
-TELEMETRY_ROLLUP_OVERLAP_SEC = env.int("TELEMETRY_ROLLUP_OVERLAP_SEC", default=120)
+TELEMETRY_ROLLUP_OVERLAP_SEC = _int("TELEMETRY_ROLLUP_OVERLAP_SEC", default=120)
 # Rows per DELETE when retention purges 15m/daily rows and ingest receipts.
-TELEMETRY_RETENTION_BATCH_SIZE = env.int("TELEMETRY_RETENTION_BATCH_SIZE", default=10000)
+TELEMETRY_RETENTION_BATCH_SIZE = _int("TELEMETRY_RETENTION_BATCH_SIZE", default=10000)
 # A miner is online while its last sample says so and is younger than this; a site whose
 # collectors all stayed silent this long is "unknown" (unmeasured), not down.
-TELEMETRY_STALE_SEC = env.int("TELEMETRY_STALE_SEC", default=300)
+TELEMETRY_STALE_SEC = _int("TELEMETRY_STALE_SEC", default=300)
 # Samples further ahead of the server clock are rejected (FUTURE_TIMESTAMP).
-TELEMETRY_MAX_FUTURE_SEC = env.int("TELEMETRY_MAX_FUTURE_SEC", default=300)
+TELEMETRY_MAX_FUTURE_SEC = _int("TELEMETRY_MAX_FUTURE_SEC", default=300)
 # Upload size caps: compressed body, and decompressed output (a gzip bomb gets 413).
-TELEMETRY_MAX_BODY_BYTES = env.int("TELEMETRY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
-TELEMETRY_MAX_DECOMPRESSED_BYTES = env.int("TELEMETRY_MAX_DECOMPRESSED_BYTES", default=64 * 1024 * 1024)
+TELEMETRY_MAX_BODY_BYTES = _int("TELEMETRY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+TELEMETRY_MAX_DECOMPRESSED_BYTES = _int("TELEMETRY_MAX_DECOMPRESSED_BYTES", default=64 * 1024 * 1024)
 
 # --- control: command creation, approval and guardrails (operator side) ----------------------------
 # TTL of a command once queued (seconds), and the most a caller may ask for.
-COMMAND_DEFAULT_TTL_SEC = env.int("COMMAND_DEFAULT_TTL_SEC", default=900)
-COMMAND_MAX_TTL_SEC = env.int("COMMAND_MAX_TTL_SEC", default=86400)
+COMMAND_DEFAULT_TTL_SEC = _int("COMMAND_DEFAULT_TTL_SEC", default=900)
+COMMAND_MAX_TTL_SEC = _int("COMMAND_MAX_TTL_SEC", default=86400)
 # A proposed command not approved within this many seconds expires.
-COMMAND_APPROVAL_TTL_SEC = env.int("COMMAND_APPROVAL_TTL_SEC", default=3600)
+COMMAND_APPROVAL_TTL_SEC = _int("COMMAND_APPROVAL_TTL_SEC", default=3600)
 # Approval is needed for batches over this many miners, or an estimated power impact over this many kW.
-COMMAND_APPROVAL_BATCH_MINERS = env.int("COMMAND_APPROVAL_BATCH_MINERS", default=20)
-COMMAND_APPROVAL_KW = env.float("COMMAND_APPROVAL_KW", default=100.0)
+COMMAND_APPROVAL_BATCH_MINERS = _int("COMMAND_APPROVAL_BATCH_MINERS", default=20)
+COMMAND_APPROVAL_KW = _float("COMMAND_APPROVAL_KW", default=100.0)
 # Largest batch one request may expand to.
-COMMAND_BATCH_MAX_MINERS = env.int("COMMAND_BATCH_MAX_MINERS", default=5000)
+COMMAND_BATCH_MAX_MINERS = _int("COMMAND_BATCH_MAX_MINERS", default=5000)
 # Rate limit per (site, command_type): "type=limit/window_sec,…"; types not named are unlimited.
 COMMAND_RATE_LIMITS = env.str(
     "COMMAND_RATE_LIMITS",
@@ -317,21 +349,21 @@ COMMAND_RATE_LIMITS = env.str(
 )
 # Blast radius: at most this share (%) of a site's miners may have an active reboot / disable_hashing /
 # power_off command at once (never fewer than COMMAND_BLAST_RADIUS_MIN_MINERS miners).
-COMMAND_BLAST_RADIUS_PCT = env.float("COMMAND_BLAST_RADIUS_PCT", default=20.0)
-COMMAND_BLAST_RADIUS_MIN_MINERS = env.int("COMMAND_BLAST_RADIUS_MIN_MINERS", default=1)
+COMMAND_BLAST_RADIUS_PCT = _float("COMMAND_BLAST_RADIUS_PCT", default=20.0)
+COMMAND_BLAST_RADIUS_MIN_MINERS = _int("COMMAND_BLAST_RADIUS_MIN_MINERS", default=1)
 
 # --- control: command queue, edge channel (poll, ACK, lease expiry, verification) ---------------
 # A leased command not ACKed within this many seconds goes back to the queue (same wire id).
-COMMAND_LEASE_SEC = env.int("COMMAND_LEASE_SEC", default=60)
+COMMAND_LEASE_SEC = _int("COMMAND_LEASE_SEC", default=60)
 # Commands handed out per poll: default, and the most a `?limit=` may ask for.
-COMMAND_POLL_LIMIT = env.int("COMMAND_POLL_LIMIT", default=50)
-COMMAND_POLL_MAX = env.int("COMMAND_POLL_MAX", default=100)
+COMMAND_POLL_LIMIT = _int("COMMAND_POLL_LIMIT", default=50)
+COMMAND_POLL_MAX = _int("COMMAND_POLL_MAX", default=100)
 # Leases one command may get in all (re-dispatches after lapses included) before it expires.
-COMMAND_MAX_LEASES = env.int("COMMAND_MAX_LEASES", default=10)
+COMMAND_MAX_LEASES = _int("COMMAND_MAX_LEASES", default=10)
 # Largest ACK body accepted, bytes.
-COMMAND_ACK_MAX_BYTES = env.int("COMMAND_ACK_MAX_BYTES", default=1024 * 1024)
-COMMAND_EXPIRY_INTERVAL_SEC = env.int("COMMAND_EXPIRY_INTERVAL_SEC", default=15)
-COMMAND_VERIFY_INTERVAL_SEC = env.int("COMMAND_VERIFY_INTERVAL_SEC", default=30)
+COMMAND_ACK_MAX_BYTES = _int("COMMAND_ACK_MAX_BYTES", default=1024 * 1024)
+COMMAND_EXPIRY_INTERVAL_SEC = _int("COMMAND_EXPIRY_INTERVAL_SEC", default=15)
+COMMAND_VERIFY_INTERVAL_SEC = _int("COMMAND_VERIFY_INTERVAL_SEC", default=30)
 CELERY_BEAT_SCHEDULE |= {
     "control.commands_expire_due": {
         "task": "control.commands_expire_due",

@@ -19,10 +19,10 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.pagination import MAX_PAGE_SIZE, paginated
 from telemetry import selectors, selectors_history
 from telemetry.selectors import COMPACT_FIELDS, LIVE_FIELDS, STATES, LiveFilters
 from tenants import scoping
@@ -122,11 +122,8 @@ def _summary_from_columns(cols: dict, now: dt.datetime) -> dict:
     return {"miners": len(cols["state"]), **counts, "hashrate_5s_ghs": hashrate, "temperature_max": temp}
 
 
-class LivePagination(CursorPagination):
-    ordering = ("miner_id",)  # unique per site: a stable keyset
-    page_size = 500
-    max_page_size = 1000
-    page_size_query_param = "limit"
+LIVE_ORDERING = ("miner_id",)  # unique per site: a stable keyset
+LIVE_PAGE_SIZE = 500
 
 
 # --- v1 -------------------------------------------------------------------------------------------
@@ -148,7 +145,7 @@ class TelemetryLiveApi(APIView):
         format = serializers.ChoiceField(
             required=False, choices=["json", "compact"], help_text="compact: the whole site as column arrays"
         )
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=LivePagination.max_page_size)
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
         cursor = serializers.CharField(required=False)
 
     @extend_schema(
@@ -189,9 +186,13 @@ class TelemetryLiveApi(APIView):
             # orjson: 5,000 rows serialize in about a millisecond, where json takes tens.
             return HttpResponse(orjson.dumps(body, option=orjson.OPT_UTC_Z), content_type="application/json")
         qs = selectors.live_values(selectors.live_for(user, site, filters, now=now))
-        paginator = LivePagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(LiveRowSerializer(page, many=True).data)
+        return paginated(
+            request,
+            qs,
+            lambda page: LiveRowSerializer(page, many=True).data,
+            ordering=LIVE_ORDERING,
+            page_size=LIVE_PAGE_SIZE,
+        )
 
 
 class HistoryFilterSerializer(serializers.Serializer):

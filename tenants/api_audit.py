@@ -1,17 +1,19 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.views import APIView
 
+from core.api.pagination import filter_by, paginated
 from tenants import scoping
 from tenants.permissions import IsOperator
 
-
-class AuditEventPagination(CursorPagination):
-    ordering = ("-occurred_at", "-id")
-    page_size = 100
-    max_page_size = 1000
-    page_size_query_param = "limit"
+ORDERING = ("-occurred_at", "-id")
+LOOKUPS = {
+    "entity_type": "entity_type",
+    "entity_id": "entity_id",
+    "action": "action",
+    "since": "occurred_at__gte",
+    "until": "occurred_at__lt",
+}
 
 
 class AuditEventListApi(APIView):
@@ -51,17 +53,5 @@ class AuditEventListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
-        qs = scoping.audit_events_for(request.user)
-        if "entity_type" in f:
-            qs = qs.filter(entity_type=f["entity_type"])
-        if "entity_id" in f:
-            qs = qs.filter(entity_id=f["entity_id"])
-        if "action" in f:
-            qs = qs.filter(action=f["action"])
-        if "since" in f:
-            qs = qs.filter(occurred_at__gte=f["since"])
-        if "until" in f:
-            qs = qs.filter(occurred_at__lt=f["until"])
-        paginator = AuditEventPagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        qs = filter_by(scoping.audit_events_for(request.user), f, LOOKUPS)
+        return paginated(request, qs, lambda rows: self.OutputSerializer(rows, many=True).data, ordering=ORDERING)

@@ -46,7 +46,10 @@ def commands_expire_due(*, now: dt.datetime | None = None, batch: int = 1000) ->
         lease_ended_at=now, lease_end_reason="lapsed"
     )
     free = {"lease_collector": None, "lease_device_id": "", "lease_until": None}
-    lapse_details = lambda c: {"wire_id": c.wire_id(), "lease_until": c.lease_until}  # noqa: E731
+
+    def lapse_details(c):
+        return {"wire_id": c.wire_id(), "lease_until": c.lease_until}
+
     command_transition_many(
         requeue,
         to=S.QUEUED,

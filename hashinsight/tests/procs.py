@@ -120,6 +120,10 @@ def manage(*args, env: dict, timeout=WAIT_SEC) -> subprocess.CompletedProcess:
     )
 
 
+def python(*args, env: dict, timeout=WAIT_SEC) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def http_get(port: int, path: str, **kwargs):
     """A fresh connection per call (no keep-alive), so gunicorn spreads calls over its workers.
     None while nothing listens yet."""

@@ -177,9 +177,10 @@ def test_a_bare_miner_id_at_two_of_the_users_sites_is_ambiguous(world, owner):
 )
 def test_history_ranges_are_bounded_per_tier(tier, per_site, hours, ok):
     end = NOW
-    call = lambda: selectors_history.history_range(
-        tier, per_site=per_site, start=end - dt.timedelta(hours=hours), end=end
-    )  # noqa: E731
+
+    def call():
+        return selectors_history.history_range(tier, per_site=per_site, start=end - dt.timedelta(hours=hours), end=end)
+
     if ok:
         assert call() == (end - dt.timedelta(hours=hours), end)
     else:

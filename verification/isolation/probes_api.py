@@ -262,7 +262,10 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
     x, y = w.site_x.code, w.site_y.code
     p = route.path
     if p in TELEMETRY_SITE_PATHS:
-        fill = lambda code: route.fill(site_id=code)  # noqa: E731
+
+        def fill(code):
+            return route.fill(site_id=code)
+
         return [
             Probe(route, "GET", ANON, fill(x), ApiUnauthenticated(), w.markers_all()),
             Probe(route, "GET", CUSTOMER_A_ON_B, fill(y), ApiDenied(), w.markers_b(), fill(_missing_like(y))),
@@ -271,7 +274,10 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
             Probe(route, "GET", NOC_X_OWN, fill(x), Reachable(), w.markers_y()),
         ]
     if p in TELEMETRY_MINER_PATHS:
-        fill = lambda miner_id: route.fill(miner_id=miner_id)  # noqa: E731
+
+        def fill(miner_id):
+            return route.fill(miner_id=miner_id)
+
         return [
             Probe(route, "GET", ANON, fill(w.miner_a_x.miner_id), ApiUnauthenticated(), w.markers_all()),
             Probe(
@@ -374,7 +380,10 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
 def telemetry_admin_history_probes(route: Route, w: World) -> list[Probe]:
     """The console's tier-history page: operators of the miner's site only; another site's miner
     and a missing one get the same 403."""
-    fill = lambda pk: f"{route.fill()}?miner={pk}&tier=1m"  # noqa: E731
+
+    def fill(pk):
+        return f"{route.fill()}?miner={pk}&tier=1m"
+
     return [
         Probe(route, "GET", ANON, fill(w.miner_a_x.pk), LoginRedirect(), w.markers_all()),
         Probe(route, "GET", CUSTOMER_A_ON_B, fill(w.miner_b_x.pk), NoAccess(), w.markers_b(), fill(MISSING_ID)),
