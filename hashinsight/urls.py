@@ -17,6 +17,7 @@ urlpatterns = [
     path("metrics", ops.metrics_view, name="metrics"),
     # people
     path("", home, name="home"),
+    path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("accounts/invite/<str:token>/", invitation_view, name="invitation"),
     path("accounts/", include("allauth.urls")),
@@ -29,6 +30,8 @@ urlpatterns = [
     path("", include("control.urls_edge")),
     # telemetry reads
     path("", include("telemetry.urls_read")),
+    # the original customer portal's JSON (legacy)
+    path("", include("portal.urls_api")),
     # OpenAPI
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

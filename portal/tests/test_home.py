@@ -16,12 +16,17 @@ def test_operators_land_on_the_noc_console(client, noc_x):
     assert response.url == "/admin/"
 
 
-def test_a_customer_sees_only_their_own_fleet(client, world, customer_a):
+def test_a_customer_is_sent_to_their_own_portal(client, world, customer_a):
     client.force_login(customer_a)
-    response = client.get("/")
-    assert response.status_code == 200
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/portal/t/{world.tenant_a.slug}/"
     body = response.content.decode()
-    assert "My miners: 3" in body  # tenant A has 3 miners at site X; tenant B's 4 are not counted
+    assert 'id="total-miners">3<' in body  # tenant A has 3 miners at site X; tenant B's 4 are not counted
     assert "SITE-X" in body
     assert "SITE-Y" not in body  # tenant B's other site
     assert world.tenant_b.name not in body
+
+
+def test_another_tenants_portal_answers_403(client, world, customer_a):
+    client.force_login(customer_a)
+    assert client.get(f"/portal/t/{world.tenant_b.slug}/").status_code == 403

@@ -28,11 +28,24 @@ from verification.isolation.probes_api import (
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
+from verification.isolation.probes_portal import (
+    CLIENT_API_PATHS,
+    PORTAL_MINER_PATH,
+    PORTAL_TENANT_PATHS,
+    client_api_probes,
+    portal_index_probes,
+    portal_miner_probes,
+    portal_tenant_probes,
+)
 from verification.isolation.routes import Route, route_list
 
 CASES: list[Case] = [
     Case("public probe", exact(*PUBLIC_PATHS), public_probes),
     Case("home page", exact("/"), home_probes),
+    Case("portal index", exact("/portal/"), portal_index_probes),
+    Case("portal tenant page", exact(*PORTAL_TENANT_PATHS), portal_tenant_probes),
+    Case("portal miner page", exact(PORTAL_MINER_PATH), portal_miner_probes),
+    Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
     Case("collector status (collectors and people)", exact("/api/collector/status"), collector_status_probes),
     Case(
         "collector API",

@@ -1,0 +1,137 @@
+"""Probes of the customer portal (SPEC §10) and its legacy JSON routes (/api/client/*)."""
+
+from verification.isolation.expect import ApiDenied, ApiUnauthenticated, LoginRedirect, NoAccess, Reachable
+from verification.isolation.probes import ANON, CUSTOMER_A_ON_B, CUSTOMER_A_OWN, NOC_X_ON_Y, NOC_X_OWN, Probe
+from verification.isolation.probes_api import _live, _missing_like
+from verification.isolation.routes import Route
+from verification.isolation.world import World
+
+PORTAL_TENANT_PATHS = ("/portal/t/<slug:tenant>/", "/portal/t/<slug:tenant>/miners/")
+PORTAL_MINER_PATH = "/portal/t/<slug:tenant>/miners/<str:site>/<str:miner_id>/"
+CLIENT_API_PATHS = ("/api/client/dashboard", "/api/client/miner-distribution", "/api/client/miners")
+
+
+def portal_index_probes(route: Route, w: World) -> list[Probe]:
+    """/portal/: a customer is sent to their own tenant; an operator picks among the tenants of their sites."""
+    path = route.fill()
+    return [
+        Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
+        Probe(route, "GET", CUSTOMER_A_ON_B, f"{path}?tenant={w.tenant_b.slug}", NoAccess(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
+    ]
+
+
+def portal_tenant_probes(route: Route, w: World) -> list[Probe]:
+    """A tenant's pages: customer A asking for B's → the 403 page, as for a tenant that does not
+    exist; NOC X asking for tenant C (miners at site Y only) → 403; NOC X opening tenant B sees B's
+    miners at site X only (nothing of site Y)."""
+    for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
+        _live(w, m)
+    fill = lambda slug: route.fill(tenant=slug)  # noqa: E731
+    return [
+        # anonymous callers never reach the lookup; a slug without the world's tag keeps the login
+        # page's ?next= from echoing it
+        Probe(route, "GET", ANON, fill("some-tenant"), LoginRedirect(), w.markers_all()),
+        Probe(
+            route,
+            "GET",
+            CUSTOMER_A_ON_B,
+            fill(w.tenant_b.slug),
+            NoAccess(),
+            w.markers_b(),
+            fill(_missing_like(w.tenant_b.slug)),
+        ),
+        Probe(
+            route,
+            "GET",
+            NOC_X_ON_Y,
+            fill(w.tenant_c.slug),
+            NoAccess(),
+            w.markers_y(),
+            fill(_missing_like(w.tenant_c.slug)),
+        ),
+        Probe(route, "GET", CUSTOMER_A_OWN, fill(w.tenant_a.slug), Reachable(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, fill(w.tenant_b.slug), Reachable(), w.markers_y()),
+    ]
+
+
+def portal_miner_probes(route: Route, w: World) -> list[Probe]:
+    """A miner's page: B's miner at the shared site X is 403 for customer A under either tenant's
+    URL, like a miner id that does not exist; site Y's miner is 403 for NOC X."""
+    for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
+        _live(w, m)
+
+    def fill(tenant, miner, miner_id=None):
+        return route.fill(tenant=tenant.slug, site=miner.site.code, miner_id=miner_id or miner.miner_id)
+
+    bx, by = w.miner_b_x, w.miner_b_y
+    return [
+        Probe(
+            route,
+            "GET",
+            ANON,
+            route.fill(tenant="some-tenant", site="SOME-SITE", miner_id="some-miner"),
+            LoginRedirect(),
+            w.markers_all(),
+        ),
+        Probe(
+            route,
+            "GET",
+            CUSTOMER_A_ON_B,
+            fill(w.tenant_a, bx),
+            NoAccess(),
+            w.markers_b(),
+            fill(w.tenant_a, bx, _missing_like(bx.miner_id)),
+        ),
+        Probe(
+            route,
+            "GET",
+            CUSTOMER_A_ON_B,
+            fill(w.tenant_b, bx),
+            NoAccess(),
+            w.markers_b(),
+            fill(w.tenant_b, bx, _missing_like(bx.miner_id)),
+        ),
+        Probe(
+            route,
+            "GET",
+            NOC_X_ON_Y,
+            fill(w.tenant_b, by),
+            NoAccess(),
+            w.markers_y(),
+            fill(w.tenant_b, by, _missing_like(by.miner_id)),
+        ),
+        Probe(route, "GET", CUSTOMER_A_OWN, fill(w.tenant_a, w.miner_a_x), Reachable(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, fill(w.tenant_b, bx), Reachable(), w.markers_y()),
+    ]
+
+
+def client_api_probes(route: Route, w: World) -> list[Probe]:
+    """/api/client/*: the caller's own miners; naming another tenant → 403 like a missing one."""
+    for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
+        _live(w, m)
+    path = route.fill()
+    return [
+        Probe(route, "GET", ANON, path, ApiUnauthenticated(), w.markers_all()),
+        Probe(
+            route,
+            "GET",
+            CUSTOMER_A_ON_B,
+            f"{path}?tenant={w.tenant_b.slug}",
+            ApiDenied(),
+            w.markers_b(),
+            f"{path}?tenant={_missing_like(w.tenant_b.slug)}",
+        ),
+        Probe(
+            route,
+            "GET",
+            NOC_X_ON_Y,
+            f"{path}?tenant={w.tenant_c.slug}",
+            ApiDenied(),
+            w.markers_y(),
+            f"{path}?tenant={_missing_like(w.tenant_c.slug)}",
+        ),
+        Probe(route, "GET", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
+    ]
