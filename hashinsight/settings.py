@@ -290,6 +290,16 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = _int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
 
+# --- hosting -------------------------------------------------------------------------------------
+# Downtime intervals (docs/DOWNTIME.md): a pass every DOWNTIME_INTERVAL_SEC over the minutes that
+# ended DOWNTIME_GRACE_SEC ago; online below DOWNTIME_ZERO_HASHRATE_PCT of nominal is zero hashrate.
+DOWNTIME_INTERVAL_SEC = _int("DOWNTIME_INTERVAL_SEC", default=60)
+DOWNTIME_GRACE_SEC = _int("DOWNTIME_GRACE_SEC", default=120)
+DOWNTIME_ZERO_HASHRATE_PCT = _float("DOWNTIME_ZERO_HASHRATE_PCT", default=5.0)
+DOWNTIME_FIRST_PASS_MINUTES = _int("DOWNTIME_FIRST_PASS_MINUTES", default=60)
+DOWNTIME_MAX_PASS_MINUTES = _int("DOWNTIME_MAX_PASS_MINUTES", default=360)
+DOWNTIME_MAX_REWIND_HOURS = _int("DOWNTIME_MAX_REWIND_HOURS", default=48)
+
 # --- logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # json | console
@@ -374,4 +384,7 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": float(COMMAND_VERIFY_INTERVAL_SEC),
     },
     "control.proposals_expire": {"task": "control.proposals_expire", "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC)},
+}
+CELERY_BEAT_SCHEDULE |= {
+    "hosting.downtime": {"task": "hosting.downtime", "schedule": float(DOWNTIME_INTERVAL_SEC)},
 }

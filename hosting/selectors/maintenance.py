@@ -1,0 +1,51 @@
+"""Maintenance windows as occurrences in time: a one-off window is one, a weekly window is one per
+listed weekday at its local start time in its own time zone (so 02:00 stays 02:00 across a DST
+change). The downtime pass and the rule engine read windows only through here."""
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q
+
+from hosting.models import MaintenanceWindow
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    window: MaintenanceWindow
+    start: dt.datetime
+    end: dt.datetime
+
+
+def _weekly(w: MaintenanceWindow, start: dt.datetime, end: dt.datetime):
+    zone = ZoneInfo(w.timezone)
+    stop = min(end, w.expires_at) if w.expires_at else end
+    day = max(start, w.starts_at).astimezone(zone).date() - dt.timedelta(days=1)  # one may run over midnight
+    last = stop.astimezone(zone).date()
+    while day <= last:
+        if day.weekday() in w.weekdays:
+            local = dt.datetime.combine(day, w.start_time, tzinfo=zone)
+            begin = local.astimezone(dt.UTC)
+            finish = (local + dt.timedelta(minutes=w.duration_minutes)).astimezone(dt.UTC)
+            if begin < stop and finish > start and begin >= w.starts_at:
+                yield Occurrence(w, max(begin, start), min(finish, stop))
+        day += dt.timedelta(days=1)
+
+
+def maintenance_occurrences(*, site, start: dt.datetime, end: dt.datetime) -> list[Occurrence]:
+    """Every occurrence of the site's live windows overlapping [start, end), clipped to it."""
+    windows = (
+        MaintenanceWindow.objects.filter(site=site, starts_at__lt=end)
+        .filter(Q(canceled_at__isnull=True) | Q(canceled_at__gt=start))
+        .filter(Q(ends_at__gt=start) | Q(ends_at__isnull=True, expires_at__isnull=True) | Q(expires_at__gt=start))
+        .select_related("zone", "miner")
+    )
+    out: list[Occurrence] = []
+    for w in windows:
+        stop = min(end, w.canceled_at) if w.canceled_at else end  # a canceled window held until then
+        if w.recurring:
+            out.extend(_weekly(w, start, stop))
+        elif w.ends_at is not None and w.starts_at < stop:
+            out.append(Occurrence(w, max(w.starts_at, start), min(w.ends_at, stop)))
+    return sorted(out, key=lambda o: (o.start, o.window.pk))
