@@ -182,7 +182,8 @@ class CommandAdmin(ReadOnlyScopedAdmin):
             ),
         )
         return format_html(
-            "<table><thead><tr><th>At (UTC)</th><th>Event</th><th>By</th><th>Reason</th></tr></thead><tbody>{}</tbody></table>",
+            "<table><thead><tr><th>At (UTC)</th><th>Event</th><th>By</th><th>Reason</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
             rows,
         )
 
@@ -259,7 +260,10 @@ class CommandAdmin(ReadOnlyScopedAdmin):
             queryset,
             action="cancel",
             verb="Cancel",
-            question="Cancel these commands? A leased one may already be executing on the edge; the cloud stops waiting for it.",
+            question=(
+                "Cancel these commands? A leased one may already be executing on the edge; "
+                "the cloud stops waiting for it."
+            ),
             service=decisions.command_cancel,
             capability=Capability.OPERATE,
         )

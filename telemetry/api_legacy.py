@@ -109,7 +109,8 @@ class LegacyStatsApi(APIView):
     """GET /api/collector/stats — figures per site over the caller's whole scope."""
 
     @_legacy(
-        "Per-site and total figures over your scope; `ingest_24h` (upload receipts of the last 24 h) for operators, null for customers.",
+        "Per-site and total figures over your scope; `ingest_24h` (upload receipts of the last 24 h) for "
+        "operators, null for customers.",
         inline_serializer(
             "LegacyStats",
             {
@@ -218,7 +219,8 @@ class LegacyMinersApi(APIView):
         state = serializers.ChoiceField(choices=STATES)
 
     @_legacy(
-        "Miners you may see, ordered by site and miner_id; read-only here (inventory changes go through the NOC console).",
+        "Miners you may see, ordered by site and miner_id; read-only here "
+        "(inventory changes go through the NOC console).",
         inline_serializer(
             "LegacyMiners",
             {

@@ -227,7 +227,8 @@ HISTORY_RESPONSE = {
     "miner_id": serializers.CharField(allow_null=True),
     "points": serializers.ListField(
         child=serializers.DictField(),
-        help_text="raw: one sample per point (ts, online, hashrate_5s_ghs, temperature_max, …); 1m/15m/daily per miner: "
+        help_text="raw: one sample per point (ts, online, hashrate_5s_ghs, temperature_max, …); "
+        "1m/15m/daily per miner: "
         "bucket, samples, online_samples, hashrate_5s_avg, hashrate_5s_max, temperature_max, temperature_max_avg, "
         "frequency_avg, corrected, revision; per site: bucket, miners, samples, online_samples, hashrate_5s_ghs "
         "(sum of the miners' means), temperature_max, corrected",

@@ -79,7 +79,8 @@ def _upsert_sql(tier: _Tier, source: str, start: str) -> str:
         f"ON CONFLICT (site_id, tenant_id, miner_id, {tier.key}) DO UPDATE SET "
         + ", ".join(f"{c} = EXCLUDED.{c}" for c in _VALUES)
         + ", revision = t.revision + 1, corrected = true, updated_at = EXCLUDED.updated_at "
-        f"WHERE ({', '.join(f't.{c}' for c in _VALUES)}) IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in _VALUES)}) "
+        f"WHERE ({', '.join(f't.{c}' for c in _VALUES)}) IS DISTINCT FROM "
+        f"({', '.join(f'EXCLUDED.{c}' for c in _VALUES)}) "
         f"RETURNING t.site_id, t.tenant_id, t.miner_id, t.{tier.key}, t.revision"
     )
 

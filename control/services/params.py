@@ -178,7 +178,8 @@ def command_spec(
     command_type = command_type_normalize(command_type)
     if command_type in PDU_TYPES:
         raise UnsupportedBySite(
-            f"{command_type} needs a PDU integration, which no site declares yet (the field collector has no PDU control)",
+            f"{command_type} needs a PDU integration, which no site declares yet "
+            "(the field collector has no PDU control)",
             field="command_type",
         )
     clean = command_params_validate(command_type, params, miners)

@@ -94,8 +94,8 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
                 Skip(
                     miner,
                     "MINER_LOCKED",
-                    f"command #{leased.pk} ({leased.command_type}, {class_label(leased.priority_class)}) is {leased.state} on this miner; "
-                    "only an emergency Safety command interrupts it",
+                    f"command #{leased.pk} ({leased.command_type}, {class_label(leased.priority_class)}) is "
+                    f"{leased.state} on this miner; only an emergency Safety command interrupts it",
                 )
             )
             continue

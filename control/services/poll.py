@@ -87,7 +87,8 @@ WITH busy AS MATERIALIZED (
     FOR UPDATE OF c SKIP LOCKED
 ), pick AS MATERIALIZED (
     SELECT id FROM (
-        SELECT DISTINCT ON (miner_id) id, miner_id FROM cand ORDER BY miner_id, priority_class DESC, priority DESC, created_at
+        SELECT DISTINCT ON (miner_id) id, miner_id FROM cand \
+ORDER BY miner_id, priority_class DESC, priority DESC, created_at
     ) AS best
     WHERE pg_try_advisory_xact_lock(%(slot)s, miner_id::int)
 ), leased AS (
@@ -107,8 +108,10 @@ WITH busy AS MATERIALIZED (
         device_id = EXCLUDED.device_id, leased_at = EXCLUDED.leased_at, lease_until = EXCLUDED.lease_until,
         lease_ended_at = NULL, lease_end_reason = ''
 )
-SELECT x.id, x.miner_id, x.tenant_id, x.command_type, x.params, x.attempt, x.lease_epoch, x.expires_at, m.miner_id, m.miner_key,
-    (SELECT count(*) FROM cand), (SELECT k.salt FROM control_commandsigningkey k WHERE k.collector_id = %(collector)s AND k.enabled)
+SELECT x.id, x.miner_id, x.tenant_id, x.command_type, x.params, x.attempt, x.lease_epoch, x.expires_at, \
+m.miner_id, m.miner_key,
+    (SELECT count(*) FROM cand), \
+(SELECT k.salt FROM control_commandsigningkey k WHERE k.collector_id = %(collector)s AND k.enabled)
 FROM leased x JOIN tenants_miner m ON m.id = x.miner_id
 ORDER BY x.priority_class DESC, x.priority DESC, x.created_at
 """

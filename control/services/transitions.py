@@ -159,6 +159,8 @@ def _update_rows(commands: list[Command], names: list[str]) -> None:
     cols = ", ".join(f'"{f.column}"' for f in fields)
     with connection.cursor() as cur:
         cur.execute(
-            f"UPDATE control_command AS c SET {sets} FROM (VALUES {', '.join([row] * len(commands))}) AS v(id, {cols}) WHERE c.id = v.id",
+            f"UPDATE control_command AS c SET {sets} "
+            f"FROM (VALUES {', '.join([row] * len(commands))}) AS v(id, {cols}) "
+            "WHERE c.id = v.id",
             params,
         )

@@ -56,7 +56,8 @@ def _pg_text_array(values) -> str:
 def _miners_of(site_id: int, miner_ids) -> dict:
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT id, miner_id, tenant_id FROM {Miner._meta.db_table} WHERE site_id = %s AND miner_id = ANY(%s::text[])",
+            f"SELECT id, miner_id, tenant_id FROM {Miner._meta.db_table} "
+            "WHERE site_id = %s AND miner_id = ANY(%s::text[])",
             [site_id, _pg_text_array(miner_ids)],
         )
         return {mid: (pk, tenant) for pk, mid, tenant in cur.fetchall()}

@@ -124,7 +124,8 @@ SELECT (SELECT id FROM bid),
     (SELECT count(*) FROM ins),
     (SELECT count(*) FROM m1),
     (SELECT count(*) FROM live),
-    (SELECT coalesce(json_agg(json_build_array(tenant_id, miner_id, bucket, revision) ORDER BY tenant_id, miner_id, bucket), '[]')
+    (SELECT coalesce(json_agg(json_build_array(tenant_id, miner_id, bucket, revision) \
+ORDER BY tenant_id, miner_id, bucket), '[]')
      FROM m1 WHERE bucket < %(closed_before)s AND revision > 0)
 """
 

@@ -135,7 +135,10 @@ def probe_run(client: Client, probe: Probe) -> Line:
     if problem is None and probe.missing_path:
         missing = client.call(probe.method, probe.missing_path, probe.persona, probe.headers)
         if missing.shape() != answer.shape():
-            problem = f"answer differs for a missing id: {answer.short()} vs {missing.short()} — it tells whether the object exists"
+            problem = (
+                f"answer differs for a missing id: {answer.short()} vs {missing.short()} — "
+                "it tells whether the object exists"
+            )
     if problem:
         return Line(False, probe.route.path, f"FAIL {head} {problem} [{probe.method} {probe.path}]")
     suffix = " (same as a missing id)" if probe.missing_path else ""

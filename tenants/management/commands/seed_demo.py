@@ -14,7 +14,10 @@ DOMAIN = "hashinsight.demo"
 
 
 class Command(BaseCommand):
-    help = "Load demo data: 2 customer tenants, 2 sites with zones, collectors (tokens printed once), miners, one user per role."
+    help = (
+        "Load demo data: 2 customer tenants, 2 sites with zones, collectors (tokens printed once), miners, "
+        "one user per role."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--miners", type=int, default=1500, help="miners per site (default 1500)")
@@ -25,7 +28,8 @@ class Command(BaseCommand):
         if Site.objects.filter(code=SITES[0][0]).exists():
             if if_empty:
                 self.stdout.write(
-                    "demo data already loaded (users as printed on first run; `manage.py changepassword <user>` resets one)"
+                    "demo data already loaded (users as printed on first run; `manage.py changepassword <user>` "
+                    "resets one)"
                 )
                 return
             self.stderr.write("demo data already loaded")

@@ -53,7 +53,8 @@ class Command(BaseCommand):
         for res in results:
             if res.ok:
                 self.stdout.write(
-                    f"PASS chain={res.chain} events={res.events} seq={res.first_seq}..{res.last_seq} head_hash={res.head_hash or '-'}"
+                    f"PASS chain={res.chain} events={res.events} seq={res.first_seq}..{res.last_seq} "
+                    f"head_hash={res.head_hash or '-'}"
                 )
             else:
                 failed = True

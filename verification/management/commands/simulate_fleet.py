@@ -107,7 +107,8 @@ class Command(BaseCommand):
                     collector_token_revoke(actor=ACTOR, token=run.token)
             for run in runs:
                 self.stdout.write(
-                    f"{run.site.code}: {run.cycles} cycles, spool {len(run.spool)} pending, {run.spool.given_up} given up"
+                    f"{run.site.code}: {run.cycles} cycles, spool {len(run.spool)} pending, "
+                    f"{run.spool.given_up} given up"
                 )
 
     def _wait_ready(self, url: str, seconds: float) -> None:
@@ -145,7 +146,8 @@ class Command(BaseCommand):
         fleet = Fleet(code, specs, seed=o["seed"], offline_share=o["offline_share"], heating_share=o["heating_share"])
         uplink = Uplink(o["url"], token=token, site_code=code, device_id=f"sim-{code.lower()}-{o['seed']}")
         self.stdout.write(
-            f"{code}: {len(specs)} miners, {o['mode']} mode, raw every {o['interval']:g} s, latest every {latest_interval:g} s → {o['url']}"
+            f"{code}: {len(specs)} miners, {o['mode']} mode, raw every {o['interval']:g} s, latest every "
+            f"{latest_interval:g} s → {o['url']}"
         )
         return SiteRun(
             site=site, fleet=fleet, uplink=uplink, schedule=Schedule(o["interval"], latest_interval), token=token_obj

@@ -46,16 +46,29 @@ ACTOR = Actor.system("verify_telemetry_idempotency")
 NOT_COMPARED = {"revisions", "corrected"}
 AGG = (
     "count(*) AS rows, coalesce(sum(samples), 0) AS samples, coalesce(sum(online_samples), 0) AS online_samples, "
-    "coalesce(sum(hashrate_5s_sum), 0) AS h5s_sum, coalesce(sum(hashrate_5s_count), 0) AS h5s_count, max(hashrate_5s_max) AS h5s_max, "
-    "coalesce(sum(temperature_max_sum), 0) AS tmax_sum, max(temperature_max_max) AS tmax_max, coalesce(sum(frequency_sum), 0) AS freq_sum, "
-    "min(first_ts) AS first_ts, max(last_ts) AS last_ts, coalesce(sum(revision), 0) AS revisions, count(*) FILTER (WHERE corrected) AS corrected"
+    "coalesce(sum(hashrate_5s_sum), 0) AS h5s_sum, coalesce(sum(hashrate_5s_count), 0) AS h5s_count, "
+    "max(hashrate_5s_max) AS h5s_max, "
+    "coalesce(sum(temperature_max_sum), 0) AS tmax_sum, max(temperature_max_max) AS tmax_max, "
+    "coalesce(sum(frequency_sum), 0) AS freq_sum, "
+    "min(first_ts) AS first_ts, max(last_ts) AS last_ts, coalesce(sum(revision), 0) AS revisions, "
+    "count(*) FILTER (WHERE corrected) AS corrected"
 )
 TIER_SQL = {
-    "raw": "SELECT count(*) AS rows, count(*) FILTER (WHERE online) AS online, coalesce(sum(hashrate_5s_ghs), 0) AS h5s_sum, "
-    "coalesce(sum(temperature_max), 0) AS tmax_sum, min(ts) AS oldest, max(ts) AS newest FROM telemetry_raw WHERE site_id = %s AND miner_id = ANY(%s)",
+    "raw": (
+        "SELECT count(*) AS rows, count(*) FILTER (WHERE online) AS online, "
+        "coalesce(sum(hashrate_5s_ghs), 0) AS h5s_sum, coalesce(sum(temperature_max), 0) AS tmax_sum, "
+        "min(ts) AS oldest, max(ts) AS newest "
+        "FROM telemetry_raw "
+        "WHERE site_id = %s AND miner_id = ANY(%s)"
+    ),
     "1m": f"SELECT {AGG} FROM telemetry_1m WHERE site_id = %s AND miner_id = ANY(%s)",
-    "live": "SELECT count(*) AS rows, count(*) FILTER (WHERE online) AS online, coalesce(sum(hashrate_5s_ghs), 0) AS h5s_sum, "
-    "coalesce(sum(temperature_max), 0) AS tmax_sum, min(ts) AS oldest, max(ts) AS newest FROM telemetry_live WHERE site_id = %s AND miner_id = ANY(%s)",
+    "live": (
+        "SELECT count(*) AS rows, count(*) FILTER (WHERE online) AS online, "
+        "coalesce(sum(hashrate_5s_ghs), 0) AS h5s_sum, coalesce(sum(temperature_max), 0) AS tmax_sum, "
+        "min(ts) AS oldest, max(ts) AS newest "
+        "FROM telemetry_live "
+        "WHERE site_id = %s AND miner_id = ANY(%s)"
+    ),
     "15m": f"SELECT {AGG} FROM telemetry_15m WHERE site_id = %s AND miner_id = ANY(%s)",
     "daily": f"SELECT {AGG} FROM telemetry_daily WHERE site_id = %s AND miner_id = ANY(%s)",
 }
@@ -234,7 +247,8 @@ def idempotency_verify(
     check = Check(write)
     rollups = _rollups() is not None
     write(
-        f"idempotency check {scratch.tag} on site {scratch.site.code}: {miners} miners per set, rollups {'on' if rollups else 'absent (15m/daily only read)'}"
+        f"idempotency check {scratch.tag} on site {scratch.site.code}: {miners} miners per set, rollups "
+        f"{'on' if rollups else 'absent (15m/daily only read)'}"
     )
     now = utcnow().replace(microsecond=0)
     hour_end = now - dt.timedelta(minutes=15)  # replays arrive ≥ 5 min late
@@ -255,7 +269,8 @@ def idempotency_verify(
         collector_token_revoke(actor=ACTOR, token=token)
     verdict = "FAIL" if check.failed else "PASS"
     write(
-        f"{verdict} telemetry idempotency scratch={scratch.tag} site={scratch.site.code} checks={check.passed + check.failed} failed={check.failed} at={utcnow():%Y-%m-%dT%H:%M:%SZ}"
+        f"{verdict} telemetry idempotency scratch={scratch.tag} site={scratch.site.code} "
+        f"checks={check.passed + check.failed} failed={check.failed} at={utcnow():%Y-%m-%dT%H:%M:%SZ}"
     )
     return not check.failed
 
@@ -300,7 +315,8 @@ def _step_repeat(check: Check, scratch: Scratch, uplink: Uplink, now: dt.datetim
     check.expect(not problems, "every re-send answered 200 success (else the collector spools it forever)", problems)
     check.expect(
         accepted == 0,
-        f"re-sends accepted {accepted} records (expected 0), reported {duplicates} duplicates of {sends * len(records)}",
+        f"re-sends accepted {accepted} records (expected 0), reported {duplicates} duplicates of "
+        f"{sends * len(records)}",
     )
     check.expect(
         not diff(first, after, skip=()),
@@ -316,7 +332,8 @@ def _step_offline_hour(
 ) -> list:
     cycles = list(virtual_cycles(start, end))
     check.write(
-        f"step 2: offline hour {start:%H:%M}–{end:%H:%M} UTC, {len(cycles)} cycles: set A delivered once in order (legacy); "
+        f"step 2: offline hour {start:%H:%M}–{end:%H:%M} UTC, {len(cycles)} cycles: "
+        "set A delivered once in order (legacy); "
         "set B (same figures) partly delivered, then spooled chunks re-sent shuffled and overlapping (v1 envelopes)"
     )
     a_fleet, b_fleet = _fleet(scratch, "A", seed), _fleet(scratch, "B", seed)
@@ -344,12 +361,14 @@ def _step_offline_hour(
     sent_records = sum(c.records for c in delivered + replay + second)
     check.expect(
         not problems,
-        f"set B: {sends} uploads (incl. {len(replay) + len(second) - (len(b_chunks) - cut)} overlapping replays) answered 200 success",
+        f"set B: {sends} uploads (incl. {len(replay) + len(second) - (len(b_chunks) - cut)} overlapping replays) "
+        "answered 200 success",
         problems,
     )
     check.expect(
         b_accepted == n_records and b_duplicates == sent_records - n_records,
-        f"set B: accepted {b_accepted}/{n_records}, duplicates {b_duplicates}/{sent_records - n_records} (rejected {b_rejected})",
+        f"set B: accepted {b_accepted}/{n_records}, duplicates {b_duplicates}/{sent_records - n_records} "
+        f"(rejected {b_rejected})",
     )
     a_after, b_after = _snap(scratch, "A"), _snap(scratch, "B")
     check.table("A after", a_after)
