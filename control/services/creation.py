@@ -197,7 +197,12 @@ def _create(*, actor: Actor, user, miners: list[Miner], spec: CommandSpec, is_ba
     counts: dict[str, int] = {}
     for c in result.created:
         counts[c.command_type] = counts.get(c.command_type, 0) + 1
-    transaction.on_commit(lambda: [metrics.commands_created_total.labels(t).inc(n) for t, n in counts.items()])
+
+    def count_created() -> None:
+        for kind, n in counts.items():
+            metrics.commands_created_total.labels(kind).inc(n)
+
+    transaction.on_commit(count_created)
     return result
 
 

@@ -3,6 +3,7 @@ and the CommandSpec every creation path builds."""
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -40,7 +41,7 @@ FREQUENCY_RANGES_MHZ: dict[str, tuple[int, int]] = {
 DEFAULT_FREQUENCY_RANGE_MHZ = (100, 1000)
 # The collector's addpool is "addpool|url,user,password", unescaped: these characters would split it.
 _POOL_FORBIDDEN = (",", "|", "\n", "\r")
-_PARAMS_BY_TYPE = {
+_PARAMS_BY_TYPE: dict[str, set[str]] = {
     T.REBOOT: set(),
     T.DISABLE_HASHING: set(),
     T.ENABLE_HASHING: set(),
@@ -102,7 +103,7 @@ def command_params_validate(command_type: str, params, miners: list[Miner]) -> d
     unknown = set(params) - _PARAMS_BY_TYPE[command_type] - COMMON_PARAMS
     if unknown:
         raise InvalidParams(f"params.{sorted(unknown)[0]}", f"not a parameter of {command_type}")
-    out = {}
+    out: dict[str, Any] = {}
     if "post_wait_sec" in params:
         out["post_wait_sec"] = _int(params, "post_wait_sec", 0, 10)
     if command_type == T.SET_FREQUENCY:
