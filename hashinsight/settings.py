@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "telemetry",
     "control",
     "hosting",
+    "rules",
     "portal",
     "verification",
 ]
@@ -387,4 +388,10 @@ CELERY_BEAT_SCHEDULE |= {
 }
 CELERY_BEAT_SCHEDULE |= {
     "hosting.downtime": {"task": "hosting.downtime", "schedule": float(DOWNTIME_INTERVAL_SEC)},
+}
+# --- rules ---------------------------------------------------------------------------------------
+# One rule pass every RULES_EVAL_INTERVAL_SEC (SPEC §7: 30–120 s), once cluster-wide.
+RULES_EVAL_INTERVAL_SEC = _int("RULES_EVAL_INTERVAL_SEC", default=60)
+CELERY_BEAT_SCHEDULE |= {
+    "rules.evaluate": {"task": "rules.evaluate", "schedule": float(RULES_EVAL_INTERVAL_SEC)},
 }

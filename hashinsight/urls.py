@@ -24,6 +24,7 @@ urlpatterns = [
     # operator API
     path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
     path("", include("control.urls_admin")),
+    path("", include("rules.urls")),
     # collector API
     path("api/collector/status", CollectorStatusApi.as_view(), name="collector-status"),
     path("", include("telemetry.urls_edge")),

@@ -278,6 +278,7 @@ def command_create(
     batch_id: uuid.UUID | None = None,
     group=None,
     rollback_of: Command | None = None,
+    approval_required: bool = False,
 ) -> Command:
     """Create one command (queued, or proposed when it needs approval).
 
@@ -302,6 +303,7 @@ def command_create(
         batch_id=batch_id,
         group=group,
         rollback_of=rollback_of,
+        approval_required=approval_required,
     )
     result = _create(actor=actor, user=user, miners=[miner], spec=spec, is_batch=False)
     if result.existing:

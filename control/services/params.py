@@ -156,6 +156,7 @@ class CommandSpec:
     batch_id: uuid.UUID | None
     group_id: int | None
     rollback_of_id: int | None = None
+    approval_required: bool = False  # the creator asks for approval (a rule's approval_required)
 
 
 def command_spec(
@@ -175,6 +176,7 @@ def command_spec(
     batch_id,
     group,
     rollback_of=None,
+    approval_required=False,
 ) -> CommandSpec:
     command_type = command_type_normalize(command_type)
     if command_type in PDU_TYPES:
@@ -212,6 +214,7 @@ def command_spec(
         batch_id=batch_id,
         group_id=group.pk if group is not None else None,
         rollback_of_id=rollback_of.pk if rollback_of is not None else None,
+        approval_required=bool(approval_required),
     )
 
 

@@ -20,6 +20,7 @@ class Occurrence:
 
 def _weekly(w: MaintenanceWindow, start: dt.datetime, end: dt.datetime):
     zone = ZoneInfo(w.timezone)
+    assert w.start_time is not None and w.duration_minutes is not None  # maintenance_one_off_or_weekly
     stop = min(end, w.expires_at) if w.expires_at else end
     day = max(start, w.starts_at).astimezone(zone).date() - dt.timedelta(days=1)  # one may run over midnight
     last = stop.astimezone(zone).date()

@@ -37,6 +37,7 @@ from verification.isolation.probes_portal import (
     portal_miner_probes,
     portal_tenant_probes,
 )
+from verification.isolation.probes_rules import RULE_API_PATHS, rule_api_probes
 from verification.isolation.routes import Route, route_list
 
 CASES: list[Case] = [
@@ -71,6 +72,7 @@ CASES: list[Case] = [
     ),
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
+    Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
     Case("admin model", admin_model_covered, admin_model_probes),
     Case("admin: user password", exact("/admin/auth/user/<id>/password/"), admin_user_password_probes),
     Case("admin: view on site", exact("/admin/r/<path:content_type_id>/<path:object_id>/"), admin_view_on_site_probes),
