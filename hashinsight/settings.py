@@ -299,6 +299,9 @@ DOWNTIME_ZERO_HASHRATE_PCT = _float("DOWNTIME_ZERO_HASHRATE_PCT", default=5.0)
 DOWNTIME_FIRST_PASS_MINUTES = _int("DOWNTIME_FIRST_PASS_MINUTES", default=60)
 DOWNTIME_MAX_PASS_MINUTES = _int("DOWNTIME_MAX_PASS_MINUTES", default=360)
 DOWNTIME_MAX_REWIND_HOURS = _int("DOWNTIME_MAX_REWIND_HOURS", default=48)
+# How often the collector-dark job looks for collectors silent longer than TELEMETRY_STALE_SEC
+# (the same threshold that makes their miners "unknown"): one site alert each, resolved on resume.
+COLLECTOR_DARK_INTERVAL_SEC = _int("COLLECTOR_DARK_INTERVAL_SEC", default=60)
 
 # --- logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -387,4 +390,5 @@ CELERY_BEAT_SCHEDULE |= {
 }
 CELERY_BEAT_SCHEDULE |= {
     "hosting.downtime": {"task": "hosting.downtime", "schedule": float(DOWNTIME_INTERVAL_SEC)},
+    "hosting.collectors_dark": {"task": "hosting.collectors_dark", "schedule": float(COLLECTOR_DARK_INTERVAL_SEC)},
 }
