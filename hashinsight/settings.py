@@ -239,6 +239,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set used under several field names (status / to, state / status).
+    "ENUM_NAME_OVERRIDES": {
+        "WorkOrderStatusEnum": "hosting.models.work_orders.WorkOrderStatus",
+        "AlertStateEnum": "hosting.models.alerts.AlertState",
+    },
 }
 
 # --- collectors ------------------------------------------------------------------------------
