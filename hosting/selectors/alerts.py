@@ -9,21 +9,22 @@ from core.errors import Forbidden
 from hosting.models import Alert
 from hosting.services.alerts import COLLECTOR_DARK
 from tenants import scoping
-from tenants.scoping import FORBIDDEN_MESSAGE
+from tenants.scoping import FORBIDDEN_MESSAGE, Capability
 
 LIST_RELATED = ("site", "miner", "tenant", "acknowledged_by")
 
 
-def alerts_for(user) -> QuerySet[Alert]:
+def alerts_for(user, capability: str = Capability.VIEW) -> QuerySet[Alert]:
     scope = scoping.scope_for(user)
     qs = Alert.objects.all()
     if scope.is_platform:
         return qs
     if scope.is_operator:
         return qs.filter(
-            Q(miner__in=scoping.miners_for(user)) | Q(miner__isnull=True, site__in=scoping.sites_for(user))
+            Q(miner__in=scoping.miners_for(user, capability))
+            | Q(miner__isnull=True, site__in=scoping.sites_for(user, capability))
         )
-    if scope.customer_tenant_ids:
+    if scope.customer_tenant_ids and capability == Capability.VIEW:
         return qs.filter(
             Q(tenant_id__in=scope.customer_tenant_ids)
             | Q(miner__isnull=True, kind=COLLECTOR_DARK, site__in=scoping.sites_for(user))

@@ -11,7 +11,7 @@ from django.db.models import Q
 from core.errors import Forbidden
 from hosting.models import MaintenanceWindow
 from tenants import scoping
-from tenants.scoping import FORBIDDEN_MESSAGE
+from tenants.scoping import FORBIDDEN_MESSAGE, Capability
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def maintenance_occurrences(*, site, start: dt.datetime, end: dt.datetime) -> li
     return sorted(out, key=lambda o: (o.start, o.window.pk))
 
 
-def maintenance_windows_for(user):
+def maintenance_windows_for(user, capability: str = Capability.VIEW):
     """Windows in the user's scope: operators those of their sites (a zone or miner window only when
     they see that zone or miner); customers those covering one of their miners — their miner's
     window, a window of a zone holding one, or a site-wide window of a site holding one."""
@@ -64,11 +64,11 @@ def maintenance_windows_for(user):
         return qs
     if scope.is_operator:
         return qs.filter(
-            Q(miner__in=scoping.miners_for(user))
-            | Q(miner__isnull=True, zone__in=scoping.zones_for(user))
-            | Q(miner__isnull=True, zone__isnull=True, site__in=scoping.sites_for(user))
+            Q(miner__in=scoping.miners_for(user, capability))
+            | Q(miner__isnull=True, zone__in=scoping.zones_for(user, capability))
+            | Q(miner__isnull=True, zone__isnull=True, site__in=scoping.sites_for(user, capability))
         )
-    if not scope.customer_tenant_ids:
+    if not scope.customer_tenant_ids or capability != Capability.VIEW:
         return qs.none()
     mine = scoping.miners_for(user).filter(tenant_id__in=scope.customer_tenant_ids)
     return qs.filter(

@@ -7,21 +7,22 @@ from django.db.models import F, Q, QuerySet
 from core.errors import Forbidden
 from hosting.models import WorkOrder, WorkOrderComment, WorkOrderEvent
 from tenants import scoping
-from tenants.scoping import FORBIDDEN_MESSAGE
+from tenants.scoping import FORBIDDEN_MESSAGE, Capability
 
 LIST_RELATED = ("site", "miner", "tenant", "assignee", "created_by")
 
 
-def work_orders_for(user) -> QuerySet[WorkOrder]:
+def work_orders_for(user, capability: str = Capability.VIEW) -> QuerySet[WorkOrder]:
     scope = scoping.scope_for(user)
     qs = WorkOrder.objects.all()
     if scope.is_platform:
         return qs
     if scope.is_operator:
         return qs.filter(
-            Q(miner__in=scoping.miners_for(user)) | Q(miner__isnull=True, site__in=scoping.sites_for(user))
+            Q(miner__in=scoping.miners_for(user, capability))
+            | Q(miner__isnull=True, site__in=scoping.sites_for(user, capability))
         )
-    if scope.customer_tenant_ids:
+    if scope.customer_tenant_ids and capability == Capability.VIEW:
         return qs.filter(tenant_id__in=scope.customer_tenant_ids)
     return qs.none()
 

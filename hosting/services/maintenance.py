@@ -76,6 +76,34 @@ def _validate_timing(
     return days
 
 
+def maintenance_window_check(
+    *,
+    site: Site,
+    zone=None,
+    miner=None,
+    starts_at,
+    ends_at=None,
+    weekdays=None,
+    start_time=None,
+    duration_minutes=None,
+    timezone_name=None,
+    expires_at=None,
+    now=None,
+) -> None:
+    """The create validation alone (the admin form shows its errors beside the fields)."""
+    _validate_scope(site, zone, miner)
+    _validate_timing(
+        starts_at=starts_at,
+        ends_at=ends_at,
+        weekdays=weekdays,
+        start_time=start_time,
+        duration_minutes=duration_minutes,
+        tz=timezone_name or site.timezone or "UTC",
+        expires_at=expires_at,
+        now=now or timezone.now(),
+    )
+
+
 def _payload(w: MaintenanceWindow) -> dict:
     return {
         "scope": w.scope_label,
