@@ -50,12 +50,18 @@ def work_order_get(user, pk) -> WorkOrder:
     return work_order
 
 
-def work_order_comments(user, work_order: WorkOrder) -> QuerySet[WorkOrderComment]:
+def _customer_view(user, as_customer: bool) -> bool:
+    return as_customer or not scoping.scope_for(user).is_operator
+
+
+def work_order_comments(user, work_order: WorkOrder, *, as_customer: bool = False) -> QuerySet[WorkOrderComment]:
+    """Every comment for operators; public ones for customers (and for the portal's operator view,
+    `as_customer`, which shows what the customer sees)."""
     qs = WorkOrderComment.objects.filter(work_order=work_order).select_related("author")
-    return qs if scoping.scope_for(user).is_operator else qs.filter(public=True)
+    return qs.filter(public=True) if _customer_view(user, as_customer) else qs
 
 
-def work_order_history(user, work_order: WorkOrder) -> QuerySet[WorkOrderEvent]:
+def work_order_history(user, work_order: WorkOrder, *, as_customer: bool = False) -> QuerySet[WorkOrderEvent]:
     """Every write for operators; for customers the status changes (creation included)."""
     qs = WorkOrderEvent.objects.filter(work_order=work_order)
-    return qs if scoping.scope_for(user).is_operator else qs.exclude(from_status=F("to_status"))
+    return qs.exclude(from_status=F("to_status")) if _customer_view(user, as_customer) else qs
