@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from audit.services import Actor
 from control.errors import InvalidTransition
-from core.errors import InvalidParameter
+from core.errors import Conflict, InvalidParameter
 from hosting.models import Alert, AlertSeverity, AlertSource, AlertState
 from hosting.services._common import actor_for, audit, require_operate, required_text
 from telemetry.models import IngestBatch
@@ -113,14 +113,20 @@ def alert_raise(
         "at": now or timezone.now(),
         "rule": rule_id,
     }
-    with connection.cursor() as cur:
-        # A concurrent raise of the same key waits here for the other transaction, then does nothing.
-        cur.execute(_INSERT_SQL, params)
-        row = cur.fetchone()
-    if row is None:
-        alert = Alert.objects.select_related("site").exclude(state=AlertState.RESOLVED).get(dedupe_key=key)
-        alert.raised = False
-        return alert
+    for _ in range(3):
+        with connection.cursor() as cur:
+            # A concurrent raise of the same key waits here for the other transaction, then does nothing.
+            cur.execute(_INSERT_SQL, params)
+            row = cur.fetchone()
+        if row is not None:
+            break
+        live = Alert.objects.select_related("site").exclude(state=AlertState.RESOLVED).filter(dedupe_key=key).first()
+        if live is not None:
+            live.raised = False
+            return live
+        # The live one was resolved between our INSERT and this read: the key is free again, retry.
+    else:
+        raise Conflict(f"alert {key} keeps changing; try again", error_code="ALERT_BUSY")
     alert = Alert.objects.select_related("site").get(pk=row[0])
     alert.raised = True
     _audit(actor_for(actor, user, SYSTEM), "raised", alert, {"source": source, "dedupe_key": key, "title": title})
