@@ -31,6 +31,8 @@ urlpatterns = [
     path("", include("control.urls_edge")),
     # telemetry reads
     path("", include("telemetry.urls_read")),
+    # hosting: work orders, alerts, maintenance windows, downtime (and their legacy paths)
+    path("", include("hosting.urls_api")),
     # the original customer portal's JSON (legacy)
     path("", include("portal.urls_api")),
     # OpenAPI

@@ -28,6 +28,14 @@ from verification.isolation.probes_api import (
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
+from verification.isolation.probes_hosting import (
+    HOSTING_API_PATHS,
+    PORTAL_HOSTING_PATHS,
+    PORTAL_WORK_ORDER_PATH,
+    hosting_api_probes,
+    portal_hosting_probes,
+    portal_work_order_probes,
+)
 from verification.isolation.probes_portal import (
     CLIENT_API_PATHS,
     PORTAL_MINER_PATH,
@@ -47,6 +55,9 @@ CASES: list[Case] = [
     Case("portal tenant page", exact(*PORTAL_TENANT_PATHS), portal_tenant_probes),
     Case("portal miner page", exact(PORTAL_MINER_PATH), portal_miner_probes),
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
+    Case("portal hosting page", exact(*PORTAL_HOSTING_PATHS), portal_hosting_probes),
+    Case("portal work order page", exact(PORTAL_WORK_ORDER_PATH), portal_work_order_probes),
+    Case("hosting API (v1 and legacy)", exact(*HOSTING_API_PATHS), hosting_api_probes),
     Case("collector status (collectors and people)", exact("/api/collector/status"), collector_status_probes),
     Case(
         "collector API",
