@@ -27,6 +27,9 @@ class AlertSource(models.TextChoices):
 class Alert(models.Model):
     """A site alert has no miner (a dark collector raises one for the site, not one per miner)."""
 
+    # Set by alert_raise, never stored: True when that call created the alert.
+    raised: bool
+
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     site = models.ForeignKey("tenants.Site", on_delete=models.PROTECT, related_name="+")
     miner = models.ForeignKey("tenants.Miner", on_delete=models.PROTECT, null=True, blank=True, related_name="+")

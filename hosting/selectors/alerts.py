@@ -6,7 +6,7 @@ lasts). Other site alerts are the operator's business: their titles may name any
 from django.db.models import Q, QuerySet
 
 from core.errors import Forbidden
-from hosting.models import Alert
+from hosting.models import Alert, AlertState
 from hosting.services.alerts import COLLECTOR_DARK
 from tenants import scoping
 from tenants.scoping import FORBIDDEN_MESSAGE, Capability
@@ -54,3 +54,17 @@ def alert_get(user, pk) -> Alert:
     if alert is None:
         raise Forbidden(FORBIDDEN_MESSAGE)
     return alert
+
+
+# --- for the rule engine (system reads, no user scope) -----------------------------------------------
+
+
+def alert_live(dedupe_key: str) -> Alert | None:
+    """The live (not resolved) alert with this dedupe key, if any."""
+    return Alert.objects.select_related("site").exclude(state=AlertState.RESOLVED).filter(dedupe_key=dedupe_key).first()
+
+
+def site_is_dark(site) -> bool:
+    """Is one of the site's collectors dark right now (a live collector_dark alert)? Then its miners
+    are unknown, and that one site alert stands for them all."""
+    return Alert.objects.filter(site=site, kind=COLLECTOR_DARK).exclude(state=AlertState.RESOLVED).exists()

@@ -203,7 +203,7 @@ def collectors_dark_scan(*, now: dt.datetime | None = None) -> dict:
                 details={
                     "collector": collector.pk,
                     "collector_name": collector.name,
-                    "zone": collector.zone.code if collector.zone_id else None,
+                    "zone": collector.zone.code if collector.zone is not None else None,
                     "last_upload": collector.last_upload.isoformat(),
                     "threshold_sec": settings.TELEMETRY_STALE_SEC,
                 },

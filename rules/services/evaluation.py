@@ -26,6 +26,7 @@ from core.periodic import advisory_lock_key
 from hosting.selectors.maintenance import maintenance_occurrences
 from rules import metrics
 from rules.models import HitKind, Mode, Op, Rule, RuleHit, RuleState
+from rules.services.alerting import rule_alert, stale_alerts
 from rules.sql import METRIC_SQL, OP_SQL, candidates_sql
 from tenants.models import Miner
 
@@ -43,6 +44,7 @@ class Decision:
     value: float | None
     command_type: str = ""
     command_id: int | None = None
+    alert_id: int | None = None
     error: str = ""
 
 
@@ -53,6 +55,7 @@ class PassReport:
     rules: int = 0
     candidates: int = 0
     stale: int = 0
+    stale_alerts: int = 0
     decisions: list[Decision] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -62,7 +65,8 @@ class PassReport:
     def lines(self) -> list[str]:
         head = (
             f"{'dry run: ' if self.dry_run else ''}{self.sites} site(s), {self.rules} rule(s), "
-            f"{self.candidates} miner(s) breaching or remembered, {self.stale} stale; "
+            f"{self.candidates} miner(s) breaching or remembered, {self.stale} stale"
+            f" ({self.stale_alerts} stale alert(s) raised); "
             + ", ".join(f"{self.count(k)} {k}" for k in HitKind.values)
             + f" in {self.seconds:.2f} s"
         )
@@ -73,6 +77,7 @@ class PassReport:
                 if d.command_id
                 else (f" → {d.command_type}" if d.command_type else "")
             )
+            what += f" → alert #{d.alert_id}" if d.alert_id else ""
             why = f" ({d.error})" if d.error else ""
             value = "no value" if d.value is None else f"{d.value:g}"
             out.append(
@@ -215,7 +220,14 @@ def _act(decision: Decision, miners: dict[int, Miner], now: dt.datetime, evidenc
     rule = decision.rule
     recovery = decision.kind == HitKind.RECOVERY
     command_type = rule.recovery_command_type if recovery else rule.command_type
-    if decision.kind not in (HitKind.TRIGGER, HitKind.RECOVERY) or not command_type:
+    if decision.kind not in (HitKind.TRIGGER, HitKind.RECOVERY):
+        return
+    if not rule.command_type:  # an alert-only rule
+        decision.alert_id = rule_alert(
+            actor=ACTOR, rule=rule, kind=decision.kind, miner=miners[decision.miner_pk], evidence=evidence, now=now
+        )
+        return
+    if not command_type:  # no recovery action
         return
     decision.command_type = command_type
     try:
@@ -242,6 +254,7 @@ def _act(decision: Decision, miners: dict[int, Miner], now: dt.datetime, evidenc
 def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) -> None:
     maintenance = _Maintenance(site, now)
     states, hits, events = [], [], []
+    stale: dict[int, tuple[dt.datetime, Rule]] = {}
     decisions: list[tuple[Decision, dict]] = []
     for rule in rules:
         with connection.cursor() as cur:  # a second pass of the same rule waits for this one's commit
@@ -253,6 +266,7 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
             miner_pk, miner_id, tenant_id, _zone, live_ts, value = row[:6]
             if (now - live_ts).total_seconds() > rule.stale_sec:
                 report.stale += 1
+                stale.setdefault(miner_pk, (live_ts, rule))
                 metrics.rule_evals_total.labels("stale").inc()
                 continue
             state = RuleState(
@@ -293,6 +307,7 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
             "updated_at",
         ],
     )
+    report.stale_alerts += stale_alerts(actor=ACTOR, site=site, stale=stale, now=now)
     miners = Miner.objects.in_bulk([d.miner_pk for d, _ in decisions])
     for d, evidence in decisions:
         _act(d, miners, now, evidence)
@@ -308,7 +323,9 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
                 value=d.value,
                 threshold=d.rule.threshold,
                 command_id=d.command_id,
-                evidence=evidence | ({"error": d.error} if d.error else {}),
+                evidence=evidence
+                | ({"error": d.error} if d.error else {})
+                | ({"alert_id": d.alert_id} if d.alert_id else {}),
             )
         )
     RuleHit.objects.bulk_create(hits)
@@ -321,6 +338,7 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
             "value": d.value,
             "condition": hit.evidence["condition"],
             "command_id": d.command_id,
+            "alert_id": d.alert_id,
             "error": d.error,
         }
         events.append(EventSpec(f"rules.hit.{d.kind}", "rules.rulehit", str(hit.pk), payload, d.tenant_id, site.code))

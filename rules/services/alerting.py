@@ -1,0 +1,70 @@
+"""The rule engine's alerts, raised and resolved through hosting's services (SPEC §7, §9):
+
+- an alert-only rule (no command) raises one alert per miner on a trigger (deduplicated while it
+  is live) and resolves it on recovery;
+- a miner whose newest sample is older than the rule's `stale_sec` gets no command but one
+  `miner_stale` alert (shared by every rule that sees it) — unless its site's collector is dark:
+  then the one collector-dark site alert stands for all of its miners.
+"""
+
+import datetime as dt
+
+from audit.services import Actor
+from hosting.models import AlertSeverity, AlertSource
+from hosting.selectors.alerts import alert_live, site_is_dark
+from hosting.services.alerts import alert_raise, alert_resolve, default_dedupe_key
+from rules.models import HitKind, Rule
+from tenants.models import Miner, Site
+
+STALE = "miner_stale"
+
+
+def _rule_kind(rule: Rule) -> str:
+    return f"rule_{rule.metric}"
+
+
+def rule_alert(*, actor: Actor, rule: Rule, kind: str, miner: Miner, evidence: dict, now: dt.datetime) -> int | None:
+    """Raise (trigger) or resolve (recovery) the alert of an alert-only rule; the alert's id."""
+    key = default_dedupe_key(kind=_rule_kind(rule), site=rule.site, miner=miner, rule_id=rule.pk)
+    if kind == HitKind.RECOVERY:
+        live = alert_live(key)
+        if live is not None:
+            alert_resolve(actor=actor, alert=live, reason=f"rule {rule.name!r}: clear condition holds", now=now)
+        return live.pk if live is not None else None
+    alert = alert_raise(
+        site=rule.site,
+        kind=_rule_kind(rule),
+        title=f"{miner.miner_id}: {evidence['condition']} (rule {rule.name!r})",
+        severity=AlertSeverity.CRITICAL if rule.priority_class >= 40 else AlertSeverity.WARNING,
+        source=AlertSource.RULE,
+        miner=miner,
+        details=evidence,
+        dedupe_key=key,
+        rule_id=rule.pk,
+        actor=actor,
+        now=now,
+    )
+    return alert.pk
+
+
+def stale_alerts(*, actor: Actor, site: Site, stale: dict[int, tuple[dt.datetime, Rule]], now: dt.datetime) -> int:
+    """One `miner_stale` alert per stale miner (live ones are kept, not repeated); none when the
+    site is dark. How many were raised now."""
+    if not stale or site_is_dark(site):
+        return 0
+    raised = 0
+    for miner in Miner.objects.filter(pk__in=list(stale)).select_related("site").order_by("pk"):
+        last, rule = stale[miner.pk]
+        alert = alert_raise(
+            site=site,
+            kind=STALE,
+            title=f"{miner.miner_id}: no data since {last:%Y-%m-%d %H:%M} UTC",
+            severity=AlertSeverity.WARNING,
+            source=AlertSource.RULE,
+            miner=miner,
+            details={"last_sample": last.isoformat(), "stale_sec": rule.stale_sec, "rule_id": rule.pk},
+            actor=actor,
+            now=now,
+        )
+        raised += int(alert.raised)
+    return raised
