@@ -299,6 +299,13 @@ DOWNTIME_ZERO_HASHRATE_PCT = _float("DOWNTIME_ZERO_HASHRATE_PCT", default=5.0)
 DOWNTIME_FIRST_PASS_MINUTES = _int("DOWNTIME_FIRST_PASS_MINUTES", default=60)
 DOWNTIME_MAX_PASS_MINUTES = _int("DOWNTIME_MAX_PASS_MINUTES", default=360)
 DOWNTIME_MAX_REWIND_HOURS = _int("DOWNTIME_MAX_REWIND_HOURS", default=48)
+# Evidence packs (docs/EVIDENCE_PACK.md): the longest period one pack may cover; periods up to
+# EVIDENCE_PACK_SYNC_MAX_HOURS are built in the request and returned at once, longer ones by a worker.
+EVIDENCE_PACK_MAX_DAYS = _int("EVIDENCE_PACK_MAX_DAYS", default=93)
+EVIDENCE_PACK_SYNC_MAX_HOURS = _int("EVIDENCE_PACK_SYNC_MAX_HOURS", default=24)
+# The STORAGES alias packs are stored in: "default" (MEDIA_ROOT on the filesystem) unless STORAGES
+# names an S3-compatible backend under another alias.
+EVIDENCE_PACK_STORAGE = env.str("EVIDENCE_PACK_STORAGE", default="default")
 
 # --- logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -14,3 +14,12 @@ def downtime_task():
 
     results = downtime_pass_all()
     return {"sites": len(results), "runs": sum(r.runs for r in results)}
+
+
+@shared_task(name="hosting.evidence_pack_build", acks_late=True)
+def evidence_pack_build_task(pack_id: int):
+    """Build one requested pack (a second delivery of the message finds it claimed and does nothing)."""
+    from hosting.services.evidence import evidence_pack_build
+
+    pack = evidence_pack_build(pack_id=pack_id)
+    return {"pack": pack.pk, "status": pack.status}
