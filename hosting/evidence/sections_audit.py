@@ -1,5 +1,6 @@
-"""The audit part of a pack: the customer's own chain for the period, in full (the export format of
-audit.export, which audit/standalone_verify.py and the pack's verify.py both read); the site's
+"""The audit part of a pack: the customer's own chain for the period — its events at this site (or
+at no site) in full, in the export format of audit.export, which audit/standalone_verify.py and the
+pack's verify.py both read; its events at other sites as stubs — and the site's
 chain for the same period as stubs (seq, prev_hash, hash: another scope's events show that the
 chain is unbroken, never what they say); and the server's verification of both, with the chain
 head and the nearest checkpoint."""
@@ -78,7 +79,9 @@ def _export(pz: PackZip, key: str, path: str, ctx: BuildContext, *, full: bool) 
     with pz.jsonl(path) as out:
         rows = stream_sql(EVENTS_SQL, [key, lo, hi], name=f"evidence_audit_{'full' if full else 'stub'}")
         for _id, seq, occurred, *rest, payload, prev, digest in rows:
-            if full and rest[6] == ctx.tenant.pk:  # rest[6]: the event's tenant_id
+            # in full: this tenant's events at this site (or at none); the rest of the chain — its
+            # events at its other sites, which an operator of this site may not see — as stubs
+            if full and rest[6] == ctx.tenant.pk and rest[7] in (ctx.site.code, None):
                 record = dict(zip(EXPORT_FIELDS, (key, seq, occurred, *rest), strict=True))
                 record.update(payload=orjson.loads(payload), prev_hash=prev, hash=digest)
                 out.row(record)
