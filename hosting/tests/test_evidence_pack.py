@@ -22,6 +22,13 @@ from hosting.tests.evidence_data import pack_world, unzip
 from hosting.tests.test_downtime import m
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # packs are stored through the storage API
+
+
 URL = "/api/v1/hosting/evidence_pack"
 PYTHON = shutil.which("python3") or sys.executable
 
@@ -113,7 +120,9 @@ def test_a_pack_holds_the_customers_figures_timeline_and_chain(pack_a, pw, custo
         {"dark_from": "2026-11-02T10:44:30Z", "dark_to": "2026-11-02T10:52:30Z", "minutes": "8.0"}
     ]
     metrics = rows(files, "metrics/by_miner.csv")
-    assert len(metrics) == 3 * 60 and {r["hashrate_avg_ths"] for r in metrics} >= {"200.0"}
+    assert len(metrics) == 3 * 60 and {r["hashrate_avg_ths"] for r in metrics} == {"200.000", ""}
+    assert sum(1 for r in metrics if r["hashrate_avg_ths"] == "") == 10  # a0's offline minutes: nothing hashed
+    assert metrics[0]["temperature_max_c"] == "72.0" and metrics[0]["temperature_avg_c"] == "70.0"
     total = rows(files, "metrics/total.csv")
     assert len(total) == 60 and total[0]["miners"] == "3" and float(total[0]["hashrate_ths"]) == 600.0
     chain = [json.loads(line) for line in files["audit/tenant_chain.jsonl"].splitlines()]

@@ -11,6 +11,11 @@ from hosting.tests.test_downtime import m
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # packs are stored through the storage API
+
+
 def page(slug):
     return f"/portal/t/{slug}/evidence/"
 
