@@ -234,7 +234,7 @@ def build(user, tenant, site, start, end) -> dict:
         "peak_rss_mb": peak,
         "rss_reset": reset,
         "zip_bytes": size,
-        "tier": metrics_tier(start, end),
+        "tier": metrics_tier(start, end, len(ctx.miner_pks)),
     }
 
 

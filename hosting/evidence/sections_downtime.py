@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.conf import settings
 from django.db.models import CharField, Count, F, FloatField, Func, Max, Sum
 from django.db.models.functions import Cast, NullIf
 
@@ -95,13 +96,18 @@ def _json(value) -> str:
 # --- metric snapshots ---------------------------------------------------------------------------------
 
 
-def metrics_tier(start: dt.datetime, end: dt.datetime) -> str:
-    """The finest tier the period allows in bounded work: 1m up to a day, 15m up to a week, then daily."""
+TIER_SPAN = (("1m", dt.timedelta(days=1)), ("15m", dt.timedelta(days=93)))
+TIER_BUCKET = {"1m": dt.timedelta(minutes=1), "15m": dt.timedelta(minutes=15)}
+
+
+def metrics_tier(start: dt.datetime, end: dt.datetime, miners: int) -> str:
+    """The finest tier whose rows for the period (miners × buckets) stay within
+    EVIDENCE_PACK_METRIC_ROWS — 1m for at most a day, 15m for at most 93 days, else daily — so a
+    pack's work is bounded whatever the fleet and period."""
     span = end - start
-    if span <= dt.timedelta(days=1):
-        return "1m"
-    if span <= dt.timedelta(days=7):
-        return "15m"
+    for tier, longest in TIER_SPAN:
+        if span <= longest and miners * (span / TIER_BUCKET[tier]) <= settings.EVIDENCE_PACK_METRIC_ROWS:
+            return tier
     return "daily"
 
 
@@ -142,7 +148,7 @@ def _ratio(num_field: str, den_field: str, scale: str, digits: int) -> Func:
 
 def metric_files(pz: PackZip, ctx: BuildContext) -> str:
     """metrics/by_miner.csv and metrics/total.csv from one tier; returns the tier."""
-    tier = metrics_tier(ctx.start, ctx.end)
+    tier = metrics_tier(ctx.start, ctx.end, len(ctx.miner_pks))
     qs, time_field = _tier_rows(ctx, tier)
     at = _text(time_field, template="%(expressions)s::text" if tier == "daily" else SQL_TS)
     rows = (

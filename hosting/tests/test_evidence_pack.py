@@ -354,3 +354,21 @@ def test_an_operator_names_the_tenant_and_gets_the_same_pack_scope(client, pw, n
     assert manifest["scope"]["tenant"]["slug"] == pw.world.tenant_a.slug and manifest["scope"]["miners"] == 3
     response = request_pack(client, noc_y, tenant=pw.world.tenant_a.slug)
     assert (response.status_code, response.json()["error_code"]) == (403, "FORBIDDEN")
+
+
+@pytest.mark.parametrize(
+    ("hours", "miners", "tier"),
+    [
+        (1, 3, "1m"),
+        (24, 1000, "1m"),
+        (24, 5000, "15m"),  # 7.2 million 1m rows: over the budget
+        (24 * 30, 50, "15m"),
+        (24 * 7, 5000, "daily"),
+        (24 * 93, 1, "15m"),
+        (24 * 94, 1, "daily"),
+    ],
+)
+def test_the_metric_tier_is_the_finest_within_the_row_budget(hours, miners, tier):
+    from hosting.evidence.sections_downtime import metrics_tier
+
+    assert metrics_tier(m(0), m(60 * hours), miners) == tier
