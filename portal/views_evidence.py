@@ -45,7 +45,7 @@ def _request(request, pv, form: PackForm) -> str:
             request.user, site_code=form.cleaned_data["site"], tenant_slug=pv.tenant.slug, start=start, end=end
         )
     except Forbidden:
-        raise
+        raise  # the 403 page, like any tenant or site not theirs
     except DomainError as exc:
         return exc.message
     pack = evidence_pack_request(

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import orjson
 from django.conf import settings
 from django.db.models import CharField, Count, F, FloatField, Func, Max, Sum
 from django.db.models.functions import Cast, NullIf
@@ -88,8 +89,6 @@ def interval_file(pz: PackZip, ctx: BuildContext) -> None:
 
 
 def _json(value) -> str:
-    import orjson
-
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if value else ""
 
 

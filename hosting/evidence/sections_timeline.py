@@ -5,6 +5,8 @@ Site-wide rows (a dark collector, a site maintenance window, upload coverage) sa
 another customer: they carry times and kinds, never another customer's miner, name or figure
 (no record counts, no alert details or titles of site alerts)."""
 
+import datetime as dt
+
 import orjson
 from django.conf import settings
 from django.db.models import Min, OuterRef, Q, Subquery
@@ -193,8 +195,6 @@ ORDER BY 1
 def dark_file(pz: PackZip, ctx: BuildContext) -> int:
     """Collector dark periods of the site: no upload received for longer than TELEMETRY_STALE_SEC
     (the minutes the downtime definitions call unmeasured). Returns how many."""
-    import datetime as dt
-
     stale = settings.TELEMETRY_STALE_SEC
     params = {"site": ctx.site.pk, "look": ctx.start - dt.timedelta(seconds=stale), "until": ctx.until, "stale": stale}
     count = 0
