@@ -372,3 +372,27 @@ def test_the_metric_tier_is_the_finest_within_the_row_budget(hours, miners, tier
     from hosting.evidence.sections_downtime import metrics_tier
 
     assert metrics_tier(m(0), m(60 * hours), miners) == tier
+
+
+def test_an_operator_reads_the_tenants_events_at_other_sites_only_as_stubs(client, pw, noc_x, tmp_path):
+    from audit.services import Actor, audit_record
+
+    w = pw.world
+    with time_machine.travel(m(6), tick=False):
+        audit_record(
+            actor=Actor.system("test"),
+            action="test.at_site_y",
+            entity=w.miners_b_y[0],
+            payload={"note": "Y-ONLY-SECRET"},
+            tenant_id=w.tenant_b.pk,
+            site_code=w.site_y.code,
+        )
+    response = request_pack(client, noc_x, tenant=w.tenant_b.slug)
+    assert response.status_code == 200
+    data = b"".join(response.streaming_content)
+    files = unzip(data)
+    chain = [json.loads(line) for line in files["audit/tenant_chain.jsonl"].splitlines()]
+    stubs = [e for e in chain if e.get("stub")]
+    assert len(stubs) == 1 and any(e.get("action") == "control.command.created" for e in chain)
+    assert not any(b"Y-ONLY-SECRET" in body or w.site_y.code.encode() in body for body in files.values())
+    assert run_verify(extract(data, tmp_path / "b")).stdout.splitlines()[-1] == "PASS"
