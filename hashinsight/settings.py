@@ -308,6 +308,15 @@ DOWNTIME_MAX_REWIND_HOURS = _int("DOWNTIME_MAX_REWIND_HOURS", default=48)
 # How often the collector-dark job looks for collectors silent longer than TELEMETRY_STALE_SEC
 # (the same threshold that makes their miners "unknown"): one site alert each, resolved on resume.
 COLLECTOR_DARK_INTERVAL_SEC = _int("COLLECTOR_DARK_INTERVAL_SEC", default=60)
+# Evidence packs (docs/EVIDENCE_PACK.md): the longest period one pack may cover; periods up to
+# EVIDENCE_PACK_SYNC_MAX_HOURS are built in the request and returned at once, longer ones by a worker.
+EVIDENCE_PACK_MAX_DAYS = _int("EVIDENCE_PACK_MAX_DAYS", default=93)
+EVIDENCE_PACK_SYNC_MAX_HOURS = _int("EVIDENCE_PACK_SYNC_MAX_HOURS", default=24)
+# Metric snapshots come from the finest tier (1m, 15m, daily) with at most this many rows for the pack.
+EVIDENCE_PACK_METRIC_ROWS = _int("EVIDENCE_PACK_METRIC_ROWS", default=2_000_000)
+# The STORAGES alias packs are stored in: "default" (MEDIA_ROOT on the filesystem) unless STORAGES
+# names an S3-compatible backend under another alias.
+EVIDENCE_PACK_STORAGE = env.str("EVIDENCE_PACK_STORAGE", default="default")
 
 # --- logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

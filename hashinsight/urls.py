@@ -33,6 +33,8 @@ urlpatterns = [
     path("", include("telemetry.urls_read")),
     # hosting: work orders, alerts, maintenance windows, downtime (and their legacy paths)
     path("", include("hosting.urls_api")),
+    # hosting: evidence packs
+    path("", include("hosting.urls_evidence")),
     # the original customer portal's JSON (legacy)
     path("", include("portal.urls_api")),
     # OpenAPI

@@ -22,3 +22,12 @@ def collectors_dark_task():
     from hosting.services.alerts import collectors_dark_scan
 
     return collectors_dark_scan()
+
+
+@shared_task(name="hosting.evidence_pack_build", acks_late=True)
+def evidence_pack_build_task(pack_id: int):
+    """Build one requested pack (a second delivery of the message finds it claimed and does nothing)."""
+    from hosting.services.evidence import evidence_pack_build
+
+    pack = evidence_pack_build(pack_id=pack_id)
+    return {"pack": pack.pk, "status": pack.status}

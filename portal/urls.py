@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views, views_hosting
+from portal import views, views_evidence, views_hosting
 
 app_name = "portal"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("t/<slug:tenant>/work-orders/", views_hosting.work_orders, name="work_orders"),
     path("t/<slug:tenant>/work-orders/<int:pk>/", views_hosting.work_order, name="work_order"),
     path("t/<slug:tenant>/events/", views_hosting.events, name="events"),
+    path("t/<slug:tenant>/evidence/", views_evidence.evidence, name="evidence"),
 ]

@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import Forbidden
 from portal import selectors
@@ -31,12 +31,13 @@ def _switch_list(user):
     return list(selectors.portal_tenants(user).values("slug", "name")[:200])
 
 
-def portal_page(section: str):
-    """Sign-in required, GET only, and the tenant of the URL must be one the person may open."""
+def portal_page(section: str, methods: tuple[str, ...] = ("GET",)):
+    """Sign-in required, GET only (unless `methods` says more), and the tenant of the URL must be one
+    the person may open."""
 
     def decorate(view):
         @login_required
-        @require_GET
+        @require_http_methods(list(methods))
         @wraps(view)
         def wrapped(request, tenant: str, **kwargs):
             try:

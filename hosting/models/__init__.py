@@ -1,5 +1,6 @@
 from .alerts import Alert, AlertSeverity, AlertSource, AlertState
 from .downtime import DowntimeCause, DowntimeInterval, DowntimeWatermark
+from .evidence import EvidencePack, EvidencePackStatus
 from .maintenance import MaintenanceWindow
 from .work_orders import (
     WORK_ORDER_TRANSITIONS,
@@ -20,6 +21,8 @@ __all__ = [
     "DowntimeCause",
     "DowntimeInterval",
     "DowntimeWatermark",
+    "EvidencePack",
+    "EvidencePackStatus",
     "MaintenanceWindow",
     "WorkOrder",
     "WorkOrderComment",

@@ -28,6 +28,14 @@ from verification.isolation.probes_api import (
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
+from verification.isolation.probes_evidence import (
+    EVIDENCE_PACK_PATHS,
+    EVIDENCE_REQUEST_PATH,
+    PORTAL_EVIDENCE_PATH,
+    evidence_pack_probes,
+    evidence_request_probes,
+    portal_evidence_probes,
+)
 from verification.isolation.probes_hosting import (
     HOSTING_API_PATHS,
     PORTAL_HOSTING_PATHS,
@@ -54,6 +62,7 @@ CASES: list[Case] = [
     Case("portal index", exact("/portal/"), portal_index_probes),
     Case("portal tenant page", exact(*PORTAL_TENANT_PATHS), portal_tenant_probes),
     Case("portal miner page", exact(PORTAL_MINER_PATH), portal_miner_probes),
+    Case("portal evidence packs page", exact(PORTAL_EVIDENCE_PATH), portal_evidence_probes),
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
     Case("portal hosting page", exact(*PORTAL_HOSTING_PATHS), portal_hosting_probes),
     Case("portal work order page", exact(PORTAL_WORK_ORDER_PATH), portal_work_order_probes),
@@ -84,6 +93,8 @@ CASES: list[Case] = [
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
     Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
+    Case("evidence pack request", exact(EVIDENCE_REQUEST_PATH), evidence_request_probes),
+    Case("evidence pack status and download", exact(*EVIDENCE_PACK_PATHS), evidence_pack_probes),
     Case("admin model", admin_model_covered, admin_model_probes),
     Case("admin: user password", exact("/admin/auth/user/<id>/password/"), admin_user_password_probes),
     Case("admin: view on site", exact("/admin/r/<path:content_type_id>/<path:object_id>/"), admin_view_on_site_probes),

@@ -1,0 +1,130 @@
+"""Evidence pack API (SPEC §9, docs/EVIDENCE_PACK.md).
+
+GET /api/v1/hosting/evidence_pack?site_id=&from=&to=[&tenant=] requests a pack: a period up to
+EVIDENCE_PACK_SYNC_MAX_HOURS is built in the request and answered with the zip; a longer one is
+queued for a worker (202 with the pack's status URL). Outside the caller's scope → 403 FORBIDDEN,
+the same whether the site, tenant or pack exists or not."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import transaction
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.services import Actor
+from core.errors import Conflict
+from hosting.models import EvidencePack, EvidencePackStatus
+from hosting.selectors.evidence import evidence_pack_get, evidence_period_check, evidence_scope_get
+from hosting.services.evidence import evidence_pack_build, evidence_pack_request
+
+ERRORS = {
+    400: OpenApiResponse(description="INVALID_PARAMETER: bad or reversed dates, or a period over the limit"),
+    401: OpenApiResponse(description="UNAUTHENTICATED: not signed in"),
+    403: OpenApiResponse(description="FORBIDDEN: outside your scope (the same whether it exists or not)"),
+}
+ZIP = OpenApiResponse(OpenApiTypes.BINARY, description="the pack (application/zip)")
+
+
+class PackSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=EvidencePackStatus.choices)
+    progress = serializers.IntegerField(help_text="0–100")
+    step = serializers.CharField()
+    site_id = serializers.CharField(source="site.code")
+    tenant = serializers.CharField(source="tenant.slug")
+    period_from = serializers.DateTimeField(source="period_start")
+    period_to = serializers.DateTimeField(source="period_end")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    sha256 = serializers.CharField(help_text="SHA-256 of the zip, once ready")
+    size = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    status_url = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    def get_status_url(self, pack) -> str:
+        return reverse("hosting-evidence-pack", kwargs={"pk": pack.pk})
+
+    def get_download_url(self, pack) -> str | None:
+        if pack.status != EvidencePackStatus.READY:
+            return None
+        return reverse("hosting-evidence-pack-download", kwargs={"pk": pack.pk})
+
+
+def pack_body(pack: EvidencePack) -> dict:
+    return PackSerializer(pack).data
+
+
+def zip_response(pack: EvidencePack) -> FileResponse:
+    response = FileResponse(
+        pack.file.open("rb"), as_attachment=True, filename=pack.filename, content_type="application/zip"
+    )
+    response["X-Evidence-Pack-Id"] = str(pack.pk)
+    response["X-Evidence-Pack-SHA256"] = pack.sha256
+    return response
+
+
+class EvidencePackRequestApi(APIView):
+    """GET /api/v1/hosting/evidence_pack — a pack of the caller's miners at one site for a period."""
+
+    class InputSerializer(serializers.Serializer):
+        site_id = serializers.CharField(max_length=64)
+        tenant = serializers.SlugField(required=False, allow_blank=True, max_length=64, help_text="operators: required")
+        # `from` is a Python keyword: declared through the class namespace
+        vars()["from"] = serializers.DateTimeField(help_text="period start (ISO 8601, UTC if no offset)")
+        to = serializers.DateTimeField(help_text="period end, exclusive")
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={200: ZIP, 202: PackSerializer, **ERRORS},
+        description=(
+            "Periods up to EVIDENCE_PACK_SYNC_MAX_HOURS (24) answer with the zip; longer ones (up to "
+            "EVIDENCE_PACK_MAX_DAYS, 93) answer 202 with the pack's status URL, built by a worker."
+        ),
+    )
+    def get(self, request):
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        start, end = p["from"].astimezone(dt.UTC), p["to"].astimezone(dt.UTC)
+        evidence_period_check(start, end)
+        site, tenant = evidence_scope_get(
+            request.user, site_code=p["site_id"], tenant_slug=p.get("tenant", ""), start=start, end=end
+        )
+        pack = evidence_pack_request(
+            actor=Actor.user(request.user), user=request.user, site=site, tenant=tenant, start=start, end=end
+        )
+        if end - start <= dt.timedelta(hours=settings.EVIDENCE_PACK_SYNC_MAX_HOURS):
+            pack = evidence_pack_build(pack_id=pack.pk)
+            if pack.status == EvidencePackStatus.READY:
+                return zip_response(pack)
+            return Response(pack_body(pack), status=500)
+        from hosting.tasks import evidence_pack_build_task
+
+        transaction.on_commit(lambda: evidence_pack_build_task.delay(pack.pk))
+        return Response(pack_body(pack), status=202)
+
+
+class EvidencePackStatusApi(APIView):
+    """GET /api/v1/hosting/evidence_packs/<id> — status and progress of a pack."""
+
+    @extend_schema(responses={200: PackSerializer, **ERRORS})
+    def get(self, request, pk: int):
+        return Response(pack_body(evidence_pack_get(request.user, pk)))
+
+
+class EvidencePackDownloadApi(APIView):
+    """GET /api/v1/hosting/evidence_packs/<id>/download — the zip, once ready (409 CONFLICT before)."""
+
+    @extend_schema(responses={200: ZIP, 409: OpenApiResponse(description="CONFLICT: not ready yet"), **ERRORS})
+    def get(self, request, pk: int):
+        pack = evidence_pack_get(request.user, pk)
+        if pack.status != EvidencePackStatus.READY:
+            raise Conflict(f"the pack is {pack.status}", status=pack.status)
+        return zip_response(pack)
