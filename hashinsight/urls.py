@@ -30,6 +30,8 @@ urlpatterns = [
     path("", include("control.urls_edge")),
     # telemetry reads
     path("", include("telemetry.urls_read")),
+    # hosting: SLA reports (v1 and legacy)
+    path("", include("hosting.urls_reports")),
     # the original customer portal's JSON (legacy)
     path("", include("portal.urls_api")),
     # OpenAPI
