@@ -74,7 +74,7 @@ def availability_svg(days: list[dict], *, width: int = 680, height: int = 210) -
 
 
 def causes_svg(causes: list[dict], *, width: int = 680, row_h: int = 22) -> str:
-    label_w, value_w, top = 190, 90, 6
+    label_w, value_w, top = 250, 80, 6
     height = top + row_h * len(causes) + 22
     bar_max = width - label_w - value_w - 10
     biggest = max((c["minutes"] for c in causes), default=0.0) or 1.0

@@ -25,7 +25,10 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def markdown_html(text: str) -> SafeString:
+def markdown_html(text: str, *, skip_title: bool = False) -> SafeString:
+    """`skip_title`: leave out the document's own top heading (the page already has one)."""
+    if skip_title and text.startswith("# "):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
     out: list[str] = []
     para: list[str] = []
     items: list[str] = []

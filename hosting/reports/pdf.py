@@ -23,7 +23,7 @@ def report_context(report: dict) -> dict:
         "s": report["summary"],
         "availability_chart": availability_svg(report["days"]),
         "causes_chart": causes_svg(report["causes"]),
-        "definitions_html": markdown_html(report["definitions"]["text"]),
+        "definitions_html": markdown_html(report["definitions"]["text"], skip_title=True),
     }
 
 

@@ -22,7 +22,7 @@ from tenants.models import Miner, Site, Tenant
 
 REPORT_VERSION = "sla-report.v1"
 UNPLANNED_CAUSES = [c for c in DOWN_CAUSES if c not in PLANNED_CAUSES]
-CAUSE_LABELS = {c.value: c.label for c in DowntimeCause}
+CAUSE_LABELS = {c.value: c.label[:1].upper() + c.label[1:] for c in DowntimeCause}
 TOP_MINERS = 10
 
 
