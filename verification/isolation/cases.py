@@ -37,6 +37,12 @@ from verification.isolation.probes_portal import (
     portal_miner_probes,
     portal_tenant_probes,
 )
+from verification.isolation.probes_reports import (
+    PORTAL_REPORTS_PATH,
+    SLA_REPORT_PATHS,
+    portal_reports_probes,
+    sla_report_probes,
+)
 from verification.isolation.routes import Route, route_list
 
 CASES: list[Case] = [
@@ -46,6 +52,8 @@ CASES: list[Case] = [
     Case("portal tenant page", exact(*PORTAL_TENANT_PATHS), portal_tenant_probes),
     Case("portal miner page", exact(PORTAL_MINER_PATH), portal_miner_probes),
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
+    Case("portal reports page", exact(PORTAL_REPORTS_PATH), portal_reports_probes),
+    Case("SLA reports (v1 json/csv/pdf, legacy)", exact(*SLA_REPORT_PATHS), sla_report_probes),
     Case("collector status (collectors and people)", exact("/api/collector/status"), collector_status_probes),
     Case(
         "collector API",
