@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from hosting.reports import csv as report_csv
 from hosting.reports import pdf as report_pdf
 from hosting.reports.sla import month_start, next_month, previous_month, report_period, sla_report
+from hosting.reports.sla_sql import CHART_PERIODS, hashrate_series
 from telemetry.api_read import ERRORS, QueryFormatIsOurs
 from tenants import scoping
 
@@ -189,3 +190,58 @@ def monthly_reports(request, params: dict, *, now) -> list[dict]:
             links[fmt] = request.build_absolute_uri(f"{reverse('hosting-sla-report')}?{query_string}")
         out.append({"period": f"{first:%Y-%m}", "from": query["from"], "to": query["to"], **links})
     return out
+
+
+class LegacyClientReportsChartApi(APIView):
+    """GET /hosting/api/client/reports/chart — the original portal's hashrate chart (deprecated)."""
+
+    class LegacyChartSerializer(serializers.Serializer):
+        period = serializers.ChoiceField(choices=list(CHART_PERIODS), default="7d")
+        site_id = serializers.CharField(required=False, max_length=64, help_text="Site.code")
+        tenant = serializers.SlugField(required=False, max_length=64)
+
+    @extend_schema(
+        parameters=[LegacyChartSerializer],
+        responses={
+            200: inline_serializer(
+                "LegacyClientReportsChart",
+                {
+                    "success": serializers.BooleanField(),
+                    "labels": serializers.ListField(child=serializers.CharField()),
+                    "hashrate": serializers.ListField(child=serializers.FloatField()),
+                    "revenue": serializers.ListField(child=serializers.FloatField(allow_null=True)),
+                    "breakdown": serializers.DictField(),
+                },
+            ),
+            **ERRORS,
+        },
+        description=DEPRECATED + "labels (`HH:00` per hour over 24h, else `MM/DD` per UTC day) and the delivered "
+        "hashrate (TH/s, summed over your miners; offline time counts as 0). Revenue is not computed here: "
+        "`revenue` holds nulls and `breakdown` null figures. The original's made-up points when there was no "
+        "data are gone: no data, no points.",
+        deprecated=True,
+    )
+    def get(self, request):
+        params = self.LegacyChartSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        user = request.user
+        site = scoping.site_get(user, p["site_id"]) if p.get("site_id") else None
+        tenant = scoping.tenant_get(user, p["tenant"]) if p.get("tenant") else None
+        points = hashrate_series(
+            user,
+            period=p["period"],
+            site_id=site.pk if site else None,
+            tenant_id=tenant.pk if tenant else None,
+            now=timezone.now(),
+        )
+        fmt = "%H:00" if p["period"] == "24h" else "%m/%d"
+        return Response(
+            {
+                "success": True,
+                "labels": [t.strftime(fmt) for t, _ in points],
+                "hashrate": [ths for _, ths in points],
+                "revenue": [None] * len(points),
+                "breakdown": {"mining_revenue": None, "pool_fees": None},
+            }
+        )

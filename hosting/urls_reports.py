@@ -10,4 +10,9 @@ urlpatterns = [
     path(
         "hosting/api/client/reports", api_reports.LegacyClientReportsApi.as_view(), name="legacy-hosting-client-reports"
     ),
+    path(
+        "hosting/api/client/reports/chart",
+        api_reports.LegacyClientReportsChartApi.as_view(),
+        name="legacy-hosting-client-reports-chart",
+    ),
 ]

@@ -9,7 +9,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import connection
 from django.db.models import F, FloatField, Max, Sum, Value
-from django.db.models.functions import Cast, NullIf
+from django.db.models.functions import Cast, NullIf, TruncDay, TruncHour
 
 from telemetry.selectors_history import tier_rows_for
 
@@ -116,3 +116,26 @@ def delivered_hash_minutes(user, params: dict, *, site_id: int | None, now: dt.d
         if tail_from < end and tail_from >= one_minute_kept:
             add(_tier_rows(user, "1m", params, site_id, tail_from, end), "1m")
     return tier, out
+
+
+# --- the original portal's report chart -------------------------------------------------------------
+
+CHART_PERIODS = {"24h": ("1m", dt.timedelta(hours=24)), "7d": ("15m", dt.timedelta(days=7))}
+CHART_PERIODS |= {"30d": ("15m", dt.timedelta(days=30)), "90d": ("15m", dt.timedelta(days=90))}
+
+
+def hashrate_series(user, *, period: str, site_id: int | None, tenant_id: int | None, now: dt.datetime) -> list:
+    """[(hour or day start, average TH/s summed over the miners)] for the legacy report chart: per
+    hour from 1m over 24 h, else per UTC day from 15m — each bucket's delivered hash (offline
+    samples count as 0) over the hour's or day's minutes."""
+    tier, span = CHART_PERIODS[period]
+    start = now - span if tier == "1m" else dt.datetime.combine((now - span).date(), dt.time(), tzinfo=dt.UTC)
+    qs = tier_rows_for(user, tier).filter(bucket__gte=start, bucket__lt=now)
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    trunc = TruncHour("bucket", tzinfo=dt.UTC) if tier == "1m" else TruncDay("bucket", tzinfo=dt.UTC)
+    minutes = 60.0 if tier == "1m" else 1440.0
+    rows = qs.order_by().annotate(t=trunc).values("t").annotate(h=Sum(_hash_minutes(tier))).order_by("t")
+    return [(r["t"], round(float(r["h"] or 0.0) / minutes / 1000.0, 3)) for r in rows]

@@ -139,3 +139,22 @@ def test_the_legacy_client_reports_route_answers_its_original_shape(month, custo
     assert body["reports"][0]["pdf"].endswith("format=pdf")
     assert "from=2026-11-01&to=2026-12-01" in body["reports"][0]["csv"]
     assert month.tenant_b.name not in response.content.decode()
+
+
+def test_the_legacy_report_chart_gives_daily_delivered_hashrate_of_own_miners(month, customer_a, as_user):
+    with time_machine.travel(dt.datetime(2026, 11, 3, 12, 0, tzinfo=dt.UTC), tick=False):
+        response = as_user(customer_a).get("/hosting/api/client/reports/chart", {"period": "7d"})
+    assert response.status_code == 200
+    body = response.json()
+    # 1 Nov: A's four quarter-hours at 150,000 GH/s = 9,000,000 GH/s·min over 1,440 min (B's rows never count)
+    assert body["labels"] == ["11/01"]
+    assert body["hashrate"] == [round(4 * 15 * 150_000 / 1440 / 1000, 3)]
+    assert body["revenue"] == [None]
+    assert set(body["breakdown"]) == {"mining_revenue", "pool_fees"}
+
+
+def test_the_legacy_report_chart_refuses_a_site_without_own_miners(month, customer_a, as_user):
+    response = as_user(customer_a).get("/hosting/api/client/reports/chart", {"site_id": "SITE-Y"})
+    assert (response.status_code, response.json()["error_code"]) == (403, "FORBIDDEN")
+    response = as_user(customer_a).get("/hosting/api/client/reports/chart", {"period": "1y"})
+    assert (response.status_code, response.json()["error_code"]) == (400, "INVALID_PARAMETER")

@@ -13,7 +13,7 @@ from verification.isolation.probes_portal import portal_tenant_probes
 from verification.isolation.routes import Route
 from verification.isolation.world import World
 
-SLA_REPORT_PATHS = ("/api/v1/hosting/sla_report", "/hosting/api/client/reports")
+SLA_REPORT_PATHS = ("/api/v1/hosting/sla_report", "/hosting/api/client/reports", "/hosting/api/client/reports/chart")
 PORTAL_REPORTS_PATH = "/portal/t/<slug:tenant>/reports/"
 
 
