@@ -232,3 +232,27 @@ def test_reversed_empty_or_too_long_periods_are_refused(start, end, field):
 
 def test_the_default_period_is_this_month():
     assert report_period(None, None, now=NOW) == (D1, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+
+
+def test_the_definitions_render_as_escaped_html():
+    from hosting.reports.definitions_html import markdown_html
+
+    html = markdown_html(
+        "# Title\n\n**Minute.** a *b* `c` <script>x</script>\n\n| k | v |\n|---|---|\n| `a` | b |\n\n- one\n  two\n- three",
+        skip_title=True,
+    )
+    assert "Title" not in html
+    assert "<p><strong>Minute.</strong> a <em>b</em> <code>c</code> &lt;script&gt;x&lt;/script&gt;</p>" in html
+    assert "<table><thead><tr><th>k</th><th>v</th></tr></thead><tbody><tr><td><code>a</code></td><td>b</td>" in html
+    assert "<ul><li>one two</li><li>three</li></ul>" in html
+
+
+def test_the_daily_chart_has_one_bar_per_day_and_a_floor_below_the_worst_day(month, customer_a):
+    from hosting.reports.chart import availability_svg, axis_floor
+
+    days = sla_report(customer_a, start=D1, end=END, now=NOW)["days"]
+    svg = availability_svg(days)
+    assert svg.count("<rect") == 3
+    assert "2026-11-01: 98.264 % available" in svg
+    assert axis_floor([98.264, 100.0]) == 95.0
+    assert axis_floor([]) == 99.0
