@@ -11,6 +11,7 @@ import pgtrigger
 import structlog
 from django.conf import settings
 from django.db import connection, models, transaction
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from audit.canonical import canonical_parts, normalize_payload
@@ -240,7 +241,7 @@ class AppendedEvents(Sequence):
     move on, and a hundred model instances cost more than the hashing (a poll's lease events)."""
 
     def __init__(self, records: list[dict], payloads: list[bytes], returned: list[tuple], alias: str):
-        self._pending = (records, payloads, returned, alias)
+        self._pending: tuple[list[dict], list[bytes], list[tuple], str] | None = (records, payloads, returned, alias)
         self._rows: list[AuditEvent] = []
 
     def _load(self) -> list[AuditEvent]:
@@ -289,7 +290,7 @@ def audit_seal_segments(*, now: dt.datetime | None = None) -> list[AuditCheckpoi
         after_seq = last.last_seq if last else 0
         months = (
             AuditEvent.objects.filter(chain_key=key, seq__gt=after_seq, occurred_at__lt=current_month)
-            .annotate(month=models.functions.TruncMonth("occurred_at", tzinfo=dt.UTC))
+            .annotate(month=TruncMonth("occurred_at", tzinfo=dt.UTC))
             .values("month")
             .annotate(first_seq=models.Min("seq"), last_seq=models.Max("seq"), n=models.Count("id"))
             .order_by("month")

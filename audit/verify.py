@@ -158,8 +158,8 @@ def _verify_range(key: str, lo: int, hi: int) -> _RangeResult:
             row = _Edge(eid, seq, prev, stored, chain_hash(prev, canonical))
             if before is None:
                 out.first = row
-            elif seq != before.seq + 1 or prev != before.hash:
-                out.breaks.append(_link_break(key, row, before))
+            elif (link := _link_break(key, row, before)) is not None:
+                out.breaks.append(link)
             if row.actual_hash != stored:
                 out.breaks.append(
                     Break(key, eid, seq, "hash does not match the event's content", prev, "", stored, row.actual_hash)
@@ -210,6 +210,7 @@ def _plan(key: str, since: dt.datetime | None, until: dt.datetime | None) -> _Pl
                 return _Plan(1, 0, None, head, checkpoints)
             lo = max(lo, rmin)
             hi = rmax if until else hi
+        start: _Edge | None
         if lo == 1:
             start = _Edge(None, 0, "", GENESIS_HASH)
         elif purged and purged[-1].last_seq == lo - 1:

@@ -3,10 +3,11 @@
 import logging.config
 
 import structlog
+from structlog.typing import Processor
 
 
 def configure_logging(*, level: str, fmt: str) -> None:
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,

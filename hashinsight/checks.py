@@ -5,7 +5,7 @@ settings read the environment (settings.CONFIG_ERRORS); the rest compare setting
 E001 required variable missing · E002 AUDIT_RETENTION_DAYS not 90/365/2555 · E003 malformed
 number · E004 a collector rate is not a DRF rate · E005 COMMAND_RATE_LIMITS malformed ·
 E006 telemetry retention tiers out of order · E007 command TTL / poll limits inconsistent ·
-E008 LOG_FORMAT unknown."""
+E008 LOG_FORMAT unknown · E009 RULES_EVAL_INTERVAL_SEC outside 30–120 s."""
 
 from django.conf import settings
 from django.core.checks import Error, register
@@ -105,4 +105,11 @@ def configuration_check(app_configs=None, **kwargs) -> list[Error]:
         )
     if settings.LOG_FORMAT not in LOG_FORMATS:
         errors.append(_error("hashinsight.E008", f"LOG_FORMAT={settings.LOG_FORMAT!r} must be json or console"))
+    if not 30 <= settings.RULES_EVAL_INTERVAL_SEC <= 120:
+        errors.append(
+            _error(
+                "hashinsight.E009",
+                f"RULES_EVAL_INTERVAL_SEC={settings.RULES_EVAL_INTERVAL_SEC} must be 30..120 (SPEC §7)",
+            )
+        )
     return errors + _collector_rates() + _command_rate_limits() + _retention_order() + _command_limits()

@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "telemetry",
     "control",
     "hosting",
+    "rules",
     "portal",
     "verification",
 ]
@@ -239,6 +240,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set used under several field names (status / to, state / status).
+    "ENUM_NAME_OVERRIDES": {
+        "WorkOrderStatusEnum": "hosting.models.work_orders.WorkOrderStatus",
+        "AlertStateEnum": "hosting.models.alerts.AlertState",
+    },
 }
 
 # --- collectors ------------------------------------------------------------------------------
@@ -301,6 +307,9 @@ DOWNTIME_MAX_PASS_MINUTES = _int("DOWNTIME_MAX_PASS_MINUTES", default=360)
 DOWNTIME_MAX_REWIND_HOURS = _int("DOWNTIME_MAX_REWIND_HOURS", default=48)
 # The longest period one SLA report may cover (docs/REPORTS.md): bounded work per request.
 SLA_REPORT_MAX_DAYS = _int("SLA_REPORT_MAX_DAYS", default=400)
+# How often the collector-dark job looks for collectors silent longer than TELEMETRY_STALE_SEC
+# (the same threshold that makes their miners "unknown"): one site alert each, resolved on resume.
+COLLECTOR_DARK_INTERVAL_SEC = _int("COLLECTOR_DARK_INTERVAL_SEC", default=60)
 
 # --- logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -389,4 +398,11 @@ CELERY_BEAT_SCHEDULE |= {
 }
 CELERY_BEAT_SCHEDULE |= {
     "hosting.downtime": {"task": "hosting.downtime", "schedule": float(DOWNTIME_INTERVAL_SEC)},
+    "hosting.collectors_dark": {"task": "hosting.collectors_dark", "schedule": float(COLLECTOR_DARK_INTERVAL_SEC)},
+}
+# --- rules ---------------------------------------------------------------------------------------
+# One rule pass every RULES_EVAL_INTERVAL_SEC (SPEC §7: 30–120 s), once cluster-wide.
+RULES_EVAL_INTERVAL_SEC = _int("RULES_EVAL_INTERVAL_SEC", default=60)
+CELERY_BEAT_SCHEDULE |= {
+    "rules.evaluate": {"task": "rules.evaluate", "schedule": float(RULES_EVAL_INTERVAL_SEC)},
 }

@@ -24,6 +24,7 @@ urlpatterns = [
     # operator API
     path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
     path("", include("control.urls_admin")),
+    path("", include("rules.urls")),
     # collector API
     path("api/collector/status", CollectorStatusApi.as_view(), name="collector-status"),
     path("", include("telemetry.urls_edge")),
@@ -32,6 +33,8 @@ urlpatterns = [
     path("", include("telemetry.urls_read")),
     # hosting: SLA reports (v1 and legacy)
     path("", include("hosting.urls_reports")),
+    # hosting: work orders, alerts, maintenance windows, downtime (and their legacy paths)
+    path("", include("hosting.urls_api")),
     # the original customer portal's JSON (legacy)
     path("", include("portal.urls_api")),
     # OpenAPI

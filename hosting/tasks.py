@@ -14,3 +14,11 @@ def downtime_task():
 
     results = downtime_pass_all()
     return {"sites": len(results), "runs": sum(r.runs for r in results)}
+
+
+@shared_task(name="hosting.collectors_dark")
+@once_per_interval("hosting.collectors_dark", settings.COLLECTOR_DARK_INTERVAL_SEC)
+def collectors_dark_task():
+    from hosting.services.alerts import collectors_dark_scan
+
+    return collectors_dark_scan()

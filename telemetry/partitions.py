@@ -108,7 +108,7 @@ def partitions_maintain(*, today: dt.date | None = None, ahead_days: int | None 
     """
     today = today or dt.datetime.now(dt.UTC).date()
     ahead = settings.TELEMETRY_PARTITIONS_AHEAD_DAYS if ahead_days is None else ahead_days
-    report = {"created": [], "dropped": [], "skipped": []}
+    report: dict[str, list[str]] = {"created": [], "dropped": [], "skipped": []}
     for table in PARTITIONED:
         oldest = keep_from(table, today)
         day = oldest

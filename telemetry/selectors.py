@@ -17,6 +17,7 @@ import datetime as dt
 import operator
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
@@ -189,9 +190,9 @@ def live_for(user, site: Site, filters: LiveFilters | None = None, *, now=None, 
         qs = qs.filter(tenant=f.tenant)
     qs = miners_with_state(user, qs, site_ids=[site.pk], now=now)
     if f.state:
-        qs = qs.filter(state=f.state)
+        qs = qs.filter(state=f.state)  # type: ignore[misc]  # annotated by miners_with_state
     if f.min_temp is not None:
-        qs = qs.filter(lv__temperature_max__gte=f.min_temp)
+        qs = qs.filter(lv__temperature_max__gte=f.min_temp)  # type: ignore[misc]  # annotated by miners_with_state
     return qs.order_by("miner_id")
 
 
@@ -226,7 +227,7 @@ def site_summary(user, site: Site, *, now=None) -> dict:
     fresh = Q(lv__ts__gte=stale_cutoff(now))
     groups = (
         qs.order_by()
-        .values("state")
+        .values("state")  # type: ignore[misc]  # annotated by miners_with_state
         .annotate(
             n=Count("pk"),
             hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
@@ -234,7 +235,7 @@ def site_summary(user, site: Site, *, now=None) -> dict:
             last=Max("lv__ts"),
         )
     )
-    out = {
+    out: dict[str, Any] = {
         "miners": 0,
         ONLINE: 0,
         OFFLINE: 0,
@@ -261,14 +262,14 @@ def fleet_summary(user, *, now=None) -> list[dict]:
     fresh = Q(lv__ts__gte=stale_cutoff(now))
     groups = (
         qs.order_by()
-        .values("site_id", "state")
+        .values("site_id", "state")  # type: ignore[misc]  # annotated by miners_with_state
         .annotate(
             n=Count("pk"),
             hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
             temp=Max("lv__temperature_max", filter=fresh),
         )
     )
-    per_site = {
+    per_site: dict[int, dict[str, Any]] = {
         pk: {
             "site_id": code,
             "miners": 0,

@@ -5,6 +5,7 @@ import datetime as dt
 import hashlib
 import time
 from collections import defaultdict
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, ProgrammingError, transaction
@@ -103,8 +104,9 @@ def _ingest_batch(
         _partitions_ensure({r["ts"].date() for r in rows})
 
     with transaction.atomic():
-        stored = {"batch_id": None, "inserted": 0, "corrected": []}
+        stored: dict[str, Any] = {"batch_id": None, "inserted": 0, "corrected": []}
         if rows:
+            assert sample_from is not None  # rows are not empty
             stored = ingest_rows(
                 site_id=site.pk,
                 rows=rows,

@@ -91,6 +91,7 @@ def scope_for(user) -> UserScope:
     tenants: set[int] = set()
     for grant in RoleGrant.objects.filter(user=user).only("role", "all_sites", "site_id", "zone_id", "tenant_id"):
         if grant.role == Role.CUSTOMER:
+            assert grant.tenant_id is not None  # the check constraint: a customer grant names its tenant
             tenants.add(grant.tenant_id)
             continue
         for cap in ROLE_CAPABILITIES[grant.role]:
@@ -99,6 +100,7 @@ def scope_for(user) -> UserScope:
             elif grant.zone_id:
                 zones.setdefault(cap, set()).add(grant.zone_id)
             else:
+                assert grant.site_id is not None  # the check constraint: neither all sites nor a zone → one site
                 sites.setdefault(cap, set()).add(grant.site_id)
     scope = UserScope(
         is_authenticated=True,

@@ -236,7 +236,7 @@ def miner_assign_owner(*, actor: Actor, miners: list[Miner], tenant: Tenant, at:
 def _grant_scope(grant: RoleGrant) -> dict:
     if grant.role == Role.CUSTOMER:
         return {"tenant_id": grant.tenant_id}
-    if grant.site_id:
+    if grant.site is not None:
         return {"site_code": grant.site.code}
     return {}
 

@@ -10,6 +10,7 @@ from .commands import (
     CommandType,
     Outcome,
     PriorityClass,
+    wire_id_of,
 )
 from .signing import CommandSigningKey
 
@@ -26,4 +27,5 @@ __all__ = [
     "CommandType",
     "Outcome",
     "PriorityClass",
+    "wire_id_of",
 ]

@@ -80,7 +80,19 @@ class Outcome(models.TextChoices):
     REJECTED_BY_POLICY = "rejected_by_policy", "Refused by a guardrail"
 
 
+def wire_id_of(pk: int, attempt: int) -> str:
+    """The command_id the collector sees. A re-dispatch of a lapsed lease keeps it (the edge
+    answers `skipped` instead of acting twice); a retry is a new attempt `<id>.<n>`."""
+    return str(pk) if attempt == 1 else f"{pk}.{attempt}"
+
+
 class Command(models.Model):
+    # Set on instances by control.services, never stored: the fields a transition with
+    # write=False changed (written by command_write), and whether command_create returned an
+    # existing command for the same dedupe key.
+    _unwritten: set[str]
+    deduplicated: bool
+
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False
     )  # command_tenant_idx
@@ -222,10 +234,8 @@ class Command(models.Model):
         return f"#{self.pk} {self.command_type} {self.state}"
 
     def wire_id(self, attempt: int | None = None) -> str:
-        """The command_id the collector sees. A re-dispatch of a lapsed lease keeps it (the edge
-        answers `skipped` instead of acting twice); a retry is a new attempt `<id>.<n>`."""
-        attempt = attempt or self.attempt
-        return str(self.pk) if attempt == 1 else f"{self.pk}.{attempt}"
+        """The command_id the collector sees for `attempt` (default: the current one)."""
+        return wire_id_of(self.pk, attempt or self.attempt)
 
 
 class CommandAttempt(models.Model):

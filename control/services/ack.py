@@ -3,6 +3,7 @@ lease holder decides the attempt (retry, fail, or hand over to telemetry verific
 
 import datetime as dt
 import re
+from typing import Any
 
 import structlog
 from django.db import transaction
@@ -71,7 +72,7 @@ def _ack_status(payload: dict) -> str:
     if isinstance(status, str) and status in _STATUS_BY_CODE.values():
         return status
     try:
-        return _STATUS_BY_CODE.get(int(payload.get("result_code")), "")
+        return _STATUS_BY_CODE.get(int(payload.get("result_code", "")), "")
     except (TypeError, ValueError):
         return ""
 
@@ -177,7 +178,7 @@ def _decide(
     transaction.on_commit(lambda: metrics.command_ack_latency_seconds.labels(command.command_type).observe(latency))
 
     actor = Actor.collector(principal.collector, device_id)
-    common = {"ack_payload": payload, "acked_at": now}
+    common: dict[str, Any] = {"ack_payload": payload, "acked_at": now}
     if command.before_snapshot is None and attempt.before is not None:
         common["before_snapshot"] = attempt.before  # what rollback restores: the state before the first execution
     details = {

@@ -197,7 +197,12 @@ def _create(*, actor: Actor, user, miners: list[Miner], spec: CommandSpec, is_ba
     counts: dict[str, int] = {}
     for c in result.created:
         counts[c.command_type] = counts.get(c.command_type, 0) + 1
-    transaction.on_commit(lambda: [metrics.commands_created_total.labels(t).inc(n) for t, n in counts.items()])
+
+    def count_created() -> None:
+        for kind, n in counts.items():
+            metrics.commands_created_total.labels(kind).inc(n)
+
+    transaction.on_commit(count_created)
     return result
 
 
@@ -273,6 +278,7 @@ def command_create(
     batch_id: uuid.UUID | None = None,
     group=None,
     rollback_of: Command | None = None,
+    approval_required: bool = False,
 ) -> Command:
     """Create one command (queued, or proposed when it needs approval).
 
@@ -297,6 +303,7 @@ def command_create(
         batch_id=batch_id,
         group=group,
         rollback_of=rollback_of,
+        approval_required=approval_required,
     )
     result = _create(actor=actor, user=user, miners=[miner], spec=spec, is_batch=False)
     if result.existing:

@@ -3,6 +3,7 @@ and the CommandSpec every creation path builds."""
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -40,7 +41,7 @@ FREQUENCY_RANGES_MHZ: dict[str, tuple[int, int]] = {
 DEFAULT_FREQUENCY_RANGE_MHZ = (100, 1000)
 # The collector's addpool is "addpool|url,user,password", unescaped: these characters would split it.
 _POOL_FORBIDDEN = (",", "|", "\n", "\r")
-_PARAMS_BY_TYPE = {
+_PARAMS_BY_TYPE: dict[str, set[str]] = {
     T.REBOOT: set(),
     T.DISABLE_HASHING: set(),
     T.ENABLE_HASHING: set(),
@@ -102,7 +103,7 @@ def command_params_validate(command_type: str, params, miners: list[Miner]) -> d
     unknown = set(params) - _PARAMS_BY_TYPE[command_type] - COMMON_PARAMS
     if unknown:
         raise InvalidParams(f"params.{sorted(unknown)[0]}", f"not a parameter of {command_type}")
-    out = {}
+    out: dict[str, Any] = {}
     if "post_wait_sec" in params:
         out["post_wait_sec"] = _int(params, "post_wait_sec", 0, 10)
     if command_type == T.SET_FREQUENCY:
@@ -155,6 +156,7 @@ class CommandSpec:
     batch_id: uuid.UUID | None
     group_id: int | None
     rollback_of_id: int | None = None
+    approval_required: bool = False  # the creator asks for approval (a rule's approval_required)
 
 
 def command_spec(
@@ -174,6 +176,7 @@ def command_spec(
     batch_id,
     group,
     rollback_of=None,
+    approval_required=False,
 ) -> CommandSpec:
     command_type = command_type_normalize(command_type)
     if command_type in PDU_TYPES:
@@ -211,6 +214,7 @@ def command_spec(
         batch_id=batch_id,
         group_id=group.pk if group is not None else None,
         rollback_of_id=rollback_of.pk if rollback_of is not None else None,
+        approval_required=bool(approval_required),
     )
 
 

@@ -107,5 +107,6 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
         existing=existing,
         active=active,
         estimated_kw=estimated_kw(spec.command_type, targets),
-        approval_reasons=approval_reasons(spec.command_type, targets, is_batch),
+        approval_reasons=approval_reasons(spec.command_type, targets, is_batch)
+        + (["its creator asks for approval"] if spec.approval_required else []),
     )

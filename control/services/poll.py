@@ -25,12 +25,14 @@ from control.models import (
     CommandSigningKey,
     CommandState,
     CommandType,
+    wire_id_of,
 )
 from control.services.signing import command_sign, signing_secret
 from control.services.transitions import (
     transition_event,
 )
 from core.gc import gc_paused
+from tenants.models import Site
 
 logger = structlog.get_logger(__name__)
 
@@ -38,7 +40,7 @@ S = CommandState
 SYSTEM = Actor.system("control.queue")
 
 # cloud command_type → the collector's action name (SPEC §6.1)
-EDGE_ACTION = {
+EDGE_ACTION: dict[str, str] = {
     CommandType.REBOOT: "restart",
     CommandType.DISABLE_HASHING: "disable",
     CommandType.ENABLE_HASHING: "enable",
@@ -129,7 +131,7 @@ class _Grant:
 
     pk: int
     tenant_id: int
-    site: object
+    site: Site
     miner_id: int  # the Miner pk, as on Command
     miner: "_GrantMiner"
     command_type: str
@@ -139,7 +141,8 @@ class _Grant:
     expires_at: dt.datetime
     lease_until: dt.datetime
 
-    wire_id = Command.wire_id
+    def wire_id(self) -> str:
+        return wire_id_of(self.pk, self.attempt)
 
 
 @dataclass(slots=True)
@@ -229,9 +232,12 @@ def _poll_lease(*, principal, limit: int) -> list[dict]:
             if "one_leased_command_per_miner" not in str(exc) or retry == 2:
                 raise
     by_type = Counter(c.command_type for c in commands)
-    transaction.on_commit(
-        lambda: [metrics.commands_dispatched_total.labels(kind).inc(n) for kind, n in by_type.items()]
-    )
+
+    def count_dispatched() -> None:
+        for kind, n in by_type.items():
+            metrics.commands_dispatched_total.labels(kind).inc(n)
+
+    transaction.on_commit(count_dispatched)
     secret = signing_secret(CommandSigningKey(collector_id=collector.pk, salt=salt)) if salt else ""
     return [command_wire(c, collector=collector, now=now, signing_secret_value=secret) for c in commands]
 

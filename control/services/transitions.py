@@ -1,6 +1,8 @@
 """The one way a command changes state: checked against TRANSITIONS, audited in the same
 transaction, in the owning tenant's chain (SPEC §8)."""
 
+from typing import Protocol
+
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -8,6 +10,7 @@ from audit.services import Actor, EventSpec, audit_record_many
 from control import metrics
 from control.errors import InvalidTransition
 from control.models import FINAL_STATES, TRANSITIONS, Command, CommandState
+from tenants.models import Site
 
 # The outcome counters move here, in the one place a command changes state, so each command
 # that ends counts once however it ended (an ACK, its verification, expiry, preemption).
@@ -20,7 +23,26 @@ def command_lock(pk: int) -> Command:
     return Command.objects.select_for_update(of=("self",)).select_related("site").get(pk=pk)
 
 
-def transition_event(command: Command, *, frm: str, to: str, reason: str = "", **details) -> EventSpec:
+class Transitioned(Protocol):
+    """What a transition's audit event reads: a Command, or one of a poll's lease grants."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def tenant_id(self) -> int: ...
+    @property
+    def site(self) -> Site: ...
+    @property
+    def miner_id(self) -> int: ...
+    @property
+    def command_type(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def lease_epoch(self) -> int: ...
+
+
+def transition_event(command: Transitioned, *, frm: str, to: str, reason: str = "", **details) -> EventSpec:
     payload = {
         "from": frm,
         "to": to,
@@ -79,6 +101,7 @@ def command_transition(
 
 def _count_outcomes(commands: list[Command], to: str) -> None:
     """Outcome counters, once the transaction that ended the commands has committed."""
+    labels: list[tuple[str, ...]]
     if to == _SUCCEEDED:
         labels = [(c.command_type,) for c in commands]
         counter = metrics.commands_succeeded_total
@@ -87,7 +110,12 @@ def _count_outcomes(commands: list[Command], to: str) -> None:
         counter = metrics.commands_failed_total
     else:
         return
-    transaction.on_commit(lambda: [counter.labels(*label).inc() for label in labels])
+
+    def count() -> None:
+        for label in labels:
+            counter.labels(*label).inc()
+
+    transaction.on_commit(count)
 
 
 def command_write(command: Command) -> None:
@@ -149,7 +177,8 @@ def _transition_many(
 
 def _update_rows(commands: list[Command], names: list[str]) -> None:
     """One UPDATE … FROM (VALUES …): bulk_update's CASE per field costs more than the lease itself."""
-    fields = [Command._meta.get_field(n) for n in names]
+    concrete = {f.name: f for f in Command._meta.concrete_fields}
+    fields = [concrete[n] for n in names]
     row = "(%s::bigint, " + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
     params: list = []
     for command in commands:

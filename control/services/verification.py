@@ -26,7 +26,7 @@ S = CommandState
 ACTOR = Actor.system("control.verification")
 SEEN, NOT_SEEN, UNOBSERVABLE = "seen", "not_seen", "unobservable"
 
-VERIFY_WINDOW_SEC = {
+VERIFY_WINDOW_SEC: dict[str, int] = {
     CommandType.REBOOT: 15 * 60,
     CommandType.DISABLE_HASHING: 5 * 60,
     CommandType.ENABLE_HASHING: 10 * 60,
@@ -146,7 +146,7 @@ def _verify(command: Command, *, now: dt.datetime | None, attempt: CommandAttemp
         command = command_lock(command.pk)
         if command.state != S.ACKED:
             return command
-        attempt = CommandAttempt.objects.filter(command=command, attempt=command.attempt).first()
+        attempt = CommandAttempt.objects.get(command=command, attempt=command.attempt)
     elif command.state != S.ACKED:
         return command
     window = dt.timedelta(seconds=VERIFY_WINDOW_SEC.get(command.command_type, 600))

@@ -40,10 +40,10 @@ def exception_handler(exc, context):
             (c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "BAD_REQUEST"
         )
         headers = {}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+        if auth_header := getattr(exc, "auth_header", None):  # NotAuthenticated / AuthenticationFailed
+            headers["WWW-Authenticate"] = auth_header
+        if wait := getattr(exc, "wait", None):  # Throttled
+            headers["Retry-After"] = str(int(wait))
         detail = exc.detail
         extra = {"fields": detail} if isinstance(exc, exceptions.ValidationError) else {}
         message = "invalid parameters" if extra else str(detail)

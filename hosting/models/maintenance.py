@@ -52,8 +52,8 @@ class MaintenanceWindow(models.Model):
 
     @property
     def scope_label(self) -> str:
-        if self.miner_id:
+        if self.miner is not None:
             return f"miner {self.miner.miner_id}"
-        if self.zone_id:
+        if self.zone is not None:
             return f"zone {self.zone.code}"
         return f"site {self.site.code}"

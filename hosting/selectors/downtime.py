@@ -28,6 +28,11 @@ def _scope_q(user) -> Q:
     return Q(tenant_id__in=scope.customer_tenant_ids)
 
 
+def downtime_intervals_for(user, capability: str = scoping.Capability.VIEW) -> QuerySet[DowntimeInterval]:
+    """Every interval in the caller's scope (the admin's read-only list)."""
+    return DowntimeInterval.objects.filter(_scope_q(user))
+
+
 def downtime_intervals_list(
     user, *, start: dt.datetime, end: dt.datetime, site: Site | None = None, tenant: Tenant | None = None, miner=None
 ) -> QuerySet[DowntimeInterval]:

@@ -8,7 +8,10 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
+from core.errors import Forbidden
 from hosting.models import MaintenanceWindow
+from tenants import scoping
+from tenants.scoping import FORBIDDEN_MESSAGE, Capability
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class Occurrence:
 
 def _weekly(w: MaintenanceWindow, start: dt.datetime, end: dt.datetime):
     zone = ZoneInfo(w.timezone)
+    assert w.start_time is not None and w.duration_minutes is not None  # maintenance_one_off_or_weekly
     stop = min(end, w.expires_at) if w.expires_at else end
     day = max(start, w.starts_at).astimezone(zone).date() - dt.timedelta(days=1)  # one may run over midnight
     last = stop.astimezone(zone).date()
@@ -49,3 +53,38 @@ def maintenance_occurrences(*, site, start: dt.datetime, end: dt.datetime) -> li
         elif w.ends_at is not None and w.starts_at < stop:
             out.append(Occurrence(w, max(w.starts_at, start), min(w.ends_at, stop)))
     return sorted(out, key=lambda o: (o.start, o.window.pk))
+
+
+def maintenance_windows_for(user, capability: str = Capability.VIEW):
+    """Windows in the user's scope: operators those of their sites (a zone or miner window only when
+    they see that zone or miner); customers those covering one of their miners — their miner's
+    window, a window of a zone holding one, or a site-wide window of a site holding one."""
+    scope = scoping.scope_for(user)
+    qs = MaintenanceWindow.objects.all()
+    if scope.is_platform:
+        return qs
+    if scope.is_operator:
+        return qs.filter(
+            Q(miner__in=scoping.miners_for(user, capability))
+            | Q(miner__isnull=True, zone__in=scoping.zones_for(user, capability))
+            | Q(miner__isnull=True, zone__isnull=True, site__in=scoping.sites_for(user, capability))
+        )
+    if not scope.customer_tenant_ids or capability != Capability.VIEW:
+        return qs.none()
+    mine = scoping.miners_for(user).filter(tenant_id__in=scope.customer_tenant_ids)
+    return qs.filter(
+        Q(miner__in=mine)
+        | Q(miner__isnull=True, zone__in=mine.values("zone"))
+        | Q(miner__isnull=True, zone__isnull=True, site__in=mine.values("site"))
+    )
+
+
+def maintenance_window_get(user, pk) -> MaintenanceWindow:
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Forbidden(FORBIDDEN_MESSAGE) from None
+    window = maintenance_windows_for(user).select_related("site", "zone", "miner", "owner").filter(pk=pk).first()
+    if window is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return window

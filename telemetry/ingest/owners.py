@@ -31,7 +31,7 @@ def miners_resolve(
         if operator is None:
             return known, registered
         zone = collector_zone or (Zone.objects.filter(site=site, code=zone_code).first() if zone_code else None)
-        keys = {}
+        keys: dict[str, str] = {}
         for row in rows:
             keys.setdefault(row["miner"], row["miner_key"])
         # Sorted ids: two collectors registering overlapping sets lock the unique index in one order.

@@ -14,6 +14,7 @@ site) take their row locks in the same order: the later one waits, it never dead
 import datetime as dt
 import io
 from operator import itemgetter
+from typing import Any
 
 import orjson
 from django.db import connection
@@ -224,7 +225,13 @@ def ingest_rows(
     if not (len(rows) == len(miner_pks) == len(tenants)):
         raise ValueError("rows, miner_pks and tenants must be parallel lists")
     data = copy_payload(rows, miner_pks, tenants)
-    params = {"site": site_id, "now": now, "closed_before": closed_before, "device": device_id, "mode": mode}
+    params: dict[str, Any] = {
+        "site": site_id,
+        "now": now,
+        "closed_before": closed_before,
+        "device": device_id,
+        "mode": mode,
+    }
     with connection.cursor() as cur:
         cur.execute(_STAGE_CREATE)
         cur.execute(_STAGE_CLEAR)

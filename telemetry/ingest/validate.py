@@ -8,6 +8,7 @@ silently dropped: every record ends up accepted, rejected or a duplicate.
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_MINER_ID = 128
 TEMPERATURE_RANGE = (-40.0, 150.0)  # °C; outside it a sensor or a parser is broken
@@ -44,7 +45,7 @@ def parse_timestamp(value) -> dt.datetime:
 
 
 def _float(record: dict, name: str) -> float | None:
-    value = record.get(name)
+    value: Any = record.get(name)  # narrowed by type(value) below, which mypy does not follow
     kind = type(value)
     if kind is float and value - value == 0.0:  # the common case first; inf and nan fail value - value == 0
         return value
@@ -73,6 +74,7 @@ def _int(record: dict, name: str) -> int | None:
         number = value
     else:
         as_float = _float(record, name)
+        assert as_float is not None  # value is not None
         if isinstance(value, str):
             try:
                 number = int(value.strip())
@@ -99,6 +101,7 @@ def _numbers(record: dict, name: str, kind) -> list:
         if type(item) not in (int, float, str):
             raise RecordError("INVALID_NUMBER", name, f"{name} must be a list of numbers")
         number = _float({name: item}, name)
+        assert number is not None  # item is not None
         out.append(round(number) if kind is int else number)
     return out
 
@@ -150,7 +153,7 @@ def validate_record(record, *, not_before: dt.datetime, not_after: dt.datetime) 
         )
     if ts < not_before:
         raise RecordError("TOO_OLD", "timestamp", f"timestamp {record['timestamp']} is older than the raw retention")
-    row = {"miner": miner_id, "ts": ts, "online": _bool(record, "online")}
+    row: dict[str, Any] = {"miner": miner_id, "ts": ts, "online": _bool(record, "online")}
     for name in FLOAT_FIELDS:
         row[name] = _float(record, name)
     for name in NON_NEGATIVE:

@@ -28,6 +28,14 @@ from verification.isolation.probes_api import (
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
+from verification.isolation.probes_hosting import (
+    HOSTING_API_PATHS,
+    PORTAL_HOSTING_PATHS,
+    PORTAL_WORK_ORDER_PATH,
+    hosting_api_probes,
+    portal_hosting_probes,
+    portal_work_order_probes,
+)
 from verification.isolation.probes_portal import (
     CLIENT_API_PATHS,
     PORTAL_MINER_PATH,
@@ -43,6 +51,7 @@ from verification.isolation.probes_reports import (
     portal_reports_probes,
     sla_report_probes,
 )
+from verification.isolation.probes_rules import RULE_API_PATHS, rule_api_probes
 from verification.isolation.routes import Route, route_list
 
 CASES: list[Case] = [
@@ -54,6 +63,9 @@ CASES: list[Case] = [
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
     Case("portal reports page", exact(PORTAL_REPORTS_PATH), portal_reports_probes),
     Case("SLA reports (v1 json/csv/pdf, legacy)", exact(*SLA_REPORT_PATHS), sla_report_probes),
+    Case("portal hosting page", exact(*PORTAL_HOSTING_PATHS), portal_hosting_probes),
+    Case("portal work order page", exact(PORTAL_WORK_ORDER_PATH), portal_work_order_probes),
+    Case("hosting API (v1 and legacy)", exact(*HOSTING_API_PATHS), hosting_api_probes),
     Case("collector status (collectors and people)", exact("/api/collector/status"), collector_status_probes),
     Case(
         "collector API",
@@ -79,6 +91,7 @@ CASES: list[Case] = [
     ),
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
+    Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
     Case("admin model", admin_model_covered, admin_model_probes),
     Case("admin: user password", exact("/admin/auth/user/<id>/password/"), admin_user_password_probes),
     Case("admin: view on site", exact("/admin/r/<path:content_type_id>/<path:object_id>/"), admin_view_on_site_probes),

@@ -1,0 +1,56 @@
+"""Alert reads, scoped (SPEC §2, §9): a platform user sees all; an operator the alerts of the miners
+they see and the site alerts of their sites; a customer the alerts of their tenants' miners and the
+collector-dark alerts of the sites their miners are at (their minutes there are unmeasured while it
+lasts). Other site alerts are the operator's business: their titles may name anyone's rack."""
+
+from django.db.models import Q, QuerySet
+
+from core.errors import Forbidden
+from hosting.models import Alert
+from hosting.services.alerts import COLLECTOR_DARK
+from tenants import scoping
+from tenants.scoping import FORBIDDEN_MESSAGE, Capability
+
+LIST_RELATED = ("site", "miner", "tenant", "acknowledged_by")
+
+
+def alerts_for(user, capability: str = Capability.VIEW) -> QuerySet[Alert]:
+    scope = scoping.scope_for(user)
+    qs = Alert.objects.all()
+    if scope.is_platform:
+        return qs
+    if scope.is_operator:
+        return qs.filter(
+            Q(miner__in=scoping.miners_for(user, capability))
+            | Q(miner__isnull=True, site__in=scoping.sites_for(user, capability))
+        )
+    if scope.customer_tenant_ids and capability == Capability.VIEW:
+        return qs.filter(
+            Q(tenant_id__in=scope.customer_tenant_ids)
+            | Q(miner__isnull=True, kind=COLLECTOR_DARK, site__in=scoping.sites_for(user))
+        )
+    return qs.none()
+
+
+def alert_list(user, *, state: str | None = None, severity: str | None = None, site=None, miner=None):
+    qs = alerts_for(user).select_related(*LIST_RELATED)
+    if state:
+        qs = qs.filter(state=state)
+    if severity:
+        qs = qs.filter(severity=severity)
+    if site is not None:
+        qs = qs.filter(site=site)
+    if miner is not None:
+        qs = qs.filter(miner=miner)
+    return qs.order_by("-fired_at", "-id")
+
+
+def alert_get(user, pk) -> Alert:
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Forbidden(FORBIDDEN_MESSAGE) from None
+    alert = alerts_for(user).select_related(*LIST_RELATED).filter(pk=pk).first()
+    if alert is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return alert

@@ -1,0 +1,11 @@
+"""Errors of the rule engine, each with its HTTP status and error_code."""
+
+from core.errors import DomainError
+
+
+class InvalidRule(DomainError):
+    status_code = 400
+    error_code = "INVALID_RULE"
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}", field=field_name)
