@@ -305,6 +305,8 @@ DOWNTIME_ZERO_HASHRATE_PCT = _float("DOWNTIME_ZERO_HASHRATE_PCT", default=5.0)
 DOWNTIME_FIRST_PASS_MINUTES = _int("DOWNTIME_FIRST_PASS_MINUTES", default=60)
 DOWNTIME_MAX_PASS_MINUTES = _int("DOWNTIME_MAX_PASS_MINUTES", default=360)
 DOWNTIME_MAX_REWIND_HOURS = _int("DOWNTIME_MAX_REWIND_HOURS", default=48)
+# The longest period one SLA report may cover (docs/REPORTS.md): bounded work per request.
+SLA_REPORT_MAX_DAYS = _int("SLA_REPORT_MAX_DAYS", default=400)
 # How often the collector-dark job looks for collectors silent longer than TELEMETRY_STALE_SEC
 # (the same threshold that makes their miners "unknown"): one site alert each, resolved on resume.
 COLLECTOR_DARK_INTERVAL_SEC = _int("COLLECTOR_DARK_INTERVAL_SEC", default=60)

@@ -31,6 +31,8 @@ urlpatterns = [
     path("", include("control.urls_edge")),
     # telemetry reads
     path("", include("telemetry.urls_read")),
+    # hosting: SLA reports (v1 and legacy)
+    path("", include("hosting.urls_reports")),
     # hosting: work orders, alerts, maintenance windows, downtime (and their legacy paths)
     path("", include("hosting.urls_api")),
     # hosting: evidence packs

@@ -2,10 +2,11 @@
 # Install the Debian packages the test suite needs, only those missing (apt-get update only then):
 #   docker-compose   validates docker-compose.yml (`docker-compose config`; no Docker engine needed)
 #   chromium, chromium-driver   browser tests (Playwright/Selenium drive Debian's chromium)
+#   libpango-1.0-0, libpangoft2-1.0-0, fonts-dejavu-core   WeasyPrint (SLA report PDFs) and its font
 # Idempotent and quiet when everything is present; used by `make test` and .ci/run.
 set -euo pipefail
 
-PACKAGES=(docker-compose chromium chromium-driver)
+PACKAGES=(docker-compose chromium chromium-driver libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -108,10 +108,36 @@ ORDER BY o.site, o.edge_id, o.tenant_id
 
 
 def downtime_by_miner(
-    user, *, start: dt.datetime, end: dt.datetime, site: Site | None = None, tenant: Tenant | None = None, now=None
+    user,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    site: Site | None = None,
+    tenant: Tenant | None = None,
+    now=None,
+    params: dict | None = None,
 ) -> list[MinerDowntime]:
     """Per (miner, owner) of the caller's scope: the minutes owned in the period and the downtime
-    minutes by cause; time after `now` is not counted (an open interval runs up to it)."""
+    minutes by cause; time after `now` is not counted (an open interval runs up to it). `params`:
+    downtime_scope_params already computed for the same arguments."""
+    params = params or downtime_scope_params(user, start=start, end=end, site=site, tenant=tenant, now=now)
+    rows: dict[tuple[int, int], MinerDowntime] = {}
+    with connection.cursor() as cur:
+        cur.execute(_SUMMARY_SQL, params)
+        for miner_pk, edge_id, site_code, tenant_id, period, cause, minutes in cur.fetchall():
+            row = rows.setdefault(
+                (miner_pk, tenant_id), MinerDowntime(miner_pk, edge_id, site_code, tenant_id, float(period or 0))
+            )
+            if cause is not None:
+                row.minutes[cause] = round(float(minutes), 3)
+    return list(rows.values())
+
+
+def downtime_scope_params(
+    user, *, start: dt.datetime, end: dt.datetime, site: Site | None = None, tenant: Tenant | None = None, now=None
+) -> dict:
+    """The SQL parameters of a scoped downtime read: the period, `now` (clipped to its end), and the
+    ids of the miners, owner tenants and intervals the caller may count (reports reuse them)."""
     now = min(now or timezone.now(), end)
     scope = scoping.scope_for(user)
     miners = scoping.miners_for(user) if scope.is_operator else None
@@ -128,7 +154,7 @@ def downtime_by_miner(
             list(scope.customer_tenant_ids) if scope.is_customer else list(Tenant.objects.values_list("pk", flat=True))
         )
     )
-    params = {
+    return {
         "start": start,
         "end": end,
         "now": now,
@@ -136,16 +162,6 @@ def downtime_by_miner(
         "tenants": tenant_ids,
         "intervals": list(intervals.values_list("pk", flat=True)),
     }
-    rows: dict[tuple[int, int], MinerDowntime] = {}
-    with connection.cursor() as cur:
-        cur.execute(_SUMMARY_SQL, params)
-        for miner_pk, edge_id, site_code, tenant_id, period, cause, minutes in cur.fetchall():
-            row = rows.setdefault(
-                (miner_pk, tenant_id), MinerDowntime(miner_pk, edge_id, site_code, tenant_id, float(period or 0))
-            )
-            if cause is not None:
-                row.minutes[cause] = round(float(minutes), 3)
-    return list(rows.values())
 
 
 def _miners_owned(scope, start, end):
@@ -157,10 +173,17 @@ def _miners_owned(scope, start, end):
 
 
 def downtime_summary(
-    user, *, start: dt.datetime, end: dt.datetime, site: Site | None = None, tenant: Tenant | None = None, now=None
+    user,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    site: Site | None = None,
+    tenant: Tenant | None = None,
+    now=None,
+    params: dict | None = None,
 ) -> dict:
     """The figures of an SLA report: per cause, measured and unmeasured time, availability."""
-    per_miner = downtime_by_miner(user, start=start, end=end, site=site, tenant=tenant, now=now)
+    per_miner = downtime_by_miner(user, start=start, end=end, site=site, tenant=tenant, now=now, params=params)
     period = sum(m.period_minutes for m in per_miner)
     by_cause = {c: round(sum(m.minutes.get(c, 0.0) for m in per_miner), 3) for c in CAUSES}
     unmeasured = by_cause[DowntimeCause.UNMEASURED]

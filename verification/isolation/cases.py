@@ -53,6 +53,12 @@ from verification.isolation.probes_portal import (
     portal_miner_probes,
     portal_tenant_probes,
 )
+from verification.isolation.probes_reports import (
+    PORTAL_REPORTS_PATH,
+    SLA_REPORT_PATHS,
+    portal_reports_probes,
+    sla_report_probes,
+)
 from verification.isolation.probes_rules import RULE_API_PATHS, rule_api_probes
 from verification.isolation.routes import Route, route_list
 
@@ -64,6 +70,8 @@ CASES: list[Case] = [
     Case("portal miner page", exact(PORTAL_MINER_PATH), portal_miner_probes),
     Case("portal evidence packs page", exact(PORTAL_EVIDENCE_PATH), portal_evidence_probes),
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
+    Case("portal reports page", exact(PORTAL_REPORTS_PATH), portal_reports_probes),
+    Case("SLA reports (v1 json/csv/pdf, legacy)", exact(*SLA_REPORT_PATHS), sla_report_probes),
     Case("portal hosting page", exact(*PORTAL_HOSTING_PATHS), portal_hosting_probes),
     Case("portal work order page", exact(PORTAL_WORK_ORDER_PATH), portal_work_order_probes),
     Case("hosting API (v1 and legacy)", exact(*HOSTING_API_PATHS), hosting_api_probes),

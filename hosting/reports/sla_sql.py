@@ -1,0 +1,141 @@
+"""The set-based reads behind an SLA report that the downtime selectors do not already answer:
+the figures per UTC day, and the hashrate the miners delivered (from the telemetry tiers).
+
+Both take the parameters of hosting.selectors.downtime.downtime_scope_params, so they count
+exactly the miners, owners and intervals the report's other figures count."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, FloatField, Max, Sum, Value
+from django.db.models.functions import Cast, NullIf, TruncDay, TruncHour
+
+from telemetry.selectors_history import tier_rows_for
+
+# One row per UTC day touched by the period, clipped to [start, now): the minutes owned and the
+# downtime minutes per cause, computed like the period figures (docs/DOWNTIME.md).
+_DAYS_SQL = """
+WITH days AS (
+    SELECT g::date AS day,
+           greatest(g AT TIME ZONE 'UTC', %(start)s) AS lo,
+           least((g + interval '1 day') AT TIME ZONE 'UTC', %(now)s) AS hi
+    FROM generate_series(date_trunc('day', %(start)s AT TIME ZONE 'UTC'),
+                         (%(end)s - interval '1 microsecond') AT TIME ZONE 'UTC', interval '1 day') g
+),
+owned AS (
+    SELECT d.day, sum(greatest(extract(epoch FROM
+               least(coalesce(o.valid_to, d.hi), d.hi) - greatest(o.valid_from, d.lo)), 0) / 60) AS minutes
+    FROM days d
+    JOIN tenants_minerownership o ON o.valid_from < d.hi AND (o.valid_to IS NULL OR o.valid_to > d.lo)
+    WHERE o.miner_id = ANY(%(miners)s) AND o.tenant_id = ANY(%(tenants)s)
+    GROUP BY d.day
+),
+down AS (
+    SELECT d.day, i.cause, sum(greatest(extract(epoch FROM
+               least(coalesce(i.ended_at, d.hi), d.hi) - greatest(i.started_at, d.lo)), 0) / 60) AS minutes
+    FROM days d
+    JOIN hosting_downtimeinterval i ON i.started_at < d.hi AND (i.ended_at IS NULL OR i.ended_at > d.lo)
+    WHERE i.id = ANY(%(intervals)s) AND i.miner_id = ANY(%(miners)s) AND i.tenant_id = ANY(%(tenants)s)
+    GROUP BY d.day, i.cause
+)
+SELECT d.day, coalesce(o.minutes, 0), w.cause, w.minutes
+FROM days d
+LEFT JOIN owned o ON o.day = d.day
+LEFT JOIN down w ON w.day = d.day
+ORDER BY d.day, w.cause
+"""
+
+
+def day_rows(params: dict) -> dict[dt.date, dict]:
+    """{day: {"period_minutes": …, "minutes": {cause: …}}} for every UTC day of the period."""
+    days: dict[dt.date, dict] = {}
+    with connection.cursor() as cur:
+        cur.execute(_DAYS_SQL, params)
+        for day, owned, cause, minutes in cur.fetchall():
+            row = days.setdefault(day, {"period_minutes": round(float(owned), 3), "minutes": {}})
+            if cause is not None:
+                row["minutes"][cause] = round(float(minutes), 3)
+    return days
+
+
+# --- delivered hashrate ---------------------------------------------------------------------------
+
+TIER_MINUTES = {"1m": 1, "15m": 15, "daily": 1440}
+ONE_MINUTE_MAX = dt.timedelta(days=2)  # longer periods read 15m: bounded rows per report
+
+
+def hashrate_tier(start: dt.datetime, end: dt.datetime, now: dt.datetime) -> str:
+    """The finest tier that still holds the whole period (SPEC §5 retention) at a bounded cost."""
+    if end - start <= ONE_MINUTE_MAX and start >= now - dt.timedelta(days=settings.TELEMETRY_1M_RETENTION_DAYS):
+        return "1m"
+    if start >= now - dt.timedelta(days=settings.TELEMETRY_15M_RETENTION_DAYS):
+        return "15m"
+    return "daily"
+
+
+def _hash_minutes(tier: str):
+    # A bucket's mean hashrate over all its samples (offline samples count as 0) × its length:
+    # GH/s·minutes the miner delivered in the bucket.
+    return Cast(F("hashrate_5s_sum"), FloatField()) / NullIf(F("samples"), 0) * Value(float(TIER_MINUTES[tier]))
+
+
+def _tier_rows(user, tier: str, params: dict, site_id: int | None, lo, hi):
+    field = "day" if tier == "daily" else "bucket"
+    if tier == "daily":
+        lo, hi = lo.astimezone(dt.UTC).date(), hi.astimezone(dt.UTC).date()
+    qs = tier_rows_for(user, tier).filter(
+        miner_id__in=params["miners"], tenant_id__in=params["tenants"], **{f"{field}__gte": lo, f"{field}__lt": hi}
+    )
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    return qs.order_by()
+
+
+def delivered_hash_minutes(user, params: dict, *, site_id: int | None, now: dt.datetime) -> tuple[str, dict]:
+    """(tier, {(miner pk, tenant id): GH/s·minutes}) over [start, now) from the right tier. A 15m
+    report takes the quarter-hours the rollup has not closed yet from the 1m tier (as the portal's
+    charts do), so a report of the running month is complete to the minute."""
+    start, end = params["start"], params["now"]
+    tier = hashrate_tier(start, params["end"], now)
+    out: dict[tuple[int, int], float] = {}
+
+    def add(qs, t):
+        rows = qs.values("miner_id", "tenant_id").annotate(h=Sum(_hash_minutes(t)))
+        for r in rows.values_list("miner_id", "tenant_id", "h"):
+            out[(r[0], r[1])] = out.get((r[0], r[1]), 0.0) + float(r[2] or 0.0)
+
+    if start >= end:
+        return tier, out
+    qs = _tier_rows(user, tier, params, site_id, start, end)
+    add(qs, tier)
+    if tier == "15m":
+        last = qs.aggregate(last=Max("bucket"))["last"]
+        tail_from = last + dt.timedelta(minutes=15) if last else start
+        one_minute_kept = now - dt.timedelta(days=settings.TELEMETRY_1M_RETENTION_DAYS)
+        if tail_from < end and tail_from >= one_minute_kept:
+            add(_tier_rows(user, "1m", params, site_id, tail_from, end), "1m")
+    return tier, out
+
+
+# --- the original portal's report chart -------------------------------------------------------------
+
+CHART_PERIODS = {"24h": ("1m", dt.timedelta(hours=24)), "7d": ("15m", dt.timedelta(days=7))}
+CHART_PERIODS |= {"30d": ("15m", dt.timedelta(days=30)), "90d": ("15m", dt.timedelta(days=90))}
+
+
+def hashrate_series(user, *, period: str, site_id: int | None, tenant_id: int | None, now: dt.datetime) -> list:
+    """[(hour or day start, average TH/s summed over the miners)] for the legacy report chart: per
+    hour from 1m over 24 h, else per UTC day from 15m — each bucket's delivered hash (offline
+    samples count as 0) over the hour's or day's minutes."""
+    tier, span = CHART_PERIODS[period]
+    start = now - span if tier == "1m" else dt.datetime.combine((now - span).date(), dt.time(), tzinfo=dt.UTC)
+    qs = tier_rows_for(user, tier).filter(bucket__gte=start, bucket__lt=now)
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    trunc = TruncHour("bucket", tzinfo=dt.UTC) if tier == "1m" else TruncDay("bucket", tzinfo=dt.UTC)
+    minutes = 60.0 if tier == "1m" else 1440.0
+    rows = qs.order_by().annotate(t=trunc).values("t").annotate(h=Sum(_hash_minutes(tier))).order_by("t")
+    return [(r["t"], round(float(r["h"] or 0.0) / minutes / 1000.0, 3)) for r in rows]
