@@ -25,15 +25,16 @@ sample AS (  -- the miner's 1-minute rows (two when its owner changed within the
     WHERE x.site_id = %(site)s AND x.bucket >= %(look)s AND x.bucket < %(b)s
     GROUP BY x.miner_id, x.bucket
 ),
-covered AS (  -- minutes in which a collector of the site (or of the zone) was uploading
-    SELECT DISTINCT c.zone_id, mi.t
+covered AS MATERIALIZED (  -- per minute: a site-wide collector uploading, or the zones whose were
+    SELECT mi.t, bool_or(c.zone_id IS NULL) AS site_wide, array_agg(DISTINCT c.zone_id) AS zones
     FROM minutes mi
     JOIN telemetry_ingestbatch u ON u.site_id = %(site)s
         AND u.received_at > mi.t + interval '1 minute' - %(stale)s * interval '1 second'
         AND u.received_at <= mi.t + interval '1 minute'
     JOIN tenants_collector c ON c.id = u.collector_id
+    GROUP BY mi.t
 ),
-cmd AS (  -- commands that take a miner down, from their first lease to the end of their effect
+cmd AS MATERIALIZED (  -- commands that take a miner down, from their first lease to the end of their effect
     SELECT c.id, c.miner_id, (c.command_type = 'disable_hashing' AND c.priority_class = 30) AS curtail,
            l.first_lease AS start,
            CASE WHEN c.command_type = 'disable_hashing' THEN coalesce((
@@ -48,7 +49,7 @@ cmd AS (  -- commands that take a miner down, from their first lease to the end 
     WHERE c.site_id = %(site)s AND c.command_type IN ('reboot', 'disable_hashing', 'power_off')
       AND c.state IN ('dispatched', 'running', 'acked', 'succeeded') AND l.first_lease < %(b)s
 ),
-maint AS (
+maint AS MATERIALIZED (
     SELECT * FROM json_to_recordset(%(maint)s::json)
         AS w(id bigint, zone_id bigint, miner_id bigint, start timestamptz, stop timestamptz)
 ),
@@ -67,15 +68,13 @@ state AS (
 ),
 judged AS (
     SELECT st.*,
-           st.sampled OR EXISTS (
-               SELECT 1 FROM covered cv
-               WHERE cv.t = st.t AND (cv.zone_id IS NULL OR st.zone_id IS NULL OR cv.zone_id = st.zone_id)
-           ) AS measured,
+           st.sampled OR (cv.t IS NOT NULL
+               AND coalesce(cv.site_wide OR st.zone_id IS NULL OR st.zone_id = ANY(cv.zones), false)) AS measured,
            CASE WHEN st.sampled THEN st.online_samples > 0
                 WHEN st.last_t > st.t - %(stale)s * interval '1 second'
                     THEN st.last_on IS NOT NULL AND (st.last_off IS NULL OR st.last_on > st.last_off)
                 ELSE false END AS online
-    FROM state st
+    FROM state st LEFT JOIN covered cv ON cv.t = st.t  -- a hash join: one probe per (miner, minute)
     WHERE st.t >= %(a)s
 ),
 attributed AS (
