@@ -26,13 +26,18 @@ sample AS (  -- the miner's 1-minute rows (two when its owner changed within the
     GROUP BY x.miner_id, x.bucket
 ),
 covered AS MATERIALIZED (  -- per minute: a site-wide collector uploading, or the zones whose were
-    SELECT mi.t, bool_or(c.zone_id IS NULL) AS site_wide, array_agg(DISTINCT c.zone_id) AS zones
-    FROM minutes mi
-    JOIN telemetry_ingestbatch u ON u.site_id = %(site)s
-        AND u.received_at > mi.t + interval '1 minute' - %(stale)s * interval '1 second'
-        AND u.received_at <= mi.t + interval '1 minute'
+    -- an upload received at r covers the minutes t with t + 1 min - stale < r <= t + 1 min
+    SELECT t, bool_or(c.zone_id IS NULL) AS site_wide, array_agg(DISTINCT c.zone_id) AS zones
+    FROM telemetry_ingestbatch u
     JOIN tenants_collector c ON c.id = u.collector_id
-    GROUP BY mi.t
+    CROSS JOIN LATERAL generate_series(
+        date_trunc('minute', u.received_at - interval '1 minute' - interval '1 microsecond') + interval '1 minute',
+        u.received_at - interval '1 minute' + %(stale)s * interval '1 second' - interval '1 microsecond',
+        interval '1 minute') t
+    WHERE u.site_id = %(site)s AND u.received_at <= %(b)s
+      AND u.received_at > %(look)s + interval '1 minute' - %(stale)s * interval '1 second'
+      AND t >= %(look)s AND t < %(b)s
+    GROUP BY t
 ),
 cmd AS MATERIALIZED (  -- commands that take a miner down, from their first lease to the end of their effect
     SELECT c.id, c.miner_id, (c.command_type = 'disable_hashing' AND c.priority_class = 30) AS curtail,
