@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import views, views_downtime
 
 app_name = "portal"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("t/<slug:tenant>/", views.dashboard, name="dashboard"),
     path("t/<slug:tenant>/miners/", views.miners, name="miners"),
     path("t/<slug:tenant>/miners/<str:site>/<str:miner_id>/", views.miner, name="miner"),
+    path("t/<slug:tenant>/downtime/", views_downtime.downtime_page, name="downtime"),
 ]

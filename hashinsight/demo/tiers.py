@@ -29,7 +29,9 @@ INSERT INTO demo_bad (miner_id, t, kind)
 SELECT e.miner_id, t, e.kind
 FROM unnest(%(miners)s::bigint[], %(starts)s::timestamptz[], %(stops)s::timestamptz[], %(kinds)s::text[])
     WITH ORDINALITY AS e(miner_id, start, stop, kind, n)
-CROSS JOIN LATERAL generate_series(e.start, e.stop - interval '1 second', %(step)s) t
+-- zero hashrate is judged only in minutes with a sample: those get one every minute
+CROSS JOIN LATERAL generate_series(e.start, e.stop - interval '1 second',
+    CASE WHEN e.kind = 'zero' THEN interval '1 minute' ELSE %(step)s END) t
 ORDER BY e.n
 ON CONFLICT DO NOTHING
 """
@@ -44,7 +46,9 @@ SELECT m.site_id, o.tenant_id, m.id, s.t, 1, v.online, v.ghs, v.online, v.ghs_ma
        v.online, coalesce(v.mhz, 0), v.online, s.t + interval '12 seconds', s.t + interval '12 seconds', 0, false,
        s.t + interval '40 seconds'
 FROM tenants_miner m
-CROSS JOIN generate_series(%(a)s::timestamptz, %(b)s::timestamptz, %(step)s) WITH ORDINALITY s(t, n)
+CROSS JOIN (
+    SELECT t, n FROM generate_series(%(a)s::timestamptz, %(b)s::timestamptz, %(step)s) WITH ORDINALITY g(t, n)
+) s
 JOIN tenants_minerownership o ON o.miner_id = m.id AND o.valid_from <= s.t AND (o.valid_to IS NULL OR s.t < o.valid_to)
 LEFT JOIN demo_bad x ON x.miner_id = m.id AND x.t = s.t
 CROSS JOIN LATERAL (
@@ -61,6 +65,7 @@ CROSS JOIN LATERAL (
 ) v
 WHERE m.site_id = ANY(%(sites)s)
   AND NOT EXISTS (SELECT 1 FROM demo_dark d WHERE d.site_id = m.site_id AND s.t >= d.start AND s.t < d.stop)
+  AND (%(zero_minutes)s = false OR x.kind = 'zero')
 ORDER BY s.t, m.site_id, o.tenant_id, m.id  -- day partitions filled one after the other
 """
 # A receipt a minute per collector; the dark period starts a stale window earlier (the collector's
@@ -141,8 +146,16 @@ def tiers_write(plan: Plan, site_pks: list[int]) -> dict:
             _DARK,
             {"sites": [d.site_pk for d in dark], "starts": [d.start for d in dark], "stops": [d.stop for d in dark]},
         )
-        cur.execute(_ONE_MINUTE, params)
+        cur.execute(_ONE_MINUTE, {**params, "zero_minutes": False})
         counts["1m"] = cur.rowcount
+        # the minutes between the 5-minute samples of zero-hashrate episodes
+        extra = _ONE_MINUTE.replace(
+            "FROM generate_series(%(a)s::timestamptz, %(b)s::timestamptz, %(step)s) WITH ORDINALITY g(t, n)",
+            "FROM (SELECT DISTINCT t FROM demo_bad WHERE kind = 'zero' AND extract(minute FROM t)::int %% 5 <> 0) z"
+            " CROSS JOIN LATERAL (SELECT (extract(epoch FROM z.t - %(a)s) / 300)::bigint AS n) g",
+        )
+        cur.execute(extra, {**params, "zero_minutes": True})
+        counts["1m"] += cur.rowcount
         cur.execute(_RECEIPTS, params)
         counts["receipts"] = cur.rowcount
         for tier, table, key, width, bucket in (
