@@ -168,3 +168,10 @@ def miner_intervals(user, view, miner, *, days: int = 30) -> list[DowntimeInterv
     start = end - dt.timedelta(days=days)
     rows = downtime_intervals_list(user, start=start, end=end, tenant=view.tenant, miner=miner)
     return list(rows.order_by("-started_at")[:100])
+
+
+def availability_this_month(user, view, *, now: dt.datetime | None = None) -> dict:
+    """The dashboard's card: this month's totals, as on the Downtime page."""
+    period, _ = period_parse({}, now=now)
+    summary = downtime_summary(user, start=period.start, end=period.end, tenant=view.tenant, now=now)
+    return _figures(summary["per_miner"])
