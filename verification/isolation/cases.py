@@ -30,9 +30,11 @@ from verification.isolation.probes_api import (
 )
 from verification.isolation.probes_portal import (
     CLIENT_API_PATHS,
+    PORTAL_DOWNTIME_PATH,
     PORTAL_MINER_PATH,
     PORTAL_TENANT_PATHS,
     client_api_probes,
+    portal_downtime_probes,
     portal_index_probes,
     portal_miner_probes,
     portal_tenant_probes,
@@ -45,6 +47,7 @@ CASES: list[Case] = [
     Case("portal index", exact("/portal/"), portal_index_probes),
     Case("portal tenant page", exact(*PORTAL_TENANT_PATHS), portal_tenant_probes),
     Case("portal miner page", exact(PORTAL_MINER_PATH), portal_miner_probes),
+    Case("portal downtime page", exact(PORTAL_DOWNTIME_PATH), portal_downtime_probes),
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
     Case("collector status (collectors and people)", exact("/api/collector/status"), collector_status_probes),
     Case(
