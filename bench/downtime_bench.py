@@ -165,6 +165,7 @@ def main():
             params = bare_params(site, behind)
             params["maint"] = _occurrences_json(site, params["a"], params["b"])
             with bare_conn.cursor() as cur:
+                cur.execute("SET jit = off")  # as the pass does
                 cur.execute(RUNS_SQL, params)
                 return len(cur.fetchall())
 
