@@ -99,7 +99,7 @@ def maintenance_create(world: World, plan: Plan) -> list[MaintenanceWindow]:
     for m in world.miners[world.acc.code]:
         if m.zone_id == zone.pk:
             plan.add(m.pk, one_off.starts_at, one_off.ends_at, "offline")
-    tank = world.miners[world.acc.code][7]
+    tank = [m for m in world.miners[world.acc.code] if m.zone_id != zone.pk][7]  # outside the zone window
     weekly = MaintenanceWindow.objects.create(
         site=world.acc,
         miner=tank,
