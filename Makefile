@@ -28,8 +28,12 @@ tools:
 migrate: venv services .env
 	$(PY) manage.py migrate --noinput
 
+# The demo fleet matches what seed_demo_history fills with a month of history in well under a
+# minute (and what the simulator plays live); `make seed DEMO_MINERS=1500` for a bigger, slower one.
+DEMO_MINERS ?= 50
 seed: migrate
-	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py seed_demo --if-empty --miners $(DEMO_MINERS)
+	$(PY) manage.py seed_demo_history --if-empty
 
 # The Dockerfile runs `make venv` and `make static` too, so the image is built the same way.
 static: venv

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views, views_evidence, views_hosting, views_reports
+from portal import views, views_downtime, views_evidence, views_hosting, views_reports
 
 app_name = "portal"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("t/<slug:tenant>/", views.dashboard, name="dashboard"),
     path("t/<slug:tenant>/miners/", views.miners, name="miners"),
     path("t/<slug:tenant>/miners/<str:site>/<str:miner_id>/", views.miner, name="miner"),
+    path("t/<slug:tenant>/downtime/", views_downtime.downtime_page, name="downtime"),
     path("t/<slug:tenant>/reports/", views_reports.reports, name="reports"),
     path("t/<slug:tenant>/work-orders/", views_hosting.work_orders, name="work_orders"),
     path("t/<slug:tenant>/work-orders/<int:pk>/", views_hosting.work_order, name="work_order"),

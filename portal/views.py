@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import Forbidden
-from portal import selectors
+from portal import downtime, selectors
 from telemetry import selectors as telemetry
 from tenants import scoping
 
@@ -92,7 +92,8 @@ def dashboard(request, pv):
         "labels": ["online", "offline", "unknown"],
         "values": [figures["totals"][s] for s in ("online", "offline", "unknown")],
     }
-    return {**figures, "chart": chart, "states_chart": states}
+    month = downtime.availability_this_month(request.user, pv)
+    return {**figures, "chart": chart, "states_chart": states, "month": month}
 
 
 def _sort_links(request, current: str) -> dict[str, str]:
@@ -161,5 +162,6 @@ def miner(request, pv, site: str, miner_id: str):
         "chart": chart,
         "has_points": bool(series["t"]),
         "commands": list(selectors.miner_commands(request.user, pv, m)),
+        "intervals": downtime.miner_intervals(request.user, pv, m),
         "miners_url": reverse("portal:miners", kwargs={"tenant": pv.tenant.slug}),
     }

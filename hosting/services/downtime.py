@@ -99,6 +99,10 @@ def _runs(site: Site, start: dt.datetime, end: dt.datetime) -> list[dict]:
         "maint": _occurrences_json(site, start, end),
     }
     with connection.cursor() as cur:
+        # The planner guesses 1,000 rows per generate_series and so JIT-compiles the statement, which
+        # costs more than it saves (~1.3 s of a 1.4 s pass of 5,000 miners). SET LOCAL: this
+        # transaction only (the pass runs in one).
+        cur.execute("SET LOCAL jit = off")
         cur.execute(RUNS_SQL, params)
         names = [c.name for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -25,15 +25,21 @@ sample AS (  -- the miner's 1-minute rows (two when its owner changed within the
     WHERE x.site_id = %(site)s AND x.bucket >= %(look)s AND x.bucket < %(b)s
     GROUP BY x.miner_id, x.bucket
 ),
-covered AS (  -- minutes in which a collector of the site (or of the zone) was uploading
-    SELECT DISTINCT c.zone_id, mi.t
-    FROM minutes mi
-    JOIN telemetry_ingestbatch u ON u.site_id = %(site)s
-        AND u.received_at > mi.t + interval '1 minute' - %(stale)s * interval '1 second'
-        AND u.received_at <= mi.t + interval '1 minute'
+covered AS MATERIALIZED (  -- per minute: a site-wide collector uploading, or the zones whose were
+    -- an upload received at r covers the minutes t with t + 1 min - stale < r <= t + 1 min
+    SELECT t, bool_or(c.zone_id IS NULL) AS site_wide, array_agg(DISTINCT c.zone_id) AS zones
+    FROM telemetry_ingestbatch u
     JOIN tenants_collector c ON c.id = u.collector_id
+    CROSS JOIN LATERAL generate_series(
+        date_trunc('minute', u.received_at - interval '1 minute' - interval '1 microsecond') + interval '1 minute',
+        u.received_at - interval '1 minute' + %(stale)s * interval '1 second' - interval '1 microsecond',
+        interval '1 minute') t
+    WHERE u.site_id = %(site)s AND u.received_at <= %(b)s
+      AND u.received_at > %(look)s + interval '1 minute' - %(stale)s * interval '1 second'
+      AND t >= %(look)s AND t < %(b)s
+    GROUP BY t
 ),
-cmd AS (  -- commands that take a miner down, from their first lease to the end of their effect
+cmd AS MATERIALIZED (  -- commands that take a miner down, from their first lease to the end of their effect
     SELECT c.id, c.miner_id, (c.command_type = 'disable_hashing' AND c.priority_class = 30) AS curtail,
            l.first_lease AS start,
            CASE WHEN c.command_type = 'disable_hashing' THEN coalesce((
@@ -48,7 +54,7 @@ cmd AS (  -- commands that take a miner down, from their first lease to the end 
     WHERE c.site_id = %(site)s AND c.command_type IN ('reboot', 'disable_hashing', 'power_off')
       AND c.state IN ('dispatched', 'running', 'acked', 'succeeded') AND l.first_lease < %(b)s
 ),
-maint AS (
+maint AS MATERIALIZED (
     SELECT * FROM json_to_recordset(%(maint)s::json)
         AS w(id bigint, zone_id bigint, miner_id bigint, start timestamptz, stop timestamptz)
 ),
@@ -67,15 +73,13 @@ state AS (
 ),
 judged AS (
     SELECT st.*,
-           st.sampled OR EXISTS (
-               SELECT 1 FROM covered cv
-               WHERE cv.t = st.t AND (cv.zone_id IS NULL OR st.zone_id IS NULL OR cv.zone_id = st.zone_id)
-           ) AS measured,
+           st.sampled OR (cv.t IS NOT NULL
+               AND coalesce(cv.site_wide OR st.zone_id IS NULL OR st.zone_id = ANY(cv.zones), false)) AS measured,
            CASE WHEN st.sampled THEN st.online_samples > 0
                 WHEN st.last_t > st.t - %(stale)s * interval '1 second'
                     THEN st.last_on IS NOT NULL AND (st.last_off IS NULL OR st.last_on > st.last_off)
                 ELSE false END AS online
-    FROM state st
+    FROM state st LEFT JOIN covered cv ON cv.t = st.t  -- a hash join: one probe per (miner, minute)
     WHERE st.t >= %(a)s
 ),
 attributed AS (

@@ -46,9 +46,11 @@ from verification.isolation.probes_hosting import (
 )
 from verification.isolation.probes_portal import (
     CLIENT_API_PATHS,
+    PORTAL_DOWNTIME_PATH,
     PORTAL_MINER_PATH,
     PORTAL_TENANT_PATHS,
     client_api_probes,
+    portal_downtime_probes,
     portal_index_probes,
     portal_miner_probes,
     portal_tenant_probes,
@@ -69,6 +71,7 @@ CASES: list[Case] = [
     Case("portal tenant page", exact(*PORTAL_TENANT_PATHS), portal_tenant_probes),
     Case("portal miner page", exact(PORTAL_MINER_PATH), portal_miner_probes),
     Case("portal evidence packs page", exact(PORTAL_EVIDENCE_PATH), portal_evidence_probes),
+    Case("portal downtime page", exact(PORTAL_DOWNTIME_PATH), portal_downtime_probes),
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
     Case("portal reports page", exact(PORTAL_REPORTS_PATH), portal_reports_probes),
     Case("SLA reports (v1 json/csv/pdf, legacy)", exact(*SLA_REPORT_PATHS), sla_report_probes),

@@ -135,3 +135,33 @@ def client_api_probes(route: Route, w: World) -> list[Probe]:
         Probe(route, "GET", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
         Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
     ]
+
+
+PORTAL_DOWNTIME_PATH = "/portal/t/<slug:tenant>/downtime/"
+
+
+def _downtime(w: World, miner) -> None:
+    """One interval this month, once, for the miner's owner: a leak would print its miner id."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from hosting.models import DowntimeInterval
+
+    now = timezone.now()
+    start = max(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), now - dt.timedelta(hours=1))
+    end = max(now - dt.timedelta(minutes=30), start + dt.timedelta(minutes=1))
+    DowntimeInterval.objects.get_or_create(
+        miner=miner,
+        tenant_id=miner.tenant_id,
+        started_at=start,
+        defaults={"site_id": miner.site_id, "ended_at": end, "cause": "offline", "evidence": {"minutes": 1}},
+    )
+
+
+def portal_downtime_probes(route: Route, w: World) -> list[Probe]:
+    """The Downtime page, as a tenant page (same personas and 403s), with an interval of every
+    probed miner this month: customer A's page must not show B's, NOC X's view of B not site Y's."""
+    for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
+        _downtime(w, m)
+    return portal_tenant_probes(route, w)

@@ -1,0 +1,125 @@
+"""seed_demo_history on the demo seed: every downtime cause shows up as intervals the pass found
+by itself, the dark collector period is unmeasured (not down), a moved miner's past stays with
+its old owner, and a second run adds nothing."""
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from control.models import Command, CommandType
+from hosting.models import Alert, DowntimeInterval, MaintenanceWindow, WorkOrder, WorkOrderStatus
+from hosting.selectors.downtime import downtime_summary
+from telemetry.models import IngestBatch, Telemetry1m, Telemetry15m, TelemetryDaily
+from tenants.models import Miner, MinerOwnership, Site, Tenant
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=False)
+MIN = dt.timedelta(minutes=1)
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """One seed for the module (the history takes seconds), inside a transaction rolled back at the
+    end; each test runs in a savepoint of it."""
+    with django_db_blocker.unblock():
+        block = transaction.atomic()
+        block.__enter__()
+        try:
+            call_command("seed_demo", miners=30, password="pw-demo-123", stdout=StringIO())
+            out = StringIO()
+            call_command("seed_demo_history", days=7, stdout=out)
+            yield out.getvalue()
+        finally:
+            transaction.set_rollback(True)
+            block.__exit__(None, None, None)
+
+
+def test_every_cause_has_intervals(seeded):
+    causes = set(DowntimeInterval.objects.values_list("cause", flat=True))
+    assert causes == {"offline", "zero_hashrate", "curtailment", "maintenance", "command", "unmeasured"}
+
+
+def test_command_and_maintenance_intervals_name_what_caused_them(seeded):
+    commanded = DowntimeInterval.objects.filter(cause__in=["command", "curtailment"])
+    assert commanded.exists() and not commanded.filter(command__isnull=True).exists()
+    kinds = set(commanded.values_list("command__command_type", flat=True))
+    assert kinds == {CommandType.REBOOT, CommandType.DISABLE_HASHING}
+    curtailed = DowntimeInterval.objects.filter(cause="curtailment")
+    assert set(curtailed.values_list("command__created_by_system", flat=True)) == {"curtailment"}
+    # every linked command has its attempts; the second reboot needed two
+    linked = Command.objects.filter(pk__in=commanded.values("command_id"))
+    assert all(c.attempts.count() == c.attempt >= 1 for c in linked)
+    assert linked.filter(command_type=CommandType.REBOOT, attempt=2).exists()
+    planned = DowntimeInterval.objects.filter(cause="maintenance")
+    assert set(planned.values_list("maintenance_id", flat=True)) == set(
+        MaintenanceWindow.objects.values_list("pk", flat=True)
+    )
+    # the zone window: 3 hours for every miner of the zone
+    one_off = MaintenanceWindow.objects.get(zone__isnull=False)
+    zone_miners = Miner.objects.filter(zone=one_off.zone).count()
+    rows = planned.filter(maintenance=one_off)
+    assert rows.count() == zone_miners
+    assert {(r.started_at, r.ended_at) for r in rows} == {(one_off.starts_at, one_off.ends_at)}
+
+
+def test_the_dark_collector_period_is_unmeasured_not_down(seeded):
+    brv = Site.objects.get(code="SITE-BRV")
+    alert = Alert.objects.get(kind="collector_dark")
+    dark_start, dark_stop = alert.fired_at - 5 * MIN, alert.resolved_at - 2 * MIN
+    unmeasured = DowntimeInterval.objects.filter(cause="unmeasured")
+    assert set(unmeasured.values_list("site_id", flat=True)) == {brv.pk}
+    # the last upload came a stale window before the last sample: dark from a minute before it
+    assert {(i.started_at, i.ended_at) for i in unmeasured} == {(dark_start - MIN, dark_stop)}
+    assert unmeasured.count() == Miner.objects.filter(site=brv).count()
+    assert not IngestBatch.objects.filter(
+        site=brv, received_at__gt=dark_start - 5 * MIN, received_at__lt=dark_stop
+    ).exists()
+    down = DowntimeInterval.objects.filter(site=brv, started_at__lt=dark_stop, ended_at__gt=dark_start).exclude(
+        cause="unmeasured"
+    )
+    assert all(i.ended_at <= dark_start - MIN or i.started_at >= dark_stop for i in down)
+    admin = UserFactory(is_superuser=True)
+    summary = downtime_summary(admin, start=dark_start - MIN, end=dark_stop, site=brv)
+    minutes = (dark_stop - dark_start + MIN) / MIN
+    assert summary["unmeasured_minutes"] == minutes * Miner.objects.filter(site=brv).count()
+    assert summary["measured_minutes"] == 0
+
+
+def test_a_moved_miner_keeps_its_past_with_the_old_owner(seeded):
+    acme, blue = Tenant.objects.get(slug="acme"), Tenant.objects.get(slug="blue-river")
+    moved = MinerOwnership.objects.filter(tenant=acme, valid_to__isnull=False)
+    assert moved.count() == 3
+    change = moved.first().valid_to
+    miner = Miner.objects.filter(pk__in=moved.values("miner_id")).order_by("miner_id").first()
+    assert miner.tenant_id == blue.pk
+    rows = DowntimeInterval.objects.filter(miner=miner, cause="offline")
+    assert rows.filter(tenant=acme, ended_at__lte=change).exists()
+    assert rows.filter(tenant=blue, started_at__gte=change).exists()
+    # the outage across the change is two intervals, cut at the change
+    assert rows.filter(tenant=acme, ended_at=change).exists() and rows.filter(tenant=blue, started_at=change).exists()
+    assert not rows.filter(tenant=blue, started_at__lt=change).exists()
+
+
+def test_history_fills_the_tiers_and_the_hosting_screens(seeded):
+    assert "Downtime intervals" in seeded
+    assert Telemetry1m.objects.count() > 100_000 and Telemetry15m.objects.exists() and TelemetryDaily.objects.exists()
+    assert set(Alert.objects.values_list("state", flat=True)) == {"firing", "acknowledged", "resolved"}
+    statuses = set(WorkOrder.objects.values_list("status", flat=True))
+    assert statuses == {s.value for s in WorkOrderStatus}
+    assert WorkOrder.objects.filter(comments__public=True).exists()
+    assert WorkOrder.objects.filter(comments__public=False).exists()
+    # an open interval: a miner still down now
+    assert DowntimeInterval.objects.filter(ended_at__isnull=True, cause="offline").exists()
+
+
+def test_a_second_run_adds_nothing(seeded):
+    before = [m.objects.count() for m in (DowntimeInterval, Telemetry1m, IngestBatch, Command, Alert, WorkOrder)]
+    out, err = StringIO(), StringIO()
+    call_command("seed_demo_history", if_empty=True, stdout=out, stderr=err)
+    call_command("seed_demo_history", stdout=out, stderr=err)
+    assert "already loaded" in out.getvalue() and "already loaded" in err.getvalue()
+    after = [m.objects.count() for m in (DowntimeInterval, Telemetry1m, IngestBatch, Command, Alert, WorkOrder)]
+    assert after == before
