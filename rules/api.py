@@ -16,29 +16,12 @@ from core.errors import Forbidden
 from rules.errors import InvalidRule
 from rules.models import Rule
 from rules.selectors import rule_hits_for, rules_for
-from rules.services.definitions import rule_create, rule_update
+from rules.services.definitions import EDITABLE, rule_create, rule_update
 from tenants import scoping
 from tenants.permissions import IsOperator
 
-_PLAIN = (
-    "name",
-    "enabled",
-    "metric",
-    "op",
-    "threshold",
-    "clear_threshold",
-    "consecutive_samples",
-    "min_duration_sec",
-    "stale_sec",
-    "cooldown_sec",
-    "daily_cap",
-    "command_type",
-    "params",
-    "recovery_command_type",
-    "recovery_params",
-    "priority_class",
-    "approval_required",
-)
+_REFERENCES = ("zone", "group", "tenant", "miners", "excluded_miners")  # names in the request, ids in the rule
+_PLAIN = tuple(name for name in EDITABLE if name not in _REFERENCES)
 
 
 class RuleIn(serializers.Serializer):
