@@ -216,6 +216,19 @@ def audit_events_for(user):
 # --- what the caller named, in scope or 403 ---------------------------------------------------------
 
 
+def object_get(qs: QuerySet, pk):
+    """The row of `qs` (already scoped to the caller) with this pk; 403 FORBIDDEN otherwise —
+    missing, out of scope and malformed ids answer the same."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Forbidden(FORBIDDEN_MESSAGE) from None
+    found = qs.filter(pk=pk).first()
+    if found is None:
+        raise Forbidden(FORBIDDEN_MESSAGE)
+    return found
+
+
 def site_get(user, code: str) -> Site:
     """The site by its public code, if the user may see it; 403 FORBIDDEN otherwise (existing or not)."""
     site = sites_for(user).filter(code=code).first()

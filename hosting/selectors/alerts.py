@@ -5,11 +5,10 @@ lasts). Other site alerts are the operator's business: their titles may name any
 
 from django.db.models import Q, QuerySet
 
-from core.errors import Forbidden
 from hosting.models import Alert, AlertState
 from hosting.services.alerts import COLLECTOR_DARK
 from tenants import scoping
-from tenants.scoping import FORBIDDEN_MESSAGE, Capability
+from tenants.scoping import Capability
 
 LIST_RELATED = ("site", "miner", "tenant", "acknowledged_by")
 
@@ -46,14 +45,7 @@ def alert_list(user, *, state: str | None = None, severity: str | None = None, s
 
 
 def alert_get(user, pk) -> Alert:
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise Forbidden(FORBIDDEN_MESSAGE) from None
-    alert = alerts_for(user).select_related(*LIST_RELATED).filter(pk=pk).first()
-    if alert is None:
-        raise Forbidden(FORBIDDEN_MESSAGE)
-    return alert
+    return scoping.object_get(alerts_for(user).select_related(*LIST_RELATED), pk)
 
 
 # --- for the rule engine (system reads, no user scope) -----------------------------------------------

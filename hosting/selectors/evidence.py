@@ -68,11 +68,4 @@ def evidence_packs_for(user) -> QuerySet[EvidencePack]:
 
 
 def evidence_pack_get(user, pk) -> EvidencePack:
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise Forbidden(FORBIDDEN_MESSAGE) from None
-    pack = evidence_packs_for(user).filter(pk=pk).first()
-    if pack is None:
-        raise Forbidden(FORBIDDEN_MESSAGE)
-    return pack
+    return scoping.object_get(evidence_packs_for(user), pk)

@@ -8,10 +8,9 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
-from core.errors import Forbidden
 from hosting.models import MaintenanceWindow
 from tenants import scoping
-from tenants.scoping import FORBIDDEN_MESSAGE, Capability
+from tenants.scoping import Capability
 
 
 @dataclass(frozen=True)
@@ -80,11 +79,4 @@ def maintenance_windows_for(user, capability: str = Capability.VIEW):
 
 
 def maintenance_window_get(user, pk) -> MaintenanceWindow:
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise Forbidden(FORBIDDEN_MESSAGE) from None
-    window = maintenance_windows_for(user).select_related("site", "zone", "miner", "owner").filter(pk=pk).first()
-    if window is None:
-        raise Forbidden(FORBIDDEN_MESSAGE)
-    return window
+    return scoping.object_get(maintenance_windows_for(user).select_related("site", "zone", "miner", "owner"), pk)

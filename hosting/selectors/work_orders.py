@@ -4,10 +4,9 @@ owner when the order was opened), with public comments and status changes only."
 
 from django.db.models import F, Q, QuerySet
 
-from core.errors import Forbidden
 from hosting.models import WorkOrder, WorkOrderComment, WorkOrderEvent
 from tenants import scoping
-from tenants.scoping import FORBIDDEN_MESSAGE, Capability
+from tenants.scoping import Capability
 
 LIST_RELATED = ("site", "miner", "tenant", "assignee", "created_by")
 
@@ -40,14 +39,7 @@ def work_order_list(user, *, status: str | None = None, site=None, miner=None) -
 
 def work_order_get(user, pk) -> WorkOrder:
     """The order if the user may see it; 403 FORBIDDEN otherwise (existing or not)."""
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise Forbidden(FORBIDDEN_MESSAGE) from None
-    work_order = work_orders_for(user).select_related(*LIST_RELATED).filter(pk=pk).first()
-    if work_order is None:
-        raise Forbidden(FORBIDDEN_MESSAGE)
-    return work_order
+    return scoping.object_get(work_orders_for(user).select_related(*LIST_RELATED), pk)
 
 
 def _customer_view(user, as_customer: bool) -> bool:
