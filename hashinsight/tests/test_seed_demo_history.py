@@ -123,3 +123,41 @@ def test_a_second_run_adds_nothing(seeded):
     assert "already loaded" in out.getvalue() and "already loaded" in err.getvalue()
     after = [m.objects.count() for m in (DowntimeInterval, Telemetry1m, IngestBatch, Command, Alert, WorkOrder)]
     assert after == before
+
+
+def test_each_demo_site_gets_the_overheat_rule_and_it_catches_a_hot_miner(seeded):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from rules.models import HitKind, Rule
+    from rules.services.evaluation import rules_evaluate
+    from telemetry.models import TelemetryLive, TelemetryRaw
+    from telemetry.partitions import ensure_partition
+
+    rules = list(Rule.objects.select_related("site").order_by("site__code"))
+    assert [r.site.code for r in rules] == ["SITE-ACC", "SITE-BRV"]
+    assert {(r.name, r.metric, r.command_type, r.priority_class) for r in rules} == {
+        ("Overheat", "temp_max", "set_fan", 40)
+    }
+    # three hot raw samples in a row on one demo miner: the next pass proposes set_fan 100 for it
+    live = TelemetryLive.objects.filter(site=rules[0].site).order_by("miner_id").first()
+    now = timezone.now().replace(microsecond=0)
+    for day in {(now - dt.timedelta(minutes=3)).date(), now.date()}:
+        ensure_partition("telemetry_raw", day)
+    batch = IngestBatch.objects.filter(site_id=live.site_id).values_list("pk", flat=True).first()
+    for i in (3, 2, 1):
+        TelemetryRaw.objects.create(
+            batch_id=batch,
+            site_id=live.site_id,
+            miner_id=live.miner_id,
+            tenant_id=live.tenant_id,
+            ts=now - dt.timedelta(minutes=i),
+            received_at=now,
+            online=True,
+            temperature_max=95.0,
+        )
+    TelemetryLive.objects.filter(pk=live.pk).update(ts=now - dt.timedelta(minutes=1), temperature_max=95.0)
+    report = rules_evaluate(now=now, site=rules[0].site)
+    hit = next(d for d in report.decisions if d.kind == HitKind.TRIGGER)
+    assert hit.miner_pk == live.miner_id and hit.command_type == "set_fan" and hit.command_id is not None

@@ -107,3 +107,35 @@ class Command(BaseCommand):
                 list(pool.map(lambda site: _passes(site, plan, close=True), sites))
         intervals = DowntimeInterval.objects.filter(site__in=sites).count()
         self.stdout.write(f"Downtime intervals: {intervals} ({time.perf_counter() - started:.1f} s in all)")
+        for site in sites:
+            _demo_rule(site)
+        self.stdout.write(
+            "Demo rule 'Overheat' at each site (docs/RULES.md): the simulator's heating miners get set_fan 100"
+        )
+
+
+def _demo_rule(site) -> None:
+    """One thermal rule per demo site, so `make run` with the simulator shows the engine at work."""
+    from audit.services import Actor
+    from rules.models import Rule
+    from rules.services.definitions import rule_create
+
+    if Rule.objects.filter(site=site, name="Overheat").exists():
+        return
+    rule_create(
+        actor=Actor.system("seed_demo_history"),
+        user=None,
+        site=site,
+        name="Overheat",
+        metric="temp_max",
+        op="gt",
+        threshold=85,
+        clear_threshold=75,
+        consecutive_samples=3,
+        cooldown_sec=900,
+        command_type="set_fan",
+        params={"speed": 100},
+        recovery_command_type="set_fan",
+        recovery_params={"speed": 70},
+        priority_class=40,
+    )
