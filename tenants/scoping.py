@@ -216,6 +216,12 @@ def audit_events_for(user):
 # --- what the caller named, in scope or 403 ---------------------------------------------------------
 
 
+def miner_or_site_q(user, capability: str) -> Q:
+    """For an operator, rows about one miner (`miner`) or a whole site (`miner` null, `site`) in
+    their scope: the miner's scope for the first, the site's for the second."""
+    return Q(miner__in=miners_for(user, capability)) | Q(miner__isnull=True, site__in=sites_for(user, capability))
+
+
 def object_get(qs: QuerySet, pk):
     """The row of `qs` (already scoped to the caller) with this pk; 403 FORBIDDEN otherwise —
     missing, out of scope and malformed ids answer the same."""

@@ -19,10 +19,7 @@ def alerts_for(user, capability: str = Capability.VIEW) -> QuerySet[Alert]:
     if scope.is_platform:
         return qs
     if scope.is_operator:
-        return qs.filter(
-            Q(miner__in=scoping.miners_for(user, capability))
-            | Q(miner__isnull=True, site__in=scoping.sites_for(user, capability))
-        )
+        return qs.filter(scoping.miner_or_site_q(user, capability))
     if scope.customer_tenant_ids and capability == Capability.VIEW:
         return qs.filter(
             Q(tenant_id__in=scope.customer_tenant_ids)

@@ -2,7 +2,7 @@
 miners they see, and site-wide orders of their sites; a customer the orders of their tenants (the
 owner when the order was opened), with public comments and status changes only."""
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 
 from hosting.models import WorkOrder, WorkOrderComment, WorkOrderEvent
 from tenants import scoping
@@ -17,10 +17,7 @@ def work_orders_for(user, capability: str = Capability.VIEW) -> QuerySet[WorkOrd
     if scope.is_platform:
         return qs
     if scope.is_operator:
-        return qs.filter(
-            Q(miner__in=scoping.miners_for(user, capability))
-            | Q(miner__isnull=True, site__in=scoping.sites_for(user, capability))
-        )
+        return qs.filter(scoping.miner_or_site_q(user, capability))
     if scope.customer_tenant_ids and capability == Capability.VIEW:
         return qs.filter(tenant_id__in=scope.customer_tenant_ids)
     return qs.none()
