@@ -10,41 +10,30 @@
 import datetime as dt
 
 from audit.services import Actor
-from hosting.models import AlertSeverity, AlertSource
+from hosting.models import AlertSource
 from hosting.selectors.alerts import alert_live, site_is_dark
-from hosting.services.alerts import alert_raise, alert_resolve, default_dedupe_key
-from rules.models import HitKind, Rule
+from hosting.services.alerts import AlertDraft, alert_raise_many, alert_resolve, default_dedupe_key
+from rules.models import Rule
 from tenants.models import Miner, Site
 
 STALE = "miner_stale"
 
 
-def _rule_kind(rule: Rule) -> str:
+def rule_kind(rule: Rule) -> str:
     return f"rule_{rule.metric}"
 
 
-def rule_alert(*, actor: Actor, rule: Rule, kind: str, miner: Miner, evidence: dict, now: dt.datetime) -> int | None:
-    """Raise (trigger) or resolve (recovery) the alert of an alert-only rule; the alert's id."""
-    key = default_dedupe_key(kind=_rule_kind(rule), site=rule.site, miner=miner, rule_id=rule.pk)
-    if kind == HitKind.RECOVERY:
-        live = alert_live(key)
-        if live is not None:
-            alert_resolve(actor=actor, alert=live, reason=f"rule {rule.name!r}: clear condition holds", now=now)
-        return live.pk if live is not None else None
-    alert = alert_raise(
-        site=rule.site,
-        kind=_rule_kind(rule),
-        title=f"{miner.miner_id}: {evidence['condition']} (rule {rule.name!r})",
-        severity=AlertSeverity.CRITICAL if rule.priority_class >= 40 else AlertSeverity.WARNING,
-        source=AlertSource.RULE,
-        miner=miner,
-        details=evidence,
-        dedupe_key=key,
-        rule_id=rule.pk,
-        actor=actor,
-        now=now,
-    )
-    return alert.pk
+def rule_alert_key(rule: Rule, miner: Miner) -> str:
+    """The one live alert of an alert-only rule on one miner."""
+    return default_dedupe_key(kind=rule_kind(rule), site=rule.site, miner=miner, rule_id=rule.pk)
+
+
+def rule_alert_resolve(*, actor: Actor, rule: Rule, miner: Miner, now: dt.datetime) -> int | None:
+    """Resolve an alert-only rule's live alert on this miner (its recovery); the alert's id, if any."""
+    live = alert_live(rule_alert_key(rule, miner))
+    if live is not None:
+        alert_resolve(actor=actor, alert=live, reason=f"rule {rule.name!r}: clear condition holds", now=now)
+    return live.pk if live is not None else None
 
 
 def stale_alerts(*, actor: Actor, site: Site, stale: dict[int, tuple[dt.datetime, Rule]], now: dt.datetime) -> int:
@@ -52,19 +41,16 @@ def stale_alerts(*, actor: Actor, site: Site, stale: dict[int, tuple[dt.datetime
     site is dark. How many were raised now."""
     if not stale or site_is_dark(site):
         return 0
-    raised = 0
+    drafts = []
     for miner in Miner.objects.filter(pk__in=list(stale)).select_related("site").order_by("pk"):
         last, rule = stale[miner.pk]
-        alert = alert_raise(
-            site=site,
-            kind=STALE,
-            title=f"{miner.miner_id}: no data since {last:%Y-%m-%d %H:%M} UTC",
-            severity=AlertSeverity.WARNING,
-            source=AlertSource.RULE,
-            miner=miner,
-            details={"last_sample": last.isoformat(), "stale_sec": rule.stale_sec, "rule_id": rule.pk},
-            actor=actor,
-            now=now,
+        drafts.append(
+            AlertDraft(
+                kind=STALE,
+                title=f"{miner.miner_id}: no data since {last:%Y-%m-%d %H:%M} UTC",
+                miner=miner,
+                details={"last_sample": last.isoformat(), "stale_sec": rule.stale_sec, "rule_id": rule.pk},
+            )
         )
-        raised += int(alert.raised)
-    return raised
+    alerts = alert_raise_many(site=site, drafts=drafts, source=AlertSource.RULE, actor=actor, now=now)
+    return sum(1 for a in alerts if a.raised)
