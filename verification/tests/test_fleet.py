@@ -284,3 +284,32 @@ def test_a_refused_upload_is_spooled_and_reported(farm, capsys):
 
 # A legacy-only cloud: the v1 path answers 404 (used by the auto-mode test through ROOT_URLCONF).
 urlpatterns = [path("", include([p for p in urls_edge.urlpatterns if "v1" not in str(p.pattern)]))]
+
+
+def test_simulate_fleet_with_commands_polls_executes_and_acks(farm, capsys):
+    from audit.services import Actor
+    from control.models import Command, CommandState
+    from control.services.creation import command_create
+
+    site, _, miners = farm
+    queued = command_create(
+        actor=Actor.system("test"), user=None, miner=miners[0], command_type="set_fan", params={"speed": 90}
+    )
+    with LocalServer() as url:
+        call_command(
+            "simulate_fleet",
+            site=["SITE-SIM"],
+            create_token=True,
+            url=url,
+            interval=0.5,
+            cycles="2",
+            offline_share=0,
+            commands=True,
+            command_poll_interval=0.1,
+        )
+    out = capsys.readouterr().out
+    assert "SITE-SIM commands=1 completed=1" in out
+    queued.refresh_from_db()
+    assert queued.state == CommandState.ACKED and queued.ack_payload["result_message"] == "Fan speed set to 90"
+    assert queued.ack_payload["before"]["fan_speeds"] != queued.ack_payload["after"]["fan_speeds"]
+    assert Command.objects.count() == 1
