@@ -412,6 +412,9 @@ CELERY_BEAT_SCHEDULE |= {
 # --- rules ---------------------------------------------------------------------------------------
 # One rule pass every RULES_EVAL_INTERVAL_SEC (SPEC §7: 30–120 s), once cluster-wide.
 RULES_EVAL_INTERVAL_SEC = _int("RULES_EVAL_INTERVAL_SEC", default=60)
+# The beat's pass is split into one task per this many sites, run by however many workers there are
+# (0: the beat task runs every site itself).
+RULES_EVAL_SITES_PER_TASK = _int("RULES_EVAL_SITES_PER_TASK", default=10)
 CELERY_BEAT_SCHEDULE |= {
     "rules.evaluate": {"task": "rules.evaluate", "schedule": float(RULES_EVAL_INTERVAL_SEC)},
 }

@@ -56,7 +56,7 @@ SELECT m.id, m.miner_id, l.tenant_id, m.zone_id, l.ts, ({METRIC_SQL[metric].repl
        s.day, s.triggers_today,
        w.n_new, w.trailing, w.streak_from
 FROM tenants_miner m
-JOIN telemetry_live l ON l.miner_id = m.id
+JOIN telemetry_live l ON l.miner_id = m.id AND l.site_id = %(site)s
 LEFT JOIN rules_rulestate s ON s.rule_id = %(rule)s AND s.miner_id = m.id
 LEFT JOIN LATERAL (
     SELECT count(*) AS n_new,

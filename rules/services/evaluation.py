@@ -264,15 +264,24 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
     audit_record_many(actor=ACTOR, events=events)  # one append per chain for the whole pass
 
 
-def rules_evaluate(*, now: dt.datetime | None = None, site=None, dry_run: bool = False) -> PassReport:
-    """One pass over every enabled rule (of `site`, if given). A dry run decides and reports but
-    writes nothing: no state, hit, command or audit event."""
+def sites_with_rules() -> list[int]:
+    """The ids of the sites with an enabled rule, in id order."""
+    return list(Rule.objects.filter(enabled=True).order_by("site_id").values_list("site_id", flat=True).distinct())
+
+
+def rules_evaluate(
+    *, now: dt.datetime | None = None, site=None, site_ids: list[int] | None = None, dry_run: bool = False
+) -> PassReport:
+    """One pass over every enabled rule (of `site`, or of the sites `site_ids`, if given). A dry run
+    decides and reports but writes nothing: no state, hit, command or audit event."""
     now = now or timezone.now()
     report = PassReport(dry_run=dry_run)
     started = time.perf_counter()
     rules = Rule.objects.filter(enabled=True).select_related("site").order_by("site_id", "pk")
     if site is not None:
         rules = rules.filter(site=site)
+    if site_ids is not None:
+        rules = rules.filter(site_id__in=site_ids)
     by_site: dict[int, list[Rule]] = {}
     for rule in rules:
         by_site.setdefault(rule.site_id, []).append(rule)
