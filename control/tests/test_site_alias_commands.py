@@ -143,3 +143,11 @@ def test_polling_by_alias_costs_the_same_queries_as_by_code(client, aliased):
         got = client.get(V1_POLL + "?limit=5", **collector_headers(aliased.token_x, CONFIGURED)).json()["commands"]
     assert len(got) == 1  # the one miner left
     assert len(by_alias) == len(by_code)
+
+
+def test_the_operator_command_list_filters_by_a_site_alias(as_user, aliased, noc_x):
+    cmd = ControlCommandFactory(miner=aliased.miners_a_x[0], command_type=CommandType.REBOOT)
+    client = as_user(noc_x)
+    by_alias = client.get("/api/admin/v1/commands?site_id=17").json()["results"]
+    assert [c["id"] for c in by_alias] == [cmd.pk]
+    assert client.get("/api/admin/v1/commands?site_id=site_002").json()["results"] == []
