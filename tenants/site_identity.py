@@ -13,6 +13,7 @@ from audit.services import Actor, audit_record
 from core.errors import Conflict, InvalidParameter
 from tenants.models import Site, SiteAlias
 
+SITE_ALIAS_MAX_LENGTH = 64  # SiteAlias.value
 # Set on a Site instance by alias_values_preload: its alias values, so a check costs no query.
 _PRELOADED = "_alias_values"
 
@@ -63,7 +64,10 @@ def site_identity_lock(value: str) -> None:
 
 def site_name_taken(value: str, *, site: Site | None = None) -> str:
     """Why `value` cannot become a name of `site` ('' when it can)."""
-    other = Site.objects.filter(code=value).exclude(pk=site.pk if site else None).values_list("code", flat=True).first()
+    others = Site.objects.filter(code=value)
+    if site is not None:
+        others = others.exclude(pk=site.pk)
+    other = others.values_list("code", flat=True).first()
     if other is not None:
         return f"{value!r} is the code of site {other}"
     alias = SiteAlias.objects.filter(value=value).select_related("site").first()
@@ -78,7 +82,7 @@ def site_alias_add(
 ) -> SiteAlias:
     """Give a site another name. Re-adding an alias the site already has returns it unchanged."""
     value = (value or "").strip()
-    if not value or len(value) > SiteAlias._meta.get_field("value").max_length:
+    if not value or len(value) > SITE_ALIAS_MAX_LENGTH:
         raise InvalidParameter("an alias is 1 to 64 characters", field="value")
     if kind not in SiteAlias.Kind.values:
         raise InvalidParameter(f"kind is one of {', '.join(SiteAlias.Kind.values)}", field="kind")
@@ -109,10 +113,10 @@ def site_alias_add(
 @transaction.atomic
 def site_alias_remove(*, actor: Actor, alias: SiteAlias) -> None:
     """Collectors that still send this value are refused (403 SITE_MISMATCH) from now on."""
-    alias = SiteAlias.objects.select_for_update(of=("self",)).select_related("site").filter(pk=alias.pk).first()
-    if alias is None:
+    locked = SiteAlias.objects.select_for_update(of=("self",)).select_related("site").filter(pk=alias.pk).first()
+    if locked is None:
         return
-    site = alias.site
-    payload = {"site": site.code, "value": alias.value, "kind": alias.kind, "note": alias.note}
-    alias.delete()
+    site = locked.site
+    payload = {"site": site.code, "value": locked.value, "kind": locked.kind, "note": locked.note}
+    locked.delete()
     audit_record(actor=actor, action="tenants.site_alias.removed", entity=site, payload=payload, site_code=site.code)
