@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- collectors ------------------------------------------------------------------------------
 COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = _int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)
+# How long a rotated collector token (an imported legacy key, most often) keeps working beside its successor.
+LEGACY_KEY_ROTATION_GRACE_HOURS = _int("LEGACY_KEY_ROTATION_GRACE_HOURS", default=168)
 # Requests per collector token, as DRF rates "<n>/<s|min|hour|day>" ("" = off), counted in the
 # shared Redis cache. Defaults leave a healthy collector far below them: see docs/SECURITY.md.
 COLLECTOR_UPLOAD_RATE = env.str("COLLECTOR_UPLOAD_RATE", default="120/min")

@@ -17,6 +17,7 @@ from tenants.models import (
     MinerGroup,
     RoleGrant,
     Site,
+    SiteAlias,
     Tenant,
     Zone,
 )
@@ -222,6 +223,12 @@ def _live(w: World, miner: Miner) -> int:
     return TelemetryLive.objects.get_or_create(miner=miner, defaults=defaults)[0].pk
 
 
+def _alias(site) -> int:
+    """An alias of the site (made once): fixture rows, the check needs objects to ask for."""
+    alias, _ = SiteAlias.objects.get_or_create(site=site, value=f"legacy-{site.pk}", defaults={"kind": "legacy_id"})
+    return alias.pk
+
+
 def _receipt(collector: Collector) -> int:
     """An upload receipt of the collector (any one; made once if it never uploaded)."""
     from telemetry.models import IngestBatch
@@ -417,6 +424,7 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     ),
     TelemetryLive: lambda w: (_live(w, w.miner_b_x), _live(w, w.miner_b_y), _live(w, w.miner_a_x)),
     IngestBatch: lambda w: (_receipt(w.collector_y), _receipt(w.collector_y), _receipt(w.collector_x)),
+    SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
     Rule: rule_admin_objects,
     RuleHit: rule_hit_admin_objects,
 }

@@ -9,6 +9,7 @@ from django.db import connections
 from audit.services import Actor
 from tenants.models import Collector, CollectorToken, Miner, Site
 from tenants.services import collector_token_create, collector_token_revoke
+from tenants.site_identity import site_by_code_or_alias
 from verification.edge_commands import EdgeCommands
 from verification.fleet import BATCH_SIZE, MODES, Fleet, MinerSpec, Schedule, utcnow
 from verification.uplink import Spool, Uplink
@@ -51,7 +52,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--site", action="append", required=True, help="site code (X-Site-ID); repeat for several sites"
+            "--site",
+            action="append",
+            required=True,
+            help="site code or alias, sent as X-Site-ID and envelope site_id; repeat for several sites",
         )
         parser.add_argument(
             "--miners", type=int, default=0, help="simulate the first N registered miners of each site (default: all)"
@@ -138,9 +142,10 @@ class Command(BaseCommand):
             time.sleep(1)
 
     def _prepare(self, code: str, o: dict, latest_interval: float) -> SiteRun:
-        site = Site.objects.filter(code=code).first()
+        # A site alias plays a collector configured with that site_id (what it sends on the wire).
+        site = site_by_code_or_alias(code)
         if site is None:
-            raise CommandError(f"no site with code {code!r}")
+            raise CommandError(f"no site with code or alias {code!r}")
         qs = (
             Miner.objects.filter(site=site)
             .order_by("miner_id")
