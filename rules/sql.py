@@ -9,6 +9,15 @@ without a break (the trailing streak) and when that streak began.
 
 from rules.models import Metric, Op
 
+# The accepted-shares counter of the miner's raw sample before `x` (within SHARES_PREVIOUS_WINDOW):
+# equal to x's, the miner found no share between the two samples. A counter that went down (a restart)
+# or a sample with no predecessor in the window is not "flat"; NULL on either side never breaches.
+SHARES_PREVIOUS_WINDOW = "1 hour"
+PREVIOUS_SHARES = (
+    "SELECT p.accepted_shares FROM telemetry_raw p WHERE p.site_id = x.site_id AND p.miner_id = x.miner_id"
+    f" AND p.ts < x.ts AND p.ts >= x.ts - interval '{SHARES_PREVIOUS_WINDOW}' ORDER BY p.ts DESC LIMIT 1"
+)
+
 # A metric over a sample row aliased `x` (live or raw: the same columns) and its miner `m`.
 METRIC_SQL: dict[str, str] = {
     Metric.TEMP_MAX: "x.temperature_max",
@@ -23,7 +32,8 @@ METRIC_SQL: dict[str, str] = {
     Metric.OFFLINE: "CASE WHEN x.online THEN 0 ELSE 1 END",
     Metric.NOT_HASHING: (
         "CASE WHEN x.online AND (coalesce(x.hashrate_5s_ghs, 0) = 0"
-        " OR x.hashrate_5s_ghs / 10.0 / NULLIF(m.nominal_hashrate_ths, 0) < %(not_hashing_pct)s) THEN 1 ELSE 0 END"
+        " OR x.hashrate_5s_ghs / 10.0 / NULLIF(m.nominal_hashrate_ths, 0) < %(not_hashing_pct)s"
+        f" OR x.accepted_shares = ({PREVIOUS_SHARES})) THEN 1 ELSE 0 END"
     ),
 }
 
