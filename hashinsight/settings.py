@@ -418,3 +418,5 @@ CELERY_BEAT_SCHEDULE |= {
 # The legacy thermal config's throttle: set_frequency to THERMAL_BASE_FREQUENCY_MHZ × throttle % (the
 # original application's fixed 600 MHz base), and back to the base on recovery (docs/RULES.md).
 THERMAL_BASE_FREQUENCY_MHZ = _int("THERMAL_BASE_FREQUENCY_MHZ", default=600)
+# A miner_stale alert open this many minutes gets one work order, linked to it (0 = never).
+RULES_STALE_WORK_ORDER_MIN = _int("RULES_STALE_WORK_ORDER_MIN", default=0)
