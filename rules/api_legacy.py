@@ -108,7 +108,6 @@ class ThermalConfigApi(LegacyThermalView):
     hosting variants GET/PUT /hosting/api/thermal/config/<id>."""
 
     @extend_schema(
-        operation_id="legacy_thermal_config_get",
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
         description=DEPRECATED + "{success, config}: the site's thermal rules as the original's config. " + NEW_API,
     )
@@ -117,7 +116,6 @@ class ThermalConfigApi(LegacyThermalView):
         return Response({"success": True, "config": thermal_config(site)})
 
     @extend_schema(
-        operation_id="legacy_thermal_config_put",
         request=OpenApiTypes.OBJECT,
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
         description=DEPRECATED
@@ -134,7 +132,6 @@ class ThermalCheckApi(LegacyThermalView):
     """POST /api/thermal/check {site_id} and POST /hosting/api/thermal/check/<site_id> (deprecated)."""
 
     @extend_schema(
-        operation_id="legacy_thermal_check",
         request=None,
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
         description=DEPRECATED
