@@ -14,7 +14,7 @@ from telemetry.models import TelemetryLive
 from tenants.models import Site
 
 EVENT_TYPES = (*ThermalLevel.values, HitKind.RECOVERY, HitKind.SUPPRESSED, HitKind.CAPPED)
-_ACTIONS = {
+_ACTIONS: dict[tuple[str, str], str] = {
     (ThermalLevel.WARNING, HitKind.TRIGGER): "warning_logged",
     (ThermalLevel.THROTTLE, HitKind.TRIGGER): "frequency_throttled",
     (ThermalLevel.CRITICAL, HitKind.TRIGGER): "mining_disable_proposed",

@@ -93,6 +93,8 @@ def stale_work_orders(*, actor: Actor, site: Site, now: dt.datetime) -> int:
     )
     opened = 0
     for alert in due:
+        if alert.miner is None:  # excluded by the query; narrows the type
+            continue
         work_order_create(
             actor=actor,
             alert=alert,

@@ -45,7 +45,7 @@ DEFAULTS = {  # the original application's default config
 TEMPS = ("warning_temp", "throttle_temp", "critical_temp", "recovery_temp")
 INTS = {"throttle_frequency_percent": (1, 100), "min_frequency_percent": (1, 100), "cooldown_minutes": (0, 10080)}
 BOOLS = ("is_enabled", "notify_on_warning", "notify_on_throttle", "notify_on_critical")
-NAMES = {L.WARNING: "thermal: warning", L.THROTTLE: "thermal: throttle", L.CRITICAL: "thermal: critical"}
+NAMES: dict[str, str] = {level: f"thermal: {level}" for level in L.values}
 
 
 def thermal_rules(site: Site) -> dict[str, Rule]:
@@ -74,6 +74,7 @@ def thermal_config(site: Site, rules: dict[str, Rule] | None = None) -> dict:
         config["throttle_frequency_percent"] = round(100 * frequency / _base()) if frequency else None
     if critical is not None:
         config["critical_temp"] = critical.threshold
+    first = throttle or critical or warning
     acting = [r for r in (throttle, critical) if r is not None]
     config["is_enabled"] = any(r.enabled for r in acting) if acting else False
     config |= {
@@ -81,7 +82,7 @@ def thermal_config(site: Site, rules: dict[str, Rule] | None = None) -> dict:
         "site_id": site.pk,
         "site_code": site.code,
         "configured": len(rules) == len(L.values),
-        "metric": (throttle or critical or warning).metric if rules else Metric.TEMP_MAX,
+        "metric": first.metric if first is not None else Metric.TEMP_MAX,
         "base_frequency_mhz": _base(),
         "rules": [
             {"level": level, "rule_id": r.pk, "name": r.name, "version": r.version, "enabled": r.enabled}
@@ -173,7 +174,7 @@ def _specs(c: dict) -> dict[str, dict]:
     }
 
 
-_CREATE_ONLY = {
+_CREATE_ONLY: dict[str, dict] = {
     L.WARNING: {"priority_class": PriorityClass.EFFICIENCY.value},
     L.THROTTLE: {"priority_class": PriorityClass.SAFETY.value},
     L.CRITICAL: {"priority_class": PriorityClass.SAFETY.value, "approval_required": True},
@@ -184,7 +185,9 @@ _CREATE_ONLY = {
 def thermal_config_apply(*, actor: Actor, user, site: Site, changes: dict) -> tuple[dict, list[str]]:
     """Apply a (partial) config: each thermal rule created or updated through the rule services
     (a change that changes nothing makes no version). The new config and the levels written."""
-    Site.objects.select_for_update().filter(pk=site.pk).first()  # one PUT per site at a time
+    # Two PUTs at once would both create the same thermal rule (the second failing on the unique
+    # constraint): the site row serializes them.
+    Site.objects.select_for_update().filter(pk=site.pk).first()
     rules = thermal_rules(site)
     c = config_validate(thermal_config(site, rules), changes)
     written = []
