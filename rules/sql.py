@@ -57,16 +57,19 @@ def candidates_sql(*, metric: str, op: str, zone: bool, group: bool, tenant: boo
         "NOT (m.id = ANY(%(excluded)s))" if excluded else "",
     ]
     where = " AND ".join(s for s in scope if s)
-    live_breach = breach_sql(metric, op, "threshold").replace("x.", "l.")
+    # The live value once per miner (OFFSET 0 keeps the planner from inlining it into each use:
+    # not_hashing's previous-sample lookup would run three times per row).
+    live_breach = f"coalesce(v.value {OP_SQL[op]} %(threshold)s, false)"
     raw_breach = breach_sql(metric, op, "threshold").replace("x.", "r.")
     return f"""
-SELECT m.id, m.miner_id, l.tenant_id, m.zone_id, l.ts, ({METRIC_SQL[metric].replace("x.", "l.")}) AS value,
+SELECT m.id, m.miner_id, l.tenant_id, m.zone_id, l.ts, v.value,
        {live_breach} AS breach,
        s.id, s.mode, s.count, s.first_breach_at, s.last_sample_ts, s.last_trigger_at, s.cooldown_until,
        s.day, s.triggers_today,
        w.n_new, w.trailing, w.streak_from
 FROM tenants_miner m
 JOIN telemetry_live l ON l.miner_id = m.id
+CROSS JOIN LATERAL (SELECT ({METRIC_SQL[metric].replace("x.", "l.")}) AS value OFFSET 0) v
 LEFT JOIN rules_rulestate s ON s.rule_id = %(rule)s AND s.miner_id = m.id
 LEFT JOIN LATERAL (
     SELECT count(*) AS n_new,
