@@ -3,13 +3,19 @@ variants read and write the site's three thermal rules through the rule services
 POST …/check runs one pass of the site, events and stats read the thermal rules' hits. Operators of
 the site only; another site, a missing one and customers 403 in the original's error shape."""
 
+import threading
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
+from audit.services import Actor
 from control.models import Command, CommandState
 from hosting.models import Alert, AlertState
 from rules.models import Rule, RuleVersion, ThermalLevel
 from rules.services.definitions import rule_update
+from rules.services.thermal import thermal_config_apply
 from rules.tests.test_evaluation import OPS, farm  # noqa: F401 — the farm fixture
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +250,45 @@ def test_anonymous_is_401_and_a_missing_site_id_is_400(client, noc, world):
     client.logout()
     r = client.get("/api/thermal/config?site_id=SITE-X")
     assert r.status_code in (401, 403) and r.json()["error_code"] == "UNAUTHENTICATED"
+
+
+def test_the_events_page_reads_in_a_fixed_number_of_queries(noc, farm, world):  # noqa: F811
+    put(noc, CONFIG)
+    path = f"/hosting/api/thermal/events/{world.site_x.pk}"
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert noc.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    farm.upload(0, {world.miners_a_x[0]: 85})
+    noc.post(path.replace("events", "check"))
+    few = queries()
+    farm.upload(1, dict.fromkeys([*world.miners_a_x, *world.miners_b_x], 95))
+    noc.post(path.replace("events", "check"))
+    assert len(noc.get(path).json()["events"]) > 10
+    assert queries() == few
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_puts_at_once_make_one_rule_set(world, noc_x):
+    barrier, errors = threading.Barrier(2), []
+
+    def one_put(temp):
+        try:
+            barrier.wait()
+            thermal_config_apply(actor=Actor.user(noc_x), user=noc_x, site=world.site_x, changes={"warning_temp": temp})
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one_put, args=(t,)) for t in (71, 73)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rules = thermal()
+    assert set(rules) == set(ThermalLevel.values) and Rule.objects.count() == 3
+    assert rules["warning"].version == 2 and rules["warning"].threshold in (71, 73)  # created, then the other PUT
