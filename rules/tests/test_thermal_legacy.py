@@ -215,6 +215,8 @@ def test_thermal_rules_are_marked_and_keep_a_temperature_metric(noc, world):
     r = noc.patch(f"/api/admin/v1/rules/{thermal()['throttle'].pk}", {"metric": "hashrate"}, "application/json")
     assert r.status_code == 400 and r.json()["field"] == "metric"
     assert set(thermal()) == set(ThermalLevel.values)
+    listed = noc.get("/api/admin/v1/rules?site_id=SITE-X").json()["results"]
+    assert sorted(x["thermal_level"] for x in listed) == ["critical", "throttle", "warning"]
 
 
 def _forbidden(r):
