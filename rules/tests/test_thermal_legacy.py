@@ -14,7 +14,7 @@ from audit.services import Actor
 from control.models import Command, CommandState
 from hosting.models import Alert, AlertState
 from rules.models import Rule, RuleVersion, ThermalLevel
-from rules.services.definitions import rule_update
+from rules.services.definitions import rule_create, rule_update
 from rules.services.thermal import thermal_config_apply
 from rules.tests.test_evaluation import OPS, farm  # noqa: F401 — the farm fixture
 
@@ -294,3 +294,16 @@ def test_two_puts_at_once_make_one_rule_set(world, noc_x):
     rules = thermal()
     assert set(rules) == set(ThermalLevel.values) and Rule.objects.count() == 3
     assert rules["warning"].version == 2 and rules["warning"].threshold in (71, 73)  # created, then the other PUT
+
+
+def test_a_rule_already_named_like_a_thermal_rule_is_400_on_name(noc, world):
+    fields = {"metric": "temp_max", "op": "gt", "threshold": 99}
+    rule_create(actor=OPS, user=None, site=world.site_x, name="thermal: throttle", **fields)
+    r = put(noc, CONFIG | {"color": "red"})  # an unknown key is ignored, the name clash is not
+    assert r.status_code == 400, r.content
+    assert (r.json()["error_code"], r.json()["field"], r.json()["message_zh"]) == (
+        "INVALID_RULE",
+        "name",
+        "热保护规则无效",
+    )
+    assert Rule.objects.count() == 1  # nothing of the three was kept
