@@ -279,7 +279,7 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Functions called on each /metrics scrape to refresh gauges computed from the database.
-METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh"]
+METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh", "rules.metrics.alerts_firing_refresh"]
 
 # --- security ----------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -420,3 +420,8 @@ RULES_EVAL_SITES_PER_TASK = _int("RULES_EVAL_SITES_PER_TASK", default=10)
 CELERY_BEAT_SCHEDULE |= {
     "rules.evaluate": {"task": "rules.evaluate", "schedule": float(RULES_EVAL_INTERVAL_SEC)},
 }
+# The legacy thermal config's throttle: set_frequency to THERMAL_BASE_FREQUENCY_MHZ × throttle % (the
+# original application's fixed 600 MHz base), and back to the base on recovery (docs/RULES.md).
+THERMAL_BASE_FREQUENCY_MHZ = _int("THERMAL_BASE_FREQUENCY_MHZ", default=600)
+# A miner_stale alert open this many minutes gets one work order, linked to it (0 = never).
+RULES_STALE_WORK_ORDER_MIN = _int("RULES_STALE_WORK_ORDER_MIN", default=0)

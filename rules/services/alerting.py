@@ -4,15 +4,21 @@
   is live) and resolves it on recovery;
 - a miner whose newest sample is older than the rule's `stale_sec` gets no command but one
   `miner_stale` alert (shared by every rule that sees it) — unless its site's collector is dark:
-  then the one collector-dark site alert stands for all of its miners.
+  then the one collector-dark site alert stands for all of its miners;
+- a `miner_stale` alert open RULES_STALE_WORK_ORDER_MIN minutes (0: never) gets one work order,
+  linked to it (SPEC §7: "optionally a work order").
 """
 
 import datetime as dt
 
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+
 from audit.services import Actor
-from hosting.models import AlertSource
+from hosting.models import Alert, AlertSource, AlertState, WorkOrder
 from hosting.selectors.alerts import alert_live, site_is_dark
 from hosting.services.alerts import AlertDraft, alert_raise_many, alert_resolve, default_dedupe_key
+from hosting.services.work_orders import work_order_create
 from rules.models import Rule
 from tenants.models import Miner, Site
 
@@ -54,3 +60,33 @@ def stale_alerts(*, actor: Actor, site: Site, stale: dict[int, tuple[dt.datetime
         )
     alerts = alert_raise_many(site=site, drafts=drafts, source=AlertSource.RULE, actor=actor, now=now)
     return sum(1 for a in alerts if a.raised)
+
+
+def stale_work_orders(*, actor: Actor, site: Site, now: dt.datetime) -> int:
+    """One work order per `miner_stale` alert of the site open at least RULES_STALE_WORK_ORDER_MIN
+    minutes and not yet linked to one (idempotent: the link is the memory). How many were opened."""
+    minutes = settings.RULES_STALE_WORK_ORDER_MIN
+    if minutes <= 0:
+        return 0
+    linked = WorkOrder.objects.filter(alert=OuterRef("pk"))
+    due = (
+        Alert.objects.filter(site=site, kind=STALE, source=AlertSource.RULE, miner__isnull=False)
+        .exclude(state=AlertState.RESOLVED)
+        .filter(fired_at__lte=now - dt.timedelta(minutes=minutes))
+        .exclude(Exists(linked))
+        .select_related("site", "miner")
+        .order_by("pk")
+    )
+    opened = 0
+    for alert in due:
+        if alert.miner is None:  # excluded by the query; narrows the type
+            continue
+        work_order_create(
+            actor=actor,
+            alert=alert,
+            title=f"{alert.miner.miner_id}: no data for {minutes}+ min",
+            description=f"{alert.title}. Opened by the rule engine after {minutes} minutes of stale data.",
+            now=now,
+        )
+        opened += 1
+    return opened
