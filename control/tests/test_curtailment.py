@@ -143,7 +143,9 @@ def test_at_the_end_the_miners_whose_disable_went_out_get_enable_hashing(fleet, 
     wires = lease(fleet, 1, limit=1)  # one disable reaches the collector; the other is still queued at the end
     leased = Command.objects.get(pk=int(wires[0]["command_id"]))
     with time_machine.travel(at(1.5), tick=False):
-        command_ack(principal=principal_for(fleet.collector_x), wire_id=wires[0]["command_id"], payload=ACK, endpoint="v1")
+        command_ack(
+            principal=principal_for(fleet.collector_x), wire_id=wires[0]["command_id"], payload=ACK, endpoint="v1"
+        )
     assert tick(60)["ended"] == 1
     c.refresh_from_db()
     assert c.state == CurtailmentState.ENDED
@@ -319,7 +321,9 @@ def test_the_downtime_of_curtailed_miners_is_attributed_curtailment(fleet, noc_x
     tick(0)
     wires = lease(fleet, 0.2)
     with time_machine.travel(at(0.5), tick=False):
-        command_ack(principal=principal_for(fleet.collector_x), wire_id=wires[0]["command_id"], payload=ACK, endpoint="v1")
+        command_ack(
+            principal=principal_for(fleet.collector_x), wire_id=wires[0]["command_id"], payload=ACK, endpoint="v1"
+        )
     tick(60)
     # the edge ran the enable at minute 61 (its ACK and verification are the edge tests' business)
     Command.objects.filter(command_type="enable_hashing").update(state=CommandState.SUCCEEDED, finished_at=at(61))
@@ -351,7 +355,7 @@ def test_two_concurrent_ticks_start_and_end_each_curtailment_once(fleet, noc_x, 
                 try:
                     barrier.wait()
                     curtailments_tick(now=moment)
-                except Exception as exc:  # noqa: BLE001 — reported by the assertion below
+                except Exception as exc:  # reported by the assertion below
                     errors.append(exc)
                 finally:
                     connection.close()
