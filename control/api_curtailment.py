@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
+from control.api_serializers import ReasonIn
 from control.errors import CurtailmentInvalid
 from control.models import Curtailment, CurtailmentState
 from control.selectors import curtailment_command_counts, curtailments_for
@@ -37,10 +38,6 @@ class CurtailmentIn(serializers.Serializer):
 class CurtailmentFilterIn(serializers.Serializer):
     site_id = serializers.CharField(required=False)
     state = serializers.ChoiceField(choices=CurtailmentState.choices, required=False)
-
-
-class ReasonIn(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class ChosenOut(serializers.Serializer):
