@@ -189,6 +189,18 @@ def test_a_miner_held_by_a_running_command_gets_its_enable_on_a_later_tick(fleet
     assert c.enable_pending == [] and len(commands(CommandType.ENABLE_HASHING)) == 1
 
 
+def test_the_beat_task_starts_a_due_curtailment_once_per_interval(fleet, noc_x, ops_manager_x, settings):
+    from control.tasks import curtailment_tick_task
+
+    assert settings.CELERY_BEAT_SCHEDULE["control.curtailment_tick"]["task"] == "control.curtailment_tick"
+    c = approved(create(noc_x), ops_manager_x)
+    with time_machine.travel(at(0.1), tick=False):
+        assert curtailment_tick_task.apply().get()["started"] == 1
+        assert curtailment_tick_task.apply().get() is None  # a second beat's send in the same interval: skipped
+    c.refresh_from_db()
+    assert c.state == CurtailmentState.ACTIVE and len(commands(CommandType.DISABLE_HASHING)) == 2
+
+
 # --- kW shed ------------------------------------------------------------------------------------
 
 
