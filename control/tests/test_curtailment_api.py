@@ -97,6 +97,24 @@ def test_the_list_filters_by_site_and_state(as_user, fleet, noc_x, superuser):
     assert (r.status_code, r.json()["field"]) == (400, "state")
 
 
+def test_the_list_costs_the_same_queries_for_one_or_three_curtailments(
+    as_user, fleet, noc_x, django_assert_num_queries
+):
+    start = timezone.now() + dt.timedelta(minutes=10)
+    client = as_user(noc_x)
+    client.post(URL, body(), content_type="application/json")
+    client.get(URL)
+    # session, user, grants, the page: no query per row
+    with django_assert_num_queries(4):
+        assert len(client.get(URL).json()["results"]) == 1
+    for n in (1, 2):
+        later = start + dt.timedelta(hours=3 * n)
+        changes = {"start_at": later.isoformat(), "end_at": (later + dt.timedelta(hours=1)).isoformat()}
+        assert client.post(URL, body(**changes), content_type="application/json").status_code == 201
+    with django_assert_num_queries(4):
+        assert len(client.get(URL).json()["results"]) == 3
+
+
 def test_another_sites_operator_gets_403_and_sees_none(as_user, fleet, noc_x, noc_y):
     pk = as_user(noc_x).post(URL, body(), content_type="application/json").json()["id"]
     client = as_user(noc_y)
@@ -134,3 +152,20 @@ def test_the_console_lists_own_curtailments_and_approves_through_the_service(
     client.post(changelist, {"action": "approve", ACTION_CHECKBOX_NAME: [pk], "apply": "1", "reason": "grid order"})
     c = Curtailment.objects.get(pk=pk)
     assert c.approved_by == ops_manager_x and c.approval_reason == "grid order"
+
+
+def test_the_console_list_costs_the_same_queries_for_one_or_three(as_user, fleet, noc_x, django_assert_num_queries):
+    changelist = reverse("admin:control_curtailment_changelist")
+    start = timezone.now() + dt.timedelta(minutes=10)
+    client = as_user(noc_x)
+    client.post(URL, body(), content_type="application/json")
+    client.get(changelist)
+    # session, user, grants, the site filter's choices, the rows
+    with django_assert_num_queries(6):
+        client.get(changelist)
+    for n in (1, 2):
+        later = start + dt.timedelta(hours=3 * n)
+        changes = {"start_at": later.isoformat(), "end_at": (later + dt.timedelta(hours=1)).isoformat()}
+        client.post(URL, body(**changes), content_type="application/json")
+    with django_assert_num_queries(6):
+        assert client.get(changelist).content.decode().count("/change/") >= 3
