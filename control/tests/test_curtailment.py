@@ -10,6 +10,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from conftest import grant
 from control.models import Command, CommandState, CommandType, Curtailment, CurtailmentState, PriorityClass
 from control.services.ack import command_ack
 from control.services.curtailment import (
@@ -24,6 +25,8 @@ from control.tests.factories import principal_for
 from core.errors import DomainError
 from telemetry.models import IngestBatch, TelemetryLive
 from telemetry.tests.tier_rows import insert_1m
+from tenants.models import Role, Site
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 12, 8, 14, 0, tzinfo=dt.UTC)  # every curtailment here starts at T0, ends at T0 + 1 h
@@ -67,19 +70,13 @@ def create(user, *, start=T0, end=None, target_kw=6.0, reason="DR-42 grid operat
         return curtailment_create(
             actor=Actor.user(user),
             user=user,
-            site=scope.pop("site", None) or user_site(user),
+            site=Site.objects.get(code="SITE-X"),
             start_at=start,
             end_at=end or start + dt.timedelta(hours=1),
             reason=reason,
             target_kw=target_kw,
             **scope,
         )
-
-
-def user_site(user):
-    from tenants.models import Site
-
-    return Site.objects.get(code="SITE-X")
 
 
 def approved(c, approver):
@@ -274,6 +271,15 @@ def test_the_requester_cannot_approve_their_own_curtailment(fleet, noc_x):
     with pytest.raises(DomainError) as exc:
         approved(c, noc_x)
     assert exc.value.error_code == "SELF_APPROVAL"
+
+
+def test_a_zone_noc_may_curtail_their_zone_but_not_the_whole_site(fleet):
+    zone_noc = grant(UserFactory(username="noc-x1"), Role.NOC, zone=fleet.zone_x1)
+    with pytest.raises(DomainError) as exc:
+        create(zone_noc, target_kw=3.0)
+    assert exc.value.error_code == "FORBIDDEN"
+    c = create(zone_noc, target_kw=3.0, zone=fleet.zone_x1)
+    assert [r["miner"] for r in c.chosen] == [fleet.miners_a_x[0].pk]
 
 
 # --- audit --------------------------------------------------------------------------------------
