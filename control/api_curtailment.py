@@ -6,7 +6,7 @@ Names in, ids inside: the site by code, the zone by code, the group by name and 
 miner_id, resolved inside the caller's scope (anything else 403, as a missing id). Operators
 only; customers get 403 on all of it."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -88,7 +88,7 @@ class CurtailmentDetailOut(CurtailmentOut):
     def get_commands(self, c) -> dict:
         return curtailment_command_counts(c)
 
-    @extend_schema(responses=ShedOut)
+    @extend_schema_field(ShedOut)
     def get_shed(self, c) -> dict:
         return ShedOut(curtailment_shed(c)).data
 
