@@ -396,7 +396,13 @@ COMMAND_MAX_LEASES = _int("COMMAND_MAX_LEASES", default=10)
 COMMAND_ACK_MAX_BYTES = _int("COMMAND_ACK_MAX_BYTES", default=1024 * 1024)
 COMMAND_EXPIRY_INTERVAL_SEC = _int("COMMAND_EXPIRY_INTERVAL_SEC", default=15)
 COMMAND_VERIFY_INTERVAL_SEC = _int("COMMAND_VERIFY_INTERVAL_SEC", default=30)
+# Curtailments (SPEC §6.3): how often the tick starts and ends them, the minutes before a start
+# its kW baseline is averaged over, and the TTL of the enable_hashing commands at its end.
+CURTAILMENT_TICK_INTERVAL_SEC = _int("CURTAILMENT_TICK_INTERVAL_SEC", default=60)
+CURTAILMENT_BASELINE_MIN = _int("CURTAILMENT_BASELINE_MIN", default=15)
+CURTAILMENT_ENABLE_TTL_SEC = _int("CURTAILMENT_ENABLE_TTL_SEC", default=3600)
 CELERY_BEAT_SCHEDULE |= {
+    "control.curtailment_tick": {"task": "control.curtailment_tick", "schedule": float(CURTAILMENT_TICK_INTERVAL_SEC)},
     "control.commands_expire_due": {
         "task": "control.commands_expire_due",
         "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC),
