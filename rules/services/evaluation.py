@@ -25,7 +25,7 @@ from hosting.selectors.maintenance import maintenance_occurrences
 from rules import metrics
 from rules.models import HitKind, Mode, Op, Rule, RuleHit, RuleState
 from rules.services.actions import ACTOR, Decision, act, evidence_attach
-from rules.services.alerting import stale_alerts, stale_work_orders
+from rules.services.alerting import stale_alerts, stale_alerts_resolve, stale_work_orders
 from rules.sql import candidates_sql
 
 
@@ -228,6 +228,7 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
         ],
     )
     report.stale_alerts += stale_alerts(actor=ACTOR, site=site, stale=stale, now=now)
+    stale_alerts_resolve(actor=ACTOR, site=site, now=now)
     report.stale_work_orders += stale_work_orders(actor=ACTOR, site=site, now=now)
     act(decisions, now)
     for d in decisions:
