@@ -33,12 +33,10 @@ def command_get_for(user, pk, capability: str = Capability.VIEW) -> Command | No
 def command_events(command: Command):
     """The command's audit timeline (created → approved → queued → dispatched → acked → …), from
     its own chains only."""
-    from audit.models import AuditEvent
+    from audit.selectors import events_about
 
     chains = [f"tenant:{command.tenant_id}", f"site:{command.site.code}"]
-    return AuditEvent.objects.filter(
-        entity_type="control.command", entity_id=str(command.pk), chain_key__in=chains
-    ).order_by("occurred_at", "seq")
+    return events_about("control.command", command.pk, chains=chains)
 
 
 def curtailments_for(user, capability: str = Capability.VIEW) -> QuerySet[Curtailment]:
