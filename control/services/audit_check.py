@@ -44,7 +44,7 @@ def command_trail(command: Command) -> CommandTrail:
     events = list(command_events(command))
     problems = events_verify(events)
     trail = CommandTrail()
-    epochs: set[int] = set()
+    epochs: set[int | None] = set()
     for e in events:
         lease = None
         if e.action == DISPATCHED:

@@ -77,7 +77,7 @@ def stale_alerts_resolve(*, actor: Actor, site: Site, now: dt.datetime) -> int:
     newest = dict(TelemetryLive.objects.filter(miner_id__in=[a.miner_id for a in live]).values_list("miner_id", "ts"))
     resolved = 0
     for alert in live:
-        ts = newest.get(alert.miner_id)
+        ts = newest.get(alert.miner_id) if alert.miner_id is not None else None
         limit = (alert.details or {}).get("stale_sec") or settings.TELEMETRY_STALE_SEC
         if ts is not None and (now - ts).total_seconds() <= limit:
             alert_resolve(actor=actor, alert=alert, reason=f"data again since {ts:%Y-%m-%d %H:%M} UTC", now=now)
