@@ -6,10 +6,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from control.admin_board import board_view
 from control.models import Command, CommandAck, CommandAttempt, CommandState
-from control.selectors import commands_for
+from control.selectors import acks_for, commands_for
 from control.services import decisions, params, rollback
 from control.services.audit_check import command_trail
 from core.errors import DomainError
@@ -61,6 +63,8 @@ class AckInline(ReadOnlyInline):
 
 @admin.register(Command)
 class CommandAdmin(ReadOnlyScopedAdmin):
+    change_list_template = "admin/control/command/change_list.html"
+
     scoped = commands_for
     manage_capability = Capability.OPERATE
     list_display = (
@@ -203,6 +207,13 @@ class CommandAdmin(ReadOnlyScopedAdmin):
             rows,
         )
 
+    def get_urls(self):
+        # Before the model's own URLs: "board/" must not be read as an object id.
+        return [
+            path("board/", self.admin_site.admin_view(lambda request: board_view(self, request)), name="control_board"),
+            *super().get_urls(),
+        ]
+
     # --- actions: confirmation page with a reason, then the service for each selected command ---
 
     def _decide(self, request, queryset, *, action, verb, question, service, capability):
@@ -308,3 +319,26 @@ def _lease_text(lease: dict | None) -> str:
     if not lease:
         return ""
     return f"leased by poll: attempt {lease.get('attempt')}, lease_epoch {lease.get('lease_epoch')}"
+
+
+@admin.register(CommandAck)
+class CommandAckAdmin(ReadOnlyScopedAdmin):
+    """Every ACK received, as evidence; filter "unknown" for ACKs of ids a site was never handed
+    (kept, answered 200 so the collector stops re-sending, and shown here with their body)."""
+
+    scoped = acks_for
+    list_display = ("received_at", "collector", "device_id", "endpoint", "wire_id", "disposition", "command_link")
+    list_filter = ("disposition", "endpoint", ("collector", Related))
+    search_fields = ("wire_id", "device_id")
+    list_select_related = ("collector__site", "command")
+    readonly_fields = (
+        *("received_at", "collector", "device_id", "endpoint", "wire_id", "disposition", "command", "payload"),
+    )
+    date_hierarchy = "received_at"
+
+    @admin.display(description="Command")
+    def command_link(self, ack):
+        if ack.command_id is None:
+            return "—"
+        url = reverse("admin:control_command_change", args=[ack.command_id])
+        return format_html('<a href="{}">#{}</a>', url, ack.command_id)

@@ -6,7 +6,7 @@ miner moving to another customer never shows the previous owner's commands)."""
 
 from django.db.models import Count, Q, QuerySet
 
-from control.models import Command, Curtailment
+from control.models import Command, CommandAck, Curtailment
 from tenants.scoping import Capability, scope_for
 
 
@@ -63,3 +63,10 @@ def curtailment_command_counts(c: Curtailment) -> dict[str, dict[str, int]]:
     for row in rows:
         out.setdefault(row["command_type"], {})[row["state"]] = row["n"]
     return out
+
+
+def acks_for(user, capability: str = Capability.VIEW) -> QuerySet[CommandAck]:
+    """ACKs the user may read: those sent by collectors in their scope (operators only)."""
+    from tenants.scoping import collectors_for
+
+    return CommandAck.objects.filter(collector__in=collectors_for(user, capability).values("pk"))

@@ -25,6 +25,7 @@ from verification.isolation.probes_api import (
     collector_probes,
     collector_status_probes,
     command_api_probes,
+    command_board_probes,
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
@@ -109,6 +110,7 @@ CASES: list[Case] = [
         telemetry_read_probes,
     ),
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
+    Case("admin: command board", exact("/admin/control/command/board/"), command_board_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
     Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
     Case("legacy thermal routes (rules)", exact(*THERMAL_PATHS, *HOSTING_THERMAL_PATHS), thermal_probes),
