@@ -415,3 +415,5 @@ RULES_EVAL_INTERVAL_SEC = _int("RULES_EVAL_INTERVAL_SEC", default=60)
 CELERY_BEAT_SCHEDULE |= {
     "rules.evaluate": {"task": "rules.evaluate", "schedule": float(RULES_EVAL_INTERVAL_SEC)},
 }
+# The longest period one backtest (a rule replayed over the 1-minute tier) may cover; longer → 400.
+RULES_BACKTEST_MAX_DAYS = _int("RULES_BACKTEST_MAX_DAYS", default=31)

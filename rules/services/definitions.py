@@ -138,14 +138,21 @@ def _record(rule: Rule, *, actor: Actor, user, action: str) -> None:
     )
 
 
-@transaction.atomic
-def rule_create(*, actor: Actor, user, site, **fields) -> Rule:
+def rule_draft(*, user, site, **fields) -> Rule:
+    """An unsaved rule of `site` from `fields`, checked as rule_create checks one (the caller's
+    scope, then rule_validate): what rule_create saves and what a backtest of a draft replays."""
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise InvalidRule(sorted(unknown)[0], "not a field of a rule")
     rule = Rule(site=site, created_by=user, **fields)
     _require(user, rule)
     rule_validate(rule)
+    return rule
+
+
+@transaction.atomic
+def rule_create(*, actor: Actor, user, site, **fields) -> Rule:
+    rule = rule_draft(user=user, site=site, **fields)
     if Rule.objects.filter(site=site, name=rule.name).exists():
         raise InvalidRule("name", "a rule of this site already has this name")
     rule.save()
