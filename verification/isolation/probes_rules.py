@@ -12,6 +12,8 @@ from verification.isolation.world import ACTOR, MISSING_ID, World
 RULE_API_PATHS = (
     "/api/admin/v1/rules",
     "/api/admin/v1/rules/<int:pk>",
+    "/api/admin/v1/rules/backtest",  # POST a draft: the same gate as a rule create
+    "/api/admin/v1/rules/<int:pk>/backtest",  # POST: another site's rule 403 like a missing one
     "/api/admin/v1/rules/<int:pk>/hits",
     "/api/admin/v1/rule_hits",
 )
