@@ -61,7 +61,12 @@ from verification.isolation.probes_reports import (
     portal_reports_probes,
     sla_report_probes,
 )
-from verification.isolation.probes_rules import RULE_API_PATHS, rule_api_probes
+from verification.isolation.probes_rules import (
+    RULE_ADMIN_BACKTEST_PATHS,
+    RULE_API_PATHS,
+    rule_admin_backtest_probes,
+    rule_api_probes,
+)
 from verification.isolation.routes import Route, route_list
 
 CASES: list[Case] = [
@@ -104,6 +109,7 @@ CASES: list[Case] = [
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
     Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
+    Case("admin: rule backtest (a rule's, a draft's)", exact(*RULE_ADMIN_BACKTEST_PATHS), rule_admin_backtest_probes),
     Case("evidence pack request", exact(EVIDENCE_REQUEST_PATH), evidence_request_probes),
     Case("evidence pack status and download", exact(*EVIDENCE_PACK_PATHS), evidence_pack_probes),
     Case("admin model", admin_model_covered, admin_model_probes),
