@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from hosting.selectors.maintenance import maintenance_occurrences
@@ -231,7 +231,11 @@ def rule_backtest(*, rule_or_definition, start: dt.datetime, end: dt.datetime, u
         "not_hashing_pct": settings.DOWNTIME_ZERO_HASHRATE_PCT,
     }
     sql = backtest_sql(metric=rule.metric, op=rule.op, **scope_flags(rule))
-    with connection.chunked_cursor() as cur:  # server-side: a big site streams, per miner
+    with transaction.atomic(), connection.chunked_cursor() as cur:  # server-side: a big site streams, per miner
+        with connection.cursor() as setup:
+            # A cursor is planned for its first 10 % of rows (cursor_tuple_fraction): here that picks
+            # a nested loop over the 1m index, measured 250× slower than the hash plan for all rows.
+            setup.execute("SET LOCAL cursor_tuple_fraction = 1.0")
         cur.execute(sql, params)
         chunks = iter(lambda: cur.fetchmany(FETCH_ROWS), [])
         for _miner, group in itertools.groupby(itertools.chain.from_iterable(chunks), key=lambda r: r[0]):
