@@ -89,11 +89,11 @@ class BacktestReport:
         if width >= dt.timedelta(days=1):
             origin = origin.replace(hour=0)
         n = max(int((self.end - origin) / width + (1 if (self.end - origin) % width else 0)), 1)
-        buckets = [{"start": origin + i * width, "counts": dict.fromkeys(HitKind.values, 0)} for i in range(n)]
+        counts: list[dict[str, int]] = [dict.fromkeys(HitKind.values, 0) for _ in range(n)]
         for m in self.miners:
             for at, kind in m.times:
-                buckets[min(int((at - origin) / width), n - 1)]["counts"][kind] += 1
-        return buckets
+                counts[min(int((at - origin) / width), n - 1)][kind] += 1
+        return [{"start": origin + i * width, "counts": c} for i, c in enumerate(counts)]
 
     def as_dict(self) -> dict:
         return {
