@@ -28,12 +28,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import Forbidden
 from hosting.selectors.maintenance import maintenance_occurrences
 from rules.errors import BacktestMetricUnavailable, BacktestPeriodInvalid
 from rules.models import HitKind, Mode, Rule, RuleState
 from rules.services.decision import MaintenanceAt, Observation, decide, lookback_sec
 from rules.services.definitions import rule_definition, rule_draft
 from rules.sql import METRIC_1M_SQL, backtest_sql, scope_flags, scope_params
+from tenants.scoping import Capability, can
 
 HITS_PER_MINER = 200  # hit times listed per miner (the counts are always complete)
 FETCH_ROWS = 5000  # rows per round trip of the server-side cursor
@@ -156,6 +158,8 @@ def _period(start: dt.datetime, end: dt.datetime, now: dt.datetime) -> tuple[dt.
 
 def _rule_of(rule_or_definition, user) -> Rule:
     if isinstance(rule_or_definition, Rule):
+        if user is not None and not can(user, Capability.VIEW, rule_or_definition.site):
+            raise Forbidden("no such rule in your scope")
         return rule_or_definition
     fields = dict(rule_or_definition)
     site = fields.pop("site")

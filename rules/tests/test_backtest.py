@@ -12,6 +12,7 @@ from django.db import connection
 from audit.models import AuditEvent
 from audit.services import Actor
 from control.models import Command
+from core.errors import Forbidden
 from hosting.models import Alert, MaintenanceWindow
 from rules.errors import BacktestMetricUnavailable, BacktestPeriodInvalid, InvalidRule
 from rules.models import HitKind, Metric, RuleHit, RuleState
@@ -239,3 +240,12 @@ def test_each_1_minute_metric_equals_the_raw_metric_at_one_sample_a_minute(clien
     assert online_1m == pytest.approx(online)
     if metric in ("offline", "not_hashing"):  # defined on offline samples too
         assert one_minute == raw
+
+
+def test_the_service_refuses_a_rule_or_draft_outside_the_callers_scope(world, noc_y, time_machine):
+    time_machine.move_to(minute(60), tick=False)
+    rule = rule_create(actor=OPS, user=None, site=world.site_x, **RULE)
+    with pytest.raises(Forbidden):
+        rule_backtest(rule_or_definition=rule, start=DAY, end=minute(60), user=noc_y)
+    with pytest.raises(Forbidden):
+        rule_backtest(rule_or_definition={"site": world.site_x, **RULE}, start=DAY, end=minute(60), user=noc_y)
