@@ -122,6 +122,7 @@ def counts_svg(
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(b["counts"].get(k, 0) for k, _, _ in series) for b in buckets]
     biggest = max(totals, default=0) or 1
+    biggest += biggest % 2 if biggest > 1 else 0  # an even top: the middle tick is a whole count
     n = max(len(buckets), 1)
     step = plot_w / n
     bar_w = max(step * 0.72, 1.0)

@@ -78,3 +78,19 @@ def test_another_sites_rule_and_a_missing_one_are_403(as_user, noc_x, world, cli
     noc = as_user(noc_x)
     assert noc.get(f"/admin/rules/rule/{on_y.pk}/backtest/").status_code == 403
     assert noc.get("/admin/rules/rule/999999/backtest/").status_code == 403
+
+
+def test_the_chart_stacks_counts_and_escapes_its_texts():
+    from hosting.reports.chart import counts_svg
+
+    buckets = [
+        {"label": "00:00", "title": "a <b>", "counts": {"trigger": 2, "capped": 1}},
+        {"label": "01:00", "title": "c", "counts": {}},
+    ]
+    series = [("trigger", "trigger", "#c00"), ("capped", "capped & more", "#fa0")]
+    svg = counts_svg(buckets, series, caption="hits <per> hour", chart_id="x")
+    assert svg.count("<rect") == 2 + len(
+        series
+    )  # two stacked bars in the first bucket, none in the empty one, the legend
+    assert "a &lt;b&gt;: 2 trigger" in svg and "capped &amp; more" in svg and "hits &lt;per&gt; hour" in svg
+    assert "<b>" not in svg
