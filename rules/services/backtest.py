@@ -32,7 +32,7 @@ from core.errors import Forbidden
 from hosting.selectors.maintenance import maintenance_occurrences
 from rules.errors import BacktestMetricUnavailable, BacktestPeriodInvalid
 from rules.models import HitKind, Mode, Rule, RuleState
-from rules.services.decision import MaintenanceAt, Observation, decide, lookback_sec
+from rules.services.decision import MaintenanceAt, Observation, decide, lookback_sec, streak
 from rules.services.definitions import rule_definition, rule_draft
 from rules.sql import METRIC_1M_SQL, backtest_sql, scope_flags, scope_params
 from tenants.scoping import Capability, can
@@ -193,8 +193,10 @@ def _replay(rule: Rule, rows: list[tuple], end: dt.datetime, timeline: _Timeline
         newest, now = rows[i], minute + PASS_AT
         fresh = state is None or state.last_sample_ts is None or newest[6] > state.last_sample_ts
         waiting = now - newest[6] > stale or (state is None and not newest[8]) or (not fresh and not newest[8])
-        if waiting:  # stale, not a candidate, or nothing this pass can change: on to the next minute stored
-            if i + 1 >= len(rows):
+        if waiting or (state is not None and state.mode == Mode.NORMAL and not newest[8]):
+            if not waiting:  # nothing triggered, newest not breaching: decide() cannot hit, only the streak resets
+                streak(Observation(newest[0], newest[3], newest[6], newest[7], False, 1, 0, None), state)
+            if i + 1 >= len(rows):  # stale, not a candidate, or nothing to change: on to the next minute stored
                 return
             minute = rows[i + 1][4]
             continue
