@@ -9,14 +9,13 @@ from audit.services import Actor
 from rules.models import RuleHit, RuleState
 from rules.services.definitions import rule_create
 from rules.tests.test_backtest import DAY, RULE, minute
-from rules.tests.test_backtest_api import hot_hour  # noqa: F401 -- the fixture, shared
 
 pytestmark = pytest.mark.django_db
 OPS = Actor.system("test.ops")
 PERIOD = {"start": "2026-11-23 00:00:00", "end": "2026-11-23 01:00:00"}
 
 
-def test_a_noc_backtests_a_rule_from_its_change_page(as_user, noc_x, world, hot_hour):  # noqa: F811
+def test_a_noc_backtests_a_rule_from_its_change_page(as_user, noc_x, world, hot_hour):
     rule = rule_create(actor=OPS, user=None, site=world.site_x, **RULE)
     client = as_user(noc_x)
     page = client.get(f"/admin/rules/rule/{rule.pk}/change/").content.decode()
@@ -40,7 +39,7 @@ def test_a_period_error_is_shown_not_raised(as_user, noc_x, world, time_machine)
     assert r.status_code == 200 and "must be after start" in r.content.decode()
 
 
-def test_a_draft_is_backtested_from_the_changelist(as_user, noc_x, world, hot_hour):  # noqa: F811
+def test_a_draft_is_backtested_from_the_changelist(as_user, noc_x, world, hot_hour):
     client = as_user(noc_x)
     assert 'href="/admin/rules/rule/backtest/"' in client.get("/admin/rules/rule/").content.decode()
     assert client.get("/admin/rules/rule/backtest/").status_code == 200

@@ -10,22 +10,12 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from rules.models import RuleHit, RuleState
 from rules.services.definitions import rule_create
-from rules.tests.test_backtest import DAY, RULE, minute, upload
+from rules.tests.test_backtest import DAY, RULE, minute
 
 pytestmark = pytest.mark.django_db
 OPS = Actor.system("test.ops")
 PERIOD = {"start": DAY.isoformat(), "end": minute(60).isoformat()}
 DRAFT = {k: v for k, v in RULE.items() if k != "name"} | {"site_id": "SITE-X"}
-
-
-@pytest.fixture
-def hot_hour(client, world, time_machine):
-    """Ten hot minutes of one miner (and a cool one), then the clock an hour on."""
-    hot, cool = world.miners_a_x[:2]
-    for m in range(10):
-        upload(client, world, time_machine, minute(m), {hot: 90, cool: 60})
-    time_machine.move_to(minute(60), tick=False)
-    return hot
 
 
 def test_a_noc_backtests_a_draft_by_names(as_user, noc_x, world, hot_hour):
