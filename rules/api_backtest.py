@@ -83,7 +83,7 @@ class RuleBacktestDraftApi(APIView):
 
     permission_classes = [IsOperator]
 
-    @extend_schema(request=BacktestDraftIn, responses=BacktestOut)
+    @extend_schema(request=BacktestDraftIn, responses=BacktestOut, operation_id="admin_rule_backtest_draft")
     def post(self, request):
         start, end = _period(request.data)
         data = validated(RuleIn, request.data)
@@ -100,7 +100,7 @@ class RuleBacktestApi(APIView):
 
     permission_classes = [IsOperator]
 
-    @extend_schema(request=PeriodIn, responses=BacktestOut)
+    @extend_schema(request=PeriodIn, responses=BacktestOut, operation_id="admin_rule_backtest")
     def post(self, request, pk):
         rule = rule_in_scope(request, pk)
         start, end = _period(request.data)
