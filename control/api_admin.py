@@ -32,10 +32,10 @@ from core.api.pagination import filter_by, paginated
 from core.errors import Forbidden
 from tenants import scoping
 from tenants.permissions import IsOperator
+from tenants.site_identity import site_named_q
 
 ORDERING = ("-created_at", "-id")
 LOOKUPS = {
-    "site_id": "site__code",
     "miner_id": "miner__miner_id",
     "state": "state",
     "type": "command_type",
@@ -45,7 +45,8 @@ LOOKUPS = {
 
 def filtered(request):
     f = valid(FilterIn, request.query_params)
-    return filter_by(commands_for(request.user).select_related(*LIST_RELATED), f, LOOKUPS)
+    qs = filter_by(commands_for(request.user).select_related(*LIST_RELATED), f, LOOKUPS)
+    return qs.filter(site_named_q(f["site_id"], "site")) if "site_id" in f else qs
 
 
 def _miners(user, site, ids: list[str]) -> list:

@@ -21,11 +21,7 @@ from rest_framework.views import APIView
 from control.services.ack import command_ack
 from control.services.poll import command_poll_lease
 from core.wire import MalformedBody, decode_body, read_body
-from tenants.collector_auth import (
-    CollectorTokenAuthentication,
-    IsCollector,
-    SiteMismatch,
-)
+from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
 from tenants.collector_throttle import CollectorAckThrottle, CollectorPollThrottle
 
 _ACK_OK = {"success": True}
@@ -87,8 +83,8 @@ class LegacyCommandPendingApi(_CollectorApi):
 
     @extend_schema(parameters=[_LIMIT], responses=_LegacyCommandList, deprecated=True)
     def get(self, request, site_id: str | None = None):
-        if site_id is not None and site_id != request.user.site.code:
-            raise SiteMismatch("the site in the path is not this token's site")
+        if site_id is not None:
+            request.user.site_check(site_id)
         commands = command_poll_lease(principal=request.user, limit=_poll_limit(request))
         return Response({"success": True, "commands": commands})
 

@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- collectors ------------------------------------------------------------------------------
 COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = _int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)
+# How long a rotated collector token (an imported legacy key, most often) keeps working beside its successor.
+LEGACY_KEY_ROTATION_GRACE_HOURS = _int("LEGACY_KEY_ROTATION_GRACE_HOURS", default=168)
 # Requests per collector token, as DRF rates "<n>/<s|min|hour|day>" ("" = off), counted in the
 # shared Redis cache. Defaults leave a healthy collector far below them: see docs/SECURITY.md.
 COLLECTOR_UPLOAD_RATE = env.str("COLLECTOR_UPLOAD_RATE", default="120/min")
@@ -277,7 +279,7 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Functions called on each /metrics scrape to refresh gauges computed from the database.
-METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh"]
+METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh", "rules.metrics.alerts_firing_refresh"]
 
 # --- security ----------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -394,7 +396,13 @@ COMMAND_MAX_LEASES = _int("COMMAND_MAX_LEASES", default=10)
 COMMAND_ACK_MAX_BYTES = _int("COMMAND_ACK_MAX_BYTES", default=1024 * 1024)
 COMMAND_EXPIRY_INTERVAL_SEC = _int("COMMAND_EXPIRY_INTERVAL_SEC", default=15)
 COMMAND_VERIFY_INTERVAL_SEC = _int("COMMAND_VERIFY_INTERVAL_SEC", default=30)
+# Curtailments (SPEC §6.3): how often the tick starts and ends them, the minutes before a start
+# its kW baseline is averaged over, and the TTL of the enable_hashing commands at its end.
+CURTAILMENT_TICK_INTERVAL_SEC = _int("CURTAILMENT_TICK_INTERVAL_SEC", default=60)
+CURTAILMENT_BASELINE_MIN = _int("CURTAILMENT_BASELINE_MIN", default=15)
+CURTAILMENT_ENABLE_TTL_SEC = _int("CURTAILMENT_ENABLE_TTL_SEC", default=3600)
 CELERY_BEAT_SCHEDULE |= {
+    "control.curtailment_tick": {"task": "control.curtailment_tick", "schedule": float(CURTAILMENT_TICK_INTERVAL_SEC)},
     "control.commands_expire_due": {
         "task": "control.commands_expire_due",
         "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC),
@@ -412,8 +420,16 @@ CELERY_BEAT_SCHEDULE |= {
 # --- rules ---------------------------------------------------------------------------------------
 # One rule pass every RULES_EVAL_INTERVAL_SEC (SPEC §7: 30–120 s), once cluster-wide.
 RULES_EVAL_INTERVAL_SEC = _int("RULES_EVAL_INTERVAL_SEC", default=60)
+# The beat's pass is split into one task per this many sites, run by however many workers there are
+# (0: the beat task runs every site itself).
+RULES_EVAL_SITES_PER_TASK = _int("RULES_EVAL_SITES_PER_TASK", default=10)
 CELERY_BEAT_SCHEDULE |= {
     "rules.evaluate": {"task": "rules.evaluate", "schedule": float(RULES_EVAL_INTERVAL_SEC)},
 }
+# The legacy thermal config's throttle: set_frequency to THERMAL_BASE_FREQUENCY_MHZ × throttle % (the
+# original application's fixed 600 MHz base), and back to the base on recovery (docs/RULES.md).
+THERMAL_BASE_FREQUENCY_MHZ = _int("THERMAL_BASE_FREQUENCY_MHZ", default=600)
+# A miner_stale alert open this many minutes gets one work order, linked to it (0 = never).
+RULES_STALE_WORK_ORDER_MIN = _int("RULES_STALE_WORK_ORDER_MIN", default=0)
 # The longest period one backtest (a rule replayed over the 1-minute tier) may cover; longer → 400.
 RULES_BACKTEST_MAX_DAYS = _int("RULES_BACKTEST_MAX_DAYS", default=31)

@@ -46,7 +46,9 @@ _HEADERS = [
     OpenApiParameter(
         "X-Collector-Key", str, OpenApiParameter.HEADER, description="collector token (or Authorization: Bearer)"
     ),
-    OpenApiParameter("X-Site-ID", str, OpenApiParameter.HEADER, description="the token's site code"),
+    OpenApiParameter(
+        "X-Site-ID", str, OpenApiParameter.HEADER, description="the token's site code or one of its aliases"
+    ),
     OpenApiParameter("X-Device-ID", str, OpenApiParameter.HEADER, required=False),
     OpenApiParameter("X-Zone-ID", str, OpenApiParameter.HEADER, required=False, description='"" means no zone'),
     OpenApiParameter("X-Upload-Mode", str, OpenApiParameter.HEADER, required=False, enum=["raw", "latest"]),

@@ -45,6 +45,7 @@ from telemetry.models import (
 from tenants import scoping
 from tenants.models import Miner, Site, Tenant, Zone
 from tenants.scoping import FORBIDDEN_MESSAGE, Capability
+from tenants.site_identity import site_named_q
 
 ONLINE, OFFLINE, UNKNOWN = "online", "offline", "unknown"
 STATES = (ONLINE, OFFLINE, UNKNOWN)
@@ -65,7 +66,7 @@ def miner_get(user, miner_id: str, *, site_code: str = "") -> Miner:
         raise InvalidParameter("miner_id is empty", field="miner_id")
     qs = scoping.miners_for(user).filter(miner_id=miner_id).select_related("site", "zone", "tenant")
     if site_code:
-        qs = qs.filter(site__code=site_code)
+        qs = qs.filter(site_named_q(site_code, "site"))
     found = list(qs[:2])
     if not found:
         raise Forbidden(FORBIDDEN_MESSAGE)

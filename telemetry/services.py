@@ -21,6 +21,7 @@ from telemetry.ingest.owners import miners_resolve, owners_at
 from telemetry.ingest.sql import ingest_rows
 from telemetry.ingest.validate import RecordError, validate_records
 from telemetry.models import IngestBatch
+from tenants.site_identity import site_matches
 
 ENDPOINTS = ("legacy", "v1")
 # A 1-minute bucket is closed once its end is this far in the past; late data then corrects it.
@@ -69,7 +70,7 @@ def _ingest_batch(
     collector, token = principal.collector, principal.token
     site = collector.site
     upload = upload_shape(decode_body(body, max_decompressed=settings.TELEMETRY_MAX_DECOMPRESSED_BYTES))
-    if upload.site_code and upload.site_code != site.code:
+    if upload.site_code and not site_matches(site, upload.site_code):
         raise EnvelopeSiteMismatch(f"envelope site_id {upload.site_code!r} is not the token's site")
     mode = (mode or upload.mode)[:16]
     envelope_zone = upload.envelope.get("zone_id")

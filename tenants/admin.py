@@ -22,6 +22,7 @@ from tenants.models import (
     MinerOwnership,
     RoleGrant,
     Site,
+    SiteAlias,
     Tenant,
     Zone,
 )
@@ -29,11 +30,13 @@ from tenants.scoping import Capability
 from tenants.services import (
     collector_token_create,
     collector_token_revoke,
+    collector_token_rotate,
     grant_shape_check,
     miner_assign_owner,
     role_grant_create,
     role_grant_revoke,
 )
+from tenants.site_identity import site_alias_add, site_alias_remove, site_name_taken
 
 # Filter choices come from the scoped changelist rows, so a NOC never sees other sites' or tenants' names.
 Related = admin.RelatedOnlyFieldListFilter
@@ -54,17 +57,104 @@ class ZoneInline(ReadOnlyInline):
     show_change_link = True
 
 
+class SiteAliasForm(forms.ModelForm):
+    """A new alias is checked here (SITE_ALIAS_TAKEN shows on the row); a saved one only goes away."""
+
+    class Meta:
+        model = SiteAlias
+        fields = ("value", "kind", "note")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for f in self.fields.values():
+                f.disabled = True
+
+    def clean_value(self):
+        value = self.cleaned_data["value"].strip()
+        if not self.instance.pk:
+            site = self.instance.site if self.instance.site_id else None
+            reason = "it is this site's code" if site and value == site.code else site_name_taken(value, site=site)
+            if reason:
+                raise forms.ValidationError(f"SITE_ALIAS_TAKEN: {reason}")
+        return value
+
+
+class SiteAliasInline(admin.TabularInline):
+    """The site's aliases; rows are added and removed through the audited services (SiteAdmin.save_formset)."""
+
+    model = SiteAlias
+    form = SiteAliasForm
+    extra = 0
+    readonly_fields = ("created_at", "created_by")
+
+    def _may(self, request, obj):
+        if obj is None:
+            return scoping.scope_for(request.user).has(Capability.MANAGE_INVENTORY)
+        return scoping.sites_for(request.user, Capability.MANAGE_INVENTORY).filter(pk=obj.pk).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return scoping.scope_for(request.user).is_operator
+
+    def has_add_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+
 @admin.register(Site)
 class SiteAdmin(ScopedModelAdmin):
     scoped = scoping.sites_for
     add_needs_everywhere = True
     list_display = ("code", "name", "timezone", "created_at")
-    search_fields = ("code", "name")
-    inlines = [ZoneInline]
+    search_fields = ("code", "name", "aliases__value")
+    inlines = [ZoneInline, SiteAliasInline]
 
     def get_readonly_fields(self, request, obj=None):
         # Site.code is the collector-facing id: fixed once the site exists.
         return ("code",) if obj else ()
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not SiteAlias:
+            return super().save_formset(request, form, formset, change)
+        site, actor = form.instance, self.actor(request)
+        # What the admin's change message reads from a formset it saved itself.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        try:
+            for f in formset.deleted_forms:
+                if f.instance.pk:
+                    site_alias_remove(actor=actor, alias=f.instance)
+                    formset.deleted_objects.append(f.instance)
+            for f in formset.forms:
+                if f in formset.deleted_forms or f.instance.pk or not f.has_changed():
+                    continue
+                data = f.cleaned_data
+                alias = site_alias_add(
+                    actor=actor,
+                    site=site,
+                    value=data["value"],
+                    kind=data["kind"],
+                    note=data.get("note", ""),
+                    created_by=request.user,
+                )
+                formset.new_objects.append(alias)
+        except DomainError as exc:
+            self.message_user(request, f"{exc.error_code}: {exc.message}", messages.ERROR)
+
+
+@admin.register(SiteAlias)
+class SiteAliasAdmin(ReadOnlyScopedAdmin):
+    """Every alias in scope, to find which site a collector's site_id names; edited on the site's page."""
+
+    scoped = scoping.site_aliases_for
+    list_display = ("value", "site", "kind", "note", "created_at", "created_by")
+    list_filter = ("kind", ("site", Related))
+    list_select_related = ("site", "created_by")
+    search_fields = ("value", "site__code")
 
 
 @admin.register(Zone)
@@ -128,14 +218,24 @@ class CollectorDeviceInline(ReadOnlyInline):
 
 
 @admin.register(CollectorToken)
-class CollectorTokenAdmin(ReadOnlyScopedAdmin):
+class CollectorTokenAdmin(TokenCreatedMixin, ReadOnlyScopedAdmin):
     scoped = scoping.collector_tokens_for
-    list_display = ("prefix", "collector", "label", "created_at", "last_used_at", "expires_at", "revoked_at")
-    list_filter = (("collector__site", Related),)
+    list_display = (
+        "prefix",
+        "collector",
+        "kind",
+        "label",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = ("kind", ("collector__site", Related))
     list_select_related = ("collector__site",)
     readonly_fields = (
         "collector",
         "prefix",
+        "kind",
         "label",
         "created_at",
         "created_by",
@@ -146,7 +246,7 @@ class CollectorTokenAdmin(ReadOnlyScopedAdmin):
     )
     exclude = ("token_hash",)
     inlines = [CollectorDeviceInline]
-    actions = ["revoke"]
+    actions = ["revoke", "rotate"]
 
     def has_manage_tokens_permission(self, request):
         return self._scope(request).has(Capability.MANAGE_TOKENS)
@@ -159,6 +259,16 @@ class CollectorTokenAdmin(ReadOnlyScopedAdmin):
             collector_token_revoke(actor=self.actor(request), token=token, revoked_by=request.user)
             n += 1
         self.message_user(request, f"{n} token(s) revoked.")
+
+    @admin.action(
+        description="Rotate: issue a new token (shown once); the old one expires after the grace period",
+        permissions=["manage_tokens"],
+    )
+    def rotate(self, request, queryset):
+        allowed = scoping.collector_tokens_for(request.user, Capability.MANAGE_TOKENS)
+        for token in queryset.filter(pk__in=allowed.values("pk"), revoked_at__isnull=True):
+            new, plaintext = collector_token_rotate(actor=self.actor(request), token=token, created_by=request.user)
+            self._show_token_once(request, new, plaintext)
 
 
 class OwnershipInline(ReadOnlyInline):

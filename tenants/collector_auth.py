@@ -1,5 +1,6 @@
 """How collectors authenticate (SPEC §4): token in X-Collector-Key or Authorization: Bearer,
-X-Site-ID must be the token's site. Unknown/revoked → 401, another site → 403."""
+X-Site-ID (and a `site_id` query parameter) must name the token's site: its code or one of its
+aliases (tenants.site_identity). Unknown/revoked → 401, another or unknown site → 403."""
 
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from rest_framework.permissions import BasePermission
 
 from tenants.models import CollectorToken
 from tenants.services import collector_token_lookup, collector_token_touch
+from tenants.site_identity import site_matches
 
 
 class InvalidCollectorToken(exceptions.AuthenticationFailed):
@@ -26,6 +28,8 @@ class CollectorPrincipal:
 
     token: CollectorToken
     device_id: str
+    #: the site id this collector sent (X-Site-ID, else a query or path site id); "" when none
+    site_id: str = ""
 
     is_authenticated = True
     is_active = True
@@ -40,6 +44,21 @@ class CollectorPrincipal:
     @property
     def site(self):
         return self.token.collector.site
+
+    @property
+    def wire_site_id(self) -> str:
+        """The site_id of the command objects handed to this collector: the value it calls its
+        site by, since it refuses a command whose site_id differs from its own (COLLECTOR_PROTOCOL §3.2)."""
+        return self.site_id or self.site.code
+
+    def site_check(self, value: str) -> None:
+        """A site id the request names (header, query, path) must be a name of the token's site."""
+        if not value:
+            return
+        if not site_matches(self.site, value):
+            raise SiteMismatch("the site id sent is not a name of this token's site")
+        if not self.site_id:
+            self.site_id = value
 
     def get_username(self) -> str:
         return f"collector:{self.token.collector}"
@@ -63,14 +82,14 @@ class CollectorTokenAuthentication(BaseAuthentication):
         token = collector_token_lookup(raw)
         if token is None:
             raise InvalidCollectorToken("unknown, expired or revoked collector token")
-        site_header = request.META.get("HTTP_X_SITE_ID", "").strip()
-        if site_header and site_header != token.collector.site.code:
-            raise SiteMismatch(f"token belongs to another site than {site_header!r}")
         device_id = request.META.get("HTTP_X_DEVICE_ID", "") or request.META.get("HTTP_X_EDGE_ID", "")
+        principal = CollectorPrincipal(token=token, device_id=device_id.strip())
+        principal.site_check(request.META.get("HTTP_X_SITE_ID", "").strip())
+        principal.site_check(request.GET.get("site_id", "").strip())
         collector_token_touch(
-            token=token, device_id=device_id.strip(), resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC
+            token=token, device_id=principal.device_id, resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC
         )
-        return CollectorPrincipal(token=token, device_id=device_id.strip()), token
+        return principal, token
 
     def authenticate_header(self, request):
         return 'Bearer realm="collector"'

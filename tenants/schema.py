@@ -14,5 +14,5 @@ class CollectorTokenScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "X-Collector-Key",
             "description": "Collector token (also accepted as `Authorization: Bearer <token>`). "
-            "`X-Site-ID` must be the token's site: otherwise 403 SITE_MISMATCH.",
+            "`X-Site-ID` must be the token's site (its code or one of its aliases): otherwise 403 SITE_MISMATCH.",
         }

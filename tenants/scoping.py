@@ -21,9 +21,11 @@ from tenants.models import (
     Role,
     RoleGrant,
     Site,
+    SiteAlias,
     Tenant,
     Zone,
 )
+from tenants.site_identity import site_by_code_or_alias
 
 FORBIDDEN_MESSAGE = "not found or not yours"  # the same words whether the object exists or not
 
@@ -179,6 +181,10 @@ def collector_tokens_for(user, capability: str = Capability.VIEW) -> QuerySet[Co
     return CollectorToken.objects.filter(collector__in=collectors_for(user, capability))
 
 
+def site_aliases_for(user, capability: str = Capability.VIEW) -> QuerySet[SiteAlias]:
+    return SiteAlias.objects.filter(site__in=sites_for(user, capability))
+
+
 def miner_groups_for(user, capability: str = Capability.VIEW) -> QuerySet[MinerGroup]:
     scope = scope_for(user)
     qs = MinerGroup.objects.all()
@@ -236,8 +242,9 @@ def object_get(qs: QuerySet, pk):
 
 
 def site_get(user, code: str) -> Site:
-    """The site by its public code, if the user may see it; 403 FORBIDDEN otherwise (existing or not)."""
-    site = sites_for(user).filter(code=code).first()
+    """The site by its public code or an alias of it, if the user may see it; 403 FORBIDDEN
+    otherwise (existing or not)."""
+    site = site_by_code_or_alias(code, sites_for(user))
     if site is None:
         raise Forbidden(FORBIDDEN_MESSAGE)
     return site

@@ -2,8 +2,10 @@
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -19,11 +21,15 @@ from tenants.models import (
     Role,
     RoleGrant,
     Site,
+    SiteAlias,
     Tenant,
     Zone,
 )
+from tenants.site_identity import alias_values_preload, alias_values_subquery, site_identity_lock
 
 TOKEN_PREFIX = "hic_"
+LEGACY_PREFIX = "sha256:"  # a legacy key's prefix: the start of its hash (its plaintext was never here)
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def _audit_scope(obj) -> dict:
@@ -61,6 +67,13 @@ def inventory_save(*, actor: Actor, obj: models.Model, changed: list[str] | None
         stored = Site.objects.only("code").get(pk=obj.pk).code
         if stored != obj.code:
             raise InvalidParameter("site code is immutable", error_code="IMMUTABLE_FIELD", field="code")
+    if adding and isinstance(obj, Site):
+        site_identity_lock(obj.code)
+        owner = SiteAlias.objects.filter(value=obj.code).select_related("site").first()
+        if owner is not None:
+            raise Conflict(
+                f"{obj.code!r} is an alias of site {owner.site.code}", error_code="SITE_ALIAS_TAKEN", field="code"
+            )
     try:
         obj.full_clean()
     except ValidationError as exc:
@@ -152,12 +165,80 @@ def collector_token_revoke(*, actor: Actor, token: CollectorToken, revoked_by=No
     return token
 
 
+@transaction.atomic
+def collector_legacy_key_import(
+    *, actor: Actor, collector: Collector, key_sha256: str, label: str = "imported"
+) -> tuple[CollectorToken, bool]:
+    """Take over a key of the original application, which stored the SHA-256 hex of the key as
+    this model does: the collector keeps sending the same key. Idempotent: a hash already here
+    (revoked or not) is returned unchanged, with False."""
+    digest = (key_sha256 or "").strip().lower()
+    if not _SHA256_HEX.fullmatch(digest):
+        raise InvalidParameter("a legacy key is the 64 hex digits of its SHA-256", field="sha256")
+    existing = CollectorToken.objects.filter(token_hash=digest).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                token = CollectorToken.objects.create(
+                    collector=collector,
+                    prefix=LEGACY_PREFIX + digest[:8],
+                    token_hash=digest,
+                    label=label,
+                    kind=CollectorToken.Kind.LEGACY,
+                )
+        except IntegrityError:
+            # Imported by a concurrent run between the read above and this insert.
+            existing = CollectorToken.objects.get(token_hash=digest)
+        else:
+            audit_record(
+                actor=actor,
+                action="tenants.collector_token.legacy_imported",
+                entity=token,
+                payload={"collector": collector.name, "prefix": token.prefix, "label": label},
+                site_code=collector.site.code,
+            )
+            return token, True
+    if existing.collector_id != collector.pk:
+        raise Conflict("this key is already another collector's", error_code="DUPLICATE", field="sha256")
+    return existing, False
+
+
+@transaction.atomic
+def collector_token_rotate(
+    *, actor: Actor, token: CollectorToken, grace_hours: float | None = None, created_by=None
+) -> tuple[CollectorToken, str]:
+    """Issue a new token for the token's collector; the old one keeps working for the grace
+    period (LEGACY_KEY_ROTATION_GRACE_HOURS), then expires. The new plaintext is returned once."""
+    # Locked so two rotations of one token cannot both extend its expiry.
+    token = CollectorToken.objects.select_for_update(of=("self",)).select_related("collector__site").get(pk=token.pk)
+    if token.revoked_at is not None:
+        raise Conflict("a revoked token cannot be rotated", error_code="TOKEN_REVOKED")
+    grace = settings.LEGACY_KEY_ROTATION_GRACE_HOURS if grace_hours is None else grace_hours
+    until = timezone.now() + dt.timedelta(hours=grace)
+    if token.expires_at is None or token.expires_at > until:
+        token.expires_at = until
+        token.save(update_fields=["expires_at"])
+    new, plaintext = collector_token_create(
+        actor=actor, collector=token.collector, label=f"rotated from {token.prefix}", created_by=created_by
+    )
+    audit_record(
+        actor=actor,
+        action="tenants.collector_token.rotated",
+        entity=token,
+        payload={"collector": token.collector.name, "prefix": token.prefix, "kind": token.kind}
+        | {"new_prefix": new.prefix, "old_expires_at": token.expires_at},
+        site_code=token.collector.site.code,
+    )
+    return new, plaintext
+
+
 def collector_token_lookup(plaintext: str) -> CollectorToken | None:
     """The active token for a presented secret, or None (unknown, revoked, expired, inactive collector)."""
     if not plaintext:
         return None
     token = (
         CollectorToken.objects.select_related("collector__site", "collector__zone")
+        .annotate(site_aliases=alias_values_subquery("collector__site_id"))
         .filter(token_hash=_hash_token(plaintext))
         .first()
     )
@@ -165,6 +246,8 @@ def collector_token_lookup(plaintext: str) -> CollectorToken | None:
         return None
     if token.expires_at is not None and token.expires_at <= timezone.now():
         return None
+    # The site's aliases come with the token row: checking X-Site-ID or an envelope costs no query.
+    alias_values_preload(token.collector.site, token.site_aliases)
     return token
 
 

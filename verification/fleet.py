@@ -124,6 +124,22 @@ class SimMiner:
     # the collector's back-off state for this miner
     skip_until: dt.datetime | None = None
     backoff: int = BACKOFF_BASE_SEC
+    # what the cloud's commands changed (verification.edge_commands): hashing off, a fan duty, a clock
+    hashing: bool = True
+    fan_pct: int | None = None
+    cooled: tuple[float, float] | None = None  # (since, from °C): the fan at ≥ 90 % pulls the heat back down
+    freq: float | None = None
+    restarted_at: float | None = None
+
+    def hottest(self, elapsed: float) -> float:
+        """The hottest chip's typical temperature now, before the per-sample jitter."""
+        heat = 0.0
+        if self.heating and elapsed > self.heating[0]:
+            heat = (elapsed - self.heating[0]) / 60 * self.heating[1]
+        if self.cooled is not None:  # 3 °C a minute down towards the unit's normal, and no further climb
+            since, start = self.cooled
+            return max(self.chip_temp, start - (elapsed - since) / 60 * 3.0)
+        return min(MAX_CHIP_TEMP, self.chip_temp + heat)
 
     def is_down(self, elapsed: float) -> bool:
         if self.outage is None:
@@ -259,9 +275,7 @@ class Fleet:
 
     def _online(self, miner: SimMiner, ts: dt.datetime, mode: str, elapsed: float, rng: random.Random) -> dict:
         p = miner.profile
-        hottest = miner.chip_temp + rng.uniform(-1, 1)
-        if miner.heating and elapsed > miner.heating[0]:
-            hottest = min(MAX_CHIP_TEMP, hottest + (elapsed - miner.heating[0]) / 60 * miner.heating[1])
+        hottest = min(MAX_CHIP_TEMP, miner.hottest(elapsed) + rng.uniform(-1, 1))
         # stats: temp_num, then (pcb, chip) per chain, then temp_max — all picked up by the collector.
         chips = [int(round(hottest)) - (p.chains - 1 - c) for c in range(p.chains)]
         temps = [p.chains]
@@ -269,13 +283,17 @@ class Fleet:
             temps += [chip - 14, chip]
         temp_max = max(chips)
         temps.append(temp_max)
-        fans = [p.fans] + [
-            int(miner.fan_rpm * (1 + (hottest - miner.chip_temp) / 60) * rng.uniform(0.97, 1.03)) for _ in range(p.fans)
-        ]
-        uptime = miner.uptime0 + int(elapsed)
-        accepted = int(uptime * p.shares_per_sec * miner.ghs / (p.ths * 1000))
-        ghs_av = round(miner.ghs * rng.uniform(0.997, 1.003), 2)
-        ghs_5s = round(miner.ghs * rng.uniform(0.975, 1.025), 2)
+        duty = miner.fan_pct / 70 if miner.fan_pct is not None else 1 + (hottest - miner.chip_temp) / 60
+        rpm = miner.fan_rpm * duty
+        fans = [p.fans] + [int(rpm * rng.uniform(0.97, 1.03)) for _ in range(p.fans)]
+        if miner.restarted_at is not None:
+            uptime = int(elapsed - miner.restarted_at)
+        else:
+            uptime = miner.uptime0 + int(elapsed)
+        ghs = miner.ghs if miner.hashing else 0.0
+        accepted = int(uptime * p.shares_per_sec * ghs / (p.ths * 1000))
+        ghs_av = round(ghs * rng.uniform(0.997, 1.003), 2)
+        ghs_5s = round(ghs * rng.uniform(0.975, 1.025), 2)
         if miner.string_numbers:
             ghs_5s = f"{ghs_5s:.2f}"
         raw = mode == "raw"
@@ -293,7 +311,7 @@ class Fleet:
                     temp_max,
                     temps,
                     fans,
-                    p.freq,
+                    miner.freq or p.freq,
                     accepted,
                     accepted * 3 // 2000,
                     accepted * 4 // 10000,

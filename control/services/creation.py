@@ -30,9 +30,9 @@ from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
 from control import metrics
-from control.errors import DedupeConflict, InvalidParams, MinerLocked
+from control.errors import BlastRadiusExceeded, DedupeConflict, InvalidParams, MinerLocked, RateLimited
 from control.models import LEASED_STATES, Command, CommandAttempt, PriorityClass
-from control.services.guardrails import RateTicket, blast_radius_check, rate_limit_take
+from control.services.guardrails import RateTicket, blast_radius_check, blast_radius_fit, rate_limit_take
 from control.services.params import (
     PENDING_STATES,
     CommandSpec,
@@ -181,14 +181,19 @@ def _create(*, actor: Actor, user, miners: list[Miner], spec: CommandSpec, is_ba
         by_site.setdefault(m.site_id, []).append(m)
     tickets: list[RateTicket] = []
     try:
-        for site_miners in by_site.values():
-            blast_radius_check(
-                site=site_miners[0].site, command_type=spec.command_type, miner_ids=[m.pk for m in site_miners]
-            )
-        for site_miners in by_site.values():
-            tickets.append(
-                rate_limit_take(site_code=site_miners[0].site.code, command_type=spec.command_type, n=len(site_miners))
-            )
+        if spec.independent:
+            a.targets = _fit_one_by_one(spec, by_site, tickets, result.skipped)
+        else:
+            for site_miners in by_site.values():
+                blast_radius_check(
+                    site=site_miners[0].site, command_type=spec.command_type, miner_ids=[m.pk for m in site_miners]
+                )
+            for site_miners in by_site.values():
+                tickets.append(
+                    rate_limit_take(
+                        site_code=site_miners[0].site.code, command_type=spec.command_type, n=len(site_miners)
+                    )
+                )
         result.created = _insert(actor=actor, user=user, a=a, is_batch=is_batch)
     except BaseException:
         for ticket in tickets:  # the creation failed: give the window its slots back
@@ -206,6 +211,29 @@ def _create(*, actor: Actor, user, miners: list[Miner], spec: CommandSpec, is_ba
     return result
 
 
+def _fit_one_by_one(
+    spec: CommandSpec, by_site: dict[int, list[Miner]], tickets: list[RateTicket], skipped: list[Skip]
+) -> list[Miner]:
+    """Independent commands take the guardrails miner by miner, as many one-at-a-time creations would:
+    those past the blast-radius cap or the rate limit are skipped with its error code, the rest go."""
+    targets: list[Miner] = []
+    for site_miners in by_site.values():
+        site = site_miners[0].site
+        fit, why = blast_radius_fit(site=site, command_type=spec.command_type, miner_ids=[m.pk for m in site_miners])
+        fitting = set(fit)
+        for m in site_miners:
+            if m.pk not in fitting:
+                skipped.append(Skip(m, BlastRadiusExceeded.error_code, why))
+                continue
+            try:
+                tickets.append(rate_limit_take(site_code=site.code, command_type=spec.command_type))
+            except RateLimited as exc:
+                skipped.append(Skip(m, exc.error_code, exc.message))
+                continue
+            targets.append(m)
+    return targets
+
+
 def _insert(*, actor: Actor, user, a: Assessment, is_batch: bool) -> list[Command]:
     spec, now = a.spec, timezone.now()
     state = a.initial_state
@@ -213,7 +241,7 @@ def _insert(*, actor: Actor, user, a: Assessment, is_batch: bool) -> list[Comman
     before = _before_telemetry(spec.command_type, a.targets)
     rows = []
     for m in a.targets:
-        evidence = dict(spec.evidence)
+        evidence = dict(spec.evidence) | (spec.evidence_by_miner or {}).get(m.pk, {})
         if m.pk in before:
             evidence["before_telemetry"] = before[m.pk]
         rows.append(
@@ -412,11 +440,13 @@ def command_batch_create(
     evidence: dict | None = None,
     created_by_system: str = "",
     rule_id: int | None = None,
+    batch_id: uuid.UUID | None = None,
 ) -> CreateResult:
     """One command per miner of a group or list, linked by one batch_id, all `created` events in one
     audit append. Miners whose command cannot be created (MINER_LOCKED) are skipped and listed;
     guardrails apply to the whole batch (all or nothing). With a dedupe_key each miner's command is
-    keyed `<key>/<miner pk>`, so replaying the request returns the same commands."""
+    keyed `<key>/<miner pk>`, so replaying the request returns the same commands. A caller that adds
+    miners to a batch later (a curtailment's retried enables) passes its batch_id."""
     found = _batch_miners(user, miners=miners, group=group)
     require_capability(user, Capability.OPERATE, found)
     spec = command_spec(
@@ -432,7 +462,7 @@ def command_batch_create(
         evidence=evidence,
         created_by_system=created_by_system,
         rule_id=rule_id,
-        batch_id=uuid.uuid4(),
+        batch_id=batch_id or uuid.uuid4(),
         group=group,
     )
     result = _create(actor=actor, user=user, miners=found, spec=spec, is_batch=True)

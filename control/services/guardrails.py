@@ -119,13 +119,11 @@ def blast_radius_cap(total_miners: int) -> int:
     return max(settings.COMMAND_BLAST_RADIUS_MIN_MINERS, math.floor(total_miners * share))
 
 
-def blast_radius_check(*, site, command_type: str, miner_ids: list[int]) -> None:
-    """Refuse when the site's miners with an active disruptive command, plus these, exceed the cap.
+def _blast_state(site) -> tuple[int, set[int], int]:
+    """(site miners, miners with an active disruptive command, cap), under the site's advisory lock.
 
-    Call inside the creating transaction: the advisory lock is held until it commits, so the count
-    cannot go stale between the check and the insert (two batches racing for the last slots)."""
-    if command_type not in DISRUPTIVE_TYPES or not miner_ids:
-        return
+    Call inside the creating transaction: the lock is held until it commits, so the count cannot go
+    stale between the check and the insert (two batches racing for the last slots)."""
     with connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [_site_lock_key(site.pk)])
     from tenants.models import Miner
@@ -136,8 +134,15 @@ def blast_radius_check(*, site, command_type: str, miner_ids: list[int]) -> None
         .values_list("miner_id", flat=True)
         .distinct()
     )
+    return total, busy, blast_radius_cap(total)
+
+
+def blast_radius_check(*, site, command_type: str, miner_ids: list[int]) -> None:
+    """Refuse when the site's miners with an active disruptive command, plus these, exceed the cap."""
+    if command_type not in DISRUPTIVE_TYPES or not miner_ids:
+        return
+    total, busy, cap = _blast_state(site)
     after = len(busy | set(miner_ids))
-    cap = blast_radius_cap(total)
     if after > cap:
         raise BlastRadiusExceeded(
             f"{after} of {total} miners at site {site.code} would have a disruptive command active; the cap is {cap} "
@@ -147,3 +152,20 @@ def blast_radius_check(*, site, command_type: str, miner_ids: list[int]) -> None
             requested=len(miner_ids),
             site_miners=total,
         )
+
+
+def blast_radius_fit(*, site, command_type: str, miner_ids: list[int]) -> tuple[list[int], str]:
+    """The miners (in the order given) that fit under the cap one by one, and why the rest do not."""
+    if command_type not in DISRUPTIVE_TYPES or not miner_ids:
+        return list(miner_ids), ""
+    total, busy, cap = _blast_state(site)
+    fit = []
+    for pk in miner_ids:
+        if pk in busy or len(busy) < cap:
+            busy.add(pk)
+            fit.append(pk)
+    why = (
+        f"site {site.code} has {len(busy)} of {total} miners with a disruptive command active; the cap is {cap} "
+        f"({settings.COMMAND_BLAST_RADIUS_PCT} %)"
+    )
+    return fit, why

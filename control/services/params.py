@@ -157,6 +157,10 @@ class CommandSpec:
     group_id: int | None
     rollback_of_id: int | None = None
     approval_required: bool = False  # the creator asks for approval (a rule's approval_required)
+    # One command per miner, each standing alone (the rule engine's proposals of one pass): per-miner
+    # dedupe keys and evidence, no batch id or batch-size approval, guardrails taken miner by miner.
+    independent: bool = False
+    evidence_by_miner: dict[int, dict] | None = None
 
 
 def command_spec(

@@ -60,11 +60,18 @@ def approval_reasons(command_type: str, miners: list[Miner], is_batch: bool) -> 
 def dedupe_key_for(spec: CommandSpec, miner: Miner, is_batch: bool) -> str | None:
     if spec.dedupe_key is None:
         return None
-    return f"{spec.dedupe_key}/{miner.pk}" if is_batch else spec.dedupe_key
+    return f"{spec.dedupe_key}/{miner.pk}" if is_batch or spec.independent else spec.dedupe_key
 
 
 def class_label(value: int) -> str:
     return PriorityClass(value).label
+
+
+def _one_each(spec: CommandSpec, targets: list[Miner]) -> list[Miner]:
+    """Independent commands are judged one miner at a time (the most power-hungry one stands for all)."""
+    if not spec.independent or not targets:
+        return targets
+    return [max(targets, key=lambda m: m.nominal_power_w or 0)]
 
 
 def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool) -> Assessment:
@@ -107,6 +114,8 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
         existing=existing,
         active=active,
         estimated_kw=estimated_kw(spec.command_type, targets),
-        approval_reasons=approval_reasons(spec.command_type, targets, is_batch)
+        approval_reasons=approval_reasons(
+            spec.command_type, _one_each(spec, targets), is_batch and not spec.independent
+        )
         + (["its creator asks for approval"] if spec.approval_required else []),
     )

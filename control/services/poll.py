@@ -239,7 +239,10 @@ def _poll_lease(*, principal, limit: int) -> list[dict]:
 
     transaction.on_commit(count_dispatched)
     secret = signing_secret(CommandSigningKey(collector_id=collector.pk, salt=salt)) if salt else ""
-    return [command_wire(c, collector=collector, now=now, signing_secret_value=secret) for c in commands]
+    site_id = principal.wire_site_id
+    return [
+        command_wire(c, collector=collector, now=now, signing_secret_value=secret, site_id=site_id) for c in commands
+    ]
 
 
 def _dispatched_event(command: _Grant, *, collector, device_id: str):
@@ -252,14 +255,17 @@ def _dispatched_event(command: _Grant, *, collector, device_id: str):
     return transition_event(command, frm=S.QUEUED, to=S.DISPATCHED, reason="leased by poll", **details)
 
 
-def command_wire(command: Command | _Grant, *, collector, now: dt.datetime, signing_secret_value: str = "") -> dict:
-    """The command object a collector reads (SPEC §6.1, COLLECTOR_PROTOCOL §3.2)."""
+def command_wire(
+    command: Command | _Grant, *, collector, now: dt.datetime, signing_secret_value: str = "", site_id: str = ""
+) -> dict:
+    """The command object a collector reads (SPEC §6.1, COLLECTOR_PROTOCOL §3.2). `site_id` is the
+    name the polling collector sent for its site (default Site.code); the signature covers it."""
     wire = {
         "command_id": command.wire_id(),
         "miner_id": command.miner.miner_id,
         "command": EDGE_ACTION.get(command.command_type, command.command_type),
         "params": dict(command.params or {}),
-        "site_id": collector.site.code,
+        "site_id": site_id or collector.site.code,
     }
     if command.miner.miner_key:
         wire["miner_key"] = command.miner.miner_key

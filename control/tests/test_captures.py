@@ -27,6 +27,7 @@ from control.services.expiry import commands_expire_due
 from control.services.poll import EDGE_ACTION
 from control.tests.factories import ControlCommandFactory
 from tenants.services import collector_token_create
+from tenants.site_identity import site_alias_add
 from tests.factories import CollectorFactory, MinerFactory, SiteFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,10 +56,14 @@ def send(client, name: str, token: str, path: str | None = None, method: str | N
     return client.post(path, body, content_type=request["headers"]["Content-Type"], **meta)
 
 
-@pytest.fixture
-def acc(db):
+@pytest.fixture(params=["code", "alias"])
+def acc(request, db):
+    """The capture site: coded SITE-ACC as recorded, or (after the switch-over) coded otherwise
+    with the collector's configured SITE-ACC registered as an alias."""
     tenant = TenantFactory(slug="acc-customer")
-    site = SiteFactory(code="SITE-ACC")
+    site = SiteFactory(code="SITE-ACC" if request.param == "code" else "FARM-ACC-7")
+    if request.param == "alias":
+        site_alias_add(actor=SETUP, site=site, value="SITE-ACC")
     collector = CollectorFactory(site=site, name="remote-0387")
     _, token = collector_token_create(actor=SETUP, collector=collector)
     miners = {f"S21_{i:04d}": MinerFactory(site=site, tenant=tenant, miner_id=f"S21_{i:04d}") for i in range(1, 11)}

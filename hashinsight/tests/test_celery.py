@@ -144,3 +144,45 @@ def test_worker_answers_the_ping_its_container_healthcheck_sends(celery_worker):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "pong" in result.stdout
+
+
+def test_the_rule_pass_is_shared_out_in_chunks_of_sites_and_each_acts(celery_worker):
+    """rules.evaluate (the beat's task) hands the sites with enabled rules to rules.evaluate_sites
+    tasks, RULES_EVAL_SITES_PER_TASK (10) at a time; the workers' chunks catch each site's hot miner."""
+    from django.utils import timezone
+
+    from audit.services import Actor
+    from rules.models import HitKind, RuleHit
+    from rules.services.definitions import rule_create
+    from telemetry.models import TelemetryLive
+    from tests.factories import MinerFactory, SiteFactory
+
+    now = timezone.now()
+    hot = []
+    for n in range(11):  # 11 sites: two chunks
+        site = SiteFactory(code=f"CHUNK-{n:02d}")
+        miner = MinerFactory(site=site)
+        definition = {"name": "hot", "metric": "temp_max", "op": "gt", "threshold": 85, "consecutive_samples": 1}
+        rule_create(actor=Actor.system("test"), user=None, site=site, **definition)
+        temp = 95.0 if n in (0, 10) else 60.0
+        TelemetryLive.objects.create(
+            miner=miner, site=site, tenant=miner.tenant, ts=now, received_at=now, online=True, temperature_max=temp
+        )
+        if temp > 85:
+            hot.append(miner.pk)
+    cache.delete("periodic:rules.evaluate")
+    done_before = sum("rules.evaluate_sites[" in line and "succeeded" in line for line in _log(celery_worker))
+    app.send_task("rules.evaluate")
+    procs.wait_until(
+        lambda: (
+            sum("rules.evaluate_sites[" in line and "succeeded" in line for line in _log(celery_worker))
+            >= done_before + 2
+        ),
+        proc=celery_worker,
+        what="two rules.evaluate_sites chunks done",
+    )
+    assert sorted(RuleHit.objects.filter(kind=HitKind.TRIGGER).values_list("miner_id", flat=True)) == sorted(hot)
+
+
+def _log(worker) -> list[str]:
+    return worker.log_path.read_text(errors="replace").splitlines()

@@ -16,6 +16,7 @@ from hosting.selectors.maintenance import maintenance_window_get, maintenance_wi
 from hosting.services import maintenance as service
 from tenants import scoping
 from tenants.permissions import IsOperator
+from tenants.site_identity import site_named_q
 
 ORDERING = ("-starts_at", "-id")
 
@@ -44,7 +45,7 @@ class WindowListCreateApi(APIView):
         f = valid(WindowFilterIn, request.query_params)
         qs = maintenance_windows_for(request.user).select_related("site", "zone", "miner", "owner")
         if "site_id" in f:
-            qs = qs.filter(site__code=f["site_id"])
+            qs = qs.filter(site_named_q(f["site_id"], "site"))
         if "active" in f:
             active = active_q(timezone.now())
             qs = qs.filter(active) if f["active"] == "true" else qs.exclude(active)

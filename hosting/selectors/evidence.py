@@ -18,6 +18,7 @@ from hosting.models import EvidencePack
 from tenants import scoping
 from tenants.models import Site, Tenant
 from tenants.scoping import FORBIDDEN_MESSAGE, Capability
+from tenants.site_identity import site_by_code_or_alias
 
 
 def evidence_period_check(start: dt.datetime, end: dt.datetime) -> None:
@@ -38,7 +39,7 @@ def evidence_scope_get(user, *, site_code: str, tenant_slug: str, start: dt.date
     """(site, tenant) the user may have a pack of, or Forbidden; tenant_slug may be empty for a
     customer whose one tenant had miners at the site."""
     scope = scoping.scope_for(user)
-    site = Site.objects.filter(code=site_code).first()
+    site = site_by_code_or_alias(site_code)
     if site is None:
         raise Forbidden(FORBIDDEN_MESSAGE)
     if scope.is_operator:

@@ -10,6 +10,7 @@ Every change is audited in the same transaction: in the owning tenant's chain fo
 in the site's chain for a site alert."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 import orjson
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from audit.services import Actor
+from audit.services import Actor, EventSpec, audit_record_many, entity_ref
 from control.errors import InvalidTransition
 from core.errors import Conflict, InvalidParameter
 from hosting.models import Alert, AlertSeverity, AlertSource, AlertState
@@ -41,6 +42,46 @@ VALUES (%(tenant)s, %(site)s, %(miner)s, %(kind)s, %(severity)s, %(source)s, 'fi
 ON CONFLICT (dedupe_key) WHERE NOT (state = 'resolved') DO NOTHING
 RETURNING id
 """
+
+
+@dataclass
+class AlertDraft:
+    """One alert to raise (alert_raise's arguments, for alert_raise_many)."""
+
+    kind: str
+    title: str
+    miner: Miner | None = None
+    severity: str = AlertSeverity.WARNING
+    details: dict | None = None
+    dedupe_key: str | None = None
+    rule_id: int | None = None
+
+
+def _row(site: Site, d: AlertDraft, source: str, at: dt.datetime) -> dict:
+    """The validated row of one alert (INVALID_PARAMETER naming the field)."""
+    if d.severity not in AlertSeverity.values:
+        raise InvalidParameter(f"severity: one of {', '.join(AlertSeverity.values)}", field="severity")
+    if source not in AlertSource.values:
+        raise InvalidParameter(f"source: one of {', '.join(AlertSource.values)}", field="source")
+    if d.miner is not None and d.miner.site_id != site.pk:
+        raise InvalidParameter("miner: not at this site", field="miner_id")
+    kind = required_text(d.kind, "kind", max_length=32)
+    key = d.dedupe_key or default_dedupe_key(kind=kind, site=site, miner=d.miner, rule_id=d.rule_id)
+    if len(key) > 200:
+        raise InvalidParameter("dedupe_key: at most 200 characters", field="dedupe_key")
+    return {
+        "tenant": d.miner.tenant_id if d.miner is not None else None,
+        "site": site.pk,
+        "miner": d.miner.pk if d.miner is not None else None,
+        "kind": kind,
+        "severity": d.severity,
+        "source": source,
+        "title": required_text(d.title, "title", max_length=200),
+        "details": d.details or {},
+        "key": key,
+        "at": at,
+        "rule": d.rule_id,
+    }
 
 
 def default_dedupe_key(*, kind: str, site: Site, miner: Miner | None = None, rule_id: int | None = None) -> str:
@@ -88,31 +129,11 @@ def alert_raise(
 
     The returned alert has `raised=True` when this call created it, False when it was live already.
     Safe under concurrency: two callers raising one key at once get one row."""
-    if severity not in AlertSeverity.values:
-        raise InvalidParameter(f"severity: one of {', '.join(AlertSeverity.values)}", field="severity")
-    if source not in AlertSource.values:
-        raise InvalidParameter(f"source: one of {', '.join(AlertSource.values)}", field="source")
-    if miner is not None and miner.site_id != site.pk:
-        raise InvalidParameter("miner: not at this site", field="miner_id")
-    kind = required_text(kind, "kind", max_length=32)
-    title = required_text(title, "title", max_length=200)
     require_operate(user, site=site, miner=miner)
-    key = dedupe_key or default_dedupe_key(kind=kind, site=site, miner=miner, rule_id=rule_id)
-    if len(key) > 200:
-        raise InvalidParameter("dedupe_key: at most 200 characters", field="dedupe_key")
-    params = {
-        "tenant": miner.tenant_id if miner is not None else None,
-        "site": site.pk,
-        "miner": miner.pk if miner is not None else None,
-        "kind": kind,
-        "severity": severity,
-        "source": source,
-        "title": title,
-        "details": orjson.dumps(details or {}).decode(),
-        "key": key,
-        "at": now or timezone.now(),
-        "rule": rule_id,
-    }
+    draft = AlertDraft(kind, title, miner, severity, details, dedupe_key, rule_id)
+    params = _row(site, draft, source, now or timezone.now())
+    params["details"] = orjson.dumps(params["details"]).decode()
+    key, title = params["key"], params["title"]
     for _ in range(3):
         with connection.cursor() as cur:
             # A concurrent raise of the same key waits here for the other transaction, then does nothing.
@@ -131,6 +152,79 @@ def alert_raise(
     alert.raised = True
     _audit(actor_for(actor, user, SYSTEM), "raised", alert, {"source": source, "dedupe_key": key, "title": title})
     return alert
+
+
+_INSERT_MANY_SQL = """
+INSERT INTO hosting_alert (tenant_id, site_id, miner_id, kind, severity, source, state, title, details,
+                           dedupe_key, fired_at, rule_id)
+SELECT r.tenant, r.site, r.miner, r.kind, r.severity, r.source, 'firing', r.title, r.details, r.key, r.at, r.rule
+FROM jsonb_to_recordset(%s::jsonb) AS r(tenant int, site int, miner int, kind text, severity text, source text,
+                                        title text, details jsonb, key text, at timestamptz, rule int)
+ORDER BY r.key
+ON CONFLICT (dedupe_key) WHERE NOT (state = 'resolved') DO NOTHING
+RETURNING id
+"""
+
+
+@transaction.atomic
+def alert_raise_many(
+    *,
+    site: Site,
+    drafts: list[AlertDraft],
+    source: str = AlertSource.SYSTEM,
+    actor: Actor | None = None,
+    now: dt.datetime | None = None,
+) -> list[Alert]:
+    """`alert_raise` for many alerts of one site by the system (the rule engine's pass): one INSERT …
+    ON CONFLICT for all of them (in key order, so two concurrent passes cannot deadlock), one read of
+    the keys already live, one audit append per chain. The alerts in the order given, each with
+    `raised`; a draft repeating an earlier one's key gets the same alert."""
+    at = now or timezone.now()
+    rows: dict[str, dict] = {}
+    keys: list[str] = []
+    first: dict[str, AlertDraft] = {}
+    for d in drafts:
+        row = _row(site, d, source, at)
+        keys.append(row["key"])
+        rows.setdefault(row["key"], row)
+        first.setdefault(row["key"], d)
+    if not rows:
+        return []
+    with connection.cursor() as cur:
+        # A concurrent raise of one of these keys waits here for the other transaction, then does nothing.
+        cur.execute(_INSERT_MANY_SQL, [orjson.dumps(list(rows.values())).decode()])
+        new_ids = {r[0] for r in cur.fetchall()}
+    alerts = {a.dedupe_key: a for a in Alert.objects.select_related("site").filter(pk__in=new_ids)}
+    for a in alerts.values():
+        a.raised = True
+    missing = [k for k in rows if k not in alerts]
+    for a in Alert.objects.select_related("site").exclude(state=AlertState.RESOLVED).filter(dedupe_key__in=missing):
+        a.raised = False
+        alerts[a.dedupe_key] = a
+    for key in (k for k in missing if k not in alerts):  # resolved between the INSERT and the read: alone
+        d = first[key]
+        alerts[key] = alert_raise(
+            site=site,
+            kind=d.kind,
+            title=d.title,
+            severity=d.severity,
+            source=source,
+            miner=d.miner,
+            details=d.details,
+            dedupe_key=key,
+            rule_id=d.rule_id,
+            actor=actor,
+            now=at,
+        )
+    new = sorted((a for a in alerts.values() if a.pk in new_ids), key=lambda a: a.pk)
+    audit_record_many(actor=actor_for(actor, None, SYSTEM), events=[_raised_event(a, source) for a in new])
+    return [alerts[k] for k in keys]
+
+
+def _raised_event(a: Alert, source: str) -> EventSpec:
+    payload = {"kind": a.kind, "severity": a.severity, "miner": a.miner_id, "source": source}
+    payload |= {"dedupe_key": a.dedupe_key, "title": a.title}
+    return EventSpec("hosting.alert.raised", *entity_ref(a), payload, a.tenant_id, a.site.code)
 
 
 def _move(alert: Alert, *, to: str, actor: Actor | None, user, reason: str, now) -> Alert:

@@ -12,8 +12,10 @@ from core.errors import Forbidden, InvalidParameter
 from hosting.models import Alert, AlertSeverity, AlertSource, AlertState
 from hosting.services.alerts import (
     COLLECTOR_DARK,
+    AlertDraft,
     alert_acknowledge,
     alert_raise,
+    alert_raise_many,
     alert_resolve,
     collectors_dark_scan,
 )
@@ -51,6 +53,37 @@ def test_raising_a_live_key_again_returns_the_same_row_and_audits_once(world):
     assert (first.tenant_id, first.fired_at, first.state) == (world.tenant_a.pk, T0, AlertState.FIRING)
     assert AuditEvent.objects.filter(action="hosting.alert.raised").count() == 1
     assert AuditEvent.objects.get(action="hosting.alert.raised").chain_key == f"tenant:{world.tenant_a.pk}"
+
+
+def test_raising_many_at_once_is_raising_each_alone(world):
+    a0, a1, b0 = world.miners_a_x[0], world.miners_a_x[1], world.miners_b_x[0]
+    live = alert_raise(site=world.site_x, miner=a0, kind="overheat", title="92 °C", now=T0)
+    gone = alert_raise(site=world.site_x, miner=a1, kind="overheat", title="old", now=T0)
+    alert_resolve(actor=None, alert=gone)
+    before = AuditEvent.objects.filter(action="hosting.alert.raised").count()
+    drafts = [
+        AlertDraft(kind="overheat", title="95 °C", miner=a0),  # live: returned unchanged
+        AlertDraft(kind="overheat", title="94 °C", miner=a1),  # resolved: a new one
+        AlertDraft(kind="overheat", title="91 °C", miner=b0, severity=AlertSeverity.CRITICAL, details={"v": 91}),
+        AlertDraft(kind="overheat", title="again", miner=b0),  # same key twice in one call: one alert
+    ]
+    got = alert_raise_many(site=world.site_x, drafts=drafts, source=AlertSource.RULE, now=T0 + STALE)
+    assert [a.raised for a in got] == [False, True, True, True]
+    assert got[0].pk == live.pk and got[0].title == "92 °C" and got[1].pk != gone.pk and got[2].pk == got[3].pk
+    assert (got[2].tenant_id, got[2].severity, got[2].details, got[2].fired_at) == (
+        world.tenant_b.pk,
+        AlertSeverity.CRITICAL,
+        {"v": 91},
+        T0 + STALE,
+    )
+    events = AuditEvent.objects.filter(action="hosting.alert.raised").order_by("pk")[before:]
+    assert [(e.entity_id, e.chain_key) for e in events] == [
+        (str(got[1].pk), f"tenant:{world.tenant_a.pk}"),
+        (str(got[2].pk), f"tenant:{world.tenant_b.pk}"),
+    ]
+    with pytest.raises(InvalidParameter) as exc:
+        alert_raise_many(site=world.site_x, drafts=[AlertDraft(kind="x", title="t", miner=world.miners_b_y[0])])
+    assert exc.value.extra["field"] == "miner_id"
 
 
 def test_a_resolved_key_raises_a_new_alert(world):

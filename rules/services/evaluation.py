@@ -19,34 +19,15 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, EventSpec, audit_record_many
-from control.services.creation import command_create
-from core.errors import DomainError
+from audit.services import EventSpec, audit_record_many
 from core.periodic import advisory_lock_key
 from hosting.selectors.maintenance import maintenance_occurrences
 from rules import metrics
 from rules.models import HitKind, Mode, Rule, RuleHit, RuleState
-from rules.services.alerting import rule_alert, stale_alerts
+from rules.services.actions import ACTOR, Decision, act, evidence_attach
+from rules.services.alerting import stale_alerts, stale_alerts_resolve, stale_work_orders
 from rules.services.decision import MaintenanceAt, Observation, decide, lookback_sec
-from rules.sql import METRIC_SQL, OP_SQL, candidates_sql, scope_flags, scope_params
-from tenants.models import Miner
-
-ACTOR = Actor.system("rules")
-EVIDENCE_SAMPLES = 10
-
-
-@dataclass
-class Decision:
-    kind: str
-    rule: Rule
-    miner_pk: int
-    miner_id: str
-    tenant_id: int
-    value: float | None
-    command_type: str = ""
-    command_id: int | None = None
-    alert_id: int | None = None
-    error: str = ""
+from rules.sql import candidates_sql, scope_flags, scope_params
 
 
 @dataclass
@@ -57,6 +38,7 @@ class PassReport:
     candidates: int = 0
     stale: int = 0
     stale_alerts: int = 0
+    stale_work_orders: int = 0
     decisions: list[Decision] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -67,7 +49,7 @@ class PassReport:
         head = (
             f"{'dry run: ' if self.dry_run else ''}{self.sites} site(s), {self.rules} rule(s), "
             f"{self.candidates} miner(s) breaching or remembered, {self.stale} stale"
-            f" ({self.stale_alerts} stale alert(s) raised); "
+            f" ({self.stale_alerts} stale alert(s) raised, {self.stale_work_orders} work order(s) opened); "
             + ", ".join(f"{self.count(k)} {k}" for k in HitKind.values)
             + f" in {self.seconds:.2f} s"
         )
@@ -108,79 +90,16 @@ def _candidates(rule: Rule, now: dt.datetime) -> list[tuple]:
         return cur.fetchall()
 
 
-def _evidence(rule: Rule, miner_pk: int, now: dt.datetime, value: float | None) -> dict:
-    expr = METRIC_SQL[rule.metric]
-    with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT x.ts, ({expr}) FROM telemetry_raw x JOIN tenants_miner m ON m.id = x.miner_id "
-            "WHERE x.site_id = %(site)s AND x.miner_id = %(miner)s AND x.ts <= %(now)s ORDER BY x.ts DESC LIMIT %(n)s",
-            {
-                "site": rule.site_id,
-                "miner": miner_pk,
-                "now": now,
-                "n": EVIDENCE_SAMPLES,
-                "not_hashing_pct": settings.DOWNTIME_ZERO_HASHRATE_PCT,
-            },
-        )
-        samples = [{"ts": ts.isoformat(), "value": v} for ts, v in cur.fetchall()]
-    return {
-        "rule_id": rule.pk,
-        "rule": rule.name,
-        "version": rule.version,
-        "metric": rule.metric,
-        "condition": f"{rule.metric} {OP_SQL[rule.op]} {rule.threshold:g}",
-        "clear_threshold": rule.clear_threshold,
-        "consecutive_samples": rule.consecutive_samples,
-        "min_duration_sec": rule.min_duration_sec,
-        "value": value,
-        "samples": samples,
-    }
-
-
-def _act(decision: Decision, miners: dict[int, Miner], now: dt.datetime, evidence: dict) -> None:
-    rule = decision.rule
-    recovery = decision.kind == HitKind.RECOVERY
-    command_type = rule.recovery_command_type if recovery else rule.command_type
-    if decision.kind not in (HitKind.TRIGGER, HitKind.RECOVERY):
-        return
-    if not rule.command_type:  # an alert-only rule
-        decision.alert_id = rule_alert(
-            actor=ACTOR, rule=rule, kind=decision.kind, miner=miners[decision.miner_pk], evidence=evidence, now=now
-        )
-        return
-    if not command_type:  # no recovery action
-        return
-    decision.command_type = command_type
-    try:
-        with transaction.atomic():
-            command = command_create(
-                actor=ACTOR,
-                user=None,
-                miner=miners[decision.miner_pk],
-                command_type=command_type,
-                params=rule.recovery_params if recovery else rule.params,
-                priority_class=rule.priority_class,
-                reason=f"rule {rule.name!r} v{rule.version}: {evidence['condition']} ({decision.kind})",
-                dedupe_key=f"rule:{rule.pk}:{'recovery' if recovery else 'trigger'}:{decision.miner_pk}",
-                evidence=evidence,
-                created_by_system="rules",
-                rule_id=rule.pk,
-                approval_required=rule.approval_required,
-            )
-        decision.command_id = command.pk
-    except DomainError as exc:  # e.g. MINER_LOCKED: kept on the hit; the next cooldown tries again
-        decision.error = f"{exc.error_code}: {exc.message}"
-
-
 def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) -> None:
     maintenance = _maintenance(site, now)
     states, hits, events = [], [], []
     stale: dict[int, tuple[dt.datetime, Rule]] = {}
-    decisions: list[tuple[Decision, dict]] = []
+    decisions: list[Decision] = []
     for rule in rules:
         with connection.cursor() as cur:  # a second pass of the same rule waits for this one's commit
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(f"rules.rule.{rule.pk}")])
         rows = _candidates(rule, now)
+        found: list[Decision] = []
         report.rules += 1
         report.candidates += len(rows)
         for row in rows:
@@ -208,9 +127,10 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
             metrics.rule_evals_total.labels(kind or "no_action").inc()
             states.append(state)
             if kind is not None:
-                d = Decision(kind, rule, miner_pk, miner_id, tenant_id, value)
-                decisions.append((d, _evidence(rule, miner_pk, now, value)))
-    report.decisions.extend(d for d, _ in decisions)
+                found.append(Decision(kind, rule, miner_pk, miner_id, tenant_id, value))
+        evidence_attach(rule, found, now)
+        decisions.extend(found)
+    report.decisions.extend(decisions)
     if report.dry_run:
         return
     RuleState.objects.bulk_create(
@@ -230,10 +150,12 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
         ],
     )
     report.stale_alerts += stale_alerts(actor=ACTOR, site=site, stale=stale, now=now)
-    miners = Miner.objects.in_bulk([d.miner_pk for d, _ in decisions])
-    for d, evidence in decisions:
-        _act(d, miners, now, evidence)
+    stale_alerts_resolve(actor=ACTOR, site=site, now=now)
+    report.stale_work_orders += stale_work_orders(actor=ACTOR, site=site, now=now)
+    act(decisions, now)
+    for d in decisions:
         metrics.rule_hits_total.labels(d.kind).inc()
+        evidence = d.evidence or {}
         hits.append(
             RuleHit(
                 rule=d.rule,
@@ -251,7 +173,7 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
             )
         )
     RuleHit.objects.bulk_create(hits)
-    for hit, d in zip(hits, (d for d, _ in decisions), strict=True):
+    for hit, d in zip(hits, decisions, strict=True):
         payload = {
             "rule_id": d.rule.pk,
             "version": d.rule.version,
@@ -267,15 +189,24 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
     audit_record_many(actor=ACTOR, events=events)  # one append per chain for the whole pass
 
 
-def rules_evaluate(*, now: dt.datetime | None = None, site=None, dry_run: bool = False) -> PassReport:
-    """One pass over every enabled rule (of `site`, if given). A dry run decides and reports but
-    writes nothing: no state, hit, command or audit event."""
+def sites_with_rules() -> list[int]:
+    """The ids of the sites with an enabled rule, in id order."""
+    return list(Rule.objects.filter(enabled=True).order_by("site_id").values_list("site_id", flat=True).distinct())
+
+
+def rules_evaluate(
+    *, now: dt.datetime | None = None, site=None, site_ids: list[int] | None = None, dry_run: bool = False
+) -> PassReport:
+    """One pass over every enabled rule (of `site`, or of the sites `site_ids`, if given). A dry run
+    decides and reports but writes nothing: no state, hit, command or audit event."""
     now = now or timezone.now()
     report = PassReport(dry_run=dry_run)
     started = time.perf_counter()
     rules = Rule.objects.filter(enabled=True).select_related("site").order_by("site_id", "pk")
     if site is not None:
         rules = rules.filter(site=site)
+    if site_ids is not None:
+        rules = rules.filter(site_id__in=site_ids)
     by_site: dict[int, list[Rule]] = {}
     for rule in rules:
         by_site.setdefault(rule.site_id, []).append(rule)

@@ -109,7 +109,7 @@ def test_a_sustained_breach_proposes_one_command_per_cooldown(farm, world, hot_r
     for minute in range(25, 33):
         farm.step(minute, {hot: 90})
     assert Command.objects.count() == 2
-    assert Command.objects.filter(state=CommandState.QUEUED).get().dedupe_key == f"rule:{hot_rule.pk}:trigger:{hot.pk}"
+    assert Command.objects.filter(state=CommandState.QUEUED).get().dedupe_key == f"rule:{hot_rule.pk}:trigger/{hot.pk}"
 
 
 def test_jitter_around_the_threshold_does_not_flap(farm, world, hot_rule):
@@ -125,7 +125,7 @@ def test_jitter_around_the_threshold_does_not_flap(farm, world, hot_rule):
     assert hits(HitKind.RECOVERY) == 0 and RuleState.objects.get().mode == Mode.TRIGGERED
     report = farm.step(24, {miner: 70})
     assert report.count(HitKind.RECOVERY) == 1 and RuleState.objects.get().mode == Mode.NORMAL
-    recovery = Command.objects.get(dedupe_key__contains=":recovery:")
+    recovery = Command.objects.get(dedupe_key__contains=":recovery/")
     assert recovery.params == {"speed": 70}
     assert hits(HitKind.TRIGGER) == 1
 
@@ -244,3 +244,28 @@ def test_two_passes_at_once_act_once(client, world, time_machine):
     assert errors == []
     assert RuleHit.objects.filter(rule=rule, kind=HitKind.TRIGGER).count() == 1
     assert Command.objects.count() == 1
+
+
+def test_a_storm_pass_gives_every_hot_miner_its_own_command_evidence_and_alert(farm, world, hot_rule):
+    """Every miner of the site hot at once: the pass proposes the rule's commands together, yet each
+    is its own command with its own samples, and an alert-only rule raises one alert per miner."""
+    from hosting.models import Alert
+
+    alert_only = {"name": "hot-alert", "metric": "temp_max", "op": "gt", "threshold": 85, "consecutive_samples": 3}
+    rule_create(actor=OPS, user=None, site=world.site_x, **alert_only)
+    miners = world.miners_a_x + world.miners_b_x
+    for minute in range(3):
+        report = farm.step(minute, {m: 90 + n + minute for n, m in enumerate(miners)})
+    assert report.count(HitKind.TRIGGER) == 2 * len(miners)
+    commands = {c.miner_id: c for c in Command.objects.filter(rule_id=hot_rule.pk)}
+    assert set(commands) == {m.pk for m in miners}
+    for n, m in enumerate(miners):
+        c = commands[m.pk]
+        assert c.dedupe_key == f"rule:{hot_rule.pk}:trigger/{m.pk}" and c.batch_id is None
+        assert [s["value"] for s in c.evidence["samples"]] == [92 + n, 91 + n, 90 + n]
+        assert c.evidence["value"] == 92 + n and c.evidence["version"] == hot_rule.version
+    alerts = Alert.objects.filter(rule_id__isnull=False).exclude(rule_id=hot_rule.pk)
+    assert sorted(alerts.values_list("miner_id", flat=True)) == sorted(m.pk for m in miners)
+    assert {a.details["value"] for a in alerts} == {92 + n for n in range(len(miners))}
+    assert AuditEvent.objects.filter(action="control.command.created").count() == len(miners)
+    assert AuditEvent.objects.filter(action="rules.hit.trigger").count() == 2 * len(miners)

@@ -70,6 +70,24 @@ def edge(db, clock) -> Edge:
     return Edge(site=site, operator=operator, collector=collector, token=token)
 
 
+@pytest.fixture(params=["code", "alias"])
+def capture_edge(request, edge) -> Edge:
+    """The capture site as it was recorded (code SITE-ACC), and as after the switch-over: the
+    site has another code and the collector's configured SITE-ACC is only an alias of it."""
+    if request.param == "alias":
+        aliased_site(edge)
+    return edge
+
+
+def aliased_site(edge: Edge, code: str = "FARM-ACC-7") -> Edge:
+    from tenants.site_identity import site_alias_add
+
+    Site.objects.filter(pk=edge.site.pk).update(code=code)  # set-up: a code issued by this project
+    edge.site.refresh_from_db()
+    site_alias_add(actor=SETUP, site=edge.site, value="SITE-ACC")
+    return edge
+
+
 def record(miner_id: str, ts: dt.datetime | str, /, **fields) -> dict:
     """A record as the collector builds it (all 22 keys, protocol §2.2), healthy S21 values."""
     stamp = ts if isinstance(ts, str) else ts.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")

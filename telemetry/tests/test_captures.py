@@ -101,7 +101,8 @@ def test_every_capture_is_replayed_here_or_listed_for_the_command_issue():
 
 
 @pytest.mark.parametrize("name", [n for n, (status, _) in TELEMETRY.items() if status == 200])
-def test_a_telemetry_capture_is_taken_and_stored_once(client, edge, name):
+def test_a_telemetry_capture_is_taken_and_stored_once(client, capture_edge, name):
+    edge = capture_edge  # also with SITE-ACC only an alias of a site coded otherwise
     request, response = replay(client, name, edge.token)
     records = records_of(capture(name)[1])
 
@@ -139,7 +140,8 @@ def _sent_at(name: str) -> dt.datetime:
     return dt.datetime.fromisoformat(newest).replace(tzinfo=dt.UTC) + dt.timedelta(seconds=2)
 
 
-def test_the_whole_capture_session_replayed_as_it_happened_stores_each_sample_once(client, edge, clock):
+def test_the_whole_capture_session_replayed_as_it_happened_stores_each_sample_once(client, capture_edge, clock):
+    edge = capture_edge
     # In recording order, each at the time it was sent; the spooled envelope comes back ≥ 5 min later.
     session = sorted(TELEMETRY, key=lambda n: (_sent_at(n), list(TELEMETRY).index(n)))
     session.remove("07-envelope-replayed")

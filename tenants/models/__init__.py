@@ -1,4 +1,5 @@
 from .access import OPERATOR_ROLES, Role, RoleGrant
+from .aliases import SiteAlias
 from .collectors import Collector, CollectorDevice, CollectorToken
 from .inventory import Miner, MinerGroup, MinerOwnership, Site, Tenant, Zone
 
@@ -13,6 +14,7 @@ __all__ = [
     "Role",
     "RoleGrant",
     "Site",
+    "SiteAlias",
     "Tenant",
     "Zone",
 ]

@@ -28,13 +28,20 @@ class Collector(models.Model):
 class CollectorToken(models.Model):
     """A collector credential. Only its SHA-256 is stored; the plaintext is shown once at creation.
 
-    Several tokens of one collector may be active at once, which is how rotation works.
+    Several tokens of one collector may be active at once, which is how rotation works. A `legacy`
+    token is a key imported from the original application, which stored the same SHA-256 of the
+    key: the hash comes across, the plaintext never existed here.
     """
+
+    class Kind(models.TextChoices):
+        TOKEN = "token", "token"
+        LEGACY = "legacy", "legacy key"
 
     collector = models.ForeignKey(Collector, on_delete=models.PROTECT, related_name="tokens")
     prefix = models.CharField(max_length=16, help_text="First characters of the token, to tell tokens apart.")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     label = models.CharField(max_length=128, blank=True, default="")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TOKEN)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent
-from control.models import Command
+from control.models import Command, Curtailment
 from rules.models import Rule, RuleHit
 from telemetry.models import IngestBatch, TelemetryLive
 from tenants.models import (
@@ -17,6 +17,7 @@ from tenants.models import (
     MinerGroup,
     RoleGrant,
     Site,
+    SiteAlias,
     Tenant,
     Zone,
 )
@@ -39,6 +40,7 @@ from verification.isolation.probes import (
     NOC_X_OWN,
     Probe,
 )
+from verification.isolation.probes_curtailment import curtailment_admin_objects
 from verification.isolation.probes_rules import rule_admin_objects, rule_hit_admin_objects
 from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
@@ -220,6 +222,12 @@ def _live(w: World, miner: Miner) -> int:
         "hashrate_5s_ghs": 100.0,
     }
     return TelemetryLive.objects.get_or_create(miner=miner, defaults=defaults)[0].pk
+
+
+def _alias(site) -> int:
+    """An alias of the site (made once): fixture rows, the check needs objects to ask for."""
+    alias, _ = SiteAlias.objects.get_or_create(site=site, value=f"legacy-{site.pk}", defaults={"kind": "legacy_id"})
+    return alias.pk
 
 
 def _receipt(collector: Collector) -> int:
@@ -417,6 +425,8 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     ),
     TelemetryLive: lambda w: (_live(w, w.miner_b_x), _live(w, w.miner_b_y), _live(w, w.miner_a_x)),
     IngestBatch: lambda w: (_receipt(w.collector_y), _receipt(w.collector_y), _receipt(w.collector_x)),
+    SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
     Rule: rule_admin_objects,
+    Curtailment: curtailment_admin_objects,
     RuleHit: rule_hit_admin_objects,
 }

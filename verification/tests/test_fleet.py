@@ -13,10 +13,12 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.urls import include, path
 
+from audit.services import Actor
 from telemetry import urls_edge
 from telemetry.models import IngestBatch, TelemetryLive, TelemetryRaw
 from telemetry.tests.test_captures import CAPTURES
 from tenants.models import CollectorToken
+from tenants.site_identity import site_alias_add
 from tests.factories import CollectorFactory, MinerFactory, SiteFactory, TenantFactory
 from verification.fleet import LEGACY_PATH, RECORD_KEYS, V1_PATH, Fleet, MinerSpec, Schedule, virtual_cycles
 from verification.server import LocalServer
@@ -249,6 +251,43 @@ def test_simulate_fleet_uploads_through_http_and_the_data_lands(farm, capsys):
     assert token.revoked_at is not None  # the minted token does not outlive the run
 
 
+@pytest.mark.parametrize("mode", ["legacy", "v1"])
+def test_a_collector_configured_with_an_alias_as_its_site_id_uploads_polls_and_acks(farm, capsys, mode):
+    """The switch-over case (issue 15): the farm's collector keeps its configured site_id, which is
+    only an alias of the site here. X-Site-ID (and the v1 envelope's site_id) carry it, and the
+    commands it is handed must carry it too, or it rejects them (SITE_MISMATCH, protocol §3.3)."""
+    from control.models import CommandState
+    from control.services.creation import command_create
+
+    site, _, miners = farm
+    site_alias_add(actor=Actor.system("test"), site=site, value="site_001")
+    queued = command_create(
+        actor=Actor.system("test"), user=None, miner=miners[0], command_type="set_fan", params={"speed": 90}
+    )
+    with LocalServer() as url:
+        call_command(
+            "simulate_fleet",
+            site=["site_001"],
+            create_token=True,
+            url=url,
+            interval=0.5,
+            cycles="2",
+            mode=mode,
+            command_mode=mode,
+            offline_share=0,
+            commands=True,
+            command_poll_interval=0.1,
+        )
+    out = capsys.readouterr().out
+    assert "FAILED" not in out and out.count("accepted=12 rejected=0") == 2
+    assert TelemetryRaw.objects.filter(site=site).count() == 24
+    assert set(IngestBatch.objects.filter(site=site).values_list("endpoint", flat=True)) == {mode}
+    assert "SITE-SIM commands=1 completed=1" in out
+    queued.refresh_from_db()
+    assert queued.state == CommandState.ACKED and queued.ack_payload["result_message"] == "Fan speed set to 90"
+    assert queued.ack_payload["site_id"] == "site_001"
+
+
 @override_settings(ROOT_URLCONF=__name__)
 def test_auto_mode_falls_back_to_the_legacy_path_when_v1_is_missing(farm, capsys):
     site, _, _ = farm
@@ -284,3 +323,32 @@ def test_a_refused_upload_is_spooled_and_reported(farm, capsys):
 
 # A legacy-only cloud: the v1 path answers 404 (used by the auto-mode test through ROOT_URLCONF).
 urlpatterns = [path("", include([p for p in urls_edge.urlpatterns if "v1" not in str(p.pattern)]))]
+
+
+def test_simulate_fleet_with_commands_polls_executes_and_acks(farm, capsys):
+    from audit.services import Actor
+    from control.models import Command, CommandState
+    from control.services.creation import command_create
+
+    site, _, miners = farm
+    queued = command_create(
+        actor=Actor.system("test"), user=None, miner=miners[0], command_type="set_fan", params={"speed": 90}
+    )
+    with LocalServer() as url:
+        call_command(
+            "simulate_fleet",
+            site=["SITE-SIM"],
+            create_token=True,
+            url=url,
+            interval=0.5,
+            cycles="2",
+            offline_share=0,
+            commands=True,
+            command_poll_interval=0.1,
+        )
+    out = capsys.readouterr().out
+    assert "SITE-SIM commands=1 completed=1" in out
+    queued.refresh_from_db()
+    assert queued.state == CommandState.ACKED and queued.ack_payload["result_message"] == "Fan speed set to 90"
+    assert queued.ack_payload["before"]["fan_speeds"] != queued.ack_payload["after"]["fan_speeds"]
+    assert Command.objects.count() == 1

@@ -9,6 +9,8 @@ from django.db import connections
 from audit.services import Actor
 from tenants.models import Collector, CollectorToken, Miner, Site
 from tenants.services import collector_token_create, collector_token_revoke
+from tenants.site_identity import site_by_code_or_alias
+from verification.edge_commands import EdgeCommands
 from verification.fleet import BATCH_SIZE, MODES, Fleet, MinerSpec, Schedule, utcnow
 from verification.uplink import Spool, Uplink
 
@@ -24,6 +26,8 @@ class SiteRun:
     spool: Spool = field(default_factory=Spool)
     token: CollectorToken | None = None  # minted by --create-token: revoked when the run ends
     cycles: int = 0
+    commands: EdgeCommands | None = None  # --commands: the collector's poll / execute / ACK side
+    next_poll: float = 0.0
 
 
 def _cycles(value: str) -> int:
@@ -48,7 +52,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--site", action="append", required=True, help="site code (X-Site-ID); repeat for several sites"
+            "--site",
+            action="append",
+            required=True,
+            help="site code or alias, sent as X-Site-ID and envelope site_id; repeat for several sites",
         )
         parser.add_argument(
             "--miners", type=int, default=0, help="simulate the first N registered miners of each site (default: all)"
@@ -75,6 +82,17 @@ class Command(BaseCommand):
         parser.add_argument("--heating-share", type=float, default=0.01)
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--commands",
+            action="store_true",
+            help="also poll the cloud's commands, carry them out on the simulated miners and ACK them",
+        )
+        parser.add_argument(
+            "--command-poll-interval", type=float, default=5, help="seconds between command polls (default 5)"
+        )
+        parser.add_argument(
+            "--command-mode", choices=MODES, default="auto", help="command_api_mode of the collector (default auto)"
+        )
         parser.add_argument(
             "--wait-ready",
             type=float,
@@ -124,9 +142,10 @@ class Command(BaseCommand):
             time.sleep(1)
 
     def _prepare(self, code: str, o: dict, latest_interval: float) -> SiteRun:
-        site = Site.objects.filter(code=code).first()
+        # A site alias plays a collector configured with that site_id (what it sends on the wire).
+        site = site_by_code_or_alias(code)
         if site is None:
-            raise CommandError(f"no site with code {code!r}")
+            raise CommandError(f"no site with code or alias {code!r}")
         qs = (
             Miner.objects.filter(site=site)
             .order_by("miner_id")
@@ -149,8 +168,14 @@ class Command(BaseCommand):
             f"{code}: {len(specs)} miners, {o['mode']} mode, raw every {o['interval']:g} s, latest every "
             f"{latest_interval:g} s → {o['url']}"
         )
+        commands = EdgeCommands(fleet, uplink, api_mode=o["command_mode"]) if o["commands"] else None
         return SiteRun(
-            site=site, fleet=fleet, uplink=uplink, schedule=Schedule(o["interval"], latest_interval), token=token_obj
+            site=site,
+            fleet=fleet,
+            uplink=uplink,
+            schedule=Schedule(o["interval"], latest_interval),
+            token=token_obj,
+            commands=commands,
         )
 
     def _collector(self, site: Site, name: str) -> Collector:
@@ -174,12 +199,22 @@ class Command(BaseCommand):
                 return
             run = min(active, key=lambda r: r.schedule.due()[0])
             due, mode = run.schedule.due()
+            polling = [r for r in active if r.commands is not None and r.cycles and r.next_poll < due]
+            if polling:  # a command poll comes before the next upload cycle
+                run = min(polling, key=lambda r: r.next_poll)
+                due, mode = run.next_poll, "poll"
             wait = origin + due - time.monotonic()
             if wait > 0:
                 stop.sleep(wait)
                 continue
+            if mode == "poll":
+                self._poll(run)
+                run.next_poll = time.monotonic() - origin + o["command_poll_interval"]
+                continue
             self._cycle(run, mode, o)
             run.schedule.done(mode, time.monotonic() - origin)
+            if run.commands is not None and run.cycles == 1:
+                run.next_poll = time.monotonic() - origin
 
     def _cycle(self, run: SiteRun, mode: str, o: dict) -> None:
         started = time.monotonic()
@@ -199,6 +234,15 @@ class Command(BaseCommand):
         run.cycles += 1
         self.stdout.write(self._line(run, mode, records, sent, replayed, time.monotonic() - started))
         self.stdout.flush()
+
+    def _poll(self, run: SiteRun) -> None:
+        assert run.commands is not None
+        got = run.commands.poll_round()
+        if got.polled or got.error:
+            acked = " ".join(f"{status}={n}" for status, n in sorted(got.acked.items()))
+            error = f" ERROR {got.error}" if got.error else ""
+            self.stdout.write(f"{utcnow():%H:%M:%S} {run.site.code} commands={got.polled} {acked}{error}")
+            self.stdout.flush()
 
     def _line(self, run: SiteRun, mode: str, records: list, sent: list, replayed: list, took: float) -> str:
         every = sent + replayed

@@ -110,7 +110,8 @@ class Command(BaseCommand):
         for site in sites:
             _demo_rule(site)
         self.stdout.write(
-            "Demo rule 'Overheat' at each site (docs/RULES.md): the simulator's heating miners get set_fan 100"
+            "Demo rule 'Overheat' at each site (docs/RULES.md): the simulator's heating miners get set_fan 100,"
+            " proposed for approval in the admin (Commands)"
         )
 
 
@@ -138,4 +139,5 @@ def _demo_rule(site) -> None:
         recovery_command_type="set_fan",
         recovery_params={"speed": 70},
         priority_class=40,
+        approval_required=True,  # the demo's story: caught → proposed → approved by the NOC → executed → verified
     )
