@@ -193,8 +193,9 @@ def _replay(rule: Rule, rows: list[tuple], end: dt.datetime, timeline: _Timeline
         newest, now = rows[i], minute + PASS_AT
         fresh = state is None or state.last_sample_ts is None or newest[6] > state.last_sample_ts
         waiting = now - newest[6] > stale or (state is None and not newest[8]) or (not fresh and not newest[8])
-        if waiting or (state is not None and state.mode == Mode.NORMAL and not newest[8]):
-            if not waiting:  # nothing triggered, newest not breaching: decide() cannot hit, only the streak resets
+        idle = state is not None and state.mode == Mode.NORMAL and not newest[8]
+        if waiting or idle:
+            if not waiting and state is not None:  # nothing triggered, newest not breaching: decide() cannot hit
                 streak(Observation(newest[0], newest[3], newest[6], newest[7], False, 1, 0, None), state)
             if i + 1 >= len(rows):  # stale, not a candidate, or nothing to change: on to the next minute stored
                 return
