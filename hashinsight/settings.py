@@ -431,3 +431,5 @@ CELERY_BEAT_SCHEDULE |= {
 THERMAL_BASE_FREQUENCY_MHZ = _int("THERMAL_BASE_FREQUENCY_MHZ", default=600)
 # A miner_stale alert open this many minutes gets one work order, linked to it (0 = never).
 RULES_STALE_WORK_ORDER_MIN = _int("RULES_STALE_WORK_ORDER_MIN", default=0)
+# The longest period one backtest (a rule replayed over the 1-minute tier) may cover; longer → 400.
+RULES_BACKTEST_MAX_DAYS = _int("RULES_BACKTEST_MAX_DAYS", default=31)

@@ -65,8 +65,10 @@ from verification.isolation.probes_reports import (
 )
 from verification.isolation.probes_rules import (
     HOSTING_THERMAL_PATHS,
+    RULE_ADMIN_BACKTEST_PATHS,
     RULE_API_PATHS,
     THERMAL_PATHS,
+    rule_admin_backtest_probes,
     rule_api_probes,
     thermal_probes,
 )
@@ -113,6 +115,7 @@ CASES: list[Case] = [
     Case("admin: command board", exact("/admin/control/command/board/"), command_board_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
     Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
+    Case("admin: rule backtest (a rule's, a draft's)", exact(*RULE_ADMIN_BACKTEST_PATHS), rule_admin_backtest_probes),
     Case("legacy thermal routes (rules)", exact(*THERMAL_PATHS, *HOSTING_THERMAL_PATHS), thermal_probes),
     Case("operator API: curtailments", exact(*CURTAILMENT_API_PATHS), curtailment_api_probes),
     Case("evidence pack request", exact(EVIDENCE_REQUEST_PATH), evidence_request_probes),
