@@ -276,6 +276,10 @@ HEALTH_HEARTBEAT_MAX_AGE_SEC = _int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
 # --- metrics -------------------------------------------------------------------------------------
 # gunicorn workers write metric files here (prometheus-client multiprocess mode).
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if not PROMETHEUS_MULTIPROC_DIR:
+    # Set but empty (`PROMETHEUS_MULTIPROC_DIR=` in .env): prometheus-client would take it for
+    # multiprocess mode in the current directory and leave *.db files wherever manage.py runs.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Functions called on each /metrics scrape to refresh gauges computed from the database.
