@@ -9,6 +9,7 @@ quarantined batches (telemetry.quarantine)."""
 import hashlib
 import secrets
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -115,6 +116,5 @@ def payload_key_clear(*, actor: Actor, collector: Collector) -> bool:
 
 
 def _drain_later(collector_id: int) -> None:
-    from telemetry.tasks import telemetry_quarantine_drain_task
-
-    telemetry_quarantine_drain_task.delay(collector_id=collector_id)
+    # By name (telemetry.tasks.telemetry_quarantine_drain_task): the worker drains, not this request.
+    current_app.send_task("telemetry.quarantine_drain_collector", kwargs={"collector_id": collector_id})
