@@ -11,6 +11,7 @@ from core.errors import DomainError
 from telemetry import selectors
 from telemetry.models import CollectorPayloadKey, QuarantinedBatch, QuarantineStatus
 from telemetry.payload_keys import payload_key_clear, payload_key_generate
+from telemetry.quarantine import quarantine_discard
 from tenants import scoping
 from tenants.admin import CollectorAdmin
 from tenants.admin_base import ReadOnlyScopedAdmin
@@ -43,6 +44,16 @@ class QuarantinedBatchAdmin(ReadOnlyScopedAdmin):
     search_fields = ("=body_sha256", "=device_id")
     exclude = ("body",)
     list_per_page = 100
+    actions = ["discard"]
+
+    def has_manage_tokens_permission(self, request):
+        return self._scope(request).has(Capability.MANAGE_TOKENS)
+
+    @admin.action(description="Discard selected held uploads (audited)", permissions=["manage_tokens"])
+    def discard(self, request, queryset):
+        allowed = selectors.quarantined_batches_for(request.user, Capability.MANAGE_TOKENS)
+        n = quarantine_discard(actor=self.actor(request), batches=list(queryset.filter(pk__in=allowed.values("pk"))))
+        self.message_user(request, f"{n} held upload(s) discarded.")
 
 
 class CollectorKeysAdmin(CollectorAdmin):

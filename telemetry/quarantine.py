@@ -43,7 +43,7 @@ def quarantine_hold(
     zone_code: str,
     now,
     reason: DomainError,
-    fingerprint: str = "",
+    tried_keys: str = "",
 ) -> QuarantinedBatch:
     """Keep an upload that cannot be opened yet; the same bytes sent again are held once."""
     collector = principal.collector
@@ -76,7 +76,7 @@ def quarantine_hold(
         status=QuarantineStatus.PENDING if reason.error_code == "PAYLOAD_KEY_MISSING" else QuarantineStatus.FAILED,
         reason=reason.error_code,
         detail=reason.message[:255],
-        tried_fingerprint=fingerprint,
+        tried_keys=tried_keys,
     )
     try:
         with transaction.atomic():
@@ -97,9 +97,12 @@ def quarantine_drain(*, collector_id: int | None = None, limit: int = 500) -> di
     if collector_id is not None:
         keyed = keyed.filter(collector_id=collector_id)
     totals = {"done": 0, "failed": 0, "skipped": 0}
-    for cid, current in keyed.order_by("collector_id").values_list("collector_id", "fingerprint"):
+    rows = keyed.order_by("collector_id").values_list("collector_id", "fingerprint", "previous_fingerprint")
+    for cid, fingerprint, previous in rows:
+        # A failed batch is tried again only with keys it has not been tried with.
+        current = CollectorPayloadKey.keys_label(fingerprint, previous)
         candidates = QuarantinedBatch.objects.filter(collector_id=cid).filter(
-            Q(status=QuarantineStatus.PENDING) | (Q(status=QuarantineStatus.FAILED) & ~Q(tried_fingerprint=current))
+            Q(status=QuarantineStatus.PENDING) | (Q(status=QuarantineStatus.FAILED) & ~Q(tried_keys=current))
         )
         if not candidates.exists():
             continue
@@ -159,13 +162,47 @@ def _drain_collector(collector_id: int, candidates, limit: int) -> dict[str, int
 
 
 def _finish(row: QuarantinedBatch, *, status: str, reason: str, detail: str, batch=None) -> None:
-    current = CollectorPayloadKey.objects.filter(collector_id=row.collector_id).values_list("fingerprint", flat=True)
+    key = CollectorPayloadKey.objects.filter(collector_id=row.collector_id).first()
+    # Ingested: the receipt and the tiers hold what mattered; the body's digest and size stay.
+    emptied = {"body": b""} if status == QuarantineStatus.DONE else {}
     QuarantinedBatch.objects.filter(pk=row.pk).update(
+        **emptied,
         status=status,
         reason=reason,
         detail=detail[:255],
         attempts=row.attempts + 1,
-        tried_fingerprint=current.first() or "",
+        tried_keys=CollectorPayloadKey.keys_label(key.fingerprint, key.previous_fingerprint) if key else "",
         processed_at=timezone.now(),
         ingest_batch=batch,
     )
+
+
+@transaction.atomic
+def quarantine_discard(*, actor: Actor, batches) -> int:
+    """Give up held batches (an altered body, a key nobody has any more), audited per collector
+    with their digests. Ingested ones are left alone: retention removes them with their receipts."""
+    # Locked: a drain finishing one of them now must not have it counted as discarded too.
+    rows = list(
+        QuarantinedBatch.objects.select_for_update()
+        .filter(OPEN, pk__in=[b.pk for b in batches])
+        .select_related("collector__site")
+        .order_by("pk")
+    )
+    by_collector: dict[int, list[QuarantinedBatch]] = {}
+    for row in rows:
+        by_collector.setdefault(row.collector_id, []).append(row)
+    for held in by_collector.values():
+        collector = held[0].collector
+        audit_record(
+            actor=actor,
+            action="telemetry.quarantine.discarded",
+            entity=collector,
+            payload={
+                "site": collector.site.code,
+                "collector": collector.name,
+                "batches": [{"id": r.pk, "sha256": r.body_sha256, "reason": r.reason} for r in held],
+            },
+            site_code=collector.site.code,
+        )
+    QuarantinedBatch.objects.filter(pk__in=[r.pk for r in rows]).delete()
+    return len(rows)

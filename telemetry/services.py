@@ -99,7 +99,7 @@ def _ingest_batch(
                 zone_code=held_zone if isinstance(held_zone, str) else "",
                 now=now,
                 reason=exc,
-                fingerprint=keys[0][0] if keys else "",
+                tried_keys="+".join(fp for fp, _ in keys),
             )
     mode = (mode or upload.mode)[:16]
     envelope_zone = upload.envelope.get("zone_id")

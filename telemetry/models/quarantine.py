@@ -23,6 +23,11 @@ class CollectorPayloadKey(models.Model):
     def __str__(self):
         return f"payload key {self.fingerprint} of collector {self.collector_id}"
 
+    @staticmethod
+    def keys_label(fingerprint: str, previous: str = "") -> str:
+        """The keys an attempt to open a batch tries, as QuarantinedBatch.tried_keys records them."""
+        return f"{fingerprint}+{previous}" if previous else fingerprint
+
 
 class QuarantineStatus(models.TextChoices):
     PENDING = "pending", "pending (no key yet)"
@@ -50,7 +55,7 @@ class QuarantinedBatch(models.Model):
     reason = models.CharField(max_length=32)  # the error_code: PAYLOAD_KEY_MISSING, PAYLOAD_DECRYPT_FAILED, …
     detail = models.CharField(max_length=255, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
-    tried_fingerprint = models.CharField(max_length=32, blank=True, default="")  # key of the last attempt
+    tried_keys = models.CharField(max_length=40, blank=True, default="")  # keys_label of the last attempt
     processed_at = models.DateTimeField(null=True, blank=True)
     ingest_batch = models.ForeignKey(
         "telemetry.IngestBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -158,6 +158,7 @@ def test_an_encrypted_batch_before_its_key_is_quarantined_then_ingested_when_the
     assert held.status == "done" and held.attempts == 1 and held.processed_at is not None
     receipt = held.ingest_batch
     assert (receipt.accepted, receipt.received_at, receipt.body_format) == (4, held.received_at, "encrypted")
+    assert bytes(held.body) == b"" and held.body_sha256 == receipt.body_sha256  # the receipt holds what mattered
 
     # Nothing is ingested twice: the drain finds nothing left, the collector's replay adds nothing.
     assert drain(edge) == {"done": 0, "failed": 0, "skipped": 0}
@@ -385,3 +386,37 @@ def test_a_generated_key_is_32_random_bytes_and_rotation_keeps_one_previous_key(
     row, second = payload_key_generate(actor=SETUP, collector=edge.collector)
     assert len(bytes.fromhex(first)) == len(bytes.fromhex(second)) == 32 and first != second
     assert [k for _, k in payload_keys_for(edge.collector.pk)] == [bytes.fromhex(second), bytes.fromhex(first)]
+
+
+def test_drained_batches_go_with_their_receipts_and_open_ones_stay(client, edge, settings):
+    import datetime as dt
+
+    from telemetry.retention import telemetry_retention_purge
+
+    drained = send(client, edge, envelope(edge, fleet(1)))["quarantine_id"]
+    payload_key_set(actor=SETUP, collector=edge.collector, key=OTHER_KEY)
+    still_open = send(client, edge, envelope(edge, fleet(1, start=2)))["quarantine_id"]  # under KEY: fails
+    payload_key_set(actor=SETUP, collector=edge.collector, key=KEY)
+    payload_key_set(actor=SETUP, collector=edge.collector, key=OTHER_KEY)  # KEY is now the previous key
+    drain(edge)
+    assert set(QuarantinedBatch.objects.values_list("pk", "status")) == {(drained, "done"), (still_open, "done")}
+    newer = send(client, edge, envelope(edge, fleet(1, start=3), key=bytes(32)))["quarantine_id"]
+    later = CAPTURE_NOW + dt.timedelta(days=settings.TELEMETRY_1M_RETENTION_DAYS + 1)
+    report = telemetry_retention_purge(now=later)
+    assert report["rows_deleted"]["telemetry_quarantinedbatch"] == 2
+    assert report["rows_deleted"]["telemetry_ingestbatch"] == 2
+    assert list(QuarantinedBatch.objects.values_list("pk", flat=True)) == [newer]
+
+
+def test_a_manager_discards_held_batches_audited_a_noc_operator_cannot(client, as_user, edge):
+    held = QuarantinedBatch.objects.get(pk=send(client, edge, envelope(edge, fleet(1)))["quarantine_id"])
+    changelist = reverse("admin:telemetry_quarantinedbatch_changelist")
+    data = {"action": "discard", ACTION_CHECKBOX_NAME: [held.pk], "index": 0}
+    noc = grant(UserFactory(username="noc-acc"), Role.NOC, site=edge.site)
+    as_user(noc).post(changelist, data, follow=True)
+    assert QuarantinedBatch.objects.filter(pk=held.pk).exists()
+    manager = grant(UserFactory(username="opsmgr-acc"), Role.OPS_MANAGER, site=edge.site)
+    as_user(manager).post(changelist, data, follow=True)
+    assert not QuarantinedBatch.objects.exists()
+    event = AuditEvent.objects.get(action="telemetry.quarantine.discarded")
+    assert event.payload["batches"] == [{"id": held.pk, "sha256": held.body_sha256, "reason": "PAYLOAD_KEY_MISSING"}]
