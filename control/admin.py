@@ -279,3 +279,9 @@ class CommandAdmin(ReadOnlyScopedAdmin):
             service=rollback.command_rollback,
             capability=Capability.OPERATE,
         )
+
+
+# Registered here, where Django looks for admins; it uses ReasonForm above.
+from control.admin_curtailment import CurtailmentAdmin  # noqa: E402
+
+__all__ = ["CommandAdmin", "CurtailmentAdmin", "ReasonForm"]

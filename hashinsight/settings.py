@@ -285,7 +285,7 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Functions called on each /metrics scrape to refresh gauges computed from the database.
-METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh"]
+METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh", "rules.metrics.alerts_firing_refresh"]
 
 # --- security ----------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -408,7 +408,13 @@ COMMAND_MAX_LEASES = _int("COMMAND_MAX_LEASES", default=10)
 COMMAND_ACK_MAX_BYTES = _int("COMMAND_ACK_MAX_BYTES", default=1024 * 1024)
 COMMAND_EXPIRY_INTERVAL_SEC = _int("COMMAND_EXPIRY_INTERVAL_SEC", default=15)
 COMMAND_VERIFY_INTERVAL_SEC = _int("COMMAND_VERIFY_INTERVAL_SEC", default=30)
+# Curtailments (SPEC §6.3): how often the tick starts and ends them, the minutes before a start
+# its kW baseline is averaged over, and the TTL of the enable_hashing commands at its end.
+CURTAILMENT_TICK_INTERVAL_SEC = _int("CURTAILMENT_TICK_INTERVAL_SEC", default=60)
+CURTAILMENT_BASELINE_MIN = _int("CURTAILMENT_BASELINE_MIN", default=15)
+CURTAILMENT_ENABLE_TTL_SEC = _int("CURTAILMENT_ENABLE_TTL_SEC", default=3600)
 CELERY_BEAT_SCHEDULE |= {
+    "control.curtailment_tick": {"task": "control.curtailment_tick", "schedule": float(CURTAILMENT_TICK_INTERVAL_SEC)},
     "control.commands_expire_due": {
         "task": "control.commands_expire_due",
         "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC),
@@ -432,3 +438,8 @@ RULES_EVAL_SITES_PER_TASK = _int("RULES_EVAL_SITES_PER_TASK", default=10)
 CELERY_BEAT_SCHEDULE |= {
     "rules.evaluate": {"task": "rules.evaluate", "schedule": float(RULES_EVAL_INTERVAL_SEC)},
 }
+# The legacy thermal config's throttle: set_frequency to THERMAL_BASE_FREQUENCY_MHZ × throttle % (the
+# original application's fixed 600 MHz base), and back to the base on recovery (docs/RULES.md).
+THERMAL_BASE_FREQUENCY_MHZ = _int("THERMAL_BASE_FREQUENCY_MHZ", default=600)
+# A miner_stale alert open this many minutes gets one work order, linked to it (0 = never).
+RULES_STALE_WORK_ORDER_MIN = _int("RULES_STALE_WORK_ORDER_MIN", default=0)

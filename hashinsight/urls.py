@@ -25,6 +25,8 @@ urlpatterns = [
     path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
     path("", include("control.urls_admin")),
     path("", include("rules.urls")),
+    # the original application's thermal routes (legacy, over the rule engine)
+    path("", include("rules.urls_legacy")),
     # collector API
     path("api/collector/status", CollectorStatusApi.as_view(), name="collector-status"),
     path("", include("telemetry.urls_edge")),

@@ -76,6 +76,7 @@ class RuleOut(serializers.Serializer):
     recovery_params = serializers.DictField()
     priority_class = serializers.IntegerField()
     approval_required = serializers.BooleanField()
+    thermal_level = serializers.CharField(help_text="warning/throttle/critical: kept by the legacy thermal config")
     updated_at = serializers.DateTimeField()
 
 

@@ -9,3 +9,13 @@ class InvalidRule(DomainError):
 
     def __init__(self, field_name: str, message: str):
         super().__init__(f"{field_name}: {message}", field=field_name)
+
+
+class InvalidThermalConfig(DomainError):
+    """A legacy thermal config (/api/thermal/config) that cannot become rules."""
+
+    status_code = 400
+    error_code = "INVALID_THERMAL_CONFIG"
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}", field=field_name)

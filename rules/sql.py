@@ -9,6 +9,15 @@ without a break (the trailing streak) and when that streak began.
 
 from rules.models import Metric, Op
 
+# The accepted-shares counter of the miner's raw sample before `x` (within SHARES_PREVIOUS_WINDOW):
+# equal to x's, the miner found no share between the two samples. A counter that went down (a restart)
+# or a sample with no predecessor in the window is not "flat"; NULL on either side never breaches.
+SHARES_PREVIOUS_WINDOW = "1 hour"
+PREVIOUS_SHARES = (
+    "SELECT p.accepted_shares FROM telemetry_raw p WHERE p.site_id = x.site_id AND p.miner_id = x.miner_id"
+    f" AND p.ts < x.ts AND p.ts >= x.ts - interval '{SHARES_PREVIOUS_WINDOW}' ORDER BY p.ts DESC LIMIT 1"
+)
+
 # A metric over a sample row aliased `x` (live or raw: the same columns) and its miner `m`.
 METRIC_SQL: dict[str, str] = {
     Metric.TEMP_MAX: "x.temperature_max",
@@ -23,7 +32,8 @@ METRIC_SQL: dict[str, str] = {
     Metric.OFFLINE: "CASE WHEN x.online THEN 0 ELSE 1 END",
     Metric.NOT_HASHING: (
         "CASE WHEN x.online AND (coalesce(x.hashrate_5s_ghs, 0) = 0"
-        " OR x.hashrate_5s_ghs / 10.0 / NULLIF(m.nominal_hashrate_ths, 0) < %(not_hashing_pct)s) THEN 1 ELSE 0 END"
+        " OR x.hashrate_5s_ghs / 10.0 / NULLIF(m.nominal_hashrate_ths, 0) < %(not_hashing_pct)s"
+        f" OR x.accepted_shares = ({PREVIOUS_SHARES})) THEN 1 ELSE 0 END"
     ),
 }
 
@@ -47,16 +57,19 @@ def candidates_sql(*, metric: str, op: str, zone: bool, group: bool, tenant: boo
         "NOT (m.id = ANY(%(excluded)s))" if excluded else "",
     ]
     where = " AND ".join(s for s in scope if s)
-    live_breach = breach_sql(metric, op, "threshold").replace("x.", "l.")
+    # The live value once per miner (OFFSET 0 keeps the planner from inlining it into each use:
+    # not_hashing's previous-sample lookup would run three times per row).
+    live_breach = f"coalesce(v.value {OP_SQL[op]} %(threshold)s, false)"
     raw_breach = breach_sql(metric, op, "threshold").replace("x.", "r.")
     return f"""
-SELECT m.id, m.miner_id, l.tenant_id, m.zone_id, l.ts, ({METRIC_SQL[metric].replace("x.", "l.")}) AS value,
+SELECT m.id, m.miner_id, l.tenant_id, m.zone_id, l.ts, v.value,
        {live_breach} AS breach,
        s.id, s.mode, s.count, s.first_breach_at, s.last_sample_ts, s.last_trigger_at, s.cooldown_until,
        s.day, s.triggers_today,
        w.n_new, w.trailing, w.streak_from
 FROM tenants_miner m
 JOIN telemetry_live l ON l.miner_id = m.id AND l.site_id = %(site)s
+CROSS JOIN LATERAL (SELECT ({METRIC_SQL[metric].replace("x.", "l.")}) AS value OFFSET 0) v
 LEFT JOIN rules_rulestate s ON s.rule_id = %(rule)s AND s.miner_id = m.id
 LEFT JOIN LATERAL (
     SELECT count(*) AS n_new,

@@ -12,10 +12,12 @@ from .commands import (
     PriorityClass,
     wire_id_of,
 )
+from .curtailment import CURTAILMENT_TRANSITIONS, Curtailment, CurtailmentState
 from .signing import CommandSigningKey
 
 __all__ = [
     "ACTIVE_STATES",
+    "CURTAILMENT_TRANSITIONS",
     "FINAL_STATES",
     "LEASED_STATES",
     "TRANSITIONS",
@@ -25,6 +27,8 @@ __all__ = [
     "CommandState",
     "CommandSigningKey",
     "CommandType",
+    "Curtailment",
+    "CurtailmentState",
     "Outcome",
     "PriorityClass",
     "wire_id_of",

@@ -25,7 +25,7 @@ from hosting.selectors.maintenance import maintenance_occurrences
 from rules import metrics
 from rules.models import HitKind, Mode, Op, Rule, RuleHit, RuleState
 from rules.services.actions import ACTOR, Decision, act, evidence_attach
-from rules.services.alerting import stale_alerts
+from rules.services.alerting import stale_alerts, stale_alerts_resolve, stale_work_orders
 from rules.sql import candidates_sql
 
 
@@ -37,6 +37,7 @@ class PassReport:
     candidates: int = 0
     stale: int = 0
     stale_alerts: int = 0
+    stale_work_orders: int = 0
     decisions: list[Decision] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -47,7 +48,7 @@ class PassReport:
         head = (
             f"{'dry run: ' if self.dry_run else ''}{self.sites} site(s), {self.rules} rule(s), "
             f"{self.candidates} miner(s) breaching or remembered, {self.stale} stale"
-            f" ({self.stale_alerts} stale alert(s) raised); "
+            f" ({self.stale_alerts} stale alert(s) raised, {self.stale_work_orders} work order(s) opened); "
             + ", ".join(f"{self.count(k)} {k}" for k in HitKind.values)
             + f" in {self.seconds:.2f} s"
         )
@@ -227,6 +228,8 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
         ],
     )
     report.stale_alerts += stale_alerts(actor=ACTOR, site=site, stale=stale, now=now)
+    stale_alerts_resolve(actor=ACTOR, site=site, now=now)
+    report.stale_work_orders += stale_work_orders(actor=ACTOR, site=site, now=now)
     act(decisions, now)
     for d in decisions:
         metrics.rule_hits_total.labels(d.kind).inc()

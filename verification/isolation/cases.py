@@ -28,6 +28,7 @@ from verification.isolation.probes_api import (
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
+from verification.isolation.probes_curtailment import CURTAILMENT_API_PATHS, curtailment_api_probes
 from verification.isolation.probes_evidence import (
     EVIDENCE_PACK_PATHS,
     EVIDENCE_REQUEST_PATH,
@@ -61,7 +62,13 @@ from verification.isolation.probes_reports import (
     portal_reports_probes,
     sla_report_probes,
 )
-from verification.isolation.probes_rules import RULE_API_PATHS, rule_api_probes
+from verification.isolation.probes_rules import (
+    HOSTING_THERMAL_PATHS,
+    RULE_API_PATHS,
+    THERMAL_PATHS,
+    rule_api_probes,
+    thermal_probes,
+)
 from verification.isolation.routes import Route, route_list
 
 CASES: list[Case] = [
@@ -104,6 +111,8 @@ CASES: list[Case] = [
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
     Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
+    Case("legacy thermal routes (rules)", exact(*THERMAL_PATHS, *HOSTING_THERMAL_PATHS), thermal_probes),
+    Case("operator API: curtailments", exact(*CURTAILMENT_API_PATHS), curtailment_api_probes),
     Case("evidence pack request", exact(EVIDENCE_REQUEST_PATH), evidence_request_probes),
     Case("evidence pack status and download", exact(*EVIDENCE_PACK_PATHS), evidence_pack_probes),
     Case("admin model", admin_model_covered, admin_model_probes),

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent
-from control.models import Command
+from control.models import Command, Curtailment
 from rules.models import Rule, RuleHit
 from telemetry.models import IngestBatch, QuarantinedBatch, TelemetryLive
 from tenants.models import (
@@ -40,6 +40,7 @@ from verification.isolation.probes import (
     NOC_X_OWN,
     Probe,
 )
+from verification.isolation.probes_curtailment import curtailment_admin_objects
 from verification.isolation.probes_rules import rule_admin_objects, rule_hit_admin_objects
 from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
@@ -447,5 +448,6 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     QuarantinedBatch: lambda w: (_held(w.collector_y), _held(w.collector_y), _held(w.collector_x)),
     SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
     Rule: rule_admin_objects,
+    Curtailment: curtailment_admin_objects,
     RuleHit: rule_hit_admin_objects,
 }

@@ -85,3 +85,32 @@ def rule_api_probes(route: Route, w: World) -> list[Probe]:
     if "GET" in route.methods():
         out.append(Probe(route, "GET", NOC_X_OWN, route.fill(pk=own), Reachable(), w.markers_y()))
     return out
+
+
+THERMAL_PATHS = ("/api/thermal/config", "/api/thermal/check")
+HOSTING_THERMAL_PATHS = (
+    "/hosting/api/thermal/config/<int:site_id>",
+    "/hosting/api/thermal/check/<int:site_id>",
+    "/hosting/api/thermal/events/<int:site_id>",
+    "/hosting/api/thermal/stats/<int:site_id>",
+)
+
+
+def thermal_probes(route: Route, w: World) -> list[Probe]:
+    """The legacy thermal routes (site by code or id, in the query/body or the path): operators of
+    the site only; a NOC of X naming Y gets the same 403 as for a missing site; customers 403;
+    anonymous callers 401. Writes are probed only where they must be refused."""
+
+    def at(site) -> str:
+        return route.fill(site_id=site) if "<int:site_id>" in route.raw else f"{route.fill()}?site_id={site}"
+
+    out = []
+    for method in route.methods():
+        out += [
+            Probe(route, method, ANON, at(w.site_y.pk), ApiUnauthenticated(), w.markers_all()),
+            Probe(route, method, CUSTOMER_A_ON_B, at(w.site_x.pk), ApiDenied(), w.markers_b()),
+            Probe(route, method, NOC_X_ON_Y, at(w.site_y.pk), ApiDenied(), w.markers_y(), at(MISSING_ID)),
+        ]
+    if "GET" in route.methods():
+        out.append(Probe(route, "GET", NOC_X_OWN, at(w.site_x.pk), Reachable(), w.markers_y()))
+    return out
