@@ -24,14 +24,18 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from core.errors import DomainError
 from core.periodic import advisory_lock_key
+from core.sealing import SealedValueUnreadable, SealingUnavailable
 from telemetry import metrics
 from telemetry.ingest.errors import QuarantineFull
 from telemetry.models import CollectorPayloadKey, QuarantinedBatch, QuarantineStatus
+from telemetry.payload_keys import payload_keys_for
 from tenants.collector_auth import CollectorPrincipal
 from tenants.models import Collector
 
 logger = structlog.get_logger(__name__)
 OPEN = ~Q(status=QuarantineStatus.DONE)
+# Reasons that say nothing about the batch itself, only that no usable key was there to try.
+KEY_TROUBLE = ("PAYLOAD_KEY_MISSING", SealingUnavailable.error_code, SealedValueUnreadable.error_code)
 
 
 def quarantine_hold(
@@ -73,7 +77,7 @@ def quarantine_hold(
         body=body,
         body_sha256=digest,
         body_bytes=len(body),
-        status=QuarantineStatus.PENDING if reason.error_code == "PAYLOAD_KEY_MISSING" else QuarantineStatus.FAILED,
+        status=QuarantineStatus.FAILED if reason.error_code == "PAYLOAD_DECRYPT_FAILED" else QuarantineStatus.PENDING,
         reason=reason.error_code,
         detail=reason.message[:255],
         tried_keys=tried_keys,
@@ -106,6 +110,12 @@ def quarantine_drain(*, collector_id: int | None = None, limit: int = 500) -> di
         )
         if not candidates.exists():
             continue
+        try:
+            payload_keys_for(cid)
+        except (SealingUnavailable, SealedValueUnreadable) as exc:  # nothing would open: leave them pending
+            logger.error("telemetry.quarantine_drain.keys_unreadable", collector_id=cid, error_code=exc.error_code)
+            totals["skipped"] += 1
+            continue
         counts = _drain_collector(cid, candidates, limit)
         for outcome, n in counts.items():
             totals[outcome] += n
@@ -136,9 +146,8 @@ def _drain_collector(collector_id: int, candidates, limit: int) -> dict[str, int
                     hold=False,
                 )
             except DomainError as exc:
-                # The key was cleared meanwhile: pending again. Anything else: it stays, with its reason.
-                missing = exc.error_code == "PAYLOAD_KEY_MISSING"
-                status = QuarantineStatus.PENDING if missing else QuarantineStatus.FAILED
+                # The key is gone or unreadable meanwhile: pending again. Anything else: it stays, with its reason.
+                status = QuarantineStatus.PENDING if exc.error_code in KEY_TROUBLE else QuarantineStatus.FAILED
                 _finish(row, status=status, reason=exc.error_code, detail=exc.message)
                 counts["failed"] += 1
             else:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
 from core.gc import gc_paused
+from core.sealing import SealedValueUnreadable, SealingUnavailable
 from core.wire import decode_body
 from telemetry import metrics, partitions
 from telemetry.ingest.decode import upload_shape
@@ -82,12 +83,13 @@ def _ingest_batch(
     if upload.site_code and not site_matches(site, upload.site_code):
         raise EnvelopeSiteMismatch(f"envelope site_id {upload.site_code!r} is not the token's site")
     if upload.sealed is not None:
-        keys = payload_keys_for(collector.pk)
+        keys: list[tuple[str, bytes]] = []
         try:
+            keys = payload_keys_for(collector.pk)  # a KEK missing or changed: held like no key
             if not keys:
                 raise PayloadKeyMissing("no payload key is registered for this collector yet")
             upload.records = sealed_open(upload.sealed, keys)[1]
-        except (PayloadKeyMissing, PayloadDecryptFailed) as exc:
+        except (PayloadKeyMissing, PayloadDecryptFailed, SealingUnavailable, SealedValueUnreadable) as exc:
             if not hold:
                 raise
             held_zone = zone_code or upload.envelope.get("zone_id")

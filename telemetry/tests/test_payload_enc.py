@@ -420,3 +420,15 @@ def test_a_manager_discards_held_batches_audited_a_noc_operator_cannot(client, a
     assert not QuarantinedBatch.objects.exists()
     event = AuditEvent.objects.get(action="telemetry.quarantine.discarded")
     assert event.payload["batches"] == [{"id": held.pk, "sha256": held.body_sha256, "reason": "PAYLOAD_KEY_MISSING"}]
+
+
+def test_with_the_kek_changed_uploads_are_held_not_refused_and_drained_once_it_is_back(client, edge, settings):
+    payload_key_set(actor=SETUP, collector=edge.collector, key=KEY)
+    kek = settings.COLLECTOR_KEY_KEK
+    settings.COLLECTOR_KEY_KEK = "cd" * 32  # a deployment started with another KEK
+    answer = send(client, edge, envelope(edge, fleet(2)))
+    assert answer["quarantined"] is True and answer["error_code"] == "SEALED_VALUE_UNREADABLE"
+    assert QuarantinedBatch.objects.get().status == "pending"
+    assert drain(edge) == {"done": 0, "failed": 0, "skipped": 1}
+    settings.COLLECTOR_KEY_KEK = kek
+    assert drain(edge)["done"] == 1 and raw_count(edge) == 2
