@@ -10,7 +10,7 @@ When a key is registered (telemetry.payload_keys) and every few minutes on beat,
 replays each open batch of a collector with a key, oldest first, through telemetry_ingest_batch
 — so validation, de-duplication and receipts are the normal ones and a batch ingested twice adds
 nothing. Done batches point at their receipt; one that still does not open stays, `failed`,
-with its reason, and is tried again only once the collector's key has changed.
+with its reason, and is tried again only once the collector's keys have changed.
 """
 
 import hashlib

@@ -9,7 +9,7 @@ import os
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 from prometheus_client import REGISTRY
@@ -119,6 +119,18 @@ def test_a_key_written_as_the_collector_writes_it_is_accepted_by_the_command(edg
         )
         assert payload_keys_for(edge.collector.pk)[0][1] == KEY
         assert text not in err.getvalue()
+    payload_key_clear(actor=SETUP, collector=edge.collector)
+    call_command(
+        "collector_payload_key",
+        site=edge.site.code,
+        collector=edge.collector.name,
+        set_hex="-",
+        stdin=io.StringIO(KEY.hex() + "\n"),
+        stderr=io.StringIO(),
+    )  # the key from stdin, never on the command line
+    assert payload_keys_for(edge.collector.pk)[0][1] == KEY
+    with pytest.raises(CommandError, match="32 bytes"):
+        call_command("collector_payload_key", site=edge.site.code, collector=edge.collector.name, set_hex="abcd")
 
 
 # --- before the key: held, counted, visible; then ingested ---------------------------------------
