@@ -30,12 +30,13 @@ _RESULT = inline_serializer(
         "rejected": serializers.IntegerField(),
         "duplicates": serializers.IntegerField(),
         "endpoint": serializers.ChoiceField(choices=["legacy", "v1"]),
-        "batch_id": serializers.IntegerField(),
+        "batch_id": serializers.IntegerField(required=False, help_text="the receipt; absent when quarantined"),
         "quarantined": serializers.BooleanField(
             required=False, help_text="true: an encrypted envelope held until its payload key is registered"
         ),
         "quarantine_id": serializers.IntegerField(required=False),
         "error_code": serializers.CharField(required=False, help_text="why it was held: PAYLOAD_KEY_MISSING, …"),
+        "message": serializers.CharField(required=False),
         "errors": inline_serializer(
             "IngestReason",
             {
