@@ -256,6 +256,12 @@ LEGACY_KEY_ROTATION_GRACE_HOURS = _int("LEGACY_KEY_ROTATION_GRACE_HOURS", defaul
 COLLECTOR_UPLOAD_RATE = env.str("COLLECTOR_UPLOAD_RATE", default="120/min")
 COLLECTOR_POLL_RATE = env.str("COLLECTOR_POLL_RATE", default="120/min")
 COLLECTOR_ACK_RATE = env.str("COLLECTOR_ACK_RATE", default="1200/min")
+# Key-encryption key of the collectors' payload keys (encrypted envelopes, docs/COMPATIBILITY.md):
+# 32 bytes as 64 hex characters or base64url. Required with DEBUG=False (hashinsight.E010); the dev
+# default below is used only with DEBUG=True or under pytest. Changing it orphans every stored key.
+COLLECTOR_KEY_KEK = env.str("COLLECTOR_KEY_KEK", default="") or (
+    "0f" * 32 if DEBUG or TESTING else ""  # dev-only: never a production value
+)
 
 # --- audit -------------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = _int("AUDIT_RETENTION_DAYS", default=365)  # 90, 365 or 2555 (hashinsight.E002)
@@ -343,6 +349,7 @@ CELERY_BEAT_SCHEDULE = {
     "audit.purge_expired": {"task": "audit.purge_expired", "schedule": 3600.0},
     "telemetry.rollup": {"task": "telemetry.rollup", "schedule": 60.0},
     "telemetry.retention": {"task": "telemetry.retention", "schedule": 3600.0},
+    "telemetry.quarantine_drain": {"task": "telemetry.quarantine_drain", "schedule": 300.0},
 }
 
 # --- telemetry -----------------------------------------------------------------------------------
@@ -365,6 +372,11 @@ TELEMETRY_MAX_FUTURE_SEC = _int("TELEMETRY_MAX_FUTURE_SEC", default=300)
 # Upload size caps: compressed body, and decompressed output (a gzip bomb gets 413).
 TELEMETRY_MAX_BODY_BYTES = _int("TELEMETRY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 TELEMETRY_MAX_DECOMPRESSED_BYTES = _int("TELEMETRY_MAX_DECOMPRESSED_BYTES", default=64 * 1024 * 1024)
+# Encrypted uploads that arrive before their collector's payload key are held (quarantined) up to
+# these limits per collector; beyond them the upload is refused (429 QUARANTINE_FULL) and the
+# collector keeps it in its spool.
+TELEMETRY_QUARANTINE_MAX_BATCHES = _int("TELEMETRY_QUARANTINE_MAX_BATCHES", default=2000)
+TELEMETRY_QUARANTINE_MAX_BYTES = _int("TELEMETRY_QUARANTINE_MAX_BYTES", default=512 * 1024 * 1024)
 
 # --- control: command creation, approval and guardrails (operator side) ----------------------------
 # TTL of a command once queued (seconds), and the most a caller may ask for.

@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import AuditCheckpoint, AuditEvent
 from control.models import Command, CommandAck, Curtailment
 from rules.models import Rule, RuleHit
-from telemetry.models import IngestBatch, TelemetryLive
+from telemetry.models import IngestBatch, QuarantinedBatch, TelemetryLive
 from tenants.models import (
     Collector,
     CollectorToken,
@@ -253,6 +253,26 @@ def _receipt(collector: Collector) -> int:
     return found
 
 
+def _held(collector: Collector) -> int:
+    """A quarantined (held encrypted) upload of the collector (made once)."""
+    from telemetry.models import QuarantinedBatch
+
+    found = QuarantinedBatch.objects.filter(collector=collector).order_by("pk").values_list("pk", flat=True).first()
+    if found is None:
+        found = QuarantinedBatch.objects.create(
+            site_id=collector.site_id,
+            collector=collector,
+            token=CollectorToken.objects.filter(collector=collector).order_by("pk").first(),
+            endpoint="v1",
+            received_at=timezone.now(),
+            body=b"isolation",
+            body_sha256=f"{collector.pk:064d}",
+            body_bytes=9,
+            reason="PAYLOAD_KEY_MISSING",
+        ).pk
+    return found
+
+
 TELEMETRY_SITE_PATHS = ("/api/collector/live/<str:site_id>", "/api/collector/summary/<str:site_id>")
 TELEMETRY_MINER_PATHS = ("/api/collector/miners/<str:miner_id>/status", "/api/miners/<str:miner_id>/telemetry")
 TELEMETRY_LIST_PATHS = ("/api/collector/stats", "/api/sites", "/api/miners")
@@ -467,6 +487,7 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     TelemetryLive: lambda w: (_live(w, w.miner_b_x), _live(w, w.miner_b_y), _live(w, w.miner_a_x)),
     IngestBatch: lambda w: (_receipt(w.collector_y), _receipt(w.collector_y), _receipt(w.collector_x)),
     CommandAck: lambda w: (_ack(w.collector_y), _ack(w.collector_y), _ack(w.collector_x)),
+    QuarantinedBatch: lambda w: (_held(w.collector_y), _held(w.collector_y), _held(w.collector_x)),
     SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
     Rule: rule_admin_objects,
     Curtailment: curtailment_admin_objects,
