@@ -246,20 +246,22 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 # Microsoft needs the directory (tenant) id: the ID token's issuer is checked against it.
 MICROSOFT_OIDC_TENANT = env.str("MICROSOFT_OIDC_TENANT", default="")
+_MICROSOFT_SERVER_URL = env.str("MICROSOFT_OIDC_SERVER_URL", default="")
 OIDC_PROVIDERS = {
     "google": {
         "name": "Google",
         "client_id": env.str("GOOGLE_OIDC_CLIENT_ID", default=""),
         "secret": env.str("GOOGLE_OIDC_CLIENT_SECRET", default=""),
-        "server_url": env.str("GOOGLE_OIDC_SERVER_URL", default="https://accounts.google.com"),
+        "server_url": env.str("GOOGLE_OIDC_SERVER_URL", default="") or "https://accounts.google.com",
     },
     "microsoft": {
         "name": "Microsoft",
-        "client_id": env.str("MICROSOFT_OIDC_CLIENT_ID", default=""),
+        # Without a tenant (or an explicit issuer URL) there is no issuer to check: not offered.
+        "client_id": env.str("MICROSOFT_OIDC_CLIENT_ID", default="")
+        if (MICROSOFT_OIDC_TENANT or _MICROSOFT_SERVER_URL)
+        else "",
         "secret": env.str("MICROSOFT_OIDC_CLIENT_SECRET", default=""),
-        "server_url": env.str(
-            "MICROSOFT_OIDC_SERVER_URL", default=f"https://login.microsoftonline.com/{MICROSOFT_OIDC_TENANT}/v2.0"
-        ),
+        "server_url": _MICROSOFT_SERVER_URL or f"https://login.microsoftonline.com/{MICROSOFT_OIDC_TENANT}/v2.0",
     },
 }
 SOCIALACCOUNT_PROVIDERS = {
@@ -277,7 +279,7 @@ SOCIALACCOUNT_PROVIDERS = {
                 "settings": {"server_url": app["server_url"], "fetch_userinfo": False},
             }
             for provider_id, app in OIDC_PROVIDERS.items()
-            if app["client_id"] and (provider_id != "microsoft" or MICROSOFT_OIDC_TENANT)
+            if app["client_id"]
         ],
     }
 }

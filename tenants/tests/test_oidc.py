@@ -1,6 +1,10 @@
 """Google and Microsoft sign-in end to end against a real OIDC issuer on loopback (oidc_issuer.py):
 allauth's own code path fetches discovery, exchanges the code and validates the ID token."""
 
+import ast
+import os
+import subprocess
+import sys
 from urllib.parse import urlparse
 
 import pytest
@@ -163,11 +167,42 @@ def test_a_provider_without_a_client_id_has_no_button(client, issuer, settings, 
     assert client.post("/accounts/oidc/microsoft/login/").status_code == 404
 
 
-def test_settings_offer_only_the_providers_configured_in_the_environment():
-    from hashinsight import settings as project
-
-    configured = [a["provider_id"] for a in project.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]]
-    expected = [p for p, app in project.OIDC_PROVIDERS.items() if app["client_id"]]
-    if not project.MICROSOFT_OIDC_TENANT:
-        expected = [p for p in expected if p != "microsoft"]
-    assert configured == expected
+@pytest.mark.parametrize(
+    "env, offered",
+    [
+        ({}, []),
+        ({"GOOGLE_OIDC_CLIENT_ID": "g", "GOOGLE_OIDC_CLIENT_SECRET": "s"}, ["google"]),
+        ({"MICROSOFT_OIDC_CLIENT_ID": "m", "MICROSOFT_OIDC_CLIENT_SECRET": "s"}, []),  # no tenant: no issuer
+        (
+            {"MICROSOFT_OIDC_CLIENT_ID": "m", "MICROSOFT_OIDC_TENANT": "t-1", "GOOGLE_OIDC_CLIENT_ID": "g"},
+            ["google", "microsoft"],
+        ),
+    ],
+)
+def test_the_environment_decides_which_providers_are_offered(env, offered, settings):
+    code = (
+        "from django.conf import settings;"
+        "apps = settings.SOCIALACCOUNT_PROVIDERS['openid_connect']['APPS'];"
+        "print([(a['provider_id'], a['settings']['server_url']) for a in apps])"
+    )
+    clean = {
+        "PATH": os.environ["PATH"],
+        "ENV_FILE": "",
+        "DEBUG": "True",
+        "DJANGO_SETTINGS_MODULE": "hashinsight.settings",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=settings.BASE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    apps = dict(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
+    assert sorted(apps) == offered
+    if "microsoft" in apps:
+        assert apps["microsoft"] == "https://login.microsoftonline.com/t-1/v2.0"
+    if "google" in apps:
+        assert apps["google"] == "https://accounts.google.com"
