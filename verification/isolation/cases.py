@@ -2,6 +2,7 @@
 
 from verification.isolation.probes import Case, exact, home_probes, public_probes
 from verification.isolation.probes_admin import (
+    ACCOUNT_LEGACY_SOCIAL_PREFIX,
     ACCOUNT_PUBLIC,
     ACCOUNT_SIGNED_IN,
     ADMIN_SITE_PAGES,
@@ -124,7 +125,12 @@ CASES: list[Case] = [
     Case("admin: user password", exact("/admin/auth/user/<id>/password/"), admin_user_password_probes),
     Case("admin: view on site", exact("/admin/r/<path:content_type_id>/<path:object_id>/"), admin_view_on_site_probes),
     Case("admin site page", lambda r: r.name in ADMIN_SITE_PAGES or r.path == "/admin/<url>", admin_site_probes),
-    Case("account page (public)", lambda r: r.name in ACCOUNT_PUBLIC, account_public_probes, writes_exempt=OWN_ACCOUNT),
+    Case(
+        "account page (public)",
+        lambda r: r.name in ACCOUNT_PUBLIC or r.path.startswith(ACCOUNT_LEGACY_SOCIAL_PREFIX),
+        account_public_probes,
+        writes_exempt=OWN_ACCOUNT,
+    ),
     Case(
         "account page (signed in)",
         lambda r: r.name in ACCOUNT_SIGNED_IN,
