@@ -70,10 +70,13 @@ SELECT r.site_id, r.tenant_id, r.miner_id, d.bucket,
     coalesce(sum(r.frequency_avg ORDER BY r.ts) FILTER (WHERE r.online), 0),
     count(r.frequency_avg) FILTER (WHERE r.online),
     min(r.ts), max(r.ts), 0, false, %(now)s
-FROM (SELECT DISTINCT * FROM unnest(%(sites)s::bigint[], %(miners)s::bigint[], %(buckets)s::timestamptz[])
-      AS x(site_id, miner_id, bucket)) d
-JOIN telemetry_raw r ON r.site_id = d.site_id AND r.miner_id = d.miner_id
-    AND r.ts >= d.bucket AND r.ts < d.bucket + interval '1 minute'
+FROM telemetry_raw r
+CROSS JOIN LATERAL (SELECT date_trunc('minute', r.ts) AS bucket) d
+-- The batch's time range prunes the partitions and bounds the scan; the semi-join keeps the buckets
+-- that got a new sample (a join per bucket would probe every partition's index once per bucket).
+WHERE r.site_id = ANY(%(site_ids)s) AND r.ts >= %(lo)s AND r.ts < %(hi)s
+    AND (r.site_id, r.miner_id, d.bucket) IN (
+        SELECT * FROM unnest(%(sites)s::bigint[], %(miners)s::bigint[], %(buckets)s::timestamptz[]))
 GROUP BY r.site_id, r.tenant_id, r.miner_id, d.bucket
 ORDER BY r.site_id, r.tenant_id, r.miner_id, d.bucket
 ON CONFLICT (site_id, tenant_id, miner_id, bucket) DO UPDATE SET
@@ -123,6 +126,8 @@ def telemetry_history_import(*, rows: list[dict], source: str, now: dt.datetime 
         if not inserted:
             return {"inserted": 0, "buckets": 0, "by_miner": {}}
         sites, miners, buckets = (list(column) for column in zip(*inserted, strict=True))
-        cur.execute(_1M_SQL, {"now": now, "sites": sites, "miners": miners, "buckets": buckets})
+        params = {"now": now, "sites": sites, "miners": miners, "buckets": buckets, "site_ids": sorted(set(sites))}
+        params |= {"lo": min(buckets), "hi": max(buckets) + dt.timedelta(minutes=1)}
+        cur.execute(_1M_SQL, params)
         written = cur.rowcount
     return {"inserted": len(inserted), "buckets": written, "by_miner": dict(Counter(m for _, m, _ in inserted))}

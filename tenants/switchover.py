@@ -406,14 +406,16 @@ def switchover_inventory_import(
     chains = _Chains()
     site_map = _sites(source, sites, report, chains, actor) if sites else switchover_site_map(source)
     customers = [c for c in customers if c.id not in operator_customer_ids]  # their miners are the operator's
-    customer_map = _customers(source, customers, report, chains)
-    if not customers:
+    if customers:
+        customer_map = _customers(source, customers, report, chains)
+    else:
         tenants = Tenant.objects.in_bulk(set(_mapped(source, "user_access").values()))
         customer_map = {int(sid): tenants[tid] for sid, tid in _mapped(source, "user_access").items() if tid in tenants}
     if miners:
         zones = _zones(miners, site_map, report, chains)
         _miners(source, miners, site_map, zones, customer_map, operator_customer_ids, report, chains, actor)
-    _keys(source, keys, site_map, report, chains, actor)
+    if keys:
+        _keys(source, keys, site_map, report, chains, actor)
     report.events = _audit(source, chains, actor)
     return report
 

@@ -5,7 +5,7 @@ ends where a whole one does, the rollups cover the imported days and the audit c
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from audit.models import AuditEvent
@@ -266,3 +266,49 @@ def test_a_site_created_and_aliased_by_hand_is_adopted(original):
     assert (report.inventory.tables["sites"].created, report.inventory.tables["sites"].existing) == (2, 1)
     assert Miner.objects.filter(site=site).count() == len([i for i in range(1, fx.GOOD_MINERS + 1) if i % 3 == 0])
     assert not Site.objects.filter(code="north-hall").exists()
+
+
+@pytest.mark.django_db
+def test_a_miner_a_collector_registered_first_is_adopted_and_moved_to_its_customer(original):
+    from audit.services import Actor
+    from tenants.services import miners_register
+
+    run(original, only=frozenset({"sites"}))
+    operator = Tenant.objects.create(slug="operator", name="Operator", is_operator=True)
+    site = Site.objects.get(code="riverside")
+    (early,) = miners_register(actor=Actor.system("test"), site=site, tenant=operator, rows=[{"miner_id": "SN0001"}])
+    report = run(original, only=frozenset({"owners", "miners"}))
+    assert (report.inventory.tables["miners"].created, report.inventory.tables["miners"].existing) == (49, 1)
+    early.refresh_from_db()
+    assert early.tenant.name == "Blue River"
+    history = list(early.ownerships.order_by("valid_from").values_list("tenant__slug", "valid_to"))
+    assert [slug for slug, _ in history] == ["operator", early.tenant.slug] and history[0][1] is not None
+    moved = AuditEvent.objects.filter(action="tenants.miner.owner_changed", entity_id=str(early.pk))
+    assert moved.count() == 2  # on the operator's chain and the customer's
+
+
+@pytest.mark.django_db
+def test_the_command_reports_progress_and_what_it_skipped(original):
+    out, err = StringIO(), StringIO()
+    call_command("import_original", dsn=original.dsn, operator_customers="7", stdout=out, stderr=err)
+    total = fx.HISTORY_ROWS + 10
+    for done in (5000, 10000, total):
+        assert f"telemetry miner_telemetry_history: {done} of {total}" in err.getvalue()
+    text = out.getvalue()
+    assert f"miners: 53 read, {fx.GOOD_MINERS} created, 0 already here, 3 skipped" in text
+    assert "skipped miners #52: duplicate serial 'SN0001' at site riverside" in text
+    assert "user_miners: 3 portfolio entries not imported (no device, no site)" in text
+    with pytest.raises(CommandError):
+        call_command("import_original", "--dsn", original.dsn, "--only", "sites,everything", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_an_imported_customer_signs_in_by_resetting_the_password(original, client):
+    from django.core import mail
+    from django.urls import reverse
+
+    run(original, only=frozenset({"sites", "owners"}))
+    response = client.post(reverse("account_reset_password"), {"email": "Customer10@example.com"})
+    assert response.status_code == 302, response.content
+    (message,) = mail.outbox
+    assert message.to == ["customer10@example.com"]
