@@ -312,3 +312,9 @@ def test_an_imported_customer_signs_in_by_resetting_the_password(original, clien
     assert response.status_code == 302, response.content
     (message,) = mail.outbox
     assert message.to == ["customer10@example.com"]
+
+
+@pytest.mark.django_db
+def test_since_cannot_reach_before_the_1m_retention(original):
+    with pytest.raises(CommandError, match="--since cannot be before"):
+        call_command("import_original", "--dsn", original.dsn, "--since", "2020-01-01", stdout=StringIO())

@@ -97,6 +97,12 @@ class ImportReport:
         return out
 
 
+def oldest_importable_day() -> dt.datetime:
+    """The oldest UTC day the 1-minute tier keeps: history before it has nowhere to stay."""
+    today = timezone.now().astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - dt.timedelta(days=settings.TELEMETRY_1M_RETENTION_DAYS)
+
+
 class _DryRun(Exception):
     pass
 
@@ -244,9 +250,7 @@ def import_original(
     original = Original(dsn)
     try:
         if options.since is None and "telemetry" in options.only:
-            days = settings.TELEMETRY_1M_RETENTION_DAYS
-            start = timezone.now().astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-            options.since = start - dt.timedelta(days=days)
+            options.since = oldest_importable_day()
         report = ImportReport(source=options.source or original.name, dry_run=options.dry_run)
         if options.dry_run:
             try:

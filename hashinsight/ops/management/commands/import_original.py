@@ -6,7 +6,7 @@ import datetime as dt
 import psycopg2
 from django.core.management.base import BaseCommand, CommandError
 
-from hashinsight.ops.switchover.run import PARTS, Options, import_original
+from hashinsight.ops.switchover.run import PARTS, Options, import_original, oldest_importable_day
 
 
 def _parts(value: str) -> frozenset[str]:
@@ -48,6 +48,10 @@ class Command(BaseCommand):
     def handle(self, *args, dsn, dry_run, only, since, batch, limit, operator_customers, source, **options):
         if batch < 1 or (limit is not None and limit < 0):
             raise CommandError("--batch must be at least 1 and --limit not negative")
+        oldest = oldest_importable_day()
+        if since is not None and since < oldest:
+            # Older days have no 1m partition to keep them, and the rollup job reads only 1m.
+            raise CommandError(f"--since cannot be before {oldest:%Y-%m-%d} (TELEMETRY_1M_RETENTION_DAYS)")
         try:
             operators = frozenset(int(v) for v in operator_customers.split(",") if v.strip())
         except ValueError as exc:
