@@ -318,3 +318,22 @@ def test_an_imported_customer_signs_in_by_resetting_the_password(original, clien
 def test_since_cannot_reach_before_the_1m_retention(original):
     with pytest.raises(CommandError, match="--since cannot be before"):
         call_command("import_original", "--dsn", original.dsn, "--since", "2020-01-01", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_one_run_per_source_at_a_time(original):
+    import psycopg2
+
+    from hashinsight.ops.switchover.run import ImportRunning
+
+    other = psycopg2.connect(**fx._admin_dsn(connection.settings_dict, connection.settings_dict["NAME"]))
+    try:
+        with other.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtext('switchover.import'), hashtext(%s))", [original.name])
+        with pytest.raises(ImportRunning):
+            run(original, only=frozenset({"sites"}))
+        assert not Site.objects.exists()
+    finally:
+        other.close()
+    run(original, only=frozenset({"sites"}))  # the lock went with the other session
+    assert Site.objects.count() == 3

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
@@ -103,6 +103,18 @@ def oldest_importable_day() -> dt.datetime:
     return today - dt.timedelta(days=settings.TELEMETRY_1M_RETENTION_DAYS)
 
 
+class ImportRunning(Exception):
+    pass
+
+
+def _run_lock(source: str, *, take: bool) -> bool:
+    """One run per source at a time (a session lock: it outlives the batches' transactions)."""
+    fn = "pg_try_advisory_lock" if take else "pg_advisory_unlock"
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {fn}(hashtext('switchover.import'), hashtext(%s))", [source])
+        return cur.fetchone()[0]
+
+
 class _DryRun(Exception):
     pass
 
@@ -149,6 +161,7 @@ def _telemetry_table(
     after_batch: Callable[[int], None] | None,
 ) -> None:
     counts = report.telemetry[src.table]
+    tenant_of = {miner_pk: tenant_pk for _, miner_pk, tenant_pk in miners.values()}
     checkpoint = import_checkpoint_get(source=report.source, table=src.table)
     total = original.telemetry_count(src, checkpoint.last_id, options.since)
     if options.since is not None:
@@ -182,10 +195,8 @@ def _telemetry_table(
         counts.inserted += stored["inserted"]
         counts.existing += len(rows) - stored["inserted"]
         counts.buckets_1m += stored["buckets"]
-        tenant_of = {miner_pk: (tenant_pk, site_pk) for site_pk, miner_pk, tenant_pk in miners.values()}
         for miner_pk, n in stored["by_miner"].items():
-            tenant_pk, _ = tenant_of[miner_pk]
-            entry = per_tenant[tenant_pk]
+            entry = per_tenant[tenant_of[miner_pk]]
             entry[src.table] = entry.get(src.table, 0) + n
         for r in rows:
             entry = per_tenant[r["tenant_id"]]
@@ -248,10 +259,14 @@ def import_original(
     """Run the import (or the dry run) and say what it did. `after_batch(rows_done)` is called
     after every committed telemetry batch (progress hooks, tests interrupting a run)."""
     original = Original(dsn)
+    source = options.source or original.name
+    if not _run_lock(source, take=True):
+        original.close()
+        raise ImportRunning(f"another import of {source!r} is running")
     try:
         if options.since is None and "telemetry" in options.only:
             options.since = oldest_importable_day()
-        report = ImportReport(source=options.source or original.name, dry_run=options.dry_run)
+        report = ImportReport(source=source, dry_run=options.dry_run)
         if options.dry_run:
             try:
                 with transaction.atomic():
@@ -268,4 +283,5 @@ def import_original(
             _telemetry(original, options, report, progress, after_batch)
         return report
     finally:
+        _run_lock(source, take=False)
         original.close()

@@ -6,7 +6,7 @@ import datetime as dt
 import psycopg2
 from django.core.management.base import BaseCommand, CommandError
 
-from hashinsight.ops.switchover.run import PARTS, Options, import_original, oldest_importable_day
+from hashinsight.ops.switchover.run import PARTS, ImportRunning, Options, import_original, oldest_importable_day
 
 
 def _parts(value: str) -> frozenset[str]:
@@ -67,6 +67,8 @@ class Command(BaseCommand):
         )
         try:
             report = import_original(dsn=dsn, options=opts, progress=lambda line: self.stderr.write(line))
+        except ImportRunning as exc:
+            raise CommandError(str(exc)) from exc
         except psycopg2.OperationalError as exc:
             raise CommandError(f"cannot read the original database: {str(exc).strip()}") from exc
         for line in report.lines():
