@@ -14,6 +14,7 @@ mode "import" and device_id "import:<source>".
 
 import datetime as dt
 from collections import Counter
+from typing import Any
 
 import orjson
 from django.db import IntegrityError, ProgrammingError, connection, transaction
@@ -126,7 +127,7 @@ def telemetry_history_import(*, rows: list[dict], source: str, now: dt.datetime 
         if not inserted:
             return {"inserted": 0, "buckets": 0, "by_miner": {}}
         sites, miners, buckets = (list(column) for column in zip(*inserted, strict=True))
-        params = {"now": now, "sites": sites, "miners": miners, "buckets": buckets, "site_ids": sorted(set(sites))}
+        params: dict[str, Any] = {"now": now, "sites": sites, "miners": miners, "buckets": buckets, "site_ids": sorted(set(sites))}
         params |= {"lo": min(buckets), "hi": max(buckets) + dt.timedelta(minutes=1)}
         cur.execute(_1M_SQL, params)
         written = cur.rowcount
