@@ -127,7 +127,13 @@ def telemetry_history_import(*, rows: list[dict], source: str, now: dt.datetime 
         if not inserted:
             return {"inserted": 0, "buckets": 0, "by_miner": {}}
         sites, miners, buckets = (list(column) for column in zip(*inserted, strict=True))
-        params: dict[str, Any] = {"now": now, "sites": sites, "miners": miners, "buckets": buckets, "site_ids": sorted(set(sites))}
+        params: dict[str, Any] = {
+            "now": now,
+            "sites": sites,
+            "miners": miners,
+            "buckets": buckets,
+            "site_ids": sorted(set(sites)),
+        }
         params |= {"lo": min(buckets), "hi": max(buckets) + dt.timedelta(minutes=1)}
         cur.execute(_1M_SQL, params)
         written = cur.rowcount
