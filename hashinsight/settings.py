@@ -1,4 +1,5 @@
-"""One settings module; every knob comes from the environment (see .env.example).
+"""The settings; every knob comes from the environment (see .env.example). Reading it lives in
+settings_env.py, the identity block in settings_identity.py (star-imported below).
 
 With DEBUG=False a missing required variable stops start-up with one line naming it; every
 configuration problem is a system check (hashinsight/checks.py), listed together by
@@ -7,77 +8,23 @@ configuration problem is a system check (hashinsight/checks.py), listed together
 
 import logging
 import os
-import sys
-from pathlib import Path
-
-import environ
 
 from core.logging import configure_logging
+from hashinsight import settings_env
+from hashinsight.settings_env import (
+    BASE_DIR,
+    DEBUG,
+    TESTING,
+    _bool,
+    _float,
+    _int,
+    _required,
+    env,
+)
+from hashinsight.settings_identity import *  # noqa: F403 -- the identity block (allauth, MFA, lockout, OIDC)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-env = environ.Env()
-TESTING = "pytest" in sys.modules or env.bool("TESTING", default=False)
-# A local .env is read when present (make run creates one from .env.example); real
-# environment variables always win over it. Tests never read it: they must not touch dev data.
-# ENV_FILE names another file; ENV_FILE= (empty) reads none (containers, start-up checks).
-_ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
-if not TESTING and _ENV_FILE:
-    environ.Env.read_env(_ENV_FILE, overwrite=False)
-
-DEBUG = env.bool("DEBUG", default=False)
-
-# Dev-only fallbacks: used only when DEBUG=True (or under pytest). Production has no default for any of these.
-_DEV_DEFAULTS = {
-    "SECRET_KEY": "insecure-dev-only-key-never-used-with-debug-off",
-    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/hashinsight",
-    "ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
-    # Tests get their own broker database, so a running dev worker never takes their tasks.
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14" if TESTING else "redis://127.0.0.1:6379/1",
-}
-
-
-# Configuration problems found while reading the environment, as (check id, message). They are
-# reported together as Django system checks (hashinsight/checks.py: `manage.py check --deploy`);
-# every other start-up (gunicorn, celery, any other manage.py command) stops on a missing required
-# variable with one line naming it (hashinsight/startup.py).
-CONFIG_ERRORS: list[tuple[str, str]] = []
-# What a missing required variable reads as until start-up stops: never usable, never empty
-# (Django refuses to load settings with an empty SECRET_KEY, and the check must still run).
-_MISSING = {
-    "SECRET_KEY": "missing-" + "x" * 50,
-    "DATABASE_URL": "postgres://missing.invalid/missing",
-    "ALLOWED_HOSTS": "missing.invalid",
-    "CELERY_BROKER_URL": "redis://missing.invalid:6379/0",
-}
-
-
-def _typed(kind):
-    """env.int / env.float / env.bool that record a malformed value (hashinsight.E003) and go on
-    with the default, so `check` lists every bad variable at once instead of dying on the first."""
-    read = getattr(env, kind)
-
-    def get(name, *, default):
-        try:
-            return read(name, default=default)
-        except (ValueError, environ.ImproperlyConfigured):
-            CONFIG_ERRORS.append(("hashinsight.E003", f"{name}={env.str(name)!r} is not a valid {kind}"))
-            return default
-
-    return get
-
-
-_int, _float, _bool = _typed("int"), _typed("float"), _typed("bool")
-
-
-def _required(name):
-    value = env.str(name, default="")
-    if value:
-        return value
-    if DEBUG or TESTING:
-        return _DEV_DEFAULTS[name]
-    CONFIG_ERRORS.append(("hashinsight.E001", f"required environment variable {name} is not set (DEBUG=False)"))
-    return _MISSING[name]
+# Problems found while reading the environment, reported as system checks (hashinsight/checks.py).
+CONFIG_ERRORS = settings_env.CONFIG_ERRORS
 
 
 SECRET_KEY = _required("SECRET_KEY")
@@ -203,88 +150,6 @@ STORAGES = {
 }
 
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
-
-# --- identity (django-allauth) ---------------------------------------------------------------
-SITE_ID = 1
-LOGIN_URL = "account_login"
-# "/" sends operators to the NOC console and customers to their own page.
-LOGIN_REDIRECT_URL = "/"
-ACCOUNT_ADAPTER = "tenants.accounts.AccountAdapter"
-# Proxies in front of the app whose X-Forwarded-For allauth trusts for per-IP login limits. Default 0.
-ALLAUTH_TRUSTED_PROXY_COUNT = _int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_LOGOUT_ON_GET = False
-ACCOUNT_SESSION_REMEMBER = False
-# Failed-login throttling (allauth) per IP; counters live in the shared Redis cache so they hold
-# across workers. The per-account limit is the lockout below (tenants.lockout), which is audited.
-ACCOUNT_RATE_LIMITS = {
-    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip"),
-    "login": env.str("LOGIN_RATE_LIMIT", default="30/m/ip"),
-}
-# Lockout: LOGIN_LOCKOUT_FAILURES failed logins for one account (or LOGIN_LOCKOUT_IP_FAILURES from one
-# address) within LOGIN_LOCKOUT_WINDOW_MIN lock it for LOGIN_LOCKOUT_MINUTES (0 failures = off).
-LOGIN_LOCKOUT_FAILURES = _int("LOGIN_LOCKOUT_FAILURES", default=5)
-LOGIN_LOCKOUT_IP_FAILURES = _int("LOGIN_LOCKOUT_IP_FAILURES", default=50)
-LOGIN_LOCKOUT_WINDOW_MIN = _int("LOGIN_LOCKOUT_WINDOW_MIN", default=15)
-LOGIN_LOCKOUT_MINUTES = _int("LOGIN_LOCKOUT_MINUTES", default=15)
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-# Anyone who can create, approve or execute commands must enrol TOTP and pass it at every login.
-# Off under pytest by default (most tests sign operators in with force_login); the MFA tests turn it on.
-MFA_REQUIRED_FOR_OPERATORS = _bool("MFA_REQUIRED_FOR_OPERATORS", default=not (DEBUG or TESTING))
-MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="HashInsight")
-# allauth refuses MFA to an unverified address (someone signing up with another's email could lock
-# its owner out). Sign-up here is by an invitation sent to that address or a verified social email.
-MFA_ALLOW_UNVERIFIED_EMAIL = True
-
-# Google and Microsoft sign-in (OpenID Connect). A provider whose client id is unset is not offered.
-# Invite-only holds: a verified email must match an existing user or a pending invitation.
-SOCIALACCOUNT_ADAPTER = "tenants.social.adapter.SocialAccountAdapter"
-SOCIALACCOUNT_LOGIN_ON_GET = False
-SOCIALACCOUNT_STORE_TOKENS = False
-SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
-# Microsoft needs the directory (tenant) id: the ID token's issuer is checked against it.
-MICROSOFT_OIDC_TENANT = env.str("MICROSOFT_OIDC_TENANT", default="")
-_MICROSOFT_SERVER_URL = env.str("MICROSOFT_OIDC_SERVER_URL", default="")
-OIDC_PROVIDERS = {
-    "google": {
-        "name": "Google",
-        "client_id": env.str("GOOGLE_OIDC_CLIENT_ID", default=""),
-        "secret": env.str("GOOGLE_OIDC_CLIENT_SECRET", default=""),
-        "server_url": env.str("GOOGLE_OIDC_SERVER_URL", default="") or "https://accounts.google.com",
-    },
-    "microsoft": {
-        "name": "Microsoft",
-        # Without a tenant (or an explicit issuer URL) there is no issuer to check: not offered.
-        "client_id": env.str("MICROSOFT_OIDC_CLIENT_ID", default="")
-        if (MICROSOFT_OIDC_TENANT or _MICROSOFT_SERVER_URL)
-        else "",
-        "secret": env.str("MICROSOFT_OIDC_CLIENT_SECRET", default=""),
-        "server_url": _MICROSOFT_SERVER_URL or f"https://login.microsoftonline.com/{MICROSOFT_OIDC_TENANT}/v2.0",
-    },
-}
-SOCIALACCOUNT_PROVIDERS = {
-    "openid_connect": {
-        # allauth's provider, with the ID token's signature always checked (tenants/social/provider.py).
-        "provider_class": "tenants.social.provider.VerifiedOpenIDConnectProvider",
-        "OAUTH_PKCE_ENABLED": True,
-        "APPS": [
-            {
-                "provider_id": provider_id,
-                "name": app["name"],
-                "client_id": app["client_id"],
-                "secret": app["secret"],
-                # Claims come from the signed ID token only, never from the userinfo endpoint.
-                "settings": {"server_url": app["server_url"], "fetch_userinfo": False},
-            }
-            for provider_id, app in OIDC_PROVIDERS.items()
-            if app["client_id"]
-        ],
-    }
-}
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@hashinsight.local")
 
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
