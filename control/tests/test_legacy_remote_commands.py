@@ -87,7 +87,11 @@ def test_get_cancel_and_approve_by_the_original_ids(as_user, world, noc_x, ops_m
     r = post(as_user(ops_manager_x), f"/api/commands/{proposed}/approve")
     assert r.status_code == 200, r.json()
     command = r.json()["command"]
-    assert command["status"] == "QUEUED" and command["dispatch"] == {"dispatched": 2, "errors": 0, "error_details": None}
+    assert command["status"] == "QUEUED" and command["dispatch"] == {
+        "dispatched": 2,
+        "errors": 0,
+        "error_details": None,
+    }
 
 
 def test_customers_read_but_never_decide(as_user, world, noc_x, customer_a, customer_b):
