@@ -78,7 +78,12 @@ class LegacyV1CommandListApi(CommandListCreateApi):
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "GET" else [IsOperator()]
 
-    @extend_schema(deprecated=True, parameters=[shapes.ListIn], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        deprecated=True,
+        parameters=[shapes.ListIn],
+        responses=OpenApiTypes.OBJECT,
+        operation_id="api_v1_commands_original_list",
+    )
     def get(self, request):
         f = valid(shapes.ListIn, request.query_params)
         qs = commands_for(request.user)
@@ -123,10 +128,10 @@ class LegacyProposeApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-@extend_schema(deprecated=True, responses=OpenApiTypes.OBJECT)
 class LegacyV1CommandApi(APIView):
     """GET /api/v1/commands/<uuid> — {command (with results), approvals}."""
 
+    @extend_schema(deprecated=True, responses=OpenApiTypes.OBJECT, operation_id="api_v1_commands_original_retrieve")
     def get(self, request, command_id):
         commands = group_or_403(request, command_id)
         return Response(
@@ -134,12 +139,17 @@ class LegacyV1CommandApi(APIView):
         )
 
 
-@extend_schema(deprecated=True, request=shapes.DecisionIn, responses=OpenApiTypes.OBJECT)
 class LegacyV1ApproveApi(APIView):
     """POST /api/v1/commands/<uuid>/approve {reason?, step?} — the one operator step of this product."""
 
     permission_classes = [IsOperator]
 
+    @extend_schema(
+        deprecated=True,
+        request=shapes.DecisionIn,
+        responses=OpenApiTypes.OBJECT,
+        operation_id="api_v1_commands_original_approve",
+    )
     def post(self, request, command_id):
         commands = group_or_403(request, command_id)
         data = valid(shapes.DecisionIn, request.data)
@@ -179,12 +189,17 @@ class LegacyV1DenyApi(APIView):
         return Response({"success": True, "command_status": shapes.status_of(reloaded(commands))})
 
 
-@extend_schema(deprecated=True, request=shapes.DecisionIn, responses={201: OpenApiTypes.OBJECT})
 class LegacyV1RollbackApi(APIView):
     """POST /api/v1/commands/<uuid>/rollback {reason?} — the rollbacks of its succeeded commands, as one batch."""
 
     permission_classes = [IsOperator]
 
+    @extend_schema(
+        deprecated=True,
+        request=shapes.DecisionIn,
+        responses={201: OpenApiTypes.OBJECT},
+        operation_id="api_v1_commands_original_rollback",
+    )
     def post(self, request, command_id):
         commands = group_or_403(request, command_id)
         data = valid(shapes.DecisionIn, request.data)

@@ -7,8 +7,9 @@ shapes (docs/COMPATIBILITY.md), over the same selectors as this project's v1.
 - live: the original sent `site_id` (its numeric id, an alias here), `miner_id`, `online`, `limit`,
   or nothing; this project's client always sends a site code and may send format, state, zone,
   tenant, min_temp, cursor. The original's shape when `online` or `miner_id` is given, when
-  `site_id` is missing, or when it is all digits and no parameter only this API has is given (a
-  site whose code is all digits gets this project's shape by adding `format=json`)."""
+  `site_id` is missing but `limit` is given, or when `site_id` is all digits and no parameter
+  only this API has is given (a site whose code is all digits gets this project's shape by adding
+  `format=json`). A request with no parameter at all keeps this API's 400 (site_id required)."""
 
 import datetime as dt
 
@@ -21,7 +22,7 @@ from rest_framework.views import APIView
 from core.errors import InvalidParameter
 from telemetry import legacy_v1_shapes as shapes
 from telemetry import selectors
-from telemetry.api_read import TelemetryHistoryApi, TelemetryLiveApi, history_body
+from telemetry.api_read import history_body
 from tenants import scoping
 
 NEW_LIVE_ONLY = {"format", "state", "zone", "tenant", "min_temp", "cursor"}
@@ -29,8 +30,10 @@ ORIGINAL_HISTORY = {"start", "end", "resolution"}
 
 
 def original_live(query) -> bool:
-    if "online" in query or "miner_id" in query or "site_id" not in query:
+    if "online" in query or "miner_id" in query:
         return True
+    if "site_id" not in query:  # with nothing at all, this API's 400 (site_id required) stands
+        return "limit" in query
     return query["site_id"].isdigit() and not NEW_LIVE_ONLY & set(query)
 
 
@@ -78,27 +81,20 @@ def series_body(request, p: dict, *, miner=None, site=None) -> dict:
     return shapes.history(body, p["resolution"])
 
 
-class TelemetryLiveBothApi(TelemetryLiveApi):
-    __doc__ = TelemetryLiveApi.__doc__ + " The original's {miners, count, _meta} when it asks (module docstring)."
-
-    def get(self, request):
-        if original_live(request.query_params):
-            return Response(live_body(request))
-        return super().get(request)
+def live_original(request) -> dict | None:
+    """The original's {miners, count, _meta} when its request asks for it, else None."""
+    return live_body(request) if original_live(request.query_params) else None
 
 
-class TelemetryHistoryBothApi(TelemetryHistoryApi):
-    __doc__ = TelemetryHistoryApi.__doc__ + " The original's {series, _meta} for start/end/resolution."
-
-    def get(self, request):
-        if not original_history(request.query_params):
-            return super().get(request)
-        p = _valid(HistoryIn, request.query_params)
-        site = scoping.site_get(request.user, p["site_id"])
-        if "miner_id" in p:
-            miner = selectors.miner_get(request.user, p["miner_id"], site_code=site.code)
-            return Response(series_body(request, p, miner=miner))
-        return Response(series_body(request, p, site=site))
+def history_original(request) -> dict | None:
+    """The original's {series, _meta} for start/end/resolution, else None."""
+    if not original_history(request.query_params):
+        return None
+    p = _valid(HistoryIn, request.query_params)
+    site = scoping.site_get(request.user, p["site_id"])
+    if "miner_id" in p:
+        return series_body(request, p, miner=selectors.miner_get(request.user, p["miner_id"], site_code=site.code))
+    return series_body(request, p, site=site)
 
 
 class SiteIn(serializers.Serializer):

@@ -2,13 +2,21 @@
 
 from django.urls import path
 
-from telemetry import api_legacy, api_legacy_v1
+from telemetry import api_legacy, api_legacy_v1, api_read
 
 urlpatterns: list = [
     # live and history answer the original application's shape when its parameters say so
     # (telemetry.api_legacy_v1, docs/COMPATIBILITY.md)
-    path("api/v1/telemetry/live", api_legacy_v1.TelemetryLiveBothApi.as_view(), name="telemetry-live"),
-    path("api/v1/telemetry/history", api_legacy_v1.TelemetryHistoryBothApi.as_view(), name="telemetry-history"),
+    path(
+        "api/v1/telemetry/live",
+        api_read.TelemetryLiveApi.as_view(original_shape=api_legacy_v1.live_original),
+        name="telemetry-live",
+    ),
+    path(
+        "api/v1/telemetry/history",
+        api_read.TelemetryHistoryApi.as_view(original_shape=api_legacy_v1.history_original),
+        name="telemetry-history",
+    ),
     path(
         "api/v1/telemetry/site-summary", api_legacy_v1.LegacySiteSummaryApi.as_view(), name="legacy-telemetry-summary"
     ),
