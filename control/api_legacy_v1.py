@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from audit.services import Actor
 from control import legacy_v1_shapes as shapes
-from control.api_admin import CommandListCreateApi, _miners
+from control.api_admin import CommandListCreateApi, miners_named
 from control.api_serializers import forbidden, valid
 from control.errors import InvalidParams, MinerLocked
 from control.models import Command
@@ -46,7 +46,7 @@ def propose(request, data: dict, site) -> tuple[list[Command], bool]:
     """Create the original's command (one batch) → (its commands, created now)."""
     user = request.user
     command_type, params = shapes.command_in(data["command_type"], data.get("payload"))
-    miners = _miners(user, site, data["target_ids"])
+    miners = miners_named(user, site, data["target_ids"])
     zone_id = data.get("zone_id")
     if zone_id not in (None, ""):
         zone = scoping.zone_get(user, site, str(zone_id))
@@ -153,7 +153,7 @@ class LegacyV1ApproveApi(APIView):
     def post(self, request, command_id):
         commands = group_or_403(request, command_id)
         data = valid(shapes.DecisionIn, request.data)
-        shapes.approval_step(data["step"])
+        shapes.approval_step(data.get("step"))
         groups.group_approve(
             actor=Actor.user(request.user),
             user=request.user,

@@ -6,6 +6,8 @@ one miner. An original command is answered as the commands of one batch (id: the
 one command without a batch (id: its integer id, as a string). Its status is derived from the
 states of those commands."""
 
+from typing import Any
+
 from rest_framework import serializers
 
 from control.errors import InvalidParams
@@ -67,7 +69,7 @@ TYPES_IN: dict[str, tuple[str, dict[str, str]]] = {
 # Original keys that say nothing this product acts on (reboot mode, fan mode, thresholds).
 IGNORED_KEYS = {"mode", "profile", "fan_mode", "temp_warning_c", "temp_critical_c"}
 NOT_CARRIED = {"POWER_MODE", "LED", "DEVICE_REBOOT", "ROLLBACK"}
-TYPES_OUT = {
+TYPES_OUT: dict[str, str] = {
     T.REBOOT: "REBOOT",
     T.DISABLE_HASHING: "HASHING_DISABLE",
     T.ENABLE_HASHING: "HASHING_ENABLE",
@@ -100,7 +102,7 @@ def command_in(command_type, payload) -> tuple[str, dict]:
     for key, value in payload.items():
         if key in keys:
             out[keys[key]] = value
-        elif key in command_params._PARAMS_BY_TYPE[ours] or key in command_params.COMMON_PARAMS:
+        elif key in command_params.param_names(ours):
             out[key] = value
         elif key not in IGNORED_KEYS:
             raise InvalidParams(f"payload.{key}", f"not a parameter of {command_type}")
@@ -109,7 +111,7 @@ def command_in(command_type, payload) -> tuple[str, dict]:
 
 # --- status ------------------------------------------------------------------------------------------
 
-STATUS = {
+STATUS: dict[str, str] = {
     S.PROPOSED: "PENDING_APPROVAL",
     S.APPROVED: "QUEUED",
     S.QUEUED: "QUEUED",
@@ -179,13 +181,13 @@ def _result(c: Command) -> dict:
 def command_dict(commands: list[Command], *, include_results: bool = False) -> dict:
     """The original's RemoteCommand.to_dict for one original command (its commands, by pk)."""
     first = commands[0]
-    approved = [c for c in commands if c.approved_by_id]
+    approved = [c.approved_at for c in commands if c.approved_by_id and c.approved_at]
     status = status_of(commands)
-    out = {
+    out: dict[str, Any] = {
         "id": legacy_id(first),
         "tenant_id": first.tenant.slug,
         "site_id": first.site.code,
-        "zone_id": first.zone.code if first.zone_id else None,
+        "zone_id": first.zone.code if first.zone else None,
         "customer_id": first.tenant.slug,
         "requested_by_user_id": first.created_by_id,
         "requested_by_role": "operator" if first.created_by_id else "system",
@@ -195,8 +197,8 @@ def command_dict(commands: list[Command], *, include_results: bool = False) -> d
         "target_ids": [c.miner.miner_id for c in commands],
         "status": status,
         "require_approval": any(c.approval_required for c in commands),
-        "approved_by_user_id": approved[0].approved_by_id if approved else None,
-        "approved_at": _ts(max(c.approved_at for c in approved)) if approved else None,
+        "approved_by_user_id": next((c.approved_by_id for c in commands if c.approved_by_id), None),
+        "approved_at": _ts(max(approved)) if approved else None,
         "expires_at": _ts(max(c.expires_at for c in commands)),
         "created_at": _ts(min(c.created_at for c in commands)),
         "updated_at": _ts(max(c.updated_at for c in commands)),
@@ -262,4 +264,4 @@ class ListIn(serializers.Serializer):
 
 class DecisionIn(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-    step = serializers.JSONField(required=False, default=1)
+    step = serializers.JSONField(required=False, help_text="the original's approval step: only 1 exists here")

@@ -255,3 +255,37 @@ def test_a_foreign_command_looks_exactly_like_a_missing_one(as_user, world, noc_
         foreign, missing = call(f"{V1}/{theirs}{suffix}"), call(f"{V1}/{uuid.uuid4()}{suffix}")
         assert (foreign.status_code, foreign.json()) == (403, missing.json())
     assert set(Command.objects.values_list("state", flat=True)) == {S.PROPOSED}
+
+
+# --- the original's status of a group ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("states", "status"),
+    [
+        ((S.PROPOSED, S.QUEUED), "PENDING_APPROVAL"),
+        ((S.QUEUED, S.RUNNING), "QUEUED"),
+        ((S.DISPATCHED, S.SUCCEEDED), "RUNNING"),
+        ((S.SUCCEEDED, S.ROLLED_BACK), "SUCCEEDED"),
+        ((S.SUCCEEDED, S.FAILED), "PARTIAL"),
+        ((S.FAILED, S.CANCELED), "FAILED"),
+        ((S.EXPIRED, S.REJECTED), "EXPIRED"),
+        ((S.SUPERSEDED, S.REJECTED), "CANCELLED"),
+    ],
+)
+def test_the_status_of_an_original_command_from_its_commands(states, status):
+    from control.legacy_v1_shapes import status_of
+
+    assert status_of([Command(state=s) for s in states]) == status
+
+
+def test_the_list_reads_a_mixed_batch_as_one_command(as_user, world, noc_x):
+    batch = uuid.uuid4()
+    for m, state in zip(world.miners_a_x, (S.SUCCEEDED, S.FAILED, S.SUCCEEDED), strict=True):
+        ControlCommandFactory(miner=m, state=state, batch_id=batch)
+    body = as_user(noc_x).get(V1).json()
+    assert body["total"] == 1
+    (command,) = body["commands"]
+    assert (command["id"], command["status"], len(command["target_ids"])) == (str(batch), "PARTIAL", 3)
+    r = post(as_user(noc_x), f"{V1}/{batch}/rollback")  # the original's default reason; succeeded ones only
+    assert r.status_code == 201 and Command.objects.filter(batch_id=r.json()["rollback_command_id"]).count() == 2
