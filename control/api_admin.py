@@ -49,7 +49,8 @@ def filtered(request):
     return qs.filter(site_named_q(f["site_id"], "site")) if "site_id" in f else qs
 
 
-def _miners(user, site, ids: list[str]) -> list:
+def miners_named(user, site, ids: list[str]) -> list:
+    """The site's miners with these miner_ids, all in the user's scope, or 403 FORBIDDEN."""
     wanted = list(dict.fromkeys(ids))
     found = list(scoping.miners_for(user).select_related("site", "zone").filter(site=site, miner_id__in=wanted))
     if len(found) != len(wanted):
@@ -92,7 +93,7 @@ def command_create_from_request(request, data: dict) -> tuple[dict, int]:
     if "group" in data:
         targets = {"group": _group(user, site, data["group"])}
     else:
-        targets = {"miners": _miners(user, site, data.get("miners") or [data["miner_id"]])}
+        targets = {"miners": miners_named(user, site, data.get("miners") or [data["miner_id"]])}
     if data["dry_run"]:
         p = creation.command_batch_preview(user=user, **targets, **common)
         body = {

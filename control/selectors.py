@@ -4,7 +4,10 @@ Built on tenants.scoping's UserScope: operators see the commands of the sites an
 granted; a Customer sees the commands whose tenant is theirs (the tenant at creation time, so a
 miner moving to another customer never shows the previous owner's commands)."""
 
-from django.db.models import Count, Q, QuerySet
+import uuid
+
+from django.db.models import CharField, Count, Min, Q, QuerySet
+from django.db.models.functions import Cast, Coalesce
 
 from control.models import Command, CommandAck, Curtailment
 from tenants.scoping import Capability, scope_for
@@ -28,6 +31,45 @@ def command_get_for(user, pk, capability: str = Capability.VIEW) -> Command | No
     except (TypeError, ValueError):
         return None
     return commands_for(user, capability).select_related("site", "miner", "tenant", "zone").filter(pk=pk).first()
+
+
+# --- the original application's command: a batch, or one command without a batch -------------------
+
+GROUP_RELATED = ("site", "zone", "miner", "tenant")
+
+
+def legacy_group_q(command_id: str) -> Q | None:
+    """The commands the original's command id names: a batch's UUID, or one command's integer id."""
+    try:
+        return Q(batch_id=uuid.UUID(str(command_id)))
+    except ValueError:
+        pass
+    try:
+        return Q(pk=int(command_id), batch_id__isnull=True)
+    except (TypeError, ValueError):
+        return None
+
+
+def legacy_group_get(user, command_id: str, capability: str = Capability.VIEW) -> list[Command]:
+    """The original command's commands the user may see, by pk ([] for missing or out of scope)."""
+    q = legacy_group_q(command_id)
+    if q is None:
+        return []
+    return list(commands_for(user, capability).select_related(*GROUP_RELATED).filter(q).order_by("pk"))
+
+
+def legacy_groups_page(qs: QuerySet[Command], *, offset: int, limit: int) -> tuple[int, list[list[Command]]]:
+    """(number of original commands, one page of them newest first) from a command queryset."""
+    keyed = qs.annotate(legacy_key=Coalesce(Cast("batch_id", CharField()), Cast("pk", CharField())))
+    groups = keyed.order_by().values("legacy_key").annotate(first=Min("created_at"), low=Min("pk"))
+    total = groups.count()
+    page = list(groups.order_by("-first", "-low")[offset : offset + limit])
+    keys = [g["legacy_key"] for g in page]
+    rows = keyed.filter(legacy_key__in=keys).select_related(*GROUP_RELATED).order_by("pk")
+    by_key: dict[str, list[Command]] = {}
+    for c in rows:
+        by_key.setdefault(c.legacy_key, []).append(c)
+    return total, [by_key[k] for k in keys if k in by_key]
 
 
 def command_events(command: Command):

@@ -133,6 +133,9 @@ class TelemetryLiveApi(APIView):
     """GET /api/v1/telemetry/live — live state of one site's miners in the caller's scope."""
 
     content_negotiation_class = QueryFormatIsOurs
+    # Set by telemetry.urls_read: the original application's answer (request → body), or None
+    # when the request is this API's (telemetry.api_legacy_v1 tells them apart).
+    original_shape = None
 
     class FilterSerializer(serializers.Serializer):
         site_id = serializers.CharField(max_length=64, help_text="Site.code")
@@ -161,6 +164,8 @@ class TelemetryLiveApi(APIView):
         "site's collectors upload), unknown (no collector of the site/zone uploaded within stale).",
     )
     def get(self, request):
+        if self.original_shape is not None and (original := self.original_shape(request)) is not None:
+            return Response(original)
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         p = params.validated_data
@@ -259,12 +264,16 @@ def history_body(request, p: dict, *, miner=None, site=None) -> dict:
 class TelemetryHistoryApi(APIView):
     """GET /api/v1/telemetry/history — one miner's or one site's history from a tier."""
 
+    original_shape = None  # as TelemetryLiveApi's
+
     @extend_schema(
         parameters=[HistoryFilterSerializer],
         responses={200: inline_serializer("TelemetryHistory", HISTORY_RESPONSE), **ERRORS},
         description=HISTORY_DESCRIPTION,
     )
     def get(self, request):
+        if self.original_shape is not None and (original := self.original_shape(request)) is not None:
+            return Response(original)
         params = HistoryFilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         p = params.validated_data

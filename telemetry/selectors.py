@@ -208,6 +208,28 @@ def live_rows(qs: QuerySet, names=tuple(LIVE_FIELDS)) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in qs.values_list(*(LIVE_FIELDS[n] for n in names))]
 
 
+def live_in_scope(user, *, site: Site | None = None, miner_id: str = "", online_only: bool = False, now=None):
+    """live_for over the user's whole scope (or one site), optionally one miner_id (at any of the
+    user's sites) and online miners only; ordered by site code and miner_id."""
+    miners = scoping.miners_for(user)
+    site_ids = None
+    if site is not None:
+        miners, site_ids = miners.filter(site=site), [site.pk]
+    if miner_id:
+        miners = miners.filter(miner_id=miner_id)
+    qs = miners_with_state(user, miners, site_ids=site_ids, now=now)
+    if online_only:
+        qs = qs.filter(state=ONLINE)  # type: ignore[misc]  # annotated by miners_with_state
+    return qs.order_by("site__code", "miner_id")
+
+
+def live_rows_with_site(qs: QuerySet) -> list[dict]:
+    """live_rows plus each miner's `site_id` (Site.code)."""
+    names = (*LIVE_FIELDS, "site_id")
+    paths = (*LIVE_FIELDS.values(), "site__code")
+    return [dict(zip(names, row, strict=True)) for row in qs.values_list(*paths)]
+
+
 def live_columns(user, site: Site, filters: LiveFilters | None = None, *, now=None) -> dict[str, list]:
     """The whole site as column arrays (dashboards): one query, no model instances."""
     names = COMPACT_FIELDS

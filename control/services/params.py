@@ -57,6 +57,11 @@ COMMON_PARAMS = {"post_wait_sec"}  # the collector's wait before its "after" sna
 # --- validation ----------------------------------------------------------------------------------
 
 
+def param_names(command_type: str) -> set[str]:
+    """The parameters a type takes (its own and the common ones)."""
+    return _PARAMS_BY_TYPE[command_type] | COMMON_PARAMS
+
+
 def frequency_range(model: str) -> tuple[int, int]:
     best = max((p for p in FREQUENCY_RANGES_MHZ if (model or "").upper().startswith(p)), key=len, default=None)
     return FREQUENCY_RANGES_MHZ[best] if best else DEFAULT_FREQUENCY_RANGE_MHZ

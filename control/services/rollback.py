@@ -1,5 +1,7 @@
 """Rollback: the inverse command of a finished one, from the ACK's before-snapshot (SPEC §6.4)."""
 
+import uuid
+
 from django.db import transaction
 
 from audit.services import Actor
@@ -81,12 +83,19 @@ def rollback_plan(command: Command) -> tuple[str, dict, str]:
 
 @transaction.atomic
 def command_rollback(
-    *, actor: Actor, user, command: Command, reason: str, priority_class: int | None = None
+    *,
+    actor: Actor,
+    user,
+    command: Command,
+    reason: str,
+    priority_class: int | None = None,
+    batch_id: uuid.UUID | None = None,
 ) -> Command:
     """Undo a succeeded reversible command with a linked command (rollback_of). The original goes to
     rolled_back at once, in the same transaction: a second rollback is refused, and the rollback
     command's own state tells whether the undo took effect. The rollback passes the same approval
-    policy and guardrails as any command (rolling back enable_hashing is a disable: approval)."""
+    policy and guardrails as any command (rolling back enable_hashing is a disable: approval).
+    `batch_id` links the rollbacks of one batch's commands (the original application's API)."""
     reason = reason_required(reason, "roll back")
     command = command_lock(command.pk)
     require_capability(user, Capability.OPERATE, [command.miner])
@@ -107,6 +116,7 @@ def command_rollback(
         reason=reason,
         evidence={"rollback_source": source},
         rollback_of=command,
+        batch_id=batch_id,
     )
     command_transition(
         command, to=S.ROLLED_BACK, actor=actor, reason=reason, audit_details={"rollback": new.pk, "source": source}

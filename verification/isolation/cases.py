@@ -47,6 +47,17 @@ from verification.isolation.probes_hosting import (
     portal_hosting_probes,
     portal_work_order_probes,
 )
+from verification.isolation.probes_legacy_v1 import (
+    LEGACY_COMMAND_LIST_PATH,
+    LEGACY_COMMAND_PATHS,
+    LEGACY_PROPOSE_PATH,
+    LEGACY_SITE_COMMANDS_PATH,
+    LEGACY_SITE_SUMMARY_PATH,
+    legacy_command_list_probes,
+    legacy_command_probes,
+    legacy_site_commands_probes,
+    legacy_site_summary_probes,
+)
 from verification.isolation.probes_portal import (
     CLIENT_API_PATHS,
     PORTAL_DOWNTIME_PATH,
@@ -115,6 +126,14 @@ CASES: list[Case] = [
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("admin: command board", exact("/admin/control/command/board/"), command_board_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
+    Case(
+        "original command list and propose (v1)",
+        exact(LEGACY_COMMAND_LIST_PATH, LEGACY_PROPOSE_PATH),
+        legacy_command_list_probes,
+    ),
+    Case("original command routes (v1, remote control)", exact(*LEGACY_COMMAND_PATHS), legacy_command_probes),
+    Case("original site commands", exact(LEGACY_SITE_COMMANDS_PATH), legacy_site_commands_probes),
+    Case("original telemetry site summary", exact(LEGACY_SITE_SUMMARY_PATH), legacy_site_summary_probes),
     Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
     Case("admin: rule backtest (a rule's, a draft's)", exact(*RULE_ADMIN_BACKTEST_PATHS), rule_admin_backtest_probes),
     Case("legacy thermal routes (rules)", exact(*THERMAL_PATHS, *HOSTING_THERMAL_PATHS), thermal_probes),

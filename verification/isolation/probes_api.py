@@ -163,7 +163,8 @@ COMMAND_API_PATHS = {
     f"/api/{prefix}commands{suffix}"
     for prefix in ("admin/v1/", "v1/")
     for suffix in ("", "/<int:pk>", "/<int:pk>/approve", "/<int:pk>/reject", "/<int:pk>/cancel", "/<int:pk>/rollback")
-} | {f"/api/collector/commands{suffix}" for suffix in ("", "/batch", "/history", "/stats", "/<int:pk>")}
+} - {"/api/v1/commands"}  # the original application's list there: probes_legacy_v1
+COMMAND_API_PATHS |= {f"/api/collector/commands{s}" for s in ("", "/batch", "/history", "/stats", "/<int:pk>")}
 
 
 def command_api_probes(route: Route, w: World) -> list[Probe]:
@@ -273,8 +274,16 @@ def _held(collector: Collector) -> int:
     return found
 
 
-TELEMETRY_SITE_PATHS = ("/api/collector/live/<str:site_id>", "/api/collector/summary/<str:site_id>")
-TELEMETRY_MINER_PATHS = ("/api/collector/miners/<str:miner_id>/status", "/api/miners/<str:miner_id>/telemetry")
+TELEMETRY_SITE_PATHS = (
+    "/api/collector/live/<str:site_id>",
+    "/api/collector/summary/<str:site_id>",
+    "/api/sites/<str:site_id>/miners",
+)
+TELEMETRY_MINER_PATHS = (
+    "/api/collector/miners/<str:miner_id>/status",
+    "/api/miners/<str:miner_id>/telemetry",
+    "/api/v1/telemetry/miner/<str:miner_id>",
+)
 TELEMETRY_LIST_PATHS = ("/api/collector/stats", "/api/sites", "/api/miners")
 
 
@@ -366,6 +375,10 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
             ),
             Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?site_id={x}", Reachable(), w.markers_b()),
             Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?site_id={x}&format=compact", Reachable(), w.markers_b()),
+            # the original application's parameters (its shape): the whole scope, or one miner
+            Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?online=false", Reachable(), w.markers_b()),
+            Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?miner_id={w.miner_b_x.miner_id}", Reachable(), w.markers_b()),
+            Probe(route, "GET", NOC_X_OWN, f"{path}?limit=5000", Reachable(), w.markers_y()),
         ]
     elif p == "/api/v1/telemetry/history":
         out += [
@@ -388,6 +401,15 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
                 f"{path}?site_id={MISSING_ID}",
             ),
             Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?site_id={x}", Reachable(), w.markers_b()),
+            Probe(  # the original application's parameters
+                route,
+                "GET",
+                CUSTOMER_A_ON_B,
+                f"{path}?site_id={x}&miner_id={w.miner_b_x.miner_id}&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00Z",
+                ApiDenied(),
+                w.markers_b(),
+                f"{path}?site_id={x}&miner_id={MISSING_ID}&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00Z",
+            ),
         ]
     elif p == "/api/miners":
         out += [
