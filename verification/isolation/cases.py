@@ -26,10 +26,10 @@ from verification.isolation.probes_api import (
     collector_probes,
     collector_status_probes,
     command_api_probes,
-    command_board_probes,
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
+from verification.isolation.probes_control import command_board_probes
 from verification.isolation.probes_curtailment import CURTAILMENT_API_PATHS, curtailment_api_probes
 from verification.isolation.probes_evidence import (
     EVIDENCE_PACK_PATHS,

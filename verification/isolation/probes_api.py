@@ -40,6 +40,7 @@ from verification.isolation.probes import (
     NOC_X_OWN,
     Probe,
 )
+from verification.isolation.probes_control import ack_object
 from verification.isolation.probes_curtailment import curtailment_admin_objects
 from verification.isolation.probes_rules import rule_admin_objects, rule_hit_admin_objects
 from verification.isolation.routes import Route
@@ -444,47 +445,6 @@ def telemetry_admin_history_probes(route: Route, w: World) -> list[Probe]:
     ]
 
 
-def command_board_probes(route: Route, w: World) -> list[Probe]:
-    """The NOC's live command board (and its JSON refresh): operators only, their own sites only;
-    another site's code and a missing one get the same 403."""
-    path = route.fill()
-    out = [Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all())]
-    for query in ("", "?format=json"):
-        sep = "&" if query else "?"
-        out += [
-            Probe(route, "GET", CUSTOMER_A_ON_B, path + query, NoAccess(), w.markers_b()),
-            Probe(
-                route,
-                "GET",
-                NOC_X_ON_Y,
-                f"{path}{query}{sep}site={w.site_y.code}",
-                NoAccess(),
-                w.markers_y(),
-                f"{path}{query}{sep}site=NO-SUCH-SITE",
-            ),
-            Probe(route, "GET", NOC_X_OWN, path + query, Reachable(), w.markers_y()),
-        ]
-    return out
-
-
-def _ack(collector: Collector) -> int:
-    """An ACK (unknown: for no command) received from the collector."""
-    from control.models import CommandAck
-
-    found = CommandAck.objects.filter(collector=collector).order_by("pk").values_list("pk", flat=True).first()
-    if found is None:
-        found = CommandAck.objects.create(
-            collector=collector,
-            wire_id="isolation-unknown",
-            device_id="isolation",
-            endpoint="v1",
-            received_at=timezone.now(),
-            payload={"status": "completed"},
-            disposition=CommandAck.Disposition.UNKNOWN,
-        ).pk
-    return found
-
-
 # Every scoped admin model: (customer A's foreign object, NOC X's foreign object, NOC X's own or None).
 # A scoped ModelAdmin registered later without an entry here has no case, and fails.
 ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
@@ -508,7 +468,7 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     ),
     TelemetryLive: lambda w: (_live(w, w.miner_b_x), _live(w, w.miner_b_y), _live(w, w.miner_a_x)),
     IngestBatch: lambda w: (_receipt(w.collector_y), _receipt(w.collector_y), _receipt(w.collector_x)),
-    CommandAck: lambda w: (_ack(w.collector_y), _ack(w.collector_y), _ack(w.collector_x)),
+    CommandAck: lambda w: (ack_object(w.collector_y), ack_object(w.collector_y), ack_object(w.collector_x)),
     QuarantinedBatch: lambda w: (_held(w.collector_y), _held(w.collector_y), _held(w.collector_x)),
     SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
     Rule: rule_admin_objects,
