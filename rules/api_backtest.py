@@ -1,8 +1,9 @@
 """Backtest API (operators): POST /api/admin/v1/rules/backtest replays a draft (the body of a rule
 create, names in, plus start/end), POST /api/admin/v1/rules/<id>/backtest a saved rule, over the
-1-minute tier. A read: nothing is written and nothing audited. Period problems are 400
-BACKTEST_PERIOD_INVALID, a metric the tier lacks 400 BACKTEST_METRIC_UNAVAILABLE, a bad draft 400
-INVALID_RULE (all naming the field); another site's rule 403 as for a missing one."""
+1-minute tier (raw samples for the metrics it lacks). A read: nothing is written or audited.
+Period problems are 400 BACKTEST_PERIOD_INVALID, a raw-only metric before the raw retention 400
+BACKTEST_METRIC_UNAVAILABLE, a bad draft 400 INVALID_RULE (all naming the field); another site's
+rule 403 as for a missing one."""
 
 import datetime as dt
 

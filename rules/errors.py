@@ -33,9 +33,11 @@ class BacktestMetricUnavailable(DomainError):
     status_code = 400
     error_code = "BACKTEST_METRIC_UNAVAILABLE"
 
-    def __init__(self, metric: str):
+    def __init__(self, metric: str, *, kept_days: int):
         super().__init__(
-            f"metric: the 1-minute tier has no {metric!r} (the backtest reads it): not available to a backtest",
+            f"metric: the 1-minute tier has no {metric!r}, so a backtest of it reads the raw samples, kept "
+            f"{kept_days} days: start the period within them",
             field="metric",
             metric=metric,
+            kept_days=kept_days,
         )

@@ -155,3 +155,34 @@ def scope_params(rule: Rule) -> dict:
         "miners": list(rule.miners),
         "excluded": list(rule.excluded_miners),
     }
+
+
+def backtest_raw_sql(
+    *, metric: str, op: str, zone: bool, group: bool, tenant: bool, miners: bool, excluded: bool
+) -> str:
+    """backtest_sql's rows for a metric the 1-minute tier does not keep: built from the raw samples
+    (kept TELEMETRY_RAW_RETENTION_DAYS), one row per miner and minute with the minute's newest sample's
+    value — the very value a live pass reads — over METRIC_SQL, so live and backtest cannot differ."""
+    where = scope_sql(
+        zone=zone, group=group, tenant=tenant, miners=miners, excluded=excluded, tenant_column="q.tenant_id"
+    )
+    breach = breach_sql(metric, op, "threshold")
+    period = "x.site_id = %(site)s AND x.ts >= %(lo)s AND x.ts < %(hi)s"
+    return f"""
+SELECT m.id, m.miner_id, q.tenant_id, m.zone_id, q.bucket, q.first_ts, q.last_ts, q.value,
+       coalesce(q.value {OP_SQL[op]} %(threshold)s, false) AS breach
+FROM (
+    SELECT x.miner_id, x.tenant_id, date_trunc('minute', x.ts) AS bucket, min(x.ts) AS first_ts, max(x.ts) AS last_ts,
+           (array_agg(v.value ORDER BY x.ts DESC))[1] AS value
+    FROM telemetry_raw x
+    JOIN tenants_miner m ON m.id = x.miner_id
+    CROSS JOIN LATERAL (SELECT ({METRIC_SQL[metric]}) AS value OFFSET 0) v
+    WHERE {period}
+    GROUP BY x.miner_id, x.tenant_id, date_trunc('minute', x.ts)
+) q
+JOIN tenants_miner m ON m.id = q.miner_id
+WHERE {where}
+  AND q.miner_id IN (SELECT x.miner_id FROM telemetry_raw x JOIN tenants_miner m ON m.id = x.miner_id
+                     WHERE {period} AND {breach})
+ORDER BY m.id, q.bucket, q.tenant_id
+"""

@@ -34,7 +34,7 @@ from rules.errors import BacktestMetricUnavailable, BacktestPeriodInvalid
 from rules.models import HitKind, Mode, Rule, RuleState
 from rules.services.decision import MaintenanceAt, Observation, decide, lookback_sec, streak
 from rules.services.definitions import rule_definition, rule_draft
-from rules.sql import METRIC_1M_SQL, backtest_sql, scope_flags, scope_params
+from rules.sql import METRIC_1M_SQL, backtest_raw_sql, backtest_sql, scope_flags, scope_params
 from tenants.scoping import Capability, can
 
 HITS_PER_MINER = 200  # hit times listed per miner (the counts are always complete)
@@ -218,8 +218,11 @@ def rule_backtest(*, rule_or_definition, start: dt.datetime, end: dt.datetime, u
     started = time.perf_counter()
     start, end = _period(start, end, timezone.now())
     rule = _rule_of(rule_or_definition, user)
-    if METRIC_1M_SQL[rule.metric] is None:
-        raise BacktestMetricUnavailable(rule.metric)
+    from_raw = METRIC_1M_SQL[rule.metric] is None  # a metric the 1-minute tier does not keep
+    if from_raw:
+        kept = timezone.now() - dt.timedelta(days=settings.TELEMETRY_RAW_RETENTION_DAYS)
+        if start < kept:
+            raise BacktestMetricUnavailable(rule.metric, kept_days=settings.TELEMETRY_RAW_RETENTION_DAYS)
     saved = rule.pk is not None
     report = BacktestReport(
         rule_id=rule.pk if saved else None,
@@ -237,7 +240,7 @@ def rule_backtest(*, rule_or_definition, start: dt.datetime, end: dt.datetime, u
         "threshold": rule.threshold,
         "not_hashing_pct": settings.DOWNTIME_ZERO_HASHRATE_PCT,
     }
-    sql = backtest_sql(metric=rule.metric, op=rule.op, **scope_flags(rule))
+    sql = (backtest_raw_sql if from_raw else backtest_sql)(metric=rule.metric, op=rule.op, **scope_flags(rule))
     with transaction.atomic(), connection.chunked_cursor() as cur:  # server-side: a big site streams, per miner
         with connection.cursor() as setup:
             # A cursor is planned for its first 10 % of rows (cursor_tuple_fraction): here that picks

@@ -167,12 +167,10 @@ def test_a_draft_is_validated_like_a_new_rule_and_replays_without_a_rule(client,
     with pytest.raises(InvalidRule) as exc:
         rule_backtest(rule_or_definition=draft | {"clear_threshold": 95}, start=DAY, end=minute(60))
     assert exc.value.extra["field"] == "clear_threshold"
-    with pytest.raises(BacktestMetricUnavailable) as exc:
-        rule_backtest(
-            rule_or_definition=draft | {"metric": "fan", "op": "lt", "threshold": 1000, "clear_threshold": None},
-            start=DAY,
-            end=minute(60),
-        )
+    fan = draft | {"metric": "fan", "op": "lt", "threshold": 1000, "clear_threshold": None}
+    assert rule_backtest(rule_or_definition=fan, start=DAY, end=minute(60)).minutes_read > 0  # from raw samples
+    with pytest.raises(BacktestMetricUnavailable) as exc:  # the raw samples are kept 3 days only
+        rule_backtest(rule_or_definition=fan, start=minute(60) - dt.timedelta(days=4), end=minute(60))
     assert "fan" in exc.value.message and exc.value.error_code == "BACKTEST_METRIC_UNAVAILABLE"
 
 
@@ -249,3 +247,41 @@ def test_the_service_refuses_a_rule_or_draft_outside_the_callers_scope(world, no
         rule_backtest(rule_or_definition=rule, start=DAY, end=minute(60), user=noc_y)
     with pytest.raises(Forbidden):
         rule_backtest(rule_or_definition={"site": world.site_x, **RULE}, start=DAY, end=minute(60), user=noc_y)
+
+
+def test_a_metric_the_1m_tier_lacks_is_backtested_from_raw_samples_like_the_live_passes(client, world, time_machine):
+    """temp_avg has no 1-minute column: the backtest reads the raw samples (the live pass's own
+    input), one value a minute, and must say what the live passes said."""
+    definition = RULE | {"name": "hot air", "metric": "temp_avg", "threshold": 70, "clear_threshold": 60}
+    rule = rule_create(actor=OPS, user=None, site=world.site_x, **definition)
+    hot, jitter, normal = world.miners_a_x
+    for m in range(90):
+        ts = minute(m)
+        temps = {hot: 80 if 10 <= m < 40 or 60 <= m < 70 else 50, jitter: 71 if m % 3 else 69, normal: 50}
+        time_machine.move_to(ts + dt.timedelta(seconds=5), tick=False)
+        records = [
+            record(x.miner_id, ts, temperature_avg=t, temperature_max=60, miner_key=x.miner_key)
+            for x, t in temps.items()
+        ]
+        response = client.post(
+            "/api/collector/upload",
+            data=gz(records),
+            content_type="application/octet-stream",
+            HTTP_AUTHORIZATION=f"Bearer {world.token_x}",
+            HTTP_X_SITE_ID="SITE-X",
+            HTTP_X_DEVICE_ID="dev-x",
+            HTTP_X_UPLOAD_MODE="raw",
+            HTTP_CONTENT_ENCODING="gzip",
+        )
+        assert response.status_code == 200, response.content
+        rules_evaluate(now=ts + dt.timedelta(seconds=10))
+    time_machine.move_to(minute(95), tick=False)
+    live = {
+        (h.miner.miner_id, h.kind, h.at.replace(second=0, microsecond=0), h.value)
+        for h in RuleHit.objects.select_related("miner")
+    }
+    assert {kind for _, kind, _, _ in live} >= {HitKind.TRIGGER, HitKind.RECOVERY}
+    before = writes()
+    report = rule_backtest(rule_or_definition=rule, start=DAY, end=minute(90))
+    assert replayed(report) == live
+    assert writes() == before

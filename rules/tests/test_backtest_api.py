@@ -58,8 +58,14 @@ def test_the_period_defaults_to_the_last_24_hours(as_user, noc_x, world, hot_hou
         ({"start": "yesterday"}, "BACKTEST_PERIOD_INVALID", "start"),
         ({"end": (DAY + dt.timedelta(days=2)).isoformat()}, "BACKTEST_PERIOD_INVALID", "end"),
         ({"start": (DAY - dt.timedelta(days=40)).isoformat()}, "BACKTEST_PERIOD_INVALID", "end"),
-        (
-            {"metric": "fan", "op": "lt", "threshold": 1000, "clear_threshold": None},
+        (  # a metric read from the raw samples, which are kept 3 days
+            {
+                "metric": "fan",
+                "op": "lt",
+                "threshold": 1000,
+                "clear_threshold": None,
+                "start": (minute(60) - dt.timedelta(days=4)).isoformat(),
+            },
             "BACKTEST_METRIC_UNAVAILABLE",
             "metric",
         ),
