@@ -1,11 +1,13 @@
 from .access import OPERATOR_ROLES, Role, RoleGrant
 from .aliases import SiteAlias
 from .collectors import Collector, CollectorDevice, CollectorToken
+from .edge import CollectorCertificate, SiteEdgeSecurity
 from .inventory import Miner, MinerGroup, MinerOwnership, Site, Tenant, Zone
 
 __all__ = [
     "OPERATOR_ROLES",
     "Collector",
+    "CollectorCertificate",
     "CollectorDevice",
     "CollectorToken",
     "Miner",
@@ -15,6 +17,7 @@ __all__ = [
     "RoleGrant",
     "Site",
     "SiteAlias",
+    "SiteEdgeSecurity",
     "Tenant",
     "Zone",
 ]
