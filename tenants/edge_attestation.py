@@ -93,7 +93,8 @@ class Attestation:
     def allowlist_statement(self) -> str:
         return self._statement("Source-network allowlist", lambda s: _allowlist_label(s["source_networks"]))
 
-    def lines(self) -> list[str]:
+    def lines(self, *, detail: bool = True) -> list[str]:
+        """The statement; without `detail` (a customer's pack) no networks, collectors or fingerprints."""
         out = [
             f"Security attestation for site {self.site.code} ({self.site.name})",
             f"{self.span.capitalize()}: {_iso(self.start)} to {_iso(self.end)} (site time zone {self.site.timezone})",
@@ -105,17 +106,17 @@ class Attestation:
         ]
         out.append(f"Changes during the {self.span}: {len(self.changes) or 'none'}")
         for c in self.changes:
+            networks = c.state["source_networks"]
+            listed = f" [{', '.join(networks)}]" if detail and networks else ""
             out.append(
                 f"  seq {c.seq} at {_iso(c.at)} {c.action} by {c.actor}: mTLS "
-                f"{'on' if c.state['mtls_required'] else 'off'}, allowlist "
-                f"{_allowlist_label(c.state['source_networks'])} hash {c.hash}"
+                f"{'on' if c.state['mtls_required'] else 'off'}, allowlist {_allowlist_label(networks)}{listed} "
+                f"hash {c.hash}"
             )
         out.append(f"Client certificate changes during the {self.span}: {len(self.certificate_changes) or 'none'}")
         for c in self.certificate_changes:
-            out.append(
-                f"  seq {c.seq} at {_iso(c.at)} {c.action} by {c.actor}: collector {c.state.get('collector')} "
-                f"sha256 {c.state.get('fingerprint_sha256')} hash {c.hash}"
-            )
+            what = f"collector {c.state.get('collector')} sha256 {c.state.get('fingerprint_sha256')} " if detail else ""
+            out.append(f"  seq {c.seq} at {_iso(c.at)} {c.action} by {c.actor}: {what}hash {c.hash}")
         out.append(f"Chain verification over the {self.span}: {self.verification}")
         return out
 
