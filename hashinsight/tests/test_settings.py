@@ -86,3 +86,10 @@ def test_deploy_checks_are_clean_under_production_settings():
     result = procs.manage("check", "--deploy", "--fail-level", "WARNING", env=_production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_a_trusted_proxy_that_is_no_network_is_a_check_error():
+    env = _production_env(EDGE_TRUSTED_PROXIES="127.0.0.1/32,10.0.0.0/33")
+    result = procs.manage("check", "--deploy", env=env)
+    assert result.returncode == 1
+    assert "(hashinsight.E020) EDGE_TRUSTED_PROXIES: '10.0.0.0/33' is not an IP address or CIDR" in result.stderr
