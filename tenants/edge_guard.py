@@ -8,6 +8,7 @@ are believed only from a trusted proxy: from anyone else they could be forged.""
 
 import ipaddress
 from functools import lru_cache
+from typing import NoReturn
 
 from django.conf import settings
 from django.utils import timezone
@@ -33,7 +34,7 @@ class EdgeForbidden(exceptions.PermissionDenied):
         self.error_code = error_code
 
 
-def _refuse(exc):
+def _refuse(exc: EdgeUnauthorized | EdgeForbidden) -> NoReturn:
     edge_refusals_total.labels(error_code=exc.error_code).inc()
     raise exc
 
