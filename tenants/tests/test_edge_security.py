@@ -105,3 +105,53 @@ def test_one_certificate_belongs_to_one_collector(world):
     with pytest.raises(Conflict) as exc:
         collector_certificate_add(actor=SETUP, collector=world.collector_y, fingerprint=FP, not_after=later)
     assert exc.value.error_code == "DUPLICATE"
+
+
+def test_the_cli_switches_mtls_sets_networks_and_registers_and_revokes_a_certificate(world, tmp_path):
+    import io
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+    from django.core.management import CommandError, call_command
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edge-x")])
+    now = timezone.now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(3)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=100))
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp_path / "edge-x.crt"
+    pem.write_bytes(cert.public_bytes(Encoding.PEM))
+    fp = cert.fingerprint(hashes.SHA256()).hex()
+
+    def run(*args):
+        out = io.StringIO()
+        call_command("edge_security", "--site", "SITE-X", *args, stdout=out)
+        return out.getvalue()
+
+    out = run(
+        "--mtls", "on", "--networks", "10.0.0.0/8,192.0.2.0/24", "--collector", "edge-x", "--add-certificate", str(pem)
+    )
+    assert "mTLS on" in out and "10.0.0.0/8, 192.0.2.0/24" in out and f"{fp} edge-x active" in out
+    assert f"{fp} edge-x revoked" in run("--revoke-certificate", fp.upper())
+    assert "any (allowlist off)" in run("--networks", "")
+    with pytest.raises(CommandError, match="INVALID_CIDR"):
+        run("--networks", "10.0.0.0/99")
+    edge = [e for e in site_events(world, "tenants.") if "site_security" in e.action or "certificate" in e.action]
+    assert [e.action.rsplit(".", 1)[1] for e in edge] == [
+        "mtls_enabled",
+        "allowlist_changed",
+        "added",
+        "revoked",
+        "allowlist_changed",
+    ]
