@@ -6,7 +6,7 @@ E001 required variable missing · E002 AUDIT_RETENTION_DAYS not 90/365/2555 · E
 number · E004 a collector rate is not a DRF rate · E005 COMMAND_RATE_LIMITS malformed ·
 E006 telemetry retention tiers out of order · E007 command TTL / poll limits inconsistent ·
 E008 LOG_FORMAT unknown · E009 RULES_EVAL_INTERVAL_SEC outside 30–120 s · E010 COLLECTOR_KEY_KEK
-missing or not a 32-byte key."""
+missing or not a 32-byte key · E020 EDGE_TRUSTED_PROXIES entry not an address or CIDR."""
 
 from django.conf import settings
 from django.core.checks import Error, register

@@ -190,6 +190,32 @@ COLLECTOR_KEY_KEK = env.str("COLLECTOR_KEY_KEK", default="") or (
     "0f" * 32 if DEBUG or TESTING else ""  # dev-only: never a production value
 )
 
+# --- collector edge: trusted proxies, mTLS, source networks (docs/SECURITY.md) ---------------------
+# Addresses (CIDRs) of the TLS terminators / proxies in front of the app. Only a request whose
+# REMOTE_ADDR is one of them is believed about X-Forwarded-For and the client-certificate headers.
+# Default none: every request's client is its REMOTE_ADDR and no site can require mTLS successfully.
+EDGE_TRUSTED_PROXIES = env.list("EDGE_TRUSTED_PROXIES", default=[])
+# Headers the terminator sets after verifying a client certificate (nginx: deploy/nginx/hashinsight.conf).
+# VERIFY carries "SUCCESS" when verified; CERT the URL-escaped PEM ($ssl_client_escaped_cert), from
+# which the app takes the SHA-256 fingerprint; FINGERPRINT a SHA-256 hex fingerprint, read only when
+# there is no CERT header (terminators that compute it themselves; nginx's own is SHA-1).
+EDGE_MTLS_VERIFY_HEADER = env.str("EDGE_MTLS_VERIFY_HEADER", default="X-SSL-Client-Verify")
+EDGE_MTLS_CERT_HEADER = env.str("EDGE_MTLS_CERT_HEADER", default="X-SSL-Client-Cert")
+EDGE_MTLS_FINGERPRINT_HEADER = env.str("EDGE_MTLS_FINGERPRINT_HEADER", default="X-SSL-Client-Fingerprint")
+
+
+def _cidrs_check(name, values):
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            CONFIG_ERRORS.append(("hashinsight.E020", f"{name}: {value!r} is not an IP address or CIDR"))
+
+
+_cidrs_check("EDGE_TRUSTED_PROXIES", EDGE_TRUSTED_PROXIES)
+
 # --- audit -------------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = _int("AUDIT_RETENTION_DAYS", default=365)  # 90, 365 or 2555 (hashinsight.E002)
 

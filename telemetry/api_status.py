@@ -75,8 +75,14 @@ class CollectorStatusApi(APIView):
             200: PolymorphicProxySerializer(
                 "CollectorStatusAnswer", serializers=[_SELF_CHECK, _SITES], resource_type_field_name=None
             ),
-            401: OpenApiResponse(description="UNAUTHENTICATED / INVALID_TOKEN"),
-            403: OpenApiResponse(description="SITE_MISMATCH: the token is of another site than X-Site-ID"),
+            401: OpenApiResponse(
+                description="UNAUTHENTICATED / INVALID_TOKEN; on a site requiring mTLS MTLS_UNTRUSTED_PROXY / "
+                "MTLS_NOT_VERIFIED / MTLS_CERT_UNKNOWN / MTLS_CERT_REVOKED / MTLS_CERT_EXPIRED"
+            ),
+            403: OpenApiResponse(
+                description="SITE_MISMATCH: the token is of another site than X-Site-ID; SOURCE_NOT_ALLOWED: "
+                "outside the site's source-network allowlist"
+            ),
             429: OpenApiResponse(description="RATE_LIMITED (collectors): COLLECTOR_POLL_RATE exceeded; Retry-After"),
         },
         description="With a collector token: the token's self-check. Signed in: per site you may see, miner counts "

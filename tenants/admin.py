@@ -466,3 +466,5 @@ class InvitationAdmin(GrantAdminMixin, ScopedModelAdmin):
 # The audit chain's admin is scoped by tenant and site, so it is registered from this floor.
 admin.site.register(AuditEvent, AuditEventAdmin)
 admin.site.register(AuditCheckpoint, AuditCheckpointAdmin)
+
+import tenants.admin_edge  # noqa: E402, F401 -- registers the edge security admins (its own module: size)

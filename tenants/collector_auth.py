@@ -1,6 +1,7 @@
 """How collectors authenticate (SPEC §4): token in X-Collector-Key or Authorization: Bearer,
 X-Site-ID (and a `site_id` query parameter) must name the token's site: its code or one of its
-aliases (tenants.site_identity). Unknown/revoked → 401, another or unknown site → 403."""
+aliases (tenants.site_identity). Unknown/revoked → 401, another or unknown site → 403. Then the
+site's edge rules (tenants.edge_guard): source-network allowlist → 403, mTLS → 401."""
 
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from tenants.edge_guard import edge_check
 from tenants.models import CollectorToken
 from tenants.services import collector_token_lookup, collector_token_touch
 from tenants.site_identity import site_matches
@@ -86,6 +88,7 @@ class CollectorTokenAuthentication(BaseAuthentication):
         principal = CollectorPrincipal(token=token, device_id=device_id.strip())
         principal.site_check(request.META.get("HTTP_X_SITE_ID", "").strip())
         principal.site_check(request.GET.get("site_id", "").strip())
+        edge_check(request, token)
         collector_token_touch(
             token=token, device_id=principal.device_id, resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC
         )

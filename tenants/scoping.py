@@ -15,6 +15,7 @@ from core.errors import Forbidden
 from tenants.models import (
     OPERATOR_ROLES,
     Collector,
+    CollectorCertificate,
     CollectorToken,
     Miner,
     MinerGroup,
@@ -22,6 +23,7 @@ from tenants.models import (
     RoleGrant,
     Site,
     SiteAlias,
+    SiteEdgeSecurity,
     Tenant,
     Zone,
 )
@@ -179,6 +181,14 @@ def collectors_for(user, capability: str = Capability.VIEW) -> QuerySet[Collecto
 
 def collector_tokens_for(user, capability: str = Capability.VIEW) -> QuerySet[CollectorToken]:
     return CollectorToken.objects.filter(collector__in=collectors_for(user, capability))
+
+
+def site_edge_security_for(user, capability: str = Capability.VIEW) -> QuerySet[SiteEdgeSecurity]:
+    return SiteEdgeSecurity.objects.filter(site__in=sites_for(user, capability))
+
+
+def collector_certificates_for(user, capability: str = Capability.VIEW) -> QuerySet[CollectorCertificate]:
+    return CollectorCertificate.objects.filter(collector__in=collectors_for(user, capability))
 
 
 def site_aliases_for(user, capability: str = Capability.VIEW) -> QuerySet[SiteAlias]:

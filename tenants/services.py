@@ -237,7 +237,7 @@ def collector_token_lookup(plaintext: str) -> CollectorToken | None:
     if not plaintext:
         return None
     token = (
-        CollectorToken.objects.select_related("collector__site", "collector__zone")
+        CollectorToken.objects.select_related("collector__site__edge_security", "collector__zone")
         .annotate(site_aliases=alias_values_subquery("collector__site_id"))
         .filter(token_hash=_hash_token(plaintext))
         .first()

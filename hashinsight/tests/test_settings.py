@@ -97,3 +97,10 @@ def test_check_names_a_missing_collector_key_kek():
     result = procs.manage("check", "--deploy", env=env)
     assert result.returncode == 1
     assert "(hashinsight.E010) COLLECTOR_KEY_KEK is not set (DEBUG=False)" in result.stderr
+
+
+def test_a_trusted_proxy_that_is_no_network_is_a_check_error():
+    env = _production_env(EDGE_TRUSTED_PROXIES="127.0.0.1/32,10.0.0.0/33")
+    result = procs.manage("check", "--deploy", env=env)
+    assert result.returncode == 1
+    assert "(hashinsight.E020) EDGE_TRUSTED_PROXIES: '10.0.0.0/33' is not an IP address or CIDR" in result.stderr

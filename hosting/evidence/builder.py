@@ -12,6 +12,7 @@ from hosting.evidence import FORMAT, GENERATOR, GENERATOR_VERSION
 from hosting.evidence.context import BuildContext
 from hosting.evidence.sections_audit import audit_files
 from hosting.evidence.sections_downtime import downtime_files, interval_file, metric_files
+from hosting.evidence.sections_security import security_files
 from hosting.evidence.sections_timeline import (
     alert_file,
     command_file,
@@ -76,6 +77,8 @@ def build_pack_zip(ctx: BuildContext) -> tuple[Path, str, int]:
             coverage_file(pz, ctx)
             ctx.progress(50, "metric snapshots")
             tier = metric_files(pz, ctx)
+            ctx.progress(75, "edge security attestation")
+            security_files(pz, ctx)
             ctx.progress(80, "audit chains")
             chains = audit_files(pz, ctx)
             ctx.progress(95, "manifest")

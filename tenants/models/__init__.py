@@ -1,6 +1,7 @@
 from .access import OPERATOR_ROLES, Role, RoleGrant
 from .aliases import SiteAlias
 from .collectors import Collector, CollectorDevice, CollectorToken
+from .edge import CollectorCertificate, SiteEdgeSecurity
 from .imports import ImportCheckpoint, ImportedRow
 from .inventory import Miner, MinerGroup, MinerOwnership, Site, Tenant, Zone
 from .invitations import Invitation
@@ -8,6 +9,7 @@ from .invitations import Invitation
 __all__ = [
     "OPERATOR_ROLES",
     "Collector",
+    "CollectorCertificate",
     "CollectorDevice",
     "CollectorToken",
     "ImportCheckpoint",
@@ -20,6 +22,7 @@ __all__ = [
     "RoleGrant",
     "Site",
     "SiteAlias",
+    "SiteEdgeSecurity",
     "Tenant",
     "Zone",
 ]

@@ -11,6 +11,7 @@ from rules.models import Rule, RuleHit
 from telemetry.models import IngestBatch, QuarantinedBatch, TelemetryLive
 from tenants.models import (
     Collector,
+    CollectorCertificate,
     CollectorToken,
     Invitation,
     Miner,
@@ -18,6 +19,7 @@ from tenants.models import (
     RoleGrant,
     Site,
     SiteAlias,
+    SiteEdgeSecurity,
     Tenant,
     Zone,
 )
@@ -42,6 +44,7 @@ from verification.isolation.probes import (
 )
 from verification.isolation.probes_control import ack_object
 from verification.isolation.probes_curtailment import curtailment_admin_objects
+from verification.isolation.probes_edge import certificate_admin_objects, site_security_admin_objects
 from verification.isolation.probes_rules import rule_admin_objects, rule_hit_admin_objects
 from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
@@ -474,4 +477,6 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     Rule: rule_admin_objects,
     Curtailment: curtailment_admin_objects,
     RuleHit: rule_hit_admin_objects,
+    SiteEdgeSecurity: site_security_admin_objects,
+    CollectorCertificate: certificate_admin_objects,
 }
