@@ -226,7 +226,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@hashinsight.loca
 
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.authentication.SessionAuthentication"],
+    # A personal token first: a request bearing one is that token's, even beside a session cookie.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.token_auth.PersonalTokenAuthentication",
+        "core.api.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
@@ -246,6 +250,10 @@ SPECTACULAR_SETTINGS = {
         "AlertStateEnum": "hosting.models.alerts.AlertState",
     },
 }
+
+# --- personal API tokens (SPEC §3) -------------------------------------------------------------
+# The longest a personal token may live; every token has an expiry, chosen at creation.
+PERSONAL_TOKEN_MAX_DAYS = _int("PERSONAL_TOKEN_MAX_DAYS", default=90)
 
 # --- collectors ------------------------------------------------------------------------------
 COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = _int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)

@@ -10,6 +10,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from tenants.models import CollectorToken
+from tenants.personal_tokens import PERSONAL_TOKEN_PREFIX
 from tenants.services import collector_token_lookup, collector_token_touch
 from tenants.site_identity import site_matches
 
@@ -77,7 +78,8 @@ def presented_token(request) -> str:
 class CollectorTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
         raw = presented_token(request)
-        if not raw:
+        if not raw or raw.startswith(PERSONAL_TOKEN_PREFIX):
+            # A person's token is no collector credential: left to the next class, if the route has one.
             return None
         token = collector_token_lookup(raw)
         if token is None:

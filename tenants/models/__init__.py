@@ -19,5 +19,6 @@ __all__ = [
     "Zone",
 ]
 from .invitations import Invitation
+from .personal_tokens import PersonalToken
 
-__all__ += ["Invitation"]
+__all__ += ["Invitation", "PersonalToken"]
