@@ -35,12 +35,14 @@ class TokenForm(forms.Form):
         )
 
 
-@never_cache  # the answer to a create holds the plaintext: no cache may keep it
+CREATED_KEY = "hi_token_created"  # the new token's id and plaintext, between the POST and the one GET that shows it
+
+
+@never_cache  # the answer that shows a plaintext must stay in no cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens_page(request):
     form = TokenForm(request.POST or None)
-    created = None
     if request.method == "POST" and form.is_valid():
         try:
             actor = Actor.user(request.user)
@@ -48,8 +50,15 @@ def tokens_page(request):
         except DomainError as exc:
             form.add_error(exc.extra.get("field") if exc.extra.get("field") in form.fields else None, exc.message)
         else:
-            created = {"token": token, "plaintext": plaintext}
-            form = TokenForm()
+            # Post/redirect/get: a reload must not mint a second token. The plaintext waits in the
+            # session for the next page view only, which removes it.
+            request.session[CREATED_KEY] = {"id": token.pk, "plaintext": plaintext}
+            return redirect("account_tokens")
+    created = None
+    pending = request.session.pop(CREATED_KEY, None)
+    if pending:
+        token = personal_tokens_of(request.user).filter(pk=pending["id"]).first()
+        created = {"token": token, "plaintext": pending["plaintext"]} if token else None
     context = {
         "form": form,
         "created": created,

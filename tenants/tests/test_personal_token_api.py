@@ -120,9 +120,10 @@ def test_the_page_needs_a_sign_in(db):
 
 def test_the_page_creates_a_token_and_shows_it_once(as_user, noc_x):
     client = as_user(noc_x)
-    response = client.post(PAGE, {"name": "grafana", "expires_in_days": 14, "read_only": "on"})
-    assert response.status_code == 200
+    posted = client.post(PAGE, {"name": "grafana", "expires_in_days": 14, "read_only": "on"})
+    assert (posted.status_code, posted["Location"]) == (302, PAGE)  # a reload cannot mint a second one
     token = PersonalToken.objects.get(user=noc_x)
+    response = client.get(PAGE)
     html = response.content.decode()
     assert 'id="token-plaintext"' in html and f"Bearer {token.prefix}" in html and token.read_only
     assert "no-store" in response["Cache-Control"]

@@ -221,5 +221,9 @@ def test_status_figures_beyond_the_callers_miners_fail_the_run(monkeypatch, leak
     code, lines = run("--only", "/api/collector/status")
     assert code == 1
     expected = "expected sites and miner counts" if leak == "counts" else "collector details shown to a customer"
-    assert [line.split()[3] for line in lines if line.startswith("FAIL GET")] == ["customer_a_own"]
+    # the session and the personal token of customer A both see it
+    assert [line.split()[3] for line in lines if line.startswith("FAIL GET")] == [
+        "customer_a_own",
+        "customer_a_own+token",
+    ]
     assert expected in next(line for line in lines if line.startswith("FAIL GET"))
