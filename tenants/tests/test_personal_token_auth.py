@@ -66,6 +66,15 @@ def test_a_token_of_site_x_or_tenant_a_gets_403_on_site_y(request, role, world):
         assert (response.status_code, response.json()["error_code"]) == (403, "FORBIDDEN"), path
 
 
+def test_a_customers_token_gets_403_on_another_tenant(customer_a, world):
+    _, plaintext = mint(customer_a)
+    client = Client()
+    own = client.get("/api/client/miners?tenant=tenant-a", **bearer(plaintext))
+    assert own.status_code == 200 and world.miners_b_x[0].miner_id not in own.content.decode()
+    other = client.get("/api/client/miners?tenant=tenant-b", **bearer(plaintext))
+    assert (other.status_code, other.json()["error_code"]) == (403, "FORBIDDEN")
+
+
 def test_an_owners_token_reaches_site_y(owner):
     _, plaintext = mint(owner)
     assert Client().get("/api/collector/live/SITE-Y", **bearer(plaintext)).status_code == 200
