@@ -6,7 +6,7 @@ miner moving to another customer never shows the previous owner's commands)."""
 
 from django.db.models import Count, Q, QuerySet
 
-from control.models import Command, Curtailment
+from control.models import Command, CommandAck, Curtailment
 from tenants.scoping import Capability, scope_for
 
 
@@ -33,12 +33,10 @@ def command_get_for(user, pk, capability: str = Capability.VIEW) -> Command | No
 def command_events(command: Command):
     """The command's audit timeline (created → approved → queued → dispatched → acked → …), from
     its own chains only."""
-    from audit.models import AuditEvent
+    from audit.selectors import events_about
 
     chains = [f"tenant:{command.tenant_id}", f"site:{command.site.code}"]
-    return AuditEvent.objects.filter(
-        entity_type="control.command", entity_id=str(command.pk), chain_key__in=chains
-    ).order_by("occurred_at", "seq")
+    return events_about("control.command", command.pk, chains=chains)
 
 
 def curtailments_for(user, capability: str = Capability.VIEW) -> QuerySet[Curtailment]:
@@ -65,3 +63,10 @@ def curtailment_command_counts(c: Curtailment) -> dict[str, dict[str, int]]:
     for row in rows:
         out.setdefault(row["command_type"], {})[row["state"]] = row["n"]
     return out
+
+
+def acks_for(user, capability: str = Capability.VIEW) -> QuerySet[CommandAck]:
+    """ACKs the user may read: those sent by collectors in their scope (operators only)."""
+    from tenants.scoping import collectors_for
+
+    return CommandAck.objects.filter(collector__in=collectors_for(user, capability).values("pk"))

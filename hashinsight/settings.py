@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "django_structlog",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "allauth.mfa",
     "hashinsight.ops",
     "audit",
@@ -125,6 +127,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "tenants.mfa.MfaRequiredMiddleware",
     "hashinsight.ops.middleware.MetricsMiddleware",
 ]
 
@@ -214,13 +217,72 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
-# Failed-login throttling; counters live in the shared Redis cache so they hold across workers.
+# Failed-login throttling (allauth) per IP; counters live in the shared Redis cache so they hold
+# across workers. The per-account limit is the lockout below (tenants.lockout), which is audited.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip,5/5m/key"),
+    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip"),
     "login": env.str("LOGIN_RATE_LIMIT", default="30/m/ip"),
 }
+# Lockout: LOGIN_LOCKOUT_FAILURES failed logins for one account (or LOGIN_LOCKOUT_IP_FAILURES from one
+# address) within LOGIN_LOCKOUT_WINDOW_MIN lock it for LOGIN_LOCKOUT_MINUTES (0 failures = off).
+LOGIN_LOCKOUT_FAILURES = _int("LOGIN_LOCKOUT_FAILURES", default=5)
+LOGIN_LOCKOUT_IP_FAILURES = _int("LOGIN_LOCKOUT_IP_FAILURES", default=50)
+LOGIN_LOCKOUT_WINDOW_MIN = _int("LOGIN_LOCKOUT_WINDOW_MIN", default=15)
+LOGIN_LOCKOUT_MINUTES = _int("LOGIN_LOCKOUT_MINUTES", default=15)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_REQUIRED_FOR_OPERATORS = _bool("MFA_REQUIRED_FOR_OPERATORS", default=not DEBUG)
+# Anyone who can create, approve or execute commands must enrol TOTP and pass it at every login.
+# Off under pytest by default (most tests sign operators in with force_login); the MFA tests turn it on.
+MFA_REQUIRED_FOR_OPERATORS = _bool("MFA_REQUIRED_FOR_OPERATORS", default=not (DEBUG or TESTING))
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="HashInsight")
+# allauth refuses MFA to an unverified address (someone signing up with another's email could lock
+# its owner out). Sign-up here is by an invitation sent to that address or a verified social email.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+
+# Google and Microsoft sign-in (OpenID Connect). A provider whose client id is unset is not offered.
+# Invite-only holds: a verified email must match an existing user or a pending invitation.
+SOCIALACCOUNT_ADAPTER = "tenants.social.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+# Microsoft needs the directory (tenant) id: the ID token's issuer is checked against it.
+MICROSOFT_OIDC_TENANT = env.str("MICROSOFT_OIDC_TENANT", default="")
+_MICROSOFT_SERVER_URL = env.str("MICROSOFT_OIDC_SERVER_URL", default="")
+OIDC_PROVIDERS = {
+    "google": {
+        "name": "Google",
+        "client_id": env.str("GOOGLE_OIDC_CLIENT_ID", default=""),
+        "secret": env.str("GOOGLE_OIDC_CLIENT_SECRET", default=""),
+        "server_url": env.str("GOOGLE_OIDC_SERVER_URL", default="") or "https://accounts.google.com",
+    },
+    "microsoft": {
+        "name": "Microsoft",
+        # Without a tenant (or an explicit issuer URL) there is no issuer to check: not offered.
+        "client_id": env.str("MICROSOFT_OIDC_CLIENT_ID", default="")
+        if (MICROSOFT_OIDC_TENANT or _MICROSOFT_SERVER_URL)
+        else "",
+        "secret": env.str("MICROSOFT_OIDC_CLIENT_SECRET", default=""),
+        "server_url": _MICROSOFT_SERVER_URL or f"https://login.microsoftonline.com/{MICROSOFT_OIDC_TENANT}/v2.0",
+    },
+}
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        # allauth's provider, with the ID token's signature always checked (tenants/social/provider.py).
+        "provider_class": "tenants.social.provider.VerifiedOpenIDConnectProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": provider_id,
+                "name": app["name"],
+                "client_id": app["client_id"],
+                "secret": app["secret"],
+                # Claims come from the signed ID token only, never from the userinfo endpoint.
+                "settings": {"server_url": app["server_url"], "fetch_userinfo": False},
+            }
+            for provider_id, app in OIDC_PROVIDERS.items()
+            if app["client_id"]
+        ],
+    }
+}
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@hashinsight.local")
 
@@ -264,6 +326,12 @@ LEGACY_KEY_ROTATION_GRACE_HOURS = _int("LEGACY_KEY_ROTATION_GRACE_HOURS", defaul
 COLLECTOR_UPLOAD_RATE = env.str("COLLECTOR_UPLOAD_RATE", default="120/min")
 COLLECTOR_POLL_RATE = env.str("COLLECTOR_POLL_RATE", default="120/min")
 COLLECTOR_ACK_RATE = env.str("COLLECTOR_ACK_RATE", default="1200/min")
+# Key-encryption key of the collectors' payload keys (encrypted envelopes, docs/COMPATIBILITY.md):
+# 32 bytes as 64 hex characters or base64url. Required with DEBUG=False (hashinsight.E010); the dev
+# default below is used only with DEBUG=True or under pytest. Changing it orphans every stored key.
+COLLECTOR_KEY_KEK = env.str("COLLECTOR_KEY_KEK", default="") or (
+    "0f" * 32 if DEBUG or TESTING else ""  # dev-only: never a production value
+)
 
 # --- audit -------------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = _int("AUDIT_RETENTION_DAYS", default=365)  # 90, 365 or 2555 (hashinsight.E002)
@@ -284,6 +352,10 @@ HEALTH_HEARTBEAT_MAX_AGE_SEC = _int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
 # --- metrics -------------------------------------------------------------------------------------
 # gunicorn workers write metric files here (prometheus-client multiprocess mode).
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if not PROMETHEUS_MULTIPROC_DIR:
+    # Set but empty (`PROMETHEUS_MULTIPROC_DIR=` in .env): prometheus-client would take it for
+    # multiprocess mode in the current directory and leave *.db files wherever manage.py runs.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Functions called on each /metrics scrape to refresh gauges computed from the database.
@@ -347,6 +419,7 @@ CELERY_BEAT_SCHEDULE = {
     "audit.purge_expired": {"task": "audit.purge_expired", "schedule": 3600.0},
     "telemetry.rollup": {"task": "telemetry.rollup", "schedule": 60.0},
     "telemetry.retention": {"task": "telemetry.retention", "schedule": 3600.0},
+    "telemetry.quarantine_drain": {"task": "telemetry.quarantine_drain", "schedule": 300.0},
 }
 
 # --- telemetry -----------------------------------------------------------------------------------
@@ -369,6 +442,11 @@ TELEMETRY_MAX_FUTURE_SEC = _int("TELEMETRY_MAX_FUTURE_SEC", default=300)
 # Upload size caps: compressed body, and decompressed output (a gzip bomb gets 413).
 TELEMETRY_MAX_BODY_BYTES = _int("TELEMETRY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 TELEMETRY_MAX_DECOMPRESSED_BYTES = _int("TELEMETRY_MAX_DECOMPRESSED_BYTES", default=64 * 1024 * 1024)
+# Encrypted uploads that arrive before their collector's payload key are held (quarantined) up to
+# these limits per collector; beyond them the upload is refused (429 QUARANTINE_FULL) and the
+# collector keeps it in its spool.
+TELEMETRY_QUARANTINE_MAX_BATCHES = _int("TELEMETRY_QUARANTINE_MAX_BATCHES", default=2000)
+TELEMETRY_QUARANTINE_MAX_BYTES = _int("TELEMETRY_QUARANTINE_MAX_BYTES", default=512 * 1024 * 1024)
 
 # --- control: command creation, approval and guardrails (operator side) ----------------------------
 # TTL of a command once queued (seconds), and the most a caller may ask for.
@@ -439,3 +517,5 @@ CELERY_BEAT_SCHEDULE |= {
 THERMAL_BASE_FREQUENCY_MHZ = _int("THERMAL_BASE_FREQUENCY_MHZ", default=600)
 # A miner_stale alert open this many minutes gets one work order, linked to it (0 = never).
 RULES_STALE_WORK_ORDER_MIN = _int("RULES_STALE_WORK_ORDER_MIN", default=0)
+# The longest period one backtest (a rule replayed over the 1-minute tier) may cover; longer → 400.
+RULES_BACKTEST_MAX_DAYS = _int("RULES_BACKTEST_MAX_DAYS", default=31)

@@ -9,6 +9,7 @@ from tenants.api_audit import AuditEventListApi
 from tenants.api_tokens import MyTokenListApi, MyTokenRevokeApi
 from tenants.invitations import invitation_view
 from tenants.views_tokens import token_revoke_view, tokens_page
+from tenants.mfa import activate_totp
 
 urlpatterns = [
     # probes and metrics
@@ -24,6 +25,8 @@ urlpatterns = [
     path("accounts/invite/<str:token>/", invitation_view, name="invitation"),
     path("accounts/tokens/", tokens_page, name="account_tokens"),
     path("accounts/tokens/<int:pk>/revoke/", token_revoke_view, name="account_token_revoke"),
+    # allauth's TOTP enrolment, which also marks the session as having passed MFA (tenants/mfa.py)
+    path("accounts/2fa/totp/activate/", activate_totp, name="mfa_activate_totp"),
     path("accounts/", include("allauth.urls")),
     # the signed-in person's own API tokens (session or token)
     path("api/v1/me/tokens", MyTokenListApi.as_view(), name="me-token-list"),

@@ -141,10 +141,9 @@ def _record(rule: Rule, *, actor: Actor, user, action: str) -> None:
     )
 
 
-@transaction.atomic
-def rule_create(*, actor: Actor, user, site, thermal_level: str = "", **fields) -> Rule:
-    """A new rule at version 1. `thermal_level` marks one of the site's legacy thermal rules
-    (rules.services.thermal); it is set here once and never edited."""
+def rule_draft(*, user, site, thermal_level: str = "", **fields) -> Rule:
+    """An unsaved rule of `site` from `fields`, checked as rule_create checks one (the caller's
+    scope, then rule_validate): what rule_create saves and what a backtest of a draft replays."""
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise InvalidRule(sorted(unknown)[0], "not a field of a rule")
@@ -153,6 +152,14 @@ def rule_create(*, actor: Actor, user, site, thermal_level: str = "", **fields) 
     rule = Rule(site=site, created_by=user, thermal_level=thermal_level, **fields)
     _require(user, rule)
     rule_validate(rule)
+    return rule
+
+
+@transaction.atomic
+def rule_create(*, actor: Actor, user, site, thermal_level: str = "", **fields) -> Rule:
+    """A new rule at version 1. `thermal_level` marks one of the site's legacy thermal rules
+    (rules.services.thermal); it is set here once and never edited."""
+    rule = rule_draft(user=user, site=site, thermal_level=thermal_level, **fields)
     if Rule.objects.filter(site=site, name=rule.name).exists():
         raise InvalidRule("name", "a rule of this site already has this name")
     if thermal_level and Rule.objects.filter(site=site, thermal_level=thermal_level).exists():

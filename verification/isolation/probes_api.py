@@ -6,9 +6,9 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent
-from control.models import Command, Curtailment
+from control.models import Command, CommandAck, Curtailment
 from rules.models import Rule, RuleHit
-from telemetry.models import IngestBatch, TelemetryLive
+from telemetry.models import IngestBatch, QuarantinedBatch, TelemetryLive
 from tenants.models import (
     Collector,
     CollectorToken,
@@ -253,6 +253,26 @@ def _receipt(collector: Collector) -> int:
     return found
 
 
+def _held(collector: Collector) -> int:
+    """A quarantined (held encrypted) upload of the collector (made once)."""
+    from telemetry.models import QuarantinedBatch
+
+    found = QuarantinedBatch.objects.filter(collector=collector).order_by("pk").values_list("pk", flat=True).first()
+    if found is None:
+        found = QuarantinedBatch.objects.create(
+            site_id=collector.site_id,
+            collector=collector,
+            token=CollectorToken.objects.filter(collector=collector).order_by("pk").first(),
+            endpoint="v1",
+            received_at=timezone.now(),
+            body=b"isolation",
+            body_sha256=f"{collector.pk:064d}",
+            body_bytes=9,
+            reason="PAYLOAD_KEY_MISSING",
+        ).pk
+    return found
+
+
 TELEMETRY_SITE_PATHS = ("/api/collector/live/<str:site_id>", "/api/collector/summary/<str:site_id>")
 TELEMETRY_MINER_PATHS = ("/api/collector/miners/<str:miner_id>/status", "/api/miners/<str:miner_id>/telemetry")
 TELEMETRY_LIST_PATHS = ("/api/collector/stats", "/api/sites", "/api/miners")
@@ -402,6 +422,47 @@ def telemetry_admin_history_probes(route: Route, w: World) -> list[Probe]:
     ]
 
 
+def command_board_probes(route: Route, w: World) -> list[Probe]:
+    """The NOC's live command board (and its JSON refresh): operators only, their own sites only;
+    another site's code and a missing one get the same 403."""
+    path = route.fill()
+    out = [Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all())]
+    for query in ("", "?format=json"):
+        sep = "&" if query else "?"
+        out += [
+            Probe(route, "GET", CUSTOMER_A_ON_B, path + query, NoAccess(), w.markers_b()),
+            Probe(
+                route,
+                "GET",
+                NOC_X_ON_Y,
+                f"{path}{query}{sep}site={w.site_y.code}",
+                NoAccess(),
+                w.markers_y(),
+                f"{path}{query}{sep}site=NO-SUCH-SITE",
+            ),
+            Probe(route, "GET", NOC_X_OWN, path + query, Reachable(), w.markers_y()),
+        ]
+    return out
+
+
+def _ack(collector: Collector) -> int:
+    """An ACK (unknown: for no command) received from the collector."""
+    from control.models import CommandAck
+
+    found = CommandAck.objects.filter(collector=collector).order_by("pk").values_list("pk", flat=True).first()
+    if found is None:
+        found = CommandAck.objects.create(
+            collector=collector,
+            wire_id="isolation-unknown",
+            device_id="isolation",
+            endpoint="v1",
+            received_at=timezone.now(),
+            payload={"status": "completed"},
+            disposition=CommandAck.Disposition.UNKNOWN,
+        ).pk
+    return found
+
+
 # Every scoped admin model: (customer A's foreign object, NOC X's foreign object, NOC X's own or None).
 # A scoped ModelAdmin registered later without an entry here has no case, and fails.
 ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
@@ -425,6 +486,8 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     ),
     TelemetryLive: lambda w: (_live(w, w.miner_b_x), _live(w, w.miner_b_y), _live(w, w.miner_a_x)),
     IngestBatch: lambda w: (_receipt(w.collector_y), _receipt(w.collector_y), _receipt(w.collector_x)),
+    CommandAck: lambda w: (_ack(w.collector_y), _ack(w.collector_y), _ack(w.collector_x)),
+    QuarantinedBatch: lambda w: (_held(w.collector_y), _held(w.collector_y), _held(w.collector_x)),
     SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
     Rule: rule_admin_objects,
     Curtailment: curtailment_admin_objects,
