@@ -313,8 +313,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- personal API tokens (SPEC §3) -------------------------------------------------------------
-# The longest a personal token may live; every token has an expiry, chosen at creation.
+# The longest a personal API token may live (SPEC §3); every token has an expiry, chosen at creation.
 PERSONAL_TOKEN_MAX_DAYS = _int("PERSONAL_TOKEN_MAX_DAYS", default=90)
 
 # --- collectors ------------------------------------------------------------------------------

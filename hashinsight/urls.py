@@ -8,8 +8,8 @@ from telemetry.api_status import CollectorStatusApi
 from tenants.api_audit import AuditEventListApi
 from tenants.api_tokens import MyTokenListApi, MyTokenRevokeApi
 from tenants.invitations import invitation_view
-from tenants.views_tokens import token_revoke_view, tokens_page
 from tenants.mfa import activate_totp
+from tenants.views_tokens import token_revoke_view, tokens_page
 
 urlpatterns = [
     # probes and metrics

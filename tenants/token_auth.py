@@ -7,11 +7,14 @@ CollectorTokenAuthentication, so a personal token never opens them; and this cla
 bearer value without the `hip_` prefix, so a collector token opens no person's route."""
 
 from allauth.account.adapter import get_adapter
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS
 
+from tenants.mfa import mfa_required_for
 from tenants.personal_tokens import PERSONAL_TOKEN_PREFIX, TokenRefused, personal_token_lookup, personal_token_touch
 
 
@@ -19,6 +22,11 @@ class PersonalTokenRefused(exceptions.AuthenticationFailed):
     def __init__(self, detail: str, error_code: str):
         super().__init__(detail)
         self.error_code = error_code
+
+
+class MfaEnrolmentRequired(exceptions.PermissionDenied):
+    error_code = "MFA_ENROLMENT_REQUIRED"
+    default_detail = "enrol an authenticator app (TOTP) before using this API"
 
 
 class TokenReadOnly(exceptions.PermissionDenied):
@@ -52,6 +60,10 @@ class PersonalTokenAuthentication(BaseAuthentication):
             raise PersonalTokenRefused(exc.message, exc.error_code) from None
         if not token.user.is_active:
             raise PersonalTokenRefused("the owner of this personal token is deactivated", "USER_INACTIVE")
+        if mfa_required_for(token.user) and not is_mfa_enabled(token.user, [Authenticator.Type.TOTP]):
+            # A token minted before its owner could operate (or before MFA was required) does not
+            # let an operator role act without an enrolled second factor.
+            raise MfaEnrolmentRequired()
         if token.read_only and request.method not in SAFE_METHODS:
             raise TokenReadOnly()
         personal_token_touch(token=token, ip=_client_ip(request._request))
