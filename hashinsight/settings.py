@@ -153,7 +153,11 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.authentication.SessionAuthentication"],
+    # A personal token first: a request bearing one is that token's, even beside a session cookie.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.token_auth.PersonalTokenAuthentication",
+        "core.api.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
@@ -173,6 +177,9 @@ SPECTACULAR_SETTINGS = {
         "AlertStateEnum": "hosting.models.alerts.AlertState",
     },
 }
+
+# The longest a personal API token may live (SPEC §3); every token has an expiry, chosen at creation.
+PERSONAL_TOKEN_MAX_DAYS = _int("PERSONAL_TOKEN_MAX_DAYS", default=90)
 
 # --- collectors ------------------------------------------------------------------------------
 COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = _int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)

@@ -6,8 +6,10 @@ from hashinsight.ops import views as ops
 from portal.views import home
 from telemetry.api_status import CollectorStatusApi
 from tenants.api_audit import AuditEventListApi
+from tenants.api_tokens import MyTokenListApi, MyTokenRevokeApi
 from tenants.invitations import invitation_view
 from tenants.mfa import activate_totp
+from tenants.views_tokens import token_revoke_view, tokens_page
 
 urlpatterns = [
     # probes and metrics
@@ -21,9 +23,14 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("accounts/invite/<str:token>/", invitation_view, name="invitation"),
+    path("accounts/tokens/", tokens_page, name="account_tokens"),
+    path("accounts/tokens/<int:pk>/revoke/", token_revoke_view, name="account_token_revoke"),
     # allauth's TOTP enrolment, which also marks the session as having passed MFA (tenants/mfa.py)
     path("accounts/2fa/totp/activate/", activate_totp, name="mfa_activate_totp"),
     path("accounts/", include("allauth.urls")),
+    # the signed-in person's own API tokens (session or token)
+    path("api/v1/me/tokens", MyTokenListApi.as_view(), name="me-token-list"),
+    path("api/v1/me/tokens/<int:token_id>", MyTokenRevokeApi.as_view(), name="me-token-revoke"),
     # operator API
     path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
     path("", include("control.urls_admin")),

@@ -12,6 +12,7 @@ from rest_framework.permissions import BasePermission
 
 from tenants.edge_guard import edge_check
 from tenants.models import CollectorToken
+from tenants.personal_tokens import PERSONAL_TOKEN_PREFIX
 from tenants.services import collector_token_lookup, collector_token_touch
 from tenants.site_identity import site_matches
 
@@ -79,7 +80,8 @@ def presented_token(request) -> str:
 class CollectorTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
         raw = presented_token(request)
-        if not raw:
+        if not raw or raw.startswith(PERSONAL_TOKEN_PREFIX):
+            # A person's token is no collector credential: left to the next class, if the route has one.
             return None
         token = collector_token_lookup(raw)
         if token is None:

@@ -19,6 +19,8 @@ from tenants.scoping import Capability, scope_for
 
 # Sign-in, sign-out, enrolment and the MFA pages themselves, and static files: always reachable.
 EXEMPT_PREFIXES = ("/accounts/", "/static/")
+# ...but not the API tokens page: a token minted from a session that skipped MFA would skip it for good.
+HELD_PREFIXES = ("/accounts/tokens/",)
 
 
 def mfa_required_for(user) -> bool:
@@ -45,7 +47,7 @@ class MfaRequiredMiddleware:
         if (
             user is None
             or not user.is_authenticated
-            or request.path.startswith(EXEMPT_PREFIXES)
+            or (request.path.startswith(EXEMPT_PREFIXES) and not request.path.startswith(HELD_PREFIXES))
             or not mfa_required_for(user)
         ):
             return self.get_response(request)

@@ -118,7 +118,7 @@ def inventory_delete(*, actor: Actor, obj: models.Model) -> None:
     )
 
 
-def _hash_token(plaintext: str) -> str:
+def token_digest(plaintext: str) -> str:
     # Tokens are 256-bit random strings, so a plain SHA-256 is enough (no password stretching).
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
@@ -132,7 +132,7 @@ def collector_token_create(
     token = CollectorToken.objects.create(
         collector=collector,
         prefix=plaintext[:12],
-        token_hash=_hash_token(plaintext),
+        token_hash=token_digest(plaintext),
         label=label,
         expires_at=expires_at,
         created_by=created_by,
@@ -239,7 +239,7 @@ def collector_token_lookup(plaintext: str) -> CollectorToken | None:
     token = (
         CollectorToken.objects.select_related("collector__site__edge_security", "collector__zone")
         .annotate(site_aliases=alias_values_subquery("collector__site_id"))
-        .filter(token_hash=_hash_token(plaintext))
+        .filter(token_hash=token_digest(plaintext))
         .first()
     )
     if token is None or token.revoked_at is not None or not token.collector.is_active:

@@ -5,9 +5,11 @@ from .edge import CollectorCertificate, SiteEdgeSecurity
 from .imports import ImportCheckpoint, ImportedRow
 from .inventory import Miner, MinerGroup, MinerOwnership, Site, Tenant, Zone
 from .invitations import Invitation
+from .personal_tokens import PersonalToken
 
 __all__ = [
     "OPERATOR_ROLES",
+    "PersonalToken",
     "Collector",
     "CollectorCertificate",
     "CollectorDevice",

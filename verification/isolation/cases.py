@@ -84,6 +84,16 @@ from verification.isolation.probes_rules import (
     rule_api_probes,
     thermal_probes,
 )
+from verification.isolation.probes_tokens import (
+    TOKEN_LIST_PATH,
+    TOKEN_PAGE_PATH,
+    TOKEN_PAGE_REVOKE_PATH,
+    TOKEN_REVOKE_PATH,
+    token_list_probes,
+    token_page_probes,
+    token_page_revoke_probes,
+    token_revoke_probes,
+)
 from verification.isolation.routes import Route, route_list
 
 CASES: list[Case] = [
@@ -140,6 +150,20 @@ CASES: list[Case] = [
     Case("operator API: curtailments", exact(*CURTAILMENT_API_PATHS), curtailment_api_probes),
     Case("evidence pack request", exact(EVIDENCE_REQUEST_PATH), evidence_request_probes),
     Case("evidence pack status and download", exact(*EVIDENCE_PACK_PATHS), evidence_pack_probes),
+    Case(
+        "personal API tokens: mine",
+        exact(TOKEN_LIST_PATH),
+        token_list_probes,
+        writes_exempt="POST creates a token in the caller's own account only",
+    ),
+    Case("personal API tokens: revoke", exact(TOKEN_REVOKE_PATH), token_revoke_probes),
+    Case(
+        "personal API tokens page",
+        exact(TOKEN_PAGE_PATH),
+        token_page_probes,
+        writes_exempt="POST creates a token in the caller's own account only",
+    ),
+    Case("personal API tokens page: revoke", exact(TOKEN_PAGE_REVOKE_PATH), token_page_revoke_probes),
     Case("admin model", admin_model_covered, admin_model_probes),
     Case("admin: user password", exact("/admin/auth/user/<id>/password/"), admin_user_password_probes),
     Case("admin: view on site", exact("/admin/r/<path:content_type_id>/<path:object_id>/"), admin_view_on_site_probes),

@@ -147,5 +147,16 @@ class SiteFigures(Expect):
         return None
 
 
+@dataclass(frozen=True)
+class LikeAnonymous(Expect):
+    """A personal token on a page that takes sessions only: it must change nothing — the runner
+    asks the same anonymously and compares (problem() sees that pair's verdict)."""
+
+    label = "token ignored: as anonymous"
+
+    def problem(self, a):
+        return None
+
+
 PUBLIC = Reachable(statuses=(200, 503), label_text="public, no tenant data")
 SELF_SERVICE = Reachable(statuses=(200, 403, 404), label_text="own account only")

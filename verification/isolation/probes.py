@@ -1,11 +1,13 @@
 """A probe: one request by one persona and what it must get; a case: which probes a route gets."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from tenants.token_auth import PersonalTokenAuthentication
 from verification.isolation.expect import (
     PUBLIC,
     Expect,
+    LikeAnonymous,
     LoginRedirect,
     Reachable,
 )
@@ -25,6 +27,8 @@ class Probe:
     markers: tuple[str, ...] = ()  # must appear in no answer
     missing_path: str = ""  # same call for an id that does not exist: the answer must be the same
     headers: dict = field(default_factory=dict)
+    #: send the CSRF header on writes, as a browser form does (personal-token calls send none)
+    csrf: bool = True
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,31 @@ ANON, CUSTOMER_A_ON_B, NOC_X_ON_Y, NOC_X_OWN, CUSTOMER_A_OWN = (
 )
 COLLECTOR_Y_ON_X, COLLECTOR_X_OWN = "collector_y_on_x", "collector_x_own"
 PERSONA_USER = {CUSTOMER_A_ON_B: "customer_a", CUSTOMER_A_OWN: "customer_a", NOC_X_ON_Y: "noc_x", NOC_X_OWN: "noc_x"}
+# The same persona with its personal API token (Authorization: Bearer hip_…) instead of a session.
+TOKEN_SUFFIX = "+token"
+
+
+def persona_user(persona: str) -> str:
+    """The World attribute of the person behind a persona ("" for anonymous and collectors)."""
+    return PERSONA_USER.get(persona.removesuffix(TOKEN_SUFFIX), "")
+
+
+def takes_personal_tokens(route: Route) -> bool:
+    view_class = getattr(route.callback, "cls", None)  # DRF's as_view() keeps its class here
+    return PersonalTokenAuthentication in getattr(view_class, "authentication_classes", ())
+
+
+def with_token(probe: Probe) -> Probe | None:
+    """The probe again with the persona's personal token instead of its session (SPEC §3: a token
+    carries exactly its owner's scope). On the APIs the answer must be the session's, with no CSRF
+    header; on pages and collector routes, which take no personal token, it must be the anonymous one."""
+    if probe.persona not in PERSONA_USER or "Authorization" in probe.headers:
+        return None
+    persona = probe.persona + TOKEN_SUFFIX
+    if takes_personal_tokens(probe.route):
+        return replace(probe, persona=persona, csrf=False)
+    # No marker check: a login redirect may echo the path (?next=), which names the object.
+    return replace(probe, persona=persona, expect=LikeAnonymous(), markers=(), missing_path="")
 
 
 def public_probes(route: Route, w: World) -> list[Probe]:

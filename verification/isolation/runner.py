@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from verification.isolation.cases import case_for
-from verification.isolation.expect import Answer
-from verification.isolation.probes import PERSONA_USER, Probe
+from verification.isolation.expect import Answer, LikeAnonymous
+from verification.isolation.probes import ANON, TOKEN_SUFFIX, Probe, persona_user, with_token
 from verification.isolation.routes import WRITE_METHODS, Route, route_list
 from verification.isolation.world import (
     World,
@@ -36,7 +36,8 @@ class Line:
 
 
 class Client:
-    """requests with one session cookie per persona; the server's own redirects are followed by hand."""
+    """requests with one session cookie (or personal token) per persona; the server's own redirects
+    are followed by hand."""
 
     def __init__(self, base_url: str, world: World):
         self.base_url = base_url.rstrip("/")
@@ -51,8 +52,10 @@ class Client:
             s = requests.Session()
             s.headers["X-Forwarded-Proto"] = "https"  # a TLS proxy's header: no SSL redirect, real CSRF rules
             s.cookies.set(settings.CSRF_COOKIE_NAME, self.csrf)
-            user_attr = PERSONA_USER.get(persona)
-            if user_attr:
+            user_attr = persona_user(persona)
+            if persona.endswith(TOKEN_SUFFIX):
+                s.headers["Authorization"] = f"Bearer {self.world.personal_tokens[user_attr][1]}"
+            elif user_attr:
                 s.cookies.set(settings.SESSION_COOKIE_NAME, self._login(getattr(self.world, user_attr)))
             self.sessions[persona] = s
         return self.sessions[persona]
@@ -67,10 +70,10 @@ class Client:
         self.session_keys.append(store.session_key)
         return store.session_key
 
-    def call(self, method: str, path: str, persona: str, headers: dict) -> Answer:
+    def call(self, method: str, path: str, persona: str, headers: dict, csrf: bool = True) -> Answer:
         session = self._session(persona)
         extra = dict(headers)
-        if method in WRITE_METHODS:
+        if csrf and method in WRITE_METHODS:
             extra |= {"X-CSRFToken": self.csrf, "Referer": f"https://{self.host}/"}
         resp = session.request(method, self.base_url + path, headers=extra, allow_redirects=False, timeout=30)
         first, bodies = resp, [resp.text]
@@ -123,9 +126,20 @@ def probe_run(client: Client, probe: Probe) -> Line:
     head = f"{probe.method} {probe.route.path} {probe.persona}"
     if not _resolves_to(probe.path, probe.route):
         return Line(False, probe.route.path, f"FAIL {head} probe path {probe.path} does not resolve to this route")
-    answer = client.call(probe.method, probe.path, probe.persona, probe.headers)
+    answer = client.call(probe.method, probe.path, probe.persona, probe.headers, probe.csrf)
     problem = probe.expect.problem(answer)
-    if probe.method in WRITE_METHODS and any(m in body for m in _CSRF_REFUSALS for body in answer.bodies):
+    if isinstance(probe.expect, LikeAnonymous):
+        anonymous = client.call(probe.method, probe.path, ANON, probe.headers, probe.csrf)
+        if anonymous.shape() != answer.shape():
+            problem = (
+                "a personal token changed the answer of a route that takes none: "
+                f"{answer.short()} vs {anonymous.short()} anonymously"
+            )
+    if (
+        probe.method in WRITE_METHODS
+        and not isinstance(probe.expect, LikeAnonymous)
+        and any(m in body for m in _CSRF_REFUSALS for body in answer.bodies)
+    ):
         # A CSRF 403 says nothing about the permission gate behind it.
         problem = f"refused by CSRF before any permission check ({answer.short()})"
     if problem is None:
@@ -133,7 +147,7 @@ def probe_run(client: Client, probe: Probe) -> Line:
         if leaked:
             problem = f"answer shows {leaked!r} ({answer.short()})"
     if problem is None and probe.missing_path:
-        missing = client.call(probe.method, probe.missing_path, probe.persona, probe.headers)
+        missing = client.call(probe.method, probe.missing_path, probe.persona, probe.headers, probe.csrf)
         if missing.shape() != answer.shape():
             problem = (
                 f"answer differs for a missing id: {answer.short()} vs {missing.short()} — "
@@ -165,6 +179,15 @@ def plan(world: World, only: str = "") -> Iterator[Probe | Line]:
                     f"FAIL {method} {route.path} no isolation case (case {case.name!r} has no {method} probe)",
                 )
         yield from probes
+        yield from _token_probes(probes)
+
+
+def _token_probes(probes: list[Probe]) -> list[Probe]:
+    """Each signed-in persona's probes again with its personal token: all of them on the APIs; on
+    a route that takes no token (pages, collector routes) one is enough to show it is ignored."""
+    out = [p for p in map(with_token, probes) if p is not None]
+    ignored = [p for p in out if isinstance(p.expect, LikeAnonymous)]
+    return [p for p in out if not isinstance(p.expect, LikeAnonymous)] + ignored[:1]
 
 
 def isolation_verify(*, base_url: str = "", only: str = "", write=print) -> bool:

@@ -1,7 +1,7 @@
 """The fixture world the isolation checker probes: two customer tenants, two sites, personas."""
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -14,12 +14,14 @@ from tenants.models import (
     Invitation,
     Miner,
     MinerGroup,
+    PersonalToken,
     Role,
     RoleGrant,
     Site,
     Tenant,
     Zone,
 )
+from tenants.personal_tokens import personal_token_create, personal_token_revoke
 from tenants.services import (
     collector_token_create,
     collector_token_revoke,
@@ -66,14 +68,25 @@ class World:
     grant_customer_b: RoleGrant
     grant_noc_y: RoleGrant
     invitation_b: Invitation
+    #: personal tokens of customer B and NOC Y: what customer A and NOC X must not reach
+    personal_token_b: PersonalToken
+    personal_token_y: PersonalToken
     token_x: CollectorToken | None = None
     token_y: CollectorToken | None = None
     token_x_plain: str = ""
     token_y_plain: str = ""
+    #: each run's personal tokens of the personas that sign in (user attribute -> token, plaintext)
+    personal_tokens: dict = field(default_factory=dict)
 
     def markers_b(self) -> tuple[str, ...]:
         """Text only someone who sees tenant B's data could print."""
-        return (self.tenant_b.name, self.miner_b_x.miner_id, self.miner_b_y.miner_id, self.customer_b.username)
+        return (
+            self.tenant_b.name,
+            self.miner_b_x.miner_id,
+            self.miner_b_y.miner_id,
+            self.customer_b.username,
+            self.personal_token_b.prefix,
+        )
 
     def markers_y(self) -> tuple[str, ...]:
         """Text only someone who sees site Y (or tenant C) could print."""
@@ -86,6 +99,7 @@ class World:
             self.collector_y.name,
             self.group_y.name,
             self.noc_y.username,
+            self.personal_token_y.prefix,
         )
 
     def markers_all(self) -> tuple[str, ...]:
@@ -112,6 +126,12 @@ def _user(username: str):
 def _grant(user, role: str, **scope) -> RoleGrant:
     existing = RoleGrant.objects.filter(user=user, role=role, **scope).first()
     return existing or role_grant_create(actor=ACTOR, user=user, role=role, **scope)
+
+
+def _personal_token(user, name: str) -> PersonalToken:
+    """A long-lived row to be denied: that it expires later changes nothing (its plaintext is never used)."""
+    existing = PersonalToken.objects.filter(user=user, name=name).first()
+    return existing or personal_token_create(actor=ACTOR, user=user, name=name, expires_in_days=1)[0]
 
 
 def _miner(site: Site, tenant: Tenant, zone: Zone, miner_id: str) -> Miner:
@@ -182,6 +202,8 @@ def world_ensure() -> World:
         grant_customer_b=_grant(customer_b, Role.CUSTOMER, tenant=tb),
         grant_noc_y=_grant(noc_y, Role.NOC, site=sy),
         invitation_b=invitation_b,
+        personal_token_b=_personal_token(customer_b, f"{tag} token of customer B"),
+        personal_token_y=_personal_token(noc_y, f"{tag} token of NOC Y"),
     )
 
 
@@ -193,9 +215,16 @@ def world_tokens_mint(world: World) -> None:
     world.token_y, world.token_y_plain = collector_token_create(
         actor=ACTOR, collector=world.collector_y, label="isolation check"
     )
+    # Every probe of a signed-in persona runs again with that person's own personal token.
+    for attr in ("customer_a", "noc_x"):
+        world.personal_tokens[attr] = personal_token_create(
+            actor=ACTOR, user=getattr(world, attr), name="isolation check", expires_in_days=1
+        )
 
 
 def world_tokens_revoke(world: World) -> None:
     for token in (world.token_x, world.token_y):
         if token is not None:
             collector_token_revoke(actor=ACTOR, token=token)
+    for personal, _ in world.personal_tokens.values():
+        personal_token_revoke(actor=ACTOR, token=personal)

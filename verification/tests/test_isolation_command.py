@@ -113,6 +113,9 @@ def test_the_project_passes_for_every_route_and_persona():
     assert checked == {r.path for r in isolation.route_list()}
     personas = {line.split()[3] for line in lines[:-1]}
     assert {"anonymous", "customer_a_on_b", "noc_x_on_y", "collector_y_on_x"} <= personas
+    # every signed-in persona again with its personal API token
+    assert {"customer_a_on_b+token", "noc_x_on_y+token", "customer_a_own+token", "noc_x_own+token"} <= personas
+    assert any(line.startswith("PASS POST /api/admin/v1/commands customer_a_on_b+token 403") for line in lines)
     assert any(
         line.startswith("PASS POST /admin/tenants/miner/<path:object_id>/change/ customer_a_on_b 403") for line in lines
     )
@@ -183,7 +186,15 @@ def test_the_status_route_checks_collectors_and_people():
     code, lines = run("--only", "/api/collector/status")
     assert code == 0
     personas = [line.split()[3] for line in lines[:-1]]
-    assert personas == ["anonymous", "collector_y_on_x", "collector_x_own", "customer_a_own", "noc_x_own"]
+    assert personas == [
+        "anonymous",
+        "collector_y_on_x",
+        "collector_x_own",
+        "customer_a_own",
+        "noc_x_own",
+        "customer_a_own+token",
+        "noc_x_own+token",
+    ]
 
 
 @pytest.mark.django_db
@@ -210,5 +221,9 @@ def test_status_figures_beyond_the_callers_miners_fail_the_run(monkeypatch, leak
     code, lines = run("--only", "/api/collector/status")
     assert code == 1
     expected = "expected sites and miner counts" if leak == "counts" else "collector details shown to a customer"
-    assert [line.split()[3] for line in lines if line.startswith("FAIL GET")] == ["customer_a_own"]
+    # the session and the personal token of customer A both see it
+    assert [line.split()[3] for line in lines if line.startswith("FAIL GET")] == [
+        "customer_a_own",
+        "customer_a_own+token",
+    ]
     assert expected in next(line for line in lines if line.startswith("FAIL GET"))

@@ -25,7 +25,8 @@ def test_the_hosting_routes_pass_for_every_persona():
     code, lines = run("--only", "/api/v1/hosting/")
     assert code == 0, [line for line in lines if not line.startswith("PASS")]
     personas = {line.split()[3] for line in lines[:-1]}
-    assert personas == {"anonymous", "customer_a_on_b", "noc_x_on_y", "customer_a_own", "noc_x_own"}
+    signed_in = {"customer_a_on_b", "noc_x_on_y", "customer_a_own", "noc_x_own"}
+    assert personas == {"anonymous", *signed_in, *(f"{p}+token" for p in signed_in)}
     assert any("POST /api/v1/hosting/work_orders/<int:pk>/transition customer_a_on_b 403" in line for line in lines)
 
 

@@ -8,11 +8,13 @@ from verification.isolation import isolation_verify
 class Command(BaseCommand):
     help = (
         "Call every URL route over real HTTP as a customer of tenant A on tenant B's objects, as a NOC "
-        "operator of site X on site Y's, as a collector of site Y on site X, and anonymously; print "
+        "operator of site X on site Y's, as a collector of site Y on site X, and anonymously — and each "
+        "signed-in persona again with its personal API token (persona `…+token`); print "
         "PASS/FAIL per route, method and persona; exit 1 on any FAIL (a route without an isolation "
         "case in verification/isolation/cases.py is a FAIL). The fixture world (tenants, sites, miners, "
         "collectors, users, all named iso-<hex>-…) is created in this database on the first run and "
-        "reused afterwards; each run mints two collector tokens and revokes them at the end. "
+        "reused afterwards; each run mints two collector tokens and two personal tokens and revokes them "
+        "at the end. "
         "Sessions are written straight to the session store, so --base-url must be a server on this "
         "same database."
     )
