@@ -7,10 +7,16 @@ from telemetry import api_legacy, api_read
 urlpatterns: list = [
     path("api/v1/telemetry/live", api_read.TelemetryLiveApi.as_view(), name="telemetry-live"),
     path("api/v1/telemetry/history", api_read.TelemetryHistoryApi.as_view(), name="telemetry-history"),
+    path("api/v1/telemetry/stats", api_legacy.TelemetryStatsApi.as_view(), name="telemetry-stats"),
     # legacy (SPEC §11): deprecated, never removed
     path("api/collector/live/<str:site_id>", api_legacy.LegacyLiveApi.as_view(), name="legacy-collector-live"),
     path("api/collector/summary/<str:site_id>", api_legacy.LegacySummaryApi.as_view(), name="legacy-collector-summary"),
-    path("api/collector/stats", api_legacy.LegacyStatsApi.as_view(), name="legacy-collector-stats"),
+    # /api/collector/stats: routed by hosting (its answer counts open alerts)
+    path(
+        "api/collector/monitor/sites/<str:site_id>/miners/latest",
+        api_legacy.LegacyMonitorLatestApi.as_view(),
+        name="legacy-collector-monitor-latest",
+    ),
     path(
         "api/collector/miners/<str:miner_id>/status",
         api_legacy.LegacyMinerStatusApi.as_view(),

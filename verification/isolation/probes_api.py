@@ -252,15 +252,28 @@ def _receipt(collector: Collector) -> int:
     return found
 
 
-TELEMETRY_SITE_PATHS = ("/api/collector/live/<str:site_id>", "/api/collector/summary/<str:site_id>")
+TELEMETRY_SITE_PATHS = (
+    "/api/collector/live/<str:site_id>",
+    "/api/collector/summary/<str:site_id>",
+    "/api/collector/monitor/sites/<str:site_id>/miners/latest",
+)
 TELEMETRY_MINER_PATHS = ("/api/collector/miners/<str:miner_id>/status", "/api/miners/<str:miner_id>/telemetry")
-TELEMETRY_LIST_PATHS = ("/api/collector/stats", "/api/sites", "/api/miners")
+TELEMETRY_LIST_PATHS = ("/api/collector/stats", "/api/v1/telemetry/stats", "/api/sites", "/api/miners")
 
 
 def _missing_like(value: str) -> str:
     """A code or edge id that does not exist yet reads the same to Answer.shape (digits masked):
     the missing-id probe for routes keyed by Site.code or miner_id rather than a number."""
     return re.sub(r"\d+", MISSING_ID, value)
+
+
+def _original_miner_id_probes(route: Route, w: World, fill) -> list[Probe]:
+    """The original's integer miner id (here the pk): another tenant's or site's answers like a missing one."""
+    return [
+        Probe(route, "GET", CUSTOMER_A_ON_B, fill(w.miner_b_x.pk), ApiDenied(), w.markers_b(), fill(MISSING_ID)),
+        Probe(route, "GET", NOC_X_ON_Y, fill(w.miner_b_y.pk), ApiDenied(), w.markers_y(), fill(MISSING_ID)),
+        Probe(route, "GET", CUSTOMER_A_OWN, fill(w.miner_a_x.pk), Reachable(), w.markers_b()),
+    ]
 
 
 def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
@@ -308,7 +321,7 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
                 fill(_missing_like(w.miner_b_y.miner_id)),
             ),
             Probe(route, "GET", CUSTOMER_A_OWN, fill(w.miner_a_x.miner_id), Reachable(), w.markers_b()),
-        ]
+        ] + (_original_miner_id_probes(route, w, fill) if p.startswith("/api/collector/") else [])
     path = route.fill()
     out = [
         Probe(route, "GET", ANON, f"{path}?site_id={x}", ApiUnauthenticated(), w.markers_all()),
