@@ -8,8 +8,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from control.models import Command, CommandAck, CommandAttempt, CommandState
-from control.selectors import command_events, commands_for
+from control.models import Command, CommandAck, CommandAttempt, CommandState, EdgeSafetyEvent
+from control.selectors import command_events, commands_for, safety_events_for
 from control.services import decisions, params, rollback
 from core.errors import DomainError
 from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin
@@ -279,3 +279,28 @@ class CommandAdmin(ReadOnlyScopedAdmin):
             service=rollback.command_rollback,
             capability=Capability.OPERATE,
         )
+
+
+@admin.register(EdgeSafetyEvent)
+class EdgeSafetyEventAdmin(ReadOnlyScopedAdmin):
+    """What the edge's local safety override did by itself (no cloud command asked for it)."""
+
+    scoped = safety_events_for
+    list_display = ("ts", "site", "miner_ref", "action", "temp_max", "reason", "collector", "device_id")
+    list_filter = ("action", ("site", Related))
+    search_fields = ("miner_ref", "device_id")
+    date_hierarchy = "ts"
+    list_select_related = ("site", "collector")
+    fields = readonly_fields = (
+        "ts",
+        "received_at",
+        "site",
+        "collector",
+        "device_id",
+        "miner",
+        "miner_ref",
+        "action",
+        "reason",
+        "temp_max",
+        "snapshot",
+    )

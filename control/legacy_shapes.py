@@ -7,6 +7,11 @@ enable_hashing, disable → disable_hashing, restart → reboot) and come back a
 action names (control.services.poll.EDGE_ACTION), which are the original's names.
 """
 
+import datetime as dt
+
+from django.conf import settings
+from django.utils import timezone
+
 from control.models import Command, CommandState
 from control.services import params
 from control.services.poll import EDGE_ACTION
@@ -108,3 +113,41 @@ def original_stats(by_state: dict[str, int]) -> dict[str, int]:
         name = ORIGINAL_STATE.get(state, state)
         out[name] = out.get(name, 0) + n
     return out
+
+
+# --- collector answers ----------------------------------------------------------------------------
+
+
+def poll_counts(commands: list[dict]) -> dict:
+    """The original v1 poll's counters, beside `commands` (a dispatch here is a lease)."""
+    return {
+        "server_time": timezone.now().astimezone(dt.UTC).replace(tzinfo=None).isoformat() + "Z",
+        "dispatched_count": len(commands),
+        "miner_command_count": len(commands),
+        "remote_command_count": 0,
+        "rate_limited_count": 0,
+        "lease_duration_sec": settings.COMMAND_LEASE_SEC,
+    }
+
+
+def _state_of(ack) -> str | None:
+    if ack.command_id is None:
+        return None
+    state = Command.objects.filter(pk=ack.command_id).values_list("state", flat=True).first()
+    return ORIGINAL_STATE.get(state, state) if state else None
+
+
+def v1_ack(ack) -> dict:
+    """The original v1 ACK's keys, beside `success`: this project's verdict in the original's names."""
+    return {
+        "acknowledged": True,
+        "command_source": "miner",
+        "command_id": ack.wire_id,
+        "command_status": _state_of(ack),
+        "replayed": ack.disposition != "first",
+    }
+
+
+def legacy_result(ack) -> dict:
+    """The original legacy result answer's keys, beside `success`."""
+    return {"message": "Result reported successfully", "command_status": _state_of(ack)}

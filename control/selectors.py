@@ -6,7 +6,8 @@ miner moving to another customer never shows the previous owner's commands)."""
 
 from django.db.models import Q, QuerySet
 
-from control.models import Command
+from control.models import Command, EdgeSafetyEvent
+from tenants import scoping
 from tenants.scoping import Capability, scope_for
 
 
@@ -19,6 +20,15 @@ def commands_for(user, capability: str = Capability.VIEW) -> QuerySet[Command]:
     if capability == Capability.VIEW and scope.customer_tenant_ids:
         cond |= Q(tenant__in=scope.customer_tenant_ids)
     return qs.filter(cond)
+
+
+def safety_events_for(user, capability: str = Capability.VIEW) -> QuerySet[EdgeSafetyEvent]:
+    """The edge's own safety actions: operators of the site (or of the miner's zone) only — they
+    report on a site's machines, not on a customer's account."""
+    scope = scope_for(user)
+    if not scope.is_operator:
+        return EdgeSafetyEvent.objects.none()
+    return EdgeSafetyEvent.objects.filter(scoping.miner_or_site_q(user, capability))
 
 
 def command_get_for(user, pk, capability: str = Capability.VIEW) -> Command | None:

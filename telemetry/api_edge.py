@@ -2,7 +2,8 @@
 
 The collector treats anything but 200 {"success": true} as "spool and re-send forever", so an
 upload the cloud has taken answers 200 even when records were rejected; only whole-request
-failures (401, 403, 400, 413, 429) answer otherwise.
+failures (401, 403, 400, 413, 429) answer otherwise. Beside this project's receipt keys each path
+answers the original application's keys (telemetry.legacy_shapes).
 """
 
 import time
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.wire import read_body
+from telemetry import legacy_shapes as shapes
 from telemetry import metrics
 from telemetry.services import telemetry_ingest_batch
 from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
@@ -87,6 +89,7 @@ class _TelemetryUploadApi(APIView):
             mode=request.META.get("HTTP_X_UPLOAD_MODE", "").strip(),
             zone_code=request.META.get("HTTP_X_ZONE_ID", "").strip(),
         )
+        zone_code = request.META.get("HTTP_X_ZONE_ID", "").strip()
         return Response(
             {
                 "success": True,
@@ -97,8 +100,13 @@ class _TelemetryUploadApi(APIView):
                 "endpoint": self.endpoint,
                 "batch_id": batch.pk,
                 "errors": batch.first_reasons,
+                **self.original(batch, request.user, zone_code),
             }
         )
+
+    @staticmethod
+    def original(batch, principal, zone_code: str) -> dict:
+        return {}
 
 
 class TelemetryUploadLegacyApi(_TelemetryUploadApi):
@@ -107,8 +115,17 @@ class TelemetryUploadLegacyApi(_TelemetryUploadApi):
 
     endpoint = "legacy"
 
+    @staticmethod
+    def original(batch, principal, zone_code: str) -> dict:
+        return shapes.upload_answer(batch)
+
 
 class TelemetryBatchApi(_TelemetryUploadApi):
-    """POST /api/edge/v1/telemetry/batch — telemetry_envelope.v1, or a bare list (auto mode)."""
+    """POST /api/edge/v1/telemetry/batch (and the original's /ingest) — telemetry_envelope.v1, or a
+    bare list (auto mode)."""
 
     endpoint = "v1"
+
+    @staticmethod
+    def original(batch, principal, zone_code: str) -> dict:
+        return shapes.batch_answer(batch, site=principal.site, zone_code=zone_code, device_id=principal.device_id)

@@ -279,3 +279,40 @@ def miner_status(*, miner, row: dict, site_name: str, points: list[dict], now: d
         "revenue": None,
         "history_24h": history_24h(points, power_w),
     }
+
+
+# --- upload answers -------------------------------------------------------------------------------
+
+
+def upload_answer(batch) -> dict:
+    """The original /api/collector/upload's keys for one receipt. `inserted` counts the miners seen
+    for the first time (the original inserted a live row for them), `updated` the other stored
+    records; online/offline are not counted per upload here (null)."""
+    updated = max(batch.accepted - batch.unknown_registered, 0)
+    counts = {"inserted": batch.unknown_registered, "updated": updated}
+    return {
+        **counts,
+        "data": {
+            "processed": batch.record_count,
+            **counts,
+            "online": None,
+            "offline": None,
+            "processing_time_ms": batch.duration_ms,
+        },
+    }
+
+
+def batch_answer(batch, *, site: Site, zone_code: str, device_id: str) -> dict:
+    """The original /api/edge/v1/telemetry/batch (and /ingest) keys for one receipt."""
+    warnings = [
+        f"record {r.get('index')}: {r.get('error_code')} {r.get('message', '')}".strip() for r in batch.first_reasons
+    ]
+    return {
+        "processed": batch.accepted,
+        "received_at": utc_iso(batch.received_at) + "Z",
+        "source": "legacy" if batch.body_format == "list" else "v1",
+        "site_id": legacy_site_id(site),
+        "zone_id": zone_code or None,
+        "device_id": device_id or None,
+        "warnings": warnings,
+    }

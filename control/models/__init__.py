@@ -12,6 +12,7 @@ from .commands import (
     PriorityClass,
     wire_id_of,
 )
+from .safety import EdgeSafetyEvent
 from .signing import CommandSigningKey
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "CommandState",
     "CommandSigningKey",
     "CommandType",
+    "EdgeSafetyEvent",
     "Outcome",
     "PriorityClass",
     "wire_id_of",

@@ -28,6 +28,7 @@ from verification.isolation.probes_api import (
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
+from verification.isolation.probes_edge import COLLECTOR_HEALTH_PATH, EDGE_ORIGINAL_PATHS, health_probes
 from verification.isolation.probes_evidence import (
     EVIDENCE_PACK_PATHS,
     EVIDENCE_REQUEST_PATH,
@@ -86,9 +87,11 @@ CASES: list[Case] = [
             "/api/collector/telemetry",
             "/api/edge/v1/telemetry/batch",
             *COLLECTOR_COMMAND_PATHS,
+            *EDGE_ORIGINAL_PATHS,
         ),
         collector_probes,
     ),
+    Case("collector health (original legacy adapter)", exact(COLLECTOR_HEALTH_PATH), health_probes),
     Case("operator API: audit", exact("/api/admin/v1/audit"), audit_api_probes),
     Case(
         "telemetry reads",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent
-from control.models import Command
+from control.models import Command, EdgeSafetyEvent
 from rules.models import Rule, RuleHit
 from telemetry.models import IngestBatch, TelemetryLive
 from tenants.models import (
@@ -40,6 +40,7 @@ from verification.isolation.probes import (
     NOC_X_OWN,
     Probe,
 )
+from verification.isolation.probes_edge import safety_event_admin_objects
 from verification.isolation.probes_rules import rule_admin_objects, rule_hit_admin_objects
 from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
@@ -438,6 +439,7 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     TelemetryLive: lambda w: (_live(w, w.miner_b_x), _live(w, w.miner_b_y), _live(w, w.miner_a_x)),
     IngestBatch: lambda w: (_receipt(w.collector_y), _receipt(w.collector_y), _receipt(w.collector_x)),
     SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
+    EdgeSafetyEvent: safety_event_admin_objects,
     Rule: rule_admin_objects,
     RuleHit: rule_hit_admin_objects,
 }
