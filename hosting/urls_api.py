@@ -51,6 +51,6 @@ urlpatterns = [
         legacy.LegacyMonitoringIncidentsApi.as_view(),
         name="legacy-hosting-monitoring-incidents",
     ),
-    path("api/collector/alerts", legacy.LegacyCollectorAlertsApi.as_view(), name="legacy-collector-alerts"),
+    path("api/collector/alerts", legacy_collector.LegacyCollectorAlertsApi.as_view(), name="legacy-collector-alerts"),
     path("api/collector/stats", legacy_collector.LegacyCollectorStatsApi.as_view(), name="legacy-collector-stats"),
 ]

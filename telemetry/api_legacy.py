@@ -134,6 +134,50 @@ class LegacyMonitorLatestApi(LegacyLiveApi):
         return qs.order_by(F("lv__received_at").desc(nulls_last=True), "miner_id")
 
 
+class OriginalHistoryIn(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=shapes.HISTORY_METRICS, required=False, default="hashrate_ghs")
+    hours = serializers.IntegerField(required=False, min_value=1, max_value=87840, default=24)
+    layer = serializers.ChoiceField(choices=list(shapes.HISTORY_LAYERS), required=False)
+
+
+class LegacyMonitorHistoryApi(APIView):
+    """GET /api/collector/monitor/sites/<site_id>/miners/<miner_id>/history — one metric of one
+    miner as the original monitor page charted it."""
+
+    @_legacy(
+        "metric (hashrate_ghs, temperature_avg, temperature_max, fan_speed_avg, power_consumption), hours "
+        "(24), layer (raw / history / daily; default: raw up to 24 h, the 15-minute rollup up to 60 days, "
+        "daily beyond): {success, data: {miner_id, site_id, metric, hours, layer, points: [{timestamp, value}], "
+        "count}}. Power is not measured here (no points); raw is limited to 1 day.",
+        OpenApiTypes.OBJECT,
+        parameters=[_ORIGINAL_SITE_PARAM, MINER_ID_PARAM, OriginalHistoryIn],
+    )
+    def get(self, request, site_id, miner_id):
+        p = OriginalHistoryIn(data=request.query_params)
+        p.is_valid(raise_exception=True)
+        f = p.validated_data
+        site = shapes.legacy_site_get(request.user, site_id)
+        miner = selectors.miner_get(request.user, miner_id, site_code=site.code)
+        layer = shapes.history_layer(f["hours"], f.get("layer", ""))
+        tier, name = shapes.HISTORY_LAYERS[layer]
+        now = timezone.now()
+        start, end = selectors_history.history_range(
+            tier, per_site=False, start=now - dt.timedelta(hours=f["hours"]), end=now
+        )
+        rows = selectors_history.history(request.user, tier=tier, start=start, end=end, miner=miner)
+        points = shapes.history_points(rows, tier=tier, metric=f["metric"])
+        data = {
+            "miner_id": miner.miner_id,
+            "site_id": shapes.legacy_site_id(site),
+            "metric": f["metric"],
+            "hours": f["hours"],
+            "layer": name,
+            "points": points,
+            "count": len(points),
+        }
+        return Response({"success": True, "data": data})
+
+
 class LegacySummaryApi(APIView):
     """GET /api/collector/summary/<site_id> — the original's `data` figures, and this project's
     `summary` beside them (no key of one is a key of the other)."""

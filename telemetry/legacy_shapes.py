@@ -316,3 +316,42 @@ def batch_answer(batch, *, site: Site, zone_code: str, device_id: str) -> dict:
         "device_id": device_id or None,
         "warnings": warnings,
     }
+
+
+# --- one miner's history --------------------------------------------------------------------------
+
+HISTORY_METRICS = ("hashrate_ghs", "temperature_avg", "temperature_max", "fan_speed_avg", "power_consumption")
+# The original's layer → this cloud's tier and the name answered (its 5-minute tier is 15 minutes here).
+HISTORY_LAYERS = {"raw": ("raw", "raw_24h"), "history": ("15m", "history_15min"), "daily": ("daily", "daily")}
+_RAW_VALUE = {
+    "hashrate_ghs": lambda p: p["hashrate_ghs"],
+    "temperature_avg": lambda p: p["temperature_avg"],
+    "temperature_max": lambda p: p["temperature_max"],
+    "fan_speed_avg": lambda p: sum(p["fan_speeds"]) // len(p["fan_speeds"]) if p["fan_speeds"] else None,
+}
+_BUCKET_VALUE = {"hashrate_ghs": "hashrate_5s_avg", "temperature_max": "temperature_max_avg"}
+
+
+def history_layer(hours: int, layer: str) -> str:
+    """The original's routing: ≤ 24 h raw, ≤ 60 days the rollup, beyond daily; `layer` forces one."""
+    if layer in HISTORY_LAYERS:
+        return layer
+    return "raw" if hours <= 24 else "history" if hours <= 1440 else "daily"
+
+
+def history_points(points: list[dict], *, tier: str, metric: str) -> list[dict]:
+    """Tier rows → the original's [{timestamp, value}]; a metric this cloud does not keep in a
+    tier (power; fan and average temperature in rollups) gives no points."""
+    out = []
+    for p in points:
+        if tier == "raw":
+            getter = _RAW_VALUE.get(metric)
+            value = getter(p) if getter else None
+            when = p["ts"]
+        else:
+            value = p.get(_BUCKET_VALUE.get(metric, ""))
+            when = p["bucket"]
+        if value is not None:
+            stamp = utc_iso(when) if isinstance(when, dt.datetime) else when.isoformat()
+            out.append({"timestamp": stamp, "value": value})
+    return out

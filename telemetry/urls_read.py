@@ -18,6 +18,11 @@ urlpatterns: list = [
         name="legacy-collector-monitor-latest",
     ),
     path(
+        "api/collector/monitor/sites/<str:site_id>/miners/<str:miner_id>/history",
+        api_legacy.LegacyMonitorHistoryApi.as_view(),
+        name="legacy-collector-monitor-history",
+    ),
+    path(
         "api/collector/miners/<str:miner_id>/status",
         api_legacy.LegacyMinerStatusApi.as_view(),
         name="legacy-collector-miner-status",

@@ -78,7 +78,7 @@ def _event_or_error(raw, miners: dict[str, Miner]) -> tuple[dict | None, str]:
 
 
 @transaction.atomic
-def safety_events_record(*, principal, events: list) -> SafetyBatchResult:
+def safety_events_record(*, principal, events: object) -> SafetyBatchResult:
     """Store the edge's safety actions (one row each) with one audit event per action on the
     site's chain; events that lack action, reason or a readable ts are refused one by one."""
     if not isinstance(events, list) or not events:

@@ -2,10 +2,13 @@
 pages and collectors called them (integer site and miner ids, no site code), answer the keys,
 types and units those clients read (docs/COMPATIBILITY.md, "/api/collector and /api/edge")."""
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from audit.services import Actor
-from telemetry.tests.live_rows import live, receipt
+from telemetry.tests.live_rows import live, raw, receipt
 from tenants.models import SiteAlias
 from tenants.site_identity import site_alias_add
 
@@ -154,3 +157,28 @@ def test_collector_status_answers_the_originals_data(client, measured):
     assert (body["data"]["total_miners"], body["data"]["online_miners"]) == (4, 4)
     assert isinstance(body["data"]["last_upload"], str) and "Z" not in body["data"]["last_upload"]
     assert body["site_id"] == "SITE-X"  # this project's self-check stays beside it
+
+
+def test_monitor_history_charts_one_metric_from_the_raw_tier(as_user, measured, customer_a):
+    miner = measured.miners_a_x[0]
+    now = timezone.now()
+    for minutes, temp in ((30, 70.0), (20, 72.5)):
+        raw(miner, now - dt.timedelta(minutes=minutes), temp=temp)
+    r = as_user(customer_a).get(
+        f"/api/collector/monitor/sites/17/miners/{miner.miner_id}/history", {"metric": "temperature_max", "hours": 2}
+    )
+    assert r.status_code == 200, r.json()
+    data = r.json()["data"]
+    assert (data["site_id"], data["metric"], data["layer"], data["count"]) == (17, "temperature_max", "raw_24h", 2)
+    assert [p["value"] for p in data["points"]] == [70.0, 72.5]
+    assert all(isinstance(p["timestamp"], str) for p in data["points"])
+
+
+def test_monitor_history_refuses_an_unknown_metric_and_another_tenants_miner(as_user, measured, customer_a):
+    client = as_user(customer_a)
+    path = "/api/collector/monitor/sites/17/miners/{}/history"
+    bad = client.get(path.format(measured.miners_a_x[0].miner_id), {"metric": "voltage"})
+    assert bad.status_code == 400 and bad.json()["success"] is False
+    theirs, missing = client.get(path.format(measured.miners_b_x[0].miner_id)), client.get(path.format("NO-SUCH"))
+    assert theirs.status_code == missing.status_code == 403
+    assert theirs.json() == missing.json()

@@ -28,7 +28,13 @@ from verification.isolation.probes_api import (
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
-from verification.isolation.probes_edge import COLLECTOR_HEALTH_PATH, EDGE_ORIGINAL_PATHS, health_probes
+from verification.isolation.probes_edge import (
+    COLLECTOR_HEALTH_PATH,
+    EDGE_ORIGINAL_PATHS,
+    MONITOR_HISTORY_PATH,
+    health_probes,
+    monitor_history_probes,
+)
 from verification.isolation.probes_evidence import (
     EVIDENCE_PACK_PATHS,
     EVIDENCE_REQUEST_PATH,
@@ -104,6 +110,7 @@ CASES: list[Case] = [
         ),
         telemetry_read_probes,
     ),
+    Case("telemetry: the original monitor page's history", exact(MONITOR_HISTORY_PATH), monitor_history_probes),
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
     Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),

@@ -40,7 +40,6 @@ from verification.isolation.probes import (
     NOC_X_OWN,
     Probe,
 )
-from verification.isolation.probes_edge import safety_event_admin_objects
 from verification.isolation.probes_rules import rule_admin_objects, rule_hit_admin_objects
 from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
@@ -413,6 +412,24 @@ def telemetry_admin_history_probes(route: Route, w: World) -> list[Probe]:
         Probe(route, "GET", NOC_X_ON_Y, fill(w.miner_b_y.pk), NoAccess(), w.markers_y(), fill(MISSING_ID)),
         Probe(route, "GET", NOC_X_OWN, fill(w.miner_a_x.pk), Reachable(), w.markers_y()),
     ]
+
+
+def safety_event(collector: Collector) -> int:
+    """A safety event of the collector's site (made once): fixture rows, the check needs objects to ask for."""
+    now = timezone.now()
+    event, _ = EdgeSafetyEvent.objects.get_or_create(
+        site_id=collector.site_id,
+        collector=collector,
+        miner_ref=f"isolation-{collector.pk}",
+        defaults={"action": "disable", "reason": "temperature_max >= 85", "ts": now, "received_at": now},
+    )
+    return event.pk
+
+
+def safety_event_admin_objects(w: World) -> tuple:
+    """(customer A's foreign object, NOC X's foreign object, NOC X's own): site Y's event is
+    foreign to both; customers see no safety event at all."""
+    return safety_event(w.collector_y), safety_event(w.collector_y), safety_event(w.collector_x)
 
 
 # Every scoped admin model: (customer A's foreign object, NOC X's foreign object, NOC X's own or None).
