@@ -124,7 +124,7 @@ def test_08_v1_poll_hands_out_the_seven_commands_in_the_collector_vocabulary(cli
 
 def test_09_legacy_poll_empty_and_with_a_command(client, acc):
     token, miners = acc
-    assert send(client, "09-legacy-poll-empty", token).json() == {"success": True, "commands": []}
+    assert send(client, "09-legacy-poll-empty", token).json() == {"success": True, "commands": [], "count": 0}
     ControlCommandFactory(miner=miners["S21_0002"], command_type=CommandType.DISABLE_HASHING)
     resp = send(client, "09-legacy-poll-command", token)
     assert resp.status_code == 200 and resp.json()["success"] is True
