@@ -3,6 +3,8 @@ called with the body its pages sent (integer site id, enable / disable / restart
 `ttl_minutes`), answer the keys and types those callers read, through the same services as v1."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.services import Actor
 from control.models import Command
@@ -160,3 +162,16 @@ def test_a_customer_session_may_not_use_the_operator_command_routes(as_user, leg
     client = as_user(customer_a)
     assert original_create(client, legacy_x.miners_a_x[0], "enable").status_code == 403
     assert client.get("/api/collector/commands/history").status_code == 403
+
+
+def test_history_costs_the_same_queries_for_more_commands(as_user, legacy_x, noc_x):
+    client = as_user(noc_x)
+    original_create(client, legacy_x.miners_a_x[0], "enable")
+    client.get("/api/collector/commands/history")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/api/collector/commands/history")
+    for m in legacy_x.miners_a_x[1:] + legacy_x.miners_b_x:
+        original_create(client, m, "enable")
+    with CaptureQueriesContext(connection) as more:
+        assert client.get("/api/collector/commands/history").json()["count"] == 5
+    assert len(more.captured_queries) == len(few.captured_queries)

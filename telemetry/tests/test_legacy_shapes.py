@@ -5,12 +5,15 @@ types and units those clients read (docs/COMPATIBILITY.md, "/api/collector and /
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.services import Actor
 from telemetry.tests.live_rows import live, raw, receipt
 from tenants.models import SiteAlias
 from tenants.site_identity import site_alias_add
+from tests.factories import MinerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +185,19 @@ def test_monitor_history_refuses_an_unknown_metric_and_another_tenants_miner(as_
     theirs, missing = client.get(path.format(measured.miners_b_x[0].miner_id)), client.get(path.format("NO-SUCH"))
     assert theirs.status_code == missing.status_code == 403
     assert theirs.json() == missing.json()
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/collector/live/17", "/api/collector/monitor/sites/17/miners/latest", "/api/collector/stats"]
+)
+def test_original_lists_cost_the_same_queries_for_more_miners(as_user, measured, noc_x, path):
+    client = as_user(noc_x)
+    client.get(path)  # session and scope caches warm
+    with CaptureQueriesContext(connection) as few:
+        client.get(path)
+    for _ in range(5):
+        live(MinerFactory(site=measured.site_x, tenant=measured.tenant_a))
+    with CaptureQueriesContext(connection) as more:
+        body = client.get(path).json()
+    assert body["success"] is True
+    assert len(more.captured_queries) == len(few.captured_queries)
