@@ -47,12 +47,45 @@ def read_ack_body(request) -> dict:
     return payload
 
 
-_CommandList = inline_serializer("EdgeCommandList", {"commands": serializers.ListField(child=serializers.DictField())})
+_CommandList = inline_serializer(
+    "EdgeCommandList",
+    {
+        "commands": serializers.ListField(child=serializers.DictField()),
+        "server_time": serializers.CharField(),
+        **{
+            n: serializers.IntegerField()
+            for n in (
+                "dispatched_count",
+                "miner_command_count",
+                "remote_command_count",
+                "rate_limited_count",
+                "lease_duration_sec",
+            )
+        },
+    },
+)
 _LegacyCommandList = inline_serializer(
     "LegacyEdgeCommandList",
-    {"success": serializers.BooleanField(), "commands": serializers.ListField(child=serializers.DictField())},
+    {
+        "success": serializers.BooleanField(),
+        "commands": serializers.ListField(child=serializers.DictField()),
+        "count": serializers.IntegerField(),
+    },
 )
-_AckAnswer = inline_serializer("EdgeAckAnswer", {"success": serializers.BooleanField()})
+_AckAnswer = inline_serializer(
+    "EdgeAckAnswer",
+    {
+        "success": serializers.BooleanField(),
+        "acknowledged": serializers.BooleanField(required=False, help_text="v1 path"),
+        "command_source": serializers.CharField(required=False, help_text="v1 path: always miner"),
+        "command_id": serializers.CharField(required=False, help_text="v1 path: the wire id ACKed"),
+        "replayed": serializers.BooleanField(required=False, help_text="v1 path"),
+        "message": serializers.CharField(required=False, help_text="legacy result path"),
+        "command_status": serializers.CharField(
+            allow_null=True, required=False, help_text="the original's status name; null for an unknown id"
+        ),
+    },
+)
 _LIMIT = OpenApiParameter(
     "limit", int, description="Commands to lease at most (default COMMAND_POLL_LIMIT, capped at COMMAND_POLL_MAX)."
 )

@@ -42,6 +42,19 @@ _RESULT = inline_serializer(
             },
             many=True,
         ),
+        # the original application's keys (docs/COMPATIBILITY.md)
+        "inserted": serializers.IntegerField(required=False, help_text="legacy path: miners seen for the first time"),
+        "updated": serializers.IntegerField(required=False, help_text="legacy path: the other stored records"),
+        "data": serializers.DictField(
+            required=False, help_text="legacy path: processed, inserted, updated, online, offline, processing_time_ms"
+        ),
+        "processed": serializers.IntegerField(required=False, help_text="v1 paths: records stored"),
+        "received_at": serializers.CharField(required=False, help_text="v1 paths: naive UTC ISO-8601 + Z"),
+        "source": serializers.CharField(required=False, help_text="v1 paths: legacy (a bare list) or v1"),
+        "site_id": serializers.IntegerField(required=False, help_text="v1 paths: the original's integer site id"),
+        "zone_id": serializers.CharField(required=False, allow_null=True),
+        "device_id": serializers.CharField(required=False, allow_null=True),
+        "warnings": serializers.ListField(child=serializers.CharField(), required=False),
     },
 )
 _HEADERS = [
