@@ -53,7 +53,7 @@ lint: venv
 
 check: lint
 	ENV_FILE= DEBUG=False SECRET_KEY=check-only-$$(date +%s)-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx DATABASE_URL=postgres://postgres@127.0.0.1/hashinsight \
-	  ALLOWED_HOSTS=example.com CELERY_BROKER_URL=redis://127.0.0.1:6379/1 $(PY) manage.py check --deploy --fail-level WARNING
+	  ALLOWED_HOSTS=example.com CELERY_BROKER_URL=redis://127.0.0.1:6379/1 COLLECTOR_KEY_KEK=$$($(PY) -c "import secrets; print(secrets.token_hex(32))") $(PY) manage.py check --deploy --fail-level WARNING
 
 # Every bench/*.py in turn (each makes and drops its own scratch database); results in bench/results/.
 # bench/_*.py are shared helpers (bench/_harness.py), not benches.

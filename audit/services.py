@@ -72,6 +72,16 @@ def entity_ref(obj) -> tuple[str, str]:
     return f"{obj._meta.app_label}.{obj._meta.model_name}", str(obj.pk)
 
 
+# An event about several entities (a poll's dispatch of many commands: one event per chain, SPEC §8)
+# names each in payload[REFS_KEY] as "<entity_type>:<entity_id>"; audit.selectors.events_about finds
+# it for each of them (a GIN index on that key).
+REFS_KEY = "refs"
+
+
+def entity_ref_key(entity_type: str, entity_id) -> str:
+    return f"{entity_type}:{entity_id}"
+
+
 def audit_record(
     *,
     actor: Actor,

@@ -349,3 +349,17 @@ def _check_checkpoints(key: str, checkpoints: list[AuditCheckpoint], res: ChainR
                         last[2] if last else "",
                     )
                 )
+
+
+def events_verify(events) -> dict[int, str]:
+    """Check a handful of stored events on their own (an object's timeline): each event's content
+    hash and its link to the event before it in its chain. {event id: what is wrong} for the bad ones."""
+    problems: dict[int, str] = {}
+    for e in events:
+        res = _verify_range(e.chain_key, max(e.seq - 1, 1), e.seq)
+        mine = [b for b in res.breaks if b.seq == e.seq]
+        if res.first is not None and res.first.seq == e.seq and e.seq > 1:
+            mine.append(Break(e.chain_key, e.pk, e.seq, "the event before it in the chain is missing"))
+        if mine:
+            problems[e.pk] = "; ".join(b.reason for b in mine)
+    return problems

@@ -5,7 +5,7 @@ SQL of the same pass (its 20 candidate statements alone) in the same run.
 
 Creates a scratch database (hi_bench_rules on the server of DATABASE_URL), migrates it, fills one
 site with `--miners` miners, each with a live row and three raw samples a minute apart (1 % hot,
-1 % slow fans, 2 % offline, 1 % online at zero hashrate), and `--rules` rules over temp_max,
+1 % slow fans, 2 % offline, 1 % online at zero hashrate, 1 % with accepted shares flat), and `--rules` rules over temp_max,
 temp_avg, hashrate_pct, fan, offline and not_hashing at varied thresholds (half propose set_fan,
 half alert only). Each run starts from no rule state, hits, commands or alerts; the pass
 (rules.services.evaluation.rules_evaluate) decides, writes states and hits, proposes commands
@@ -30,17 +30,19 @@ harness.use_scratch_database(BENCH_DB)
 
 NOW = dt.datetime(2030, 6, 10, 12, 0, tzinfo=dt.UTC)
 
-SAMPLE_COLUMNS = """online, hashrate_5s_ghs, temperature_avg, temperature_max, fan_speeds"""
+SAMPLE_COLUMNS = """online, hashrate_5s_ghs, temperature_avg, temperature_max, fan_speeds, accepted_shares"""
 SAMPLE_VALUES = """
     NOT (m.id %% 50 = 0),
     CASE WHEN m.id %% 100 = 1 THEN 0.0 ELSE 199000.0 END,
     CASE WHEN m.id %% 100 = 2 THEN 80.0 ELSE 55.0 END,
     CASE WHEN m.id %% 100 = 2 THEN 92.0 ELSE 68.0 END,
-    CASE WHEN m.id %% 100 = 3 THEN ARRAY[600, 3500] ELSE ARRAY[3500, 3500] END"""
+    CASE WHEN m.id %% 100 = 3 THEN ARRAY[600, 3500] ELSE ARRAY[3500, 3500] END,
+    CASE WHEN m.id %% 100 = 4 THEN 1000 ELSE extract(epoch FROM {ts})::bigint END"""
 RAW = f"""
 INSERT INTO telemetry_raw (site_id, miner_id, ts, tenant_id, received_at, batch_id, device_id, mode, {SAMPLE_COLUMNS},
     pool_url, worker_name, error_message, temperature_chips)
-SELECT m.site_id, m.id, t, m.tenant_id, t + interval '5 s', %(batch)s, '', 'raw', {SAMPLE_VALUES}, '', '', '', '{{}}'
+SELECT m.site_id, m.id, t, m.tenant_id, t + interval '5 s', %(batch)s, '', 'raw', {SAMPLE_VALUES.format(ts="t")},
+       '', '', '', '{{}}'
 FROM tenants_miner m
 CROSS JOIN generate_series(%(now)s::timestamptz - interval '3 minutes', %(now)s::timestamptz - interval '1 minute',
                            interval '1 minute') t
@@ -49,8 +51,8 @@ WHERE m.site_id = %(site)s
 LIVE = f"""
 INSERT INTO telemetry_live (miner_id, site_id, tenant_id, ts, received_at, device_id, {SAMPLE_COLUMNS},
     pool_url, worker_name, error_message, temperature_chips)
-SELECT m.id, m.site_id, m.tenant_id, %(now)s::timestamptz - interval '1 minute', %(now)s, '', {SAMPLE_VALUES}, '', '', '',
-       '{{}}'
+SELECT m.id, m.site_id, m.tenant_id, %(now)s::timestamptz - interval '1 minute', %(now)s, '',
+       {SAMPLE_VALUES.format(ts="(%(now)s::timestamptz - interval '1 minute')")}, '', '', '', '{{}}'
 FROM tenants_miner m WHERE m.site_id = %(site)s
 """
 RULES = [  # (metric, op, threshold, clear, command?)

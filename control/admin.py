@@ -6,11 +6,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from control.admin_board import board_view
 from control.models import Command, CommandAck, CommandAttempt, CommandState, EdgeSafetyEvent
-from control.selectors import command_events, commands_for, safety_events_for
+from control.selectors import acks_for, commands_for, safety_events_for
 from control.services import decisions, params, rollback
+from control.services.audit_check import command_trail
 from core.errors import DomainError
 from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin
 from tenants.scoping import Capability
@@ -60,6 +63,8 @@ class AckInline(ReadOnlyInline):
 
 @admin.register(Command)
 class CommandAdmin(ReadOnlyScopedAdmin):
+    change_list_template = "admin/control/command/change_list.html"
+
     scoped = commands_for
     manage_capability = Capability.OPERATE
     list_display = (
@@ -168,24 +173,46 @@ class CommandAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Timeline")
     def timeline(self, c):
+        """Every audit event of the command, with its chain position and hash, and whether the trail
+        checks out (control.services.audit_check: each event re-hashed and linked, every lease present)."""
+        trail = command_trail(c)
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code> {}</td></tr>",
             (
                 (
-                    e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    e.action,
-                    e.actor_label or e.actor_id,
-                    e.payload.get("reason") or "",
+                    line.event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    line.event.action,
+                    line.event.actor_label or line.event.actor_id,
+                    _lease_text(line.lease) or line.event.payload.get("reason") or "",
+                    f"{line.event.chain_key} #{line.event.seq}",
+                    line.event.hash[:16],
+                    f"✗ {line.problem}" if line.problem else "",
                 )
-                for e in command_events(c)
+                for line in trail.lines
             ),
         )
+        status = (
+            format_html("<p>Audit trail: {} events, every one verified.</p>", len(trail.lines))
+            if trail.ok
+            else format_html(
+                '<p class="errornote">Audit trail broken: {}</p>',
+                "; ".join(trail.problems()),
+            )
+        )
         return format_html(
-            "<table><thead><tr><th>At (UTC)</th><th>Event</th><th>By</th><th>Reason</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
+            "{}<table><thead><tr><th>At (UTC)</th><th>Event</th><th>By</th><th>Reason / lease</th><th>Chain</th>"
+            "<th>Hash</th></tr></thead><tbody>{}</tbody></table>",
+            status,
             rows,
         )
+
+    def get_urls(self):
+        # Before the model's own URLs: "board/" must not be read as an object id.
+        return [
+            path("board/", self.admin_site.admin_view(lambda request: board_view(self, request)), name="control_board"),
+            *super().get_urls(),
+        ]
 
     # --- actions: confirmation page with a reason, then the service for each selected command ---
 
@@ -279,6 +306,42 @@ class CommandAdmin(ReadOnlyScopedAdmin):
             service=rollback.command_rollback,
             capability=Capability.OPERATE,
         )
+
+
+# Registered here, where Django looks for admins; it uses ReasonForm above.
+from control.admin_curtailment import CurtailmentAdmin  # noqa: E402
+
+__all__ = ["CommandAdmin", "CurtailmentAdmin", "ReasonForm"]
+
+
+def _lease_text(lease: dict | None) -> str:
+    """A shared dispatch event's entry for this command: which attempt and lease it was."""
+    if not lease:
+        return ""
+    return f"leased by poll: attempt {lease.get('attempt')}, lease_epoch {lease.get('lease_epoch')}"
+
+
+@admin.register(CommandAck)
+class CommandAckAdmin(ReadOnlyScopedAdmin):
+    """Every ACK received, as evidence; filter "unknown" for ACKs of ids a site was never handed
+    (kept, answered 200 so the collector stops re-sending, and shown here with their body)."""
+
+    scoped = acks_for
+    list_display = ("received_at", "collector", "device_id", "endpoint", "wire_id", "disposition", "command_link")
+    list_filter = ("disposition", "endpoint", ("collector", Related))
+    search_fields = ("wire_id", "device_id")
+    list_select_related = ("collector__site", "command")
+    readonly_fields = (
+        *("received_at", "collector", "device_id", "endpoint", "wire_id", "disposition", "command", "payload"),
+    )
+    date_hierarchy = "received_at"
+
+    @admin.display(description="Command")
+    def command_link(self, ack):
+        if ack.command_id is None:
+            return "—"
+        url = reverse("admin:control_command_change", args=[ack.command_id])
+        return format_html('<a href="{}">#{}</a>', url, ack.command_id)
 
 
 @admin.register(EdgeSafetyEvent)

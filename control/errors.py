@@ -54,3 +54,11 @@ class RateLimited(DomainError):
 class BlastRadiusExceeded(DomainError):
     status_code = 409
     error_code = "BLAST_RADIUS_EXCEEDED"
+
+
+class CurtailmentInvalid(DomainError):
+    status_code = 400
+    error_code = "CURTAILMENT_INVALID"
+
+    def __init__(self, field_name: str, message: str, **extra):
+        super().__init__(f"{field_name}: {message}", field=field_name, **extra)

@@ -14,6 +14,11 @@ commands_created_total = Counter("commands_created_total", "Commands created (on
 commands_dispatched_total = Counter(
     "commands_dispatched_total", "Commands handed to a collector (each lease)", ["type"]
 )
+command_acks_total = Counter(
+    "command_acks_total",
+    "ACKs received by disposition: first (decided an attempt), replay, late (lapsed lease), unknown (no such id)",
+    ["disposition"],
+)
 commands_succeeded_total = Counter("commands_succeeded_total", "Commands that ended succeeded", ["type"])
 commands_failed_total = Counter("commands_failed_total", "Commands that ended failed", ["type", "error_code"])
 command_ack_latency_seconds = Histogram(

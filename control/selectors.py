@@ -4,9 +4,9 @@ Built on tenants.scoping's UserScope: operators see the commands of the sites an
 granted; a Customer sees the commands whose tenant is theirs (the tenant at creation time, so a
 miner moving to another customer never shows the previous owner's commands)."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from control.models import Command, EdgeSafetyEvent
+from control.models import Command, CommandAck, Curtailment, EdgeSafetyEvent
 from tenants import scoping
 from tenants.scoping import Capability, scope_for
 
@@ -43,9 +43,40 @@ def command_get_for(user, pk, capability: str = Capability.VIEW) -> Command | No
 def command_events(command: Command):
     """The command's audit timeline (created → approved → queued → dispatched → acked → …), from
     its own chains only."""
-    from audit.models import AuditEvent
+    from audit.selectors import events_about
 
     chains = [f"tenant:{command.tenant_id}", f"site:{command.site.code}"]
-    return AuditEvent.objects.filter(
-        entity_type="control.command", entity_id=str(command.pk), chain_key__in=chains
-    ).order_by("occurred_at", "seq")
+    return events_about("control.command", command.pk, chains=chains)
+
+
+def curtailments_for(user, capability: str = Capability.VIEW) -> QuerySet[Curtailment]:
+    """Curtailments are operators' site-level orders: only operator grants see them (a Customer's
+    tenant does not), at the sites they are granted or, for a zone grant, those scoped to the zone."""
+    scope = scope_for(user)
+    qs = Curtailment.objects.select_related("site", "zone", "group", "created_by", "approved_by")
+    if scope.is_platform or capability in scope.all_sites:
+        return qs
+    cond = Q(site__in=scope.site_ids.get(capability, ())) | Q(zone__in=scope.zone_ids.get(capability, ()))
+    return qs.filter(cond)
+
+
+def curtailment_commands(c: Curtailment) -> QuerySet[Command]:
+    """The curtailment's disable and enable commands (its two batches)."""
+    batches = [b for b in (c.disable_batch_id, c.enable_batch_id) if b]
+    return Command.objects.filter(batch_id__in=batches) if batches else Command.objects.none()
+
+
+def curtailment_command_counts(c: Curtailment) -> dict[str, dict[str, int]]:
+    """{"disable_hashing": {state: n}, "enable_hashing": {state: n}} for the curtailment's commands."""
+    out: dict[str, dict[str, int]] = {"disable_hashing": {}, "enable_hashing": {}}
+    rows = curtailment_commands(c).values("command_type", "state").annotate(n=Count("id")).order_by()
+    for row in rows:
+        out.setdefault(row["command_type"], {})[row["state"]] = row["n"]
+    return out
+
+
+def acks_for(user, capability: str = Capability.VIEW) -> QuerySet[CommandAck]:
+    """ACKs the user may read: those sent by collectors in their scope (operators only)."""
+    from tenants.scoping import collectors_for
+
+    return CommandAck.objects.filter(collector__in=collectors_for(user, capability).values("pk"))

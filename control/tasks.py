@@ -26,3 +26,11 @@ def command_proposals_expire_task():
     from control.services.decisions import command_proposals_expire
 
     return command_proposals_expire()
+
+
+@shared_task(name="control.curtailment_tick")
+@once_per_interval("control.curtailment_tick", settings.CURTAILMENT_TICK_INTERVAL_SEC)
+def curtailment_tick_task():
+    from control.services.curtailment import curtailments_tick
+
+    return curtailments_tick()

@@ -1,10 +1,12 @@
 """Operator command routes: /api/admin/v1/commands…, the same views under /api/v1/commands…, and
-the deprecated /api/collector/commands… paths. Exact paths only, so the collector's own
-/api/collector/commands/pending|ack|<id>/result (control.urls_edge) are never shadowed."""
+the deprecated /api/collector/commands… paths; curtailments under /api/admin/v1/curtailments….
+Exact paths only, so the collector's own /api/collector/commands/pending|ack|<id>/result
+(control.urls_edge) are never shadowed."""
 
 from django.urls import path
 
 from control import api_admin as api
+from control import api_curtailment as curtail
 from control import api_legacy as legacy
 
 
@@ -21,6 +23,18 @@ def _routes(prefix: str, name: str) -> list:
 
 urlpatterns = [
     *_routes("api/admin/v1/", "admin"),
+    path("api/admin/v1/curtailments", curtail.CurtailmentListCreateApi.as_view(), name="admin-curtailments"),
+    path("api/admin/v1/curtailments/<int:pk>", curtail.CurtailmentDetailApi.as_view(), name="admin-curtailment"),
+    path(
+        "api/admin/v1/curtailments/<int:pk>/approve",
+        curtail.CurtailmentApproveApi.as_view(),
+        name="admin-curtailment-approve",
+    ),
+    path(
+        "api/admin/v1/curtailments/<int:pk>/cancel",
+        curtail.CurtailmentCancelApi.as_view(),
+        name="admin-curtailment-cancel",
+    ),
     *_routes("api/v1/", "v1"),
     # legacy, deprecated (session auth; never removed)
     path("api/collector/commands", legacy.LegacyCommandCreateApi.as_view(), name="collector-commands-create"),

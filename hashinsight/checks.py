@@ -5,7 +5,8 @@ settings read the environment (settings.CONFIG_ERRORS); the rest compare setting
 E001 required variable missing · E002 AUDIT_RETENTION_DAYS not 90/365/2555 · E003 malformed
 number · E004 a collector rate is not a DRF rate · E005 COMMAND_RATE_LIMITS malformed ·
 E006 telemetry retention tiers out of order · E007 command TTL / poll limits inconsistent ·
-E008 LOG_FORMAT unknown · E009 RULES_EVAL_INTERVAL_SEC outside 30–120 s."""
+E008 LOG_FORMAT unknown · E009 RULES_EVAL_INTERVAL_SEC outside 30–120 s · E010 COLLECTOR_KEY_KEK
+missing or not a 32-byte key."""
 
 from django.conf import settings
 from django.core.checks import Error, register
@@ -32,6 +33,25 @@ def _collector_rates() -> list[Error]:
                 _error("hashinsight.E004", f"{name}={value!r} is not a rate", 'like "120/min" (s, min, hour, day)')
             )
     return out
+
+
+def _collector_key_kek() -> list[Error]:
+    from core.sealing import key_from_text
+
+    value = settings.COLLECTOR_KEY_KEK
+    if not value:
+        return [
+            _error(
+                "hashinsight.E010",
+                "COLLECTOR_KEY_KEK is not set (DEBUG=False): collector payload keys cannot be stored",
+                'a random 32-byte key: python -c "import secrets; print(secrets.token_hex(32))"',
+            )
+        ]
+    try:
+        key_from_text(value)
+    except ValueError:
+        return [_error("hashinsight.E010", "COLLECTOR_KEY_KEK is not a 32-byte key", "64 hex characters or base64url")]
+    return []
 
 
 def _command_rate_limits() -> list[Error]:
@@ -112,4 +132,5 @@ def configuration_check(app_configs=None, **kwargs) -> list[Error]:
                 f"RULES_EVAL_INTERVAL_SEC={settings.RULES_EVAL_INTERVAL_SEC} must be 30..120 (SPEC §7)",
             )
         )
+    errors += _collector_key_kek()
     return errors + _collector_rates() + _command_rate_limits() + _retention_order() + _command_limits()

@@ -1,4 +1,5 @@
-"""One settings module; every knob comes from the environment (see .env.example).
+"""The settings; every knob comes from the environment (see .env.example). Reading it lives in
+settings_env.py, the identity block in settings_identity.py (star-imported below).
 
 With DEBUG=False a missing required variable stops start-up with one line naming it; every
 configuration problem is a system check (hashinsight/checks.py), listed together by
@@ -7,77 +8,23 @@ configuration problem is a system check (hashinsight/checks.py), listed together
 
 import logging
 import os
-import sys
-from pathlib import Path
-
-import environ
 
 from core.logging import configure_logging
+from hashinsight import settings_env
+from hashinsight.settings_env import (
+    BASE_DIR,
+    DEBUG,
+    TESTING,
+    _bool,
+    _float,
+    _int,
+    _required,
+    env,
+)
+from hashinsight.settings_identity import *  # noqa: F403 -- the identity block (allauth, MFA, lockout, OIDC)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-env = environ.Env()
-TESTING = "pytest" in sys.modules or env.bool("TESTING", default=False)
-# A local .env is read when present (make run creates one from .env.example); real
-# environment variables always win over it. Tests never read it: they must not touch dev data.
-# ENV_FILE names another file; ENV_FILE= (empty) reads none (containers, start-up checks).
-_ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
-if not TESTING and _ENV_FILE:
-    environ.Env.read_env(_ENV_FILE, overwrite=False)
-
-DEBUG = env.bool("DEBUG", default=False)
-
-# Dev-only fallbacks: used only when DEBUG=True (or under pytest). Production has no default for any of these.
-_DEV_DEFAULTS = {
-    "SECRET_KEY": "insecure-dev-only-key-never-used-with-debug-off",
-    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/hashinsight",
-    "ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
-    # Tests get their own broker database, so a running dev worker never takes their tasks.
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14" if TESTING else "redis://127.0.0.1:6379/1",
-}
-
-
-# Configuration problems found while reading the environment, as (check id, message). They are
-# reported together as Django system checks (hashinsight/checks.py: `manage.py check --deploy`);
-# every other start-up (gunicorn, celery, any other manage.py command) stops on a missing required
-# variable with one line naming it (hashinsight/startup.py).
-CONFIG_ERRORS: list[tuple[str, str]] = []
-# What a missing required variable reads as until start-up stops: never usable, never empty
-# (Django refuses to load settings with an empty SECRET_KEY, and the check must still run).
-_MISSING = {
-    "SECRET_KEY": "missing-" + "x" * 50,
-    "DATABASE_URL": "postgres://missing.invalid/missing",
-    "ALLOWED_HOSTS": "missing.invalid",
-    "CELERY_BROKER_URL": "redis://missing.invalid:6379/0",
-}
-
-
-def _typed(kind):
-    """env.int / env.float / env.bool that record a malformed value (hashinsight.E003) and go on
-    with the default, so `check` lists every bad variable at once instead of dying on the first."""
-    read = getattr(env, kind)
-
-    def get(name, *, default):
-        try:
-            return read(name, default=default)
-        except (ValueError, environ.ImproperlyConfigured):
-            CONFIG_ERRORS.append(("hashinsight.E003", f"{name}={env.str(name)!r} is not a valid {kind}"))
-            return default
-
-    return get
-
-
-_int, _float, _bool = _typed("int"), _typed("float"), _typed("bool")
-
-
-def _required(name):
-    value = env.str(name, default="")
-    if value:
-        return value
-    if DEBUG or TESTING:
-        return _DEV_DEFAULTS[name]
-    CONFIG_ERRORS.append(("hashinsight.E001", f"required environment variable {name} is not set (DEBUG=False)"))
-    return _MISSING[name]
+# Problems found while reading the environment, reported as system checks (hashinsight/checks.py).
+CONFIG_ERRORS = settings_env.CONFIG_ERRORS
 
 
 SECRET_KEY = _required("SECRET_KEY")
@@ -100,6 +47,8 @@ INSTALLED_APPS = [
     "django_structlog",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "allauth.mfa",
     "hashinsight.ops",
     "audit",
@@ -125,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "tenants.mfa.MfaRequiredMiddleware",
     "hashinsight.ops.middleware.MetricsMiddleware",
 ]
 
@@ -201,29 +151,6 @@ STORAGES = {
 
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
-# --- identity (django-allauth) ---------------------------------------------------------------
-SITE_ID = 1
-LOGIN_URL = "account_login"
-# "/" sends operators to the NOC console and customers to their own page.
-LOGIN_REDIRECT_URL = "/"
-ACCOUNT_ADAPTER = "tenants.accounts.AccountAdapter"
-# Proxies in front of the app whose X-Forwarded-For allauth trusts for per-IP login limits. Default 0.
-ALLAUTH_TRUSTED_PROXY_COUNT = _int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_LOGOUT_ON_GET = False
-ACCOUNT_SESSION_REMEMBER = False
-# Failed-login throttling; counters live in the shared Redis cache so they hold across workers.
-ACCOUNT_RATE_LIMITS = {
-    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip,5/5m/key"),
-    "login": env.str("LOGIN_RATE_LIMIT", default="30/m/ip"),
-}
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_REQUIRED_FOR_OPERATORS = _bool("MFA_REQUIRED_FOR_OPERATORS", default=not DEBUG)
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@hashinsight.local")
-
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.authentication.SessionAuthentication"],
@@ -256,6 +183,12 @@ LEGACY_KEY_ROTATION_GRACE_HOURS = _int("LEGACY_KEY_ROTATION_GRACE_HOURS", defaul
 COLLECTOR_UPLOAD_RATE = env.str("COLLECTOR_UPLOAD_RATE", default="120/min")
 COLLECTOR_POLL_RATE = env.str("COLLECTOR_POLL_RATE", default="120/min")
 COLLECTOR_ACK_RATE = env.str("COLLECTOR_ACK_RATE", default="1200/min")
+# Key-encryption key of the collectors' payload keys (encrypted envelopes, docs/COMPATIBILITY.md):
+# 32 bytes as 64 hex characters or base64url. Required with DEBUG=False (hashinsight.E010); the dev
+# default below is used only with DEBUG=True or under pytest. Changing it orphans every stored key.
+COLLECTOR_KEY_KEK = env.str("COLLECTOR_KEY_KEK", default="") or (
+    "0f" * 32 if DEBUG or TESTING else ""  # dev-only: never a production value
+)
 
 # --- audit -------------------------------------------------------------------------------------
 AUDIT_RETENTION_DAYS = _int("AUDIT_RETENTION_DAYS", default=365)  # 90, 365 or 2555 (hashinsight.E002)
@@ -276,10 +209,14 @@ HEALTH_HEARTBEAT_MAX_AGE_SEC = _int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
 # --- metrics -------------------------------------------------------------------------------------
 # gunicorn workers write metric files here (prometheus-client multiprocess mode).
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if not PROMETHEUS_MULTIPROC_DIR:
+    # Set but empty (`PROMETHEUS_MULTIPROC_DIR=` in .env): prometheus-client would take it for
+    # multiprocess mode in the current directory and leave *.db files wherever manage.py runs.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Functions called on each /metrics scrape to refresh gauges computed from the database.
-METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh"]
+METRICS_SCRAPE_HOOKS = ["control.metrics.queue_lag_refresh", "rules.metrics.alerts_firing_refresh"]
 
 # --- security ----------------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -339,6 +276,7 @@ CELERY_BEAT_SCHEDULE = {
     "audit.purge_expired": {"task": "audit.purge_expired", "schedule": 3600.0},
     "telemetry.rollup": {"task": "telemetry.rollup", "schedule": 60.0},
     "telemetry.retention": {"task": "telemetry.retention", "schedule": 3600.0},
+    "telemetry.quarantine_drain": {"task": "telemetry.quarantine_drain", "schedule": 300.0},
 }
 
 # --- telemetry -----------------------------------------------------------------------------------
@@ -361,6 +299,11 @@ TELEMETRY_MAX_FUTURE_SEC = _int("TELEMETRY_MAX_FUTURE_SEC", default=300)
 # Upload size caps: compressed body, and decompressed output (a gzip bomb gets 413).
 TELEMETRY_MAX_BODY_BYTES = _int("TELEMETRY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 TELEMETRY_MAX_DECOMPRESSED_BYTES = _int("TELEMETRY_MAX_DECOMPRESSED_BYTES", default=64 * 1024 * 1024)
+# Encrypted uploads that arrive before their collector's payload key are held (quarantined) up to
+# these limits per collector; beyond them the upload is refused (429 QUARANTINE_FULL) and the
+# collector keeps it in its spool.
+TELEMETRY_QUARANTINE_MAX_BATCHES = _int("TELEMETRY_QUARANTINE_MAX_BATCHES", default=2000)
+TELEMETRY_QUARANTINE_MAX_BYTES = _int("TELEMETRY_QUARANTINE_MAX_BYTES", default=512 * 1024 * 1024)
 
 # --- control: command creation, approval and guardrails (operator side) ----------------------------
 # TTL of a command once queued (seconds), and the most a caller may ask for.
@@ -396,7 +339,13 @@ COMMAND_MAX_LEASES = _int("COMMAND_MAX_LEASES", default=10)
 COMMAND_ACK_MAX_BYTES = _int("COMMAND_ACK_MAX_BYTES", default=1024 * 1024)
 COMMAND_EXPIRY_INTERVAL_SEC = _int("COMMAND_EXPIRY_INTERVAL_SEC", default=15)
 COMMAND_VERIFY_INTERVAL_SEC = _int("COMMAND_VERIFY_INTERVAL_SEC", default=30)
+# Curtailments (SPEC §6.3): how often the tick starts and ends them, the minutes before a start
+# its kW baseline is averaged over, and the TTL of the enable_hashing commands at its end.
+CURTAILMENT_TICK_INTERVAL_SEC = _int("CURTAILMENT_TICK_INTERVAL_SEC", default=60)
+CURTAILMENT_BASELINE_MIN = _int("CURTAILMENT_BASELINE_MIN", default=15)
+CURTAILMENT_ENABLE_TTL_SEC = _int("CURTAILMENT_ENABLE_TTL_SEC", default=3600)
 CELERY_BEAT_SCHEDULE |= {
+    "control.curtailment_tick": {"task": "control.curtailment_tick", "schedule": float(CURTAILMENT_TICK_INTERVAL_SEC)},
     "control.commands_expire_due": {
         "task": "control.commands_expire_due",
         "schedule": float(COMMAND_EXPIRY_INTERVAL_SEC),
@@ -420,3 +369,10 @@ RULES_EVAL_SITES_PER_TASK = _int("RULES_EVAL_SITES_PER_TASK", default=10)
 CELERY_BEAT_SCHEDULE |= {
     "rules.evaluate": {"task": "rules.evaluate", "schedule": float(RULES_EVAL_INTERVAL_SEC)},
 }
+# The legacy thermal config's throttle: set_frequency to THERMAL_BASE_FREQUENCY_MHZ × throttle % (the
+# original application's fixed 600 MHz base), and back to the base on recovery (docs/RULES.md).
+THERMAL_BASE_FREQUENCY_MHZ = _int("THERMAL_BASE_FREQUENCY_MHZ", default=600)
+# A miner_stale alert open this many minutes gets one work order, linked to it (0 = never).
+RULES_STALE_WORK_ORDER_MIN = _int("RULES_STALE_WORK_ORDER_MIN", default=0)
+# The longest period one backtest (a rule replayed over the 1-minute tier) may cover; longer → 400.
+RULES_BACKTEST_MAX_DAYS = _int("RULES_BACKTEST_MAX_DAYS", default=31)

@@ -7,6 +7,7 @@ from portal.views import home
 from telemetry.api_status import CollectorStatusApi
 from tenants.api_audit import AuditEventListApi
 from tenants.invitations import invitation_view
+from tenants.mfa import activate_totp
 
 urlpatterns = [
     # probes and metrics
@@ -20,11 +21,15 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("accounts/invite/<str:token>/", invitation_view, name="invitation"),
+    # allauth's TOTP enrolment, which also marks the session as having passed MFA (tenants/mfa.py)
+    path("accounts/2fa/totp/activate/", activate_totp, name="mfa_activate_totp"),
     path("accounts/", include("allauth.urls")),
     # operator API
     path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
     path("", include("control.urls_admin")),
     path("", include("rules.urls")),
+    # the original application's thermal routes (legacy, over the rule engine)
+    path("", include("rules.urls_legacy")),
     # collector API
     path("api/collector/status", CollectorStatusApi.as_view(), name="collector-status"),
     path("", include("telemetry.urls_edge")),

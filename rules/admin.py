@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter as Related
 
+from rules.admin_backtest import BacktestAdminMixin
 from rules.errors import InvalidRule
 from rules.models import Rule, RuleHit, RuleVersion
 from rules.selectors import rule_hits_for, rules_for
@@ -42,7 +43,7 @@ class VersionInline(ReadOnlyInline):
 
 
 @admin.register(Rule)
-class RuleAdmin(ScopedModelAdmin):
+class RuleAdmin(BacktestAdminMixin, ScopedModelAdmin):
     scoped = rules_for
     manage_capability = Capability.OPERATE
     scoped_choices = {

@@ -76,6 +76,7 @@ class RuleOut(serializers.Serializer):
     recovery_params = serializers.DictField()
     priority_class = serializers.IntegerField()
     approval_required = serializers.BooleanField()
+    thermal_level = serializers.CharField(help_text="warning/throttle/critical: kept by the legacy thermal config")
     updated_at = serializers.DateTimeField()
 
 
@@ -101,7 +102,7 @@ class HitFilterIn(serializers.Serializer):
     rule_id = serializers.IntegerField(required=False)
 
 
-def _valid(serializer_class, data) -> dict:
+def validated(serializer_class, data) -> dict:
     s = serializer_class(data=data)
     if not s.is_valid():
         name, errors = next(iter(s.errors.items()))
@@ -109,7 +110,7 @@ def _valid(serializer_class, data) -> dict:
     return s.validated_data
 
 
-def _fields(user, site, data: dict) -> dict:
+def fields_in_scope(user, site, data: dict) -> dict:
     """The request's names as the model's ids, each inside the caller's scope."""
     out = {k: data[k] for k in _PLAIN if k in data}
     if data.get("zone"):
@@ -137,7 +138,7 @@ def _fields(user, site, data: dict) -> dict:
     return out
 
 
-def _rule_or_403(request, pk) -> Rule:
+def rule_in_scope(request, pk) -> Rule:
     rule = rules_for(request.user).filter(pk=pk).first()
     if rule is None:
         raise Forbidden("no such rule in your scope")
@@ -156,12 +157,12 @@ class RuleListCreateApi(APIView):
 
     @extend_schema(request=RuleIn, responses={201: RuleOut})
     def post(self, request):
-        data = _valid(RuleIn, request.data)
+        data = validated(RuleIn, request.data)
         if not data.get("site_id"):
             raise InvalidRule("site_id", "a site code is required")
         site = scoping.site_get(request.user, data["site_id"])
         rule = rule_create(
-            actor=Actor.user(request.user), user=request.user, site=site, **_fields(request.user, site, data)
+            actor=Actor.user(request.user), user=request.user, site=site, **fields_in_scope(request.user, site, data)
         )
         return Response(RuleOut(rules_for(request.user).get(pk=rule.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -173,15 +174,15 @@ class RuleDetailApi(APIView):
 
     @extend_schema(responses=RuleOut)
     def get(self, request, pk):
-        return Response(RuleOut(_rule_or_403(request, pk)).data)
+        return Response(RuleOut(rule_in_scope(request, pk)).data)
 
     @extend_schema(request=RuleIn, responses=RuleOut)
     def patch(self, request, pk):
-        rule = _rule_or_403(request, pk)
-        data = _valid(RuleIn, request.data)
+        rule = rule_in_scope(request, pk)
+        data = validated(RuleIn, request.data)
         if "site_id" in data and data["site_id"] != rule.site.code:
             raise InvalidRule("site_id", "a rule cannot move to another site")
-        changes = _fields(request.user, rule.site, data)
+        changes = fields_in_scope(request.user, rule.site, data)
         rule = rule_update(actor=Actor.user(request.user), user=request.user, rule=rule, **changes)
         return Response(RuleOut(rules_for(request.user).get(pk=rule.pk)).data)
 
@@ -193,10 +194,10 @@ class RuleHitListApi(APIView):
 
     @extend_schema(parameters=[HitFilterIn], responses=RuleHitOut(many=True))
     def get(self, request, pk=None):
-        f = _valid(HitFilterIn, request.query_params)
+        f = validated(HitFilterIn, request.query_params)
         qs = rule_hits_for(request.user)
         if pk is not None:
-            qs = qs.filter(rule=_rule_or_403(request, pk))
+            qs = qs.filter(rule=rule_in_scope(request, pk))
         lookups = {"site_id": "rule__site__code", "miner_id": "miner__miner_id", "kind": "kind", "rule_id": "rule_id"}
         qs = filter_by(qs, f, lookups)
         return paginated(request, qs, lambda rows: RuleHitOut(rows, many=True).data, ordering=("-at", "-id"))

@@ -37,6 +37,14 @@ class Mode(models.TextChoices):
     TRIGGERED = "triggered", "Triggered (waiting for the clear condition)"
 
 
+class ThermalLevel(models.TextChoices):
+    """The rules the legacy thermal config (/api/thermal/config) keeps: one of each per site."""
+
+    WARNING = "warning", "Thermal warning (alert)"
+    THROTTLE = "throttle", "Thermal throttle (frequency down)"
+    CRITICAL = "critical", "Thermal critical (hashing off, with approval)"
+
+
 class Rule(models.Model):
     site = models.ForeignKey("tenants.Site", on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=200)
@@ -65,6 +73,8 @@ class Rule(models.Model):
     recovery_params = models.JSONField(default=dict, blank=True)
     priority_class = models.PositiveSmallIntegerField(default=20)  # control.models.PriorityClass (Efficiency)
     approval_required = models.BooleanField(default=False)
+    # set once, at creation, by the legacy thermal config: which of the site's thermal rules this is
+    thermal_level = models.CharField(max_length=16, choices=ThermalLevel.choices, blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -75,6 +85,9 @@ class Rule(models.Model):
         ordering = ["site_id", "name"]
         constraints = [
             models.UniqueConstraint(fields=["site", "name"], name="rule_name_unique_per_site"),
+            models.UniqueConstraint(
+                fields=["site", "thermal_level"], condition=~Q(thermal_level=""), name="rule_thermal_level_unique"
+            ),
             models.CheckConstraint(condition=Q(consecutive_samples__gte=1), name="rule_consecutive_at_least_one"),
         ]
 

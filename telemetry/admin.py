@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from core.errors import InvalidParameter
 from telemetry import selectors, selectors_history
+from telemetry.admin_quarantine import CollectorKeysAdmin, QuarantinedBatchAdmin
 from telemetry.models import IngestBatch, TelemetryLive
 from tenants import scoping
 from tenants.admin_base import ReadOnlyScopedAdmin
@@ -238,3 +239,7 @@ class IngestBatchAdmin(ReadOnlyScopedAdmin):
     def first_reason(self, obj):
         reasons = obj.first_reasons or []
         return str(reasons[0])[:120] if reasons else ""
+
+
+# Quarantined uploads and the collector page's payload key are registered by telemetry.admin_quarantine.
+__all__ = ["CollectorKeysAdmin", "IngestBatchAdmin", "QuarantinedBatchAdmin", "TelemetryLiveAdmin"]

@@ -2,8 +2,9 @@
 
 The collector treats anything but 200 {"success": true} as "spool and re-send forever", so an
 upload the cloud has taken answers 200 even when records were rejected; only whole-request
-failures (401, 403, 400, 413, 429) answer otherwise. Beside this project's receipt keys each path
-answers the original application's keys (telemetry.legacy_shapes).
+failures (401, 403, 400, 413, 429) answer otherwise. An encrypted envelope that cannot be opened
+yet is held and answered 200 {"success": true, "quarantined": true} (telemetry.quarantine). Beside this
+project's receipt keys each path answers the original application's keys (telemetry.legacy_shapes).
 """
 
 import time
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from core.wire import read_body
 from telemetry import legacy_shapes as shapes
 from telemetry import metrics
+from telemetry.models import QuarantinedBatch
 from telemetry.services import telemetry_ingest_batch
 from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
 from tenants.collector_throttle import CollectorUploadThrottle
@@ -30,7 +32,13 @@ _RESULT = inline_serializer(
         "rejected": serializers.IntegerField(),
         "duplicates": serializers.IntegerField(),
         "endpoint": serializers.ChoiceField(choices=["legacy", "v1"]),
-        "batch_id": serializers.IntegerField(),
+        "batch_id": serializers.IntegerField(required=False, help_text="the receipt; absent when quarantined"),
+        "quarantined": serializers.BooleanField(
+            required=False, help_text="true: an encrypted envelope held until its payload key is registered"
+        ),
+        "quarantine_id": serializers.IntegerField(required=False),
+        "error_code": serializers.CharField(required=False, help_text="why it was held: PAYLOAD_KEY_MISSING, …"),
+        "message": serializers.CharField(required=False),
         "errors": inline_serializer(
             "IngestReason",
             {
@@ -102,6 +110,23 @@ class _TelemetryUploadApi(APIView):
             mode=request.META.get("HTTP_X_UPLOAD_MODE", "").strip(),
             zone_code=request.META.get("HTTP_X_ZONE_ID", "").strip(),
         )
+        if isinstance(batch, QuarantinedBatch):
+            # Held, not lost: 200 + success so the collector does not spool it (telemetry.quarantine).
+            return Response(
+                {
+                    "success": True,
+                    "quarantined": True,
+                    "received": 0,
+                    "accepted": 0,
+                    "rejected": 0,
+                    "duplicates": 0,
+                    "endpoint": self.endpoint,
+                    "quarantine_id": batch.pk,
+                    "error_code": batch.reason,
+                    "message": batch.detail,
+                    "errors": [],
+                }
+            )
         zone_code = request.META.get("HTTP_X_ZONE_ID", "").strip()
         return Response(
             {

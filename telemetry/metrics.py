@@ -41,3 +41,16 @@ def ingest_observe(*, batch, site_code: str, newest) -> None:
 def request_observe(*, endpoint: str, status: int, seconds: float) -> None:
     ingest_requests_total.labels(endpoint, str(status)).inc()
     ingest_latency_seconds.labels(endpoint).observe(seconds)
+
+
+# Encrypted envelopes (telemetry.quarantine): held because no registered key opened them, refused
+# beyond TELEMETRY_QUARANTINE_MAX_*, and what the drain made of the held ones.
+quarantined_batches_total = Counter(
+    "telemetry_quarantined_batches_total", "Encrypted uploads held until their key is registered", ["reason"]
+)
+quarantine_refused_total = Counter(
+    "telemetry_quarantine_refused_total", "Encrypted uploads refused because the collector's quarantine is full"
+)
+quarantine_drained_total = Counter(
+    "telemetry_quarantine_drained_total", "Quarantined uploads replayed through ingest, by outcome", ["outcome"]
+)

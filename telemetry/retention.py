@@ -6,7 +6,8 @@
   the (miner, time) index: a loose index scan walks the distinct miners of the table (orphans
   of removed miners included), and each DELETE takes at most `batch_size` rows of a few
   hundred miners;
-- ingest receipts (IngestBatch) are kept as long as the 1m tier, then deleted in batches.
+- ingest receipts (IngestBatch) are kept as long as the 1m tier, then deleted in batches, and
+  the quarantined batches already ingested with them.
 
 Every run writes one `telemetry.retention.purged` event on the platform chain with the counts.
 A day is kept whole: the cut-off of a tier is 00:00 UTC of `today - retention days`.
@@ -68,14 +69,26 @@ def _delete_old_receipts(cutoff: dt.datetime, batch_size: int) -> int:
     deleted = 0
     while True:
         with transaction.atomic(), connection.cursor() as cur:
+            # A drained quarantined batch points at its receipt: unlinked in the same statement.
             cur.execute(
-                "DELETE FROM telemetry_ingestbatch WHERE id = ANY(ARRAY("
-                "SELECT id FROM telemetry_ingestbatch WHERE received_at < %s ORDER BY received_at LIMIT %s))",
+                "WITH doomed AS (SELECT id FROM telemetry_ingestbatch WHERE received_at < %s "
+                "ORDER BY received_at LIMIT %s), "
+                "unlinked AS (UPDATE telemetry_quarantinedbatch SET ingest_batch_id = NULL "
+                "WHERE ingest_batch_id IN (SELECT id FROM doomed)) "
+                "DELETE FROM telemetry_ingestbatch WHERE id IN (SELECT id FROM doomed)",
                 [cutoff, batch_size],
             )
             deleted += cur.rowcount
         if cur.rowcount < batch_size:
             return deleted
+
+
+def _delete_drained_quarantine(cutoff: dt.datetime) -> int:
+    """Quarantined batches already ingested go with their receipts; open ones stay (capped per
+    collector by TELEMETRY_QUARANTINE_MAX_*) until ingested or discarded."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("DELETE FROM telemetry_quarantinedbatch WHERE status = 'done' AND received_at < %s", [cutoff])
+        return cur.rowcount
 
 
 def telemetry_retention_purge(*, now: dt.datetime | None = None, batch_size: int | None = None) -> dict:
@@ -98,6 +111,7 @@ def telemetry_retention_purge(*, now: dt.datetime | None = None, batch_size: int
         "rows_deleted": {
             "telemetry_15m": _delete_old_rows("telemetry_15m", "bucket", cut_15m, batch_size),
             "telemetry_daily": _delete_old_rows("telemetry_daily", "day", cut_daily, batch_size),
+            "telemetry_quarantinedbatch": _delete_drained_quarantine(cut_receipts),
             "telemetry_ingestbatch": _delete_old_receipts(cut_receipts, batch_size),
         },
         "cutoffs": {

@@ -40,6 +40,7 @@ from django.utils import timezone
 from core.errors import Forbidden, InvalidParameter
 from telemetry.models import (
     IngestBatch,
+    QuarantinedBatch,
     TelemetryLive,
 )
 from tenants import scoping
@@ -367,6 +368,11 @@ def ingest_stats(user, *, since: dt.datetime) -> dict | None:
 def ingest_batches_for(user, capability: str = Capability.VIEW) -> QuerySet[IngestBatch]:
     """Upload receipts of the collectors the user sees (operators only: customers see no collectors)."""
     return IngestBatch.objects.filter(collector__in=scoping.collectors_for(user, capability))
+
+
+def quarantined_batches_for(user, capability: str = Capability.VIEW) -> QuerySet[QuarantinedBatch]:
+    """Held encrypted uploads of the collectors the user sees (operators only, like receipts)."""
+    return QuarantinedBatch.objects.filter(collector__in=scoping.collectors_for(user, capability))
 
 
 def live_rows_for(user, capability: str = Capability.VIEW, *, now=None) -> QuerySet[TelemetryLive]:

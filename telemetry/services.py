@@ -13,14 +13,18 @@ from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record_many
 from core.gc import gc_paused
+from core.sealing import SealedValueUnreadable, SealingUnavailable
 from core.wire import decode_body
 from telemetry import metrics, partitions
 from telemetry.ingest.decode import upload_shape
-from telemetry.ingest.errors import EnvelopeSiteMismatch
+from telemetry.ingest.encrypted import PayloadDecryptFailed, sealed_open
+from telemetry.ingest.errors import EnvelopeSiteMismatch, PayloadKeyMissing
 from telemetry.ingest.owners import miners_resolve, owners_at
 from telemetry.ingest.sql import ingest_rows
 from telemetry.ingest.validate import RecordError, validate_records
-from telemetry.models import IngestBatch
+from telemetry.models import IngestBatch, QuarantinedBatch
+from telemetry.payload_keys import payload_keys_for
+from telemetry.quarantine import quarantine_hold
 from tenants.site_identity import site_matches
 
 ENDPOINTS = ("legacy", "v1")
@@ -48,23 +52,29 @@ def telemetry_ingest_batch(
     mode: str = "",
     zone_code: str = "",
     received_at: dt.datetime | None = None,
-) -> IngestBatch:
+    hold: bool = True,
+) -> IngestBatch | QuarantinedBatch:
     """Store one collector upload in the live, raw and 1-minute tiers and leave its receipt.
 
     `principal` is the authenticated tenants.collector_auth.CollectorPrincipal; `body` the bytes as
     sent (gzip or not). Whole-request problems raise (PayloadTooLarge, MalformedBody,
-    InvalidShape, UnsupportedEncryption, EnvelopeSiteMismatch) and store nothing. Otherwise
-    every record is accepted (newly stored), rejected (with a reason) or a duplicate (already
-    stored, or repeated within the upload), and the returned receipt says how many of each;
-    its `first_reasons` are the first 20 rejections.
+    InvalidShape, EnvelopeSiteMismatch, the PAYLOAD_* refusals of telemetry.ingest.encrypted) and
+    store nothing. Otherwise every record is accepted (newly stored), rejected (with a reason) or
+    a duplicate (already stored, or repeated within the upload), and the returned receipt says
+    how many of each; its `first_reasons` are the first 20 rejections.
+
+    An encrypted envelope is opened with the collector's payload key first. One that no
+    registered key opens (none yet, or another key) is held as received and the
+    QuarantinedBatch is returned (telemetry.quarantine) — or, with hold=False (the quarantine
+    drain itself), PayloadKeyMissing / PayloadDecryptFailed is raised.
     """
     with gc_paused():  # the records are freed when _ingest_batch returns, before the collector runs again
-        return _ingest_batch(principal, body, endpoint, mode, zone_code, received_at)
+        return _ingest_batch(principal, body, endpoint, mode, zone_code, received_at, hold)
 
 
 def _ingest_batch(
-    principal, body: bytes, endpoint: str, mode: str, zone_code: str, received_at: dt.datetime | None
-) -> IngestBatch:
+    principal, body: bytes, endpoint: str, mode: str, zone_code: str, received_at: dt.datetime | None, hold: bool
+) -> IngestBatch | QuarantinedBatch:
     started = time.perf_counter()
     now = received_at or timezone.now()
     collector, token = principal.collector, principal.token
@@ -72,6 +82,27 @@ def _ingest_batch(
     upload = upload_shape(decode_body(body, max_decompressed=settings.TELEMETRY_MAX_DECOMPRESSED_BYTES))
     if upload.site_code and not site_matches(site, upload.site_code):
         raise EnvelopeSiteMismatch(f"envelope site_id {upload.site_code!r} is not the token's site")
+    if upload.sealed is not None:
+        keys: list[tuple[str, bytes]] = []
+        try:
+            keys = payload_keys_for(collector.pk)  # a KEK missing or changed: held like no key
+            if not keys:
+                raise PayloadKeyMissing("no payload key is registered for this collector yet")
+            upload.records = sealed_open(upload.sealed, keys)[1]
+        except (PayloadKeyMissing, PayloadDecryptFailed, SealingUnavailable, SealedValueUnreadable) as exc:
+            if not hold:
+                raise
+            held_zone = zone_code or upload.envelope.get("zone_id")
+            return quarantine_hold(
+                principal=principal,
+                body=body,
+                endpoint=endpoint,
+                mode=(mode or upload.mode)[:16],
+                zone_code=held_zone if isinstance(held_zone, str) else "",
+                now=now,
+                reason=exc,
+                tried_keys="+".join(fp for fp, _ in keys),
+            )
     mode = (mode or upload.mode)[:16]
     envelope_zone = upload.envelope.get("zone_id")
     zone_code = zone_code or (envelope_zone if isinstance(envelope_zone, str) else "")  # "" means no zone

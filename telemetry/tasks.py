@@ -21,3 +21,20 @@ def telemetry_retention_task():
     from telemetry.retention import telemetry_retention_purge
 
     return telemetry_retention_purge()
+
+
+@shared_task(name="telemetry.quarantine_drain")
+@once_per_interval("telemetry.quarantine_drain", 300)
+def telemetry_quarantine_drain_beat_task():
+    """Every collector's open quarantined batches (a registration whose own drain was lost)."""
+    from telemetry.quarantine import quarantine_drain
+
+    return quarantine_drain()
+
+
+@shared_task(name="telemetry.quarantine_drain_collector")
+def telemetry_quarantine_drain_task(*, collector_id: int):
+    """One collector's, queued when its payload key is registered or rotated."""
+    from telemetry.quarantine import quarantine_drain
+
+    return quarantine_drain(collector_id=collector_id)

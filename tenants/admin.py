@@ -12,6 +12,7 @@ from tenants import scoping
 from tenants.admin_audit import AuditCheckpointAdmin, AuditEventAdmin
 from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin, ScopedModelAdmin
 from tenants.invitations import invitation_create
+from tenants.lockout import login_unlock
 from tenants.models import (
     Collector,
     CollectorDevice,
@@ -387,9 +388,16 @@ class RoleGrantAdmin(GrantAdminMixin, ScopedModelAdmin):
     list_filter = ("role", ("site", Related))
     list_select_related = ("user", "site", "zone__site", "tenant", "granted_by")
     fields = ("user", "role", "all_sites", "site", "zone", "tenant")
+    actions = ["unlock_sign_in"]
 
     def get_queryset(self, request):
         return scoping.role_grants_for(request.user).select_related(*self.list_select_related)
+
+    @admin.action(description="Unlock sign-in of the selected grants' users")
+    def unlock_sign_in(self, request, queryset):
+        emails = sorted({g.user.email for g in queryset if g.user.email})
+        unlocked = [e for e in emails if login_unlock(actor=self.actor(request), email=e)]
+        self.message_user(request, f"unlocked: {', '.join(unlocked)}" if unlocked else "none of them was locked")
 
     def has_view_permission(self, request, obj=None):
         return scoping.scope_for(request.user).has(Capability.MANAGE_GRANTS) and (

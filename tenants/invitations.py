@@ -120,3 +120,9 @@ def invitation_view(request, token: str):
         return render(request, "account/invitation_invalid.html", status=404)
     request.session[SESSION_KEY] = inv.pk
     return redirect(reverse("account_signup") + "?" + urlencode({"email": inv.email}))
+
+
+def invitation_for_email(email: str) -> Invitation | None:
+    """The newest usable invitation for an address (a social sign-in carries no invitation link)."""
+    pending = Invitation.objects.filter(email=email.strip().lower(), accepted_at__isnull=True)
+    return pending.filter(expires_at__gt=timezone.now()).order_by("-pk").first()

@@ -1,5 +1,8 @@
 import pgtrigger
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
+from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 
 GENESIS_HASH = "0" * 64
 
@@ -71,6 +74,12 @@ class AuditEvent(models.Model):
             models.Index(fields=["site_code", "occurred_at"], name="audit_site_time_idx"),
             models.Index(fields=["occurred_at"], name="audit_time_idx"),
             models.Index(fields=["action"], name="audit_action_idx"),
+            # Events about several entities list them under payload "refs" (audit.services.REFS_KEY).
+            GinIndex(
+                OpClass(KeyTransform("refs", "payload"), name="jsonb_path_ops"),
+                name="audit_refs_idx",
+                condition=Q(payload__has_key="refs"),
+            ),
         ]
         triggers = [
             pgtrigger.Protect(name="audit_event_no_update", operation=pgtrigger.Update),

@@ -12,11 +12,13 @@ from .commands import (
     PriorityClass,
     wire_id_of,
 )
+from .curtailment import CURTAILMENT_TRANSITIONS, Curtailment, CurtailmentState
 from .safety import EdgeSafetyEvent
 from .signing import CommandSigningKey
 
 __all__ = [
     "ACTIVE_STATES",
+    "CURTAILMENT_TRANSITIONS",
     "FINAL_STATES",
     "LEASED_STATES",
     "TRANSITIONS",
@@ -27,6 +29,8 @@ __all__ = [
     "CommandSigningKey",
     "CommandType",
     "EdgeSafetyEvent",
+    "Curtailment",
+    "CurtailmentState",
     "Outcome",
     "PriorityClass",
     "wire_id_of",

@@ -208,6 +208,8 @@ class Command(models.Model):
                 name="command_state_expiry_idx",
             ),
             models.Index(fields=["miner", "created_at"], name="command_miner_idx"),
+            # The NOC board's "failed in the last hour" (failures are few; history is not).
+            models.Index(fields=["site", "finished_at"], condition=Q(state="failed"), name="command_failed_idx"),
             models.Index(fields=["tenant", "created_at"], name="command_tenant_idx"),
             # Every state change rewrites a row in every index of the table (state is indexed, so no
             # update is HOT), and history outgrows the queue a thousandfold: an index that only a
@@ -294,4 +296,8 @@ class CommandAck(models.Model):
         indexes = [
             models.Index(fields=["wire_id"], name="ack_wire_idx"),
             models.Index(fields=["command", "received_at"], name="ack_command_idx"),
+            # ACKs for ids the site was never handed: the NOC board and the collector's status.
+            models.Index(
+                fields=["collector", "received_at"], condition=Q(disposition="unknown"), name="ack_unknown_idx"
+            ),
         ]

@@ -108,6 +108,7 @@ def _ack(*, principal, wire_id: str, payload: dict, endpoint: str) -> CommandAck
             attempt = CommandAttempt.objects.select_for_update().filter(command=command, attempt=parsed[1]).first()
 
     def record(disposition):
+        transaction.on_commit(lambda: metrics.command_acks_total.labels(disposition).inc())
         return CommandAck.objects.create(
             command=command,
             wire_id=wire_id,

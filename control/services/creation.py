@@ -440,11 +440,13 @@ def command_batch_create(
     evidence: dict | None = None,
     created_by_system: str = "",
     rule_id: int | None = None,
+    batch_id: uuid.UUID | None = None,
 ) -> CreateResult:
     """One command per miner of a group or list, linked by one batch_id, all `created` events in one
     audit append. Miners whose command cannot be created (MINER_LOCKED) are skipped and listed;
     guardrails apply to the whole batch (all or nothing). With a dedupe_key each miner's command is
-    keyed `<key>/<miner pk>`, so replaying the request returns the same commands."""
+    keyed `<key>/<miner pk>`, so replaying the request returns the same commands. A caller that adds
+    miners to a batch later (a curtailment's retried enables) passes its batch_id."""
     found = _batch_miners(user, miners=miners, group=group)
     require_capability(user, Capability.OPERATE, found)
     spec = command_spec(
@@ -460,7 +462,7 @@ def command_batch_create(
         evidence=evidence,
         created_by_system=created_by_system,
         rule_id=rule_id,
-        batch_id=uuid.uuid4(),
+        batch_id=batch_id or uuid.uuid4(),
         group=group,
     )
     result = _create(actor=actor, user=user, miners=found, spec=spec, is_batch=True)

@@ -14,7 +14,7 @@ from control.services.params import (
     reason_required,
     require_capability,
 )
-from control.services.transitions import command_lock, command_transition
+from control.services.transitions import command_lock, command_transition, command_transition_many
 from core.errors import Forbidden
 from tenants.scoping import Capability
 
@@ -68,6 +68,36 @@ def command_approve(*, actor: Actor, user, command: Command, reason: str) -> Com
             command_id=command.pk,
         )
     return command
+
+
+@transaction.atomic
+def commands_approve_given(*, actor: Actor, commands: list[Command], approver, reason: str) -> list[Command]:
+    """proposed → approved → queued for commands the system created under an approval a person
+    already gave on the order they come from (a curtailment approved by someone other than its
+    requester): `approver` is recorded on each, in the same two audited transitions as
+    command_approve. The caller holds the rows (it created them in this transaction)."""
+    proposed = [c for c in commands if c.state == S.PROPOSED]
+    if not proposed:
+        return commands
+    if approver is None:
+        raise Forbidden("approval needs a person")
+    now = timezone.now()
+    command_transition_many(
+        proposed,
+        to=S.APPROVED,
+        actor=actor,
+        reason=reason,
+        changes=lambda c: {"approved_by": approver, "approved_at": now, "decided_reason": reason},
+        audit_details=lambda c: {"approved_by": approver.pk},
+    )
+    command_transition_many(
+        proposed,
+        to=S.QUEUED,
+        actor=actor,
+        reason="approved",
+        changes=lambda c: {"expires_at": now + dt.timedelta(seconds=c.ttl_sec)},
+    )
+    return commands
 
 
 @transaction.atomic

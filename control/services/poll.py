@@ -8,6 +8,7 @@ the holder is matched by collector and device).
 
 import datetime as dt
 import math
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, audit_record_many
+from audit.services import REFS_KEY, Actor, EventSpec, audit_record_many, entity_ref_key
 from control import metrics
 from control.models import (
     TRANSITIONS,
@@ -28,9 +29,6 @@ from control.models import (
     wire_id_of,
 )
 from control.services.signing import command_sign, signing_secret
-from control.services.transitions import (
-    transition_event,
-)
 from core.gc import gc_paused
 from tenants.models import Site
 
@@ -222,8 +220,7 @@ def _poll_lease(*, principal, limit: int) -> list[dict]:
                 actor = Actor.collector(collector, device_id)
                 # Last, so the chain head is locked only for the append and the commit.
                 audit_record_many(
-                    actor=actor,
-                    events=[_dispatched_event(c, collector=collector, device_id=device_id) for c in commands],
+                    actor=actor, events=dispatched_events(commands, collector=collector, device_id=device_id)
                 )
             break
         except IntegrityError as exc:
@@ -245,14 +242,40 @@ def _poll_lease(*, principal, limit: int) -> list[dict]:
     ]
 
 
-def _dispatched_event(command: _Grant, *, collector, device_id: str):
-    details = {
-        "wire_id": command.wire_id(),
-        "collector": collector.name,
-        "device_id": device_id,
-        "lease_until": command.lease_until,
-    }
-    return transition_event(command, frm=S.QUEUED, to=S.DISPATCHED, reason="leased by poll", **details)
+DISPATCHED = "control.commands.dispatched"
+
+
+def dispatched_events(grants: list[_Grant], *, collector, device_id: str) -> list[EventSpec]:
+    """One `control.commands.dispatched` event per chain a poll touches (SPEC §8), listing each lease
+    as (command, attempt, lease_epoch) and naming it in `refs`, so each command's timeline finds it."""
+    poll_id = uuid.uuid4().hex
+    by_chain: dict[tuple[int, str], list[_Grant]] = {}
+    for g in grants:
+        by_chain.setdefault((g.tenant_id, g.site.code), []).append(g)
+    events = []
+    for (tenant_id, site_code), mine in by_chain.items():
+        payload = {
+            "from": S.QUEUED,
+            "to": S.DISPATCHED,
+            "reason": "leased by poll",
+            "collector": collector.name,
+            "device_id": device_id,
+            "lease_until": mine[0].lease_until,
+            "commands": [
+                {
+                    "id": g.pk,
+                    "wire_id": g.wire_id(),
+                    "attempt": g.attempt,
+                    "lease_epoch": g.lease_epoch,
+                    "command_type": g.command_type,
+                    "miner": g.miner_id,
+                }
+                for g in mine
+            ],
+            REFS_KEY: [entity_ref_key("control.command", g.pk) for g in mine],
+        }
+        events.append(EventSpec(DISPATCHED, "control.poll", poll_id, payload, tenant_id, site_code))
+    return events
 
 
 def command_wire(

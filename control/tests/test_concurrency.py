@@ -110,7 +110,10 @@ def test_ten_collectors_dispatch_every_command_exactly_once(world):
     assert set(ids) == {str(c.pk) for c in commands}
     assert Command.objects.filter(state=CommandState.DISPATCHED, lease_epoch=1).count() == COMMANDS
     assert CommandAttempt.objects.count() == COMMANDS
-    assert AuditEvent.objects.filter(action="control.command.dispatched").count() == COMMANDS
+    dispatched = [
+        c["id"] for e in AuditEvent.objects.filter(action="control.commands.dispatched") for c in e.payload["commands"]
+    ]
+    assert sorted(dispatched) == sorted(c.pk for c in commands)  # each lease in exactly one poll's event
     assert len({dev for dev, _, _ in out}) > 1  # the work really was shared
 
 
@@ -134,17 +137,20 @@ def test_per_miner_leases_never_overlap_and_stale_or_replayed_acks_count_once(wo
     open_lease: dict[int, str] = {}
     leases = defaultdict(int)
     for payload in (
-        AuditEvent.objects.filter(chain_key=f"tenant:{world.tenant_a.pk}", entity_type="control.command")
+        AuditEvent.objects.filter(
+            chain_key=f"tenant:{world.tenant_a.pk}", entity_type__in=["control.command", "control.poll"]
+        )
         .order_by("seq")
         .values_list("payload", flat=True)
     ):
-        miner = payload["miner"]
-        if payload["to"] == "dispatched":
-            assert miner not in open_lease, f"miner {miner} leased twice at once"
-            open_lease[miner] = payload
-            leases[miner] += 1
-        elif payload["from"] == "dispatched":
-            open_lease.pop(miner)
+        for lease in payload.get("commands", [payload]):  # a poll's one event lists its leases
+            miner = lease["miner"]
+            if payload["to"] == "dispatched":
+                assert miner not in open_lease, f"miner {miner} leased twice at once"
+                open_lease[miner] = lease
+                leases[miner] += 1
+            elif payload["from"] == "dispatched":
+                open_lease.pop(miner)
     assert set(leases.values()) == {10}
 
 

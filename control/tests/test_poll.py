@@ -8,6 +8,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from conftest import SETUP
 from control.models import CommandAttempt, CommandState, CommandType, PriorityClass
+from control.selectors import command_events
 from control.services.poll import command_poll_lease
 from control.services.signing import command_signature_valid, command_signing_set
 from control.tests.factories import (
@@ -62,7 +63,16 @@ def test_poll_leases_best_first_and_builds_the_wire_objects(world):
     assert 59 <= (safety.lease_until - timezone.now()).total_seconds() <= 60
     attempt = CommandAttempt.objects.get(command=safety)
     assert (attempt.wire_id, attempt.lease_epoch, attempt.device_id) == (str(safety.pk), 1, "dev-1")
-    assert AuditEvent.objects.filter(action="control.command.dispatched", entity_id=str(safety.pk)).count() == 1
+    # one dispatch event for the poll's chain, listing the lease; the command's timeline finds it
+    (event,) = AuditEvent.objects.filter(action="control.commands.dispatched")
+    lease = next(c for c in event.payload["commands"] if c["id"] == safety.pk)
+    assert (lease["attempt"], lease["lease_epoch"], lease["wire_id"]) == (1, 1, str(safety.pk))
+    assert (event.entity_type, event.payload["device_id"], event.payload["collector"]) == (
+        "control.poll",
+        "dev-1",
+        "edge-x",
+    )
+    assert event.pk in {e.pk for e in command_events(safety)}
 
 
 def test_poll_never_hands_out_expired_backing_off_unapproved_or_foreign_commands(world):
@@ -245,4 +255,10 @@ def test_a_poll_is_one_lease_statement_plus_the_audit_append(world):
     assert len(statements) == 2 and statements[0].lstrip().startswith("WITH") and "control_command" in statements[0]
     assert statements[1].startswith("SELECT * FROM audit_append(")
     assert CommandAttempt.objects.filter(lease_epoch=1, lease_ended_at__isnull=True).count() == 5
-    assert AuditEvent.objects.filter(action="control.command.dispatched").count() == 5
+    # five leases of two tenants' miners: one event on each tenant's chain, each lease in exactly one
+    events = AuditEvent.objects.filter(action="control.commands.dispatched").order_by("chain_key")
+    assert [(e.chain_key, len(e.payload["commands"])) for e in events] == [
+        (f"tenant:{world.tenant_a.pk}", 3),
+        (f"tenant:{world.tenant_b.pk}", 2),
+    ]
+    assert len({e.entity_id for e in events}) == 1  # the same poll

@@ -209,7 +209,9 @@ def test_a_proposed_command_is_approved_leased_acked_verified_and_its_story_read
     for text in (
         "control.command.created",
         "control.command.approved",
-        "control.command.dispatched",
+        "control.commands.dispatched",
+        "leased by poll: attempt 1, lease_epoch 1",
+        "Audit trail: ",
         "control.command.acked",
         "control.command.succeeded",
         "checked the PDU load",

@@ -1,5 +1,6 @@
 """The rows of the demo month that are not telemetry: ownership history, maintenance windows,
-operator and curtailment commands with their attempts, alerts and work orders with comments.
+operator commands and a curtailment (its record and its commands) with their attempts, alerts and
+work orders with comments.
 
 They are written straight through the models, with their historical timestamps: the services
 (control's queue, hosting's alert and work-order services) act at "now" and would refuse a
@@ -16,7 +17,16 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from audit.services import Actor, audit_record
-from control.models import Command, CommandAttempt, CommandState, CommandType, Outcome, PriorityClass
+from control.models import (
+    Command,
+    CommandAttempt,
+    CommandState,
+    CommandType,
+    Curtailment,
+    CurtailmentState,
+    Outcome,
+    PriorityClass,
+)
 from hosting.models import (
     Alert,
     AlertSeverity,
@@ -195,17 +205,59 @@ def commands_create(world: World, plan: Plan) -> list[Command]:
     plan.add(hot.pk, at, back, "zero")
     # A utility demand-response event curtails the first zone of Bravo for two hours.
     at, back = plan.at(0.33, 17), plan.at(0.33, 19)
-    batch = uuid.uuid4()
     zone = brv[0].zone_id
-    for miner in [m for m in brv if m.zone_id == zone]:
-        reason = "Utility demand-response event DR-17 (grid operator request)"
-        common = {"created_by_system": "curtailment", "batch_id": batch, "priority_class": PriorityClass.COMPLIANCE}
-        out.append(_command(world, miner, CommandType.DISABLE_HASHING, at, at + 2 * MIN, reason=reason, **common))
-        out.append(
-            _command(world, miner, CommandType.ENABLE_HASHING, back - 2 * MIN, back, reason="DR-17 over", **common)
-        )
+    curtailed = [m for m in brv if m.zone_id == zone]
+    order = _curtailment(world, curtailed, at, back, requester=noc, approver=ops)
+    for miner in curtailed:
+        reason = f"curtailment #{order.pk}: {order.reason}"
+        common = {
+            "reason": reason,
+            "created_by_system": "curtailment",
+            "priority_class": PriorityClass.COMPLIANCE,
+            "approved_by": ops,
+            "evidence": {"curtailment": order.pk},
+        }
+        disable, enable = CommandType.DISABLE_HASHING, CommandType.ENABLE_HASHING
+        out.append(_command(world, miner, disable, at, at + 2 * MIN, batch_id=order.disable_batch_id, **common))
+        out.append(_command(world, miner, enable, back - 2 * MIN, back, batch_id=order.enable_batch_id, **common))
         plan.add(miner.pk, at, back, "zero")
     return out
+
+
+def _curtailment(world: World, miners: list[Miner], at, back, *, requester, approver) -> Curtailment:
+    """The DR event's record, ended, with its historical times (control's services act at "now"
+    and refuse a start in the past): every miner of the zone chosen, all of its draw shed."""
+    chosen = [
+        {"miner": m.pk, "miner_id": m.miner_id, "power_w": float(m.nominal_power_w or 0), "why": "online, hashing"}
+        for m in miners
+    ]
+    kw = round(sum(r["power_w"] for r in chosen) / 1000, 3)
+    return Curtailment.objects.create(
+        site=world.brv,
+        zone_id=miners[0].zone_id,
+        start_at=at,
+        end_at=back,
+        reason="Utility demand-response event DR-17 (grid operator request)",
+        target_kw=max(kw, 1.0),
+        state=CurtailmentState.ENDED,
+        created_by=requester,
+        created_at=at - H,
+        updated_at=back,
+        approved_by=approver,
+        approved_at=at - 0.5 * H,
+        approval_reason="confirmed with the utility",
+        chosen=chosen,
+        expected_kw=kw,
+        chosen_at=at,
+        disable_batch_id=uuid.uuid4(),
+        enable_batch_id=uuid.uuid4(),
+        started_at=at,
+        ended_at=back,
+        end_reason="end_at reached",
+        baseline_kw=kw,
+        shed_kw=kw,
+        measured_at=back,
+    )
 
 
 def _alert(world, site, kind, title, fired, *, miner=None, state=AlertState.RESOLVED, **extra) -> Alert:

@@ -186,3 +186,49 @@ def test_the_rule_pass_is_shared_out_in_chunks_of_sites_and_each_acts(celery_wor
 
 def _log(worker) -> list[str]:
     return worker.log_path.read_text(errors="replace").splitlines()
+
+
+def test_registering_a_payload_key_has_the_worker_ingest_the_quarantined_batch(celery_worker):
+    """An encrypted upload held before its key (telemetry.quarantine): registering the key queues
+    telemetry.quarantine_drain_collector on commit, and the worker ingests the batch."""
+    import datetime as dt
+    import gzip
+    import os
+
+    import orjson
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from django.utils import timezone
+
+    from audit.services import Actor
+    from core.sealing import b64url_encode
+    from telemetry.models import QuarantinedBatch, TelemetryRaw
+    from telemetry.payload_keys import payload_key_set
+    from telemetry.services import telemetry_ingest_batch
+    from telemetry.tests.ingest_fixtures import record
+    from tenants.collector_auth import CollectorPrincipal
+    from tenants.models import Tenant
+    from tenants.services import collector_token_create
+    from tests.factories import CollectorFactory, SiteFactory, TenantFactory
+
+    if not Tenant.objects.filter(is_operator=True).exists():  # it owns the miners the upload registers
+        TenantFactory(slug="operator-enc", is_operator=True)
+    collector = CollectorFactory(site=SiteFactory(code="ENC-1"), name="edge-enc")
+    token, _ = collector_token_create(actor=Actor.system("test"), collector=collector)
+    key, nonce = os.urandom(32), os.urandom(12)
+    ts = timezone.now() - dt.timedelta(seconds=30)
+    records = orjson.dumps([record(f"S21_{i:04d}", ts) for i in range(3)])
+    enc = {"v": 1, "alg": "AES-256-GCM", "nonce_b64": b64url_encode(nonce)}
+    enc["ciphertext_b64"] = b64url_encode(AESGCM(key).encrypt(nonce, records, None))
+    body = gzip.compress(orjson.dumps({"schema": "telemetry_envelope.v1", "site_id": "ENC-1", "payload_enc": enc}))
+    held = telemetry_ingest_batch(principal=CollectorPrincipal(token=token, device_id="d"), body=body, endpoint="v1")
+    assert isinstance(held, QuarantinedBatch) and held.status == "pending"
+
+    payload_key_set(actor=Actor.system("test"), collector=collector, key=key)  # commits: the task is sent
+    procs.wait_until(
+        lambda: QuarantinedBatch.objects.filter(pk=held.pk, status="done").exists(),
+        proc=celery_worker,
+        what="quarantined batch ingested by the worker",
+    )
+    receipt = QuarantinedBatch.objects.get(pk=held.pk).ingest_batch
+    assert (receipt.accepted, receipt.first_reasons) == (3, [])
+    assert TelemetryRaw.objects.filter(site=collector.site).count() == 3

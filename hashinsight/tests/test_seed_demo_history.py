@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
-from control.models import Command, CommandType
+from control.models import Command, CommandType, Curtailment
 from hosting.models import Alert, DowntimeInterval, MaintenanceWindow, WorkOrder, WorkOrderStatus
 from hosting.selectors.downtime import downtime_summary
 from telemetry.models import IngestBatch, Telemetry1m, Telemetry15m, TelemetryDaily
@@ -49,6 +49,12 @@ def test_command_and_maintenance_intervals_name_what_caused_them(seeded):
     assert kinds == {CommandType.REBOOT, CommandType.DISABLE_HASHING}
     curtailed = DowntimeInterval.objects.filter(cause="curtailment")
     assert set(curtailed.values_list("command__created_by_system", flat=True)) == {"curtailment"}
+    # the DR event is a curtailment record whose disable batch caused those intervals
+    order = Curtailment.objects.get()
+    assert order.state == "ended" and order.approved_by_id != order.created_by_id
+    assert set(curtailed.values_list("command__batch_id", flat=True)) == {order.disable_batch_id}
+    enables = Command.objects.filter(batch_id=order.enable_batch_id, command_type=CommandType.ENABLE_HASHING)
+    assert enables.count() == len(order.chosen) > 0
     # every linked command has its attempts; the second reboot needed two
     linked = Command.objects.filter(pk__in=commanded.values("command_id"))
     assert all(c.attempts.count() == c.attempt >= 1 for c in linked)

@@ -17,6 +17,7 @@ def _production_env(**overrides):
         "DATABASE_URL": procs.database_url(),
         "ALLOWED_HOSTS": "noc.example.com",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
+        "COLLECTOR_KEY_KEK": secrets.token_hex(32),
     }
     return procs.clean_env(**{**values, **overrides})
 
@@ -63,6 +64,7 @@ def test_check_lists_every_configuration_problem_together_with_ids():
         TELEMETRY_1M_RETENTION_DAYS="1000",
         COMMAND_DEFAULT_TTL_SEC="999999",
         LOG_FORMAT="xml",
+        COLLECTOR_KEY_KEK="too-short",
     )
     del env["SECRET_KEY"]
     result = procs.manage("check", "--deploy", env=env)
@@ -77,6 +79,7 @@ def test_check_lists_every_configuration_problem_together_with_ids():
         "(hashinsight.E006) TELEMETRY_1M_RETENTION_DAYS=1000 must be at least 1 and at most TELEMETRY_15M_RETENTION_DAYS=730",
         "(hashinsight.E007) COMMAND_DEFAULT_TTL_SEC=999999 must be between 10 and COMMAND_MAX_TTL_SEC=86400",
         "(hashinsight.E008) LOG_FORMAT='xml' must be json or console",
+        "(hashinsight.E010) COLLECTOR_KEY_KEK is not a 32-byte key",
     ):
         assert line in out, out
 
@@ -86,3 +89,11 @@ def test_deploy_checks_are_clean_under_production_settings():
     result = procs.manage("check", "--deploy", "--fail-level", "WARNING", env=_production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_names_a_missing_collector_key_kek():
+    env = _production_env()
+    del env["COLLECTOR_KEY_KEK"]
+    result = procs.manage("check", "--deploy", env=env)
+    assert result.returncode == 1
+    assert "(hashinsight.E010) COLLECTOR_KEY_KEK is not set (DEBUG=False)" in result.stderr

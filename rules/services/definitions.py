@@ -11,7 +11,7 @@ from control.models import PriorityClass
 from control.services.params import command_params_validate, command_type_normalize
 from core.errors import Forbidden
 from rules.errors import InvalidRule
-from rules.models import Metric, Op, Rule, RuleVersion
+from rules.models import Metric, Op, Rule, RuleVersion, ThermalLevel
 from tenants.models import Miner, MinerGroup, Zone
 from tenants.scoping import Capability, can
 
@@ -86,6 +86,8 @@ def rule_validate(rule: Rule) -> None:
         raise InvalidRule("metric", f"unknown metric {rule.metric!r}; one of {', '.join(Metric.values)}")
     if rule.op not in Op.values:
         raise InvalidRule("op", f"one of {', '.join(Op.values)}")
+    if rule.thermal_level and rule.metric not in (Metric.TEMP_MAX, Metric.TEMP_AVG):
+        raise InvalidRule("metric", "a thermal rule (legacy thermal config) watches temp_max or temp_avg")
     rule.threshold = _number(rule.threshold, "threshold")
     if rule.metric in (Metric.OFFLINE, Metric.NOT_HASHING) and rule.threshold not in (0.0, 1.0):
         raise InvalidRule("threshold", f"{rule.metric} is 0 or 1: use op gte with threshold 1")
@@ -133,21 +135,35 @@ def _record(rule: Rule, *, actor: Actor, user, action: str) -> None:
         actor=actor,
         action=action,
         entity=rule,
-        payload={"version": rule.version, "definition": definition},
+        payload={"version": rule.version, "definition": definition}
+        | ({"thermal_level": rule.thermal_level} if rule.thermal_level else {}),
         site_code=rule.site.code,
     )
 
 
-@transaction.atomic
-def rule_create(*, actor: Actor, user, site, **fields) -> Rule:
+def rule_draft(*, user, site, thermal_level: str = "", **fields) -> Rule:
+    """An unsaved rule of `site` from `fields`, checked as rule_create checks one (the caller's
+    scope, then rule_validate): what rule_create saves and what a backtest of a draft replays."""
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise InvalidRule(sorted(unknown)[0], "not a field of a rule")
-    rule = Rule(site=site, created_by=user, **fields)
+    if thermal_level not in ("", *ThermalLevel.values):
+        raise InvalidRule("thermal_level", f"one of {', '.join(ThermalLevel.values)}")
+    rule = Rule(site=site, created_by=user, thermal_level=thermal_level, **fields)
     _require(user, rule)
     rule_validate(rule)
+    return rule
+
+
+@transaction.atomic
+def rule_create(*, actor: Actor, user, site, thermal_level: str = "", **fields) -> Rule:
+    """A new rule at version 1. `thermal_level` marks one of the site's legacy thermal rules
+    (rules.services.thermal); it is set here once and never edited."""
+    rule = rule_draft(user=user, site=site, thermal_level=thermal_level, **fields)
     if Rule.objects.filter(site=site, name=rule.name).exists():
         raise InvalidRule("name", "a rule of this site already has this name")
+    if thermal_level and Rule.objects.filter(site=site, thermal_level=thermal_level).exists():
+        raise InvalidRule("thermal_level", "the site already has this thermal rule")
     rule.save()
     _record(rule, actor=actor, user=user, action="rules.rule.created")
     return rule

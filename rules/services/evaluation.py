@@ -23,10 +23,11 @@ from audit.services import EventSpec, audit_record_many
 from core.periodic import advisory_lock_key
 from hosting.selectors.maintenance import maintenance_occurrences
 from rules import metrics
-from rules.models import HitKind, Mode, Op, Rule, RuleHit, RuleState
+from rules.models import HitKind, Mode, Rule, RuleHit, RuleState
 from rules.services.actions import ACTOR, Decision, act, evidence_attach
-from rules.services.alerting import stale_alerts
-from rules.sql import candidates_sql
+from rules.services.alerting import stale_alerts, stale_alerts_resolve, stale_work_orders
+from rules.services.decision import MaintenanceAt, Observation, decide, lookback_sec
+from rules.sql import candidates_sql, scope_flags, scope_params
 
 
 @dataclass
@@ -37,6 +38,7 @@ class PassReport:
     candidates: int = 0
     stale: int = 0
     stale_alerts: int = 0
+    stale_work_orders: int = 0
     decisions: list[Decision] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -47,7 +49,7 @@ class PassReport:
         head = (
             f"{'dry run: ' if self.dry_run else ''}{self.sites} site(s), {self.rules} rule(s), "
             f"{self.candidates} miner(s) breaching or remembered, {self.stale} stale"
-            f" ({self.stale_alerts} stale alert(s) raised); "
+            f" ({self.stale_alerts} stale alert(s) raised, {self.stale_work_orders} work order(s) opened); "
             + ", ".join(f"{self.count(k)} {k}" for k in HitKind.values)
             + f" in {self.seconds:.2f} s"
         )
@@ -68,54 +70,16 @@ class PassReport:
         return out
 
 
-def _holds(value: float | None, op: str, threshold: float) -> bool:
-    if value is None:
-        return False
-    if op == Op.GT:
-        return value > threshold
-    if op == Op.GTE:
-        return value >= threshold
-    return value < threshold if op == Op.LT else value <= threshold
-
-
-class _Maintenance:
-    """What is under maintenance at `now` at one site: the whole site, zones, miners."""
-
-    def __init__(self, site, now: dt.datetime):
-        self.site = False
-        self.zones: set[int] = set()
-        self.miners: set[int] = set()
-        for o in maintenance_occurrences(site=site, start=now, end=now + dt.timedelta(microseconds=1)):
-            if o.window.miner_id:
-                self.miners.add(o.window.miner_id)
-            elif o.window.zone_id:
-                self.zones.add(o.window.zone_id)
-            else:
-                self.site = True
-
-    def covers(self, miner_pk: int, zone_id: int | None) -> bool:
-        return self.site or miner_pk in self.miners or (zone_id is not None and zone_id in self.zones)
+def _maintenance(site, now: dt.datetime) -> MaintenanceAt:
+    return MaintenanceAt(maintenance_occurrences(site=site, start=now, end=now + dt.timedelta(microseconds=1)), now)
 
 
 def _candidates(rule: Rule, now: dt.datetime) -> list[tuple]:
-    lookback = max(rule.min_duration_sec, 60 * rule.consecutive_samples, rule.stale_sec) + 3600
-    sql = candidates_sql(
-        metric=rule.metric,
-        op=rule.op,
-        zone=bool(rule.zone_id),
-        group=bool(rule.group_id),
-        tenant=bool(rule.tenant_id),
-        miners=bool(rule.miners),
-        excluded=bool(rule.excluded_miners),
-    )
+    lookback = lookback_sec(rule)
+    sql = candidates_sql(metric=rule.metric, op=rule.op, **scope_flags(rule))
     params = {
+        **scope_params(rule),
         "rule": rule.pk,
-        "site": rule.site_id,
-        "zone": rule.zone_id,
-        "group": rule.group_id,
-        "tenant": rule.tenant_id,
-        "miners": rule.miners,
-        "excluded": rule.excluded_miners,
         "threshold": rule.threshold,
         "now": now,
         "lookback_from": now - dt.timedelta(seconds=lookback),
@@ -126,50 +90,8 @@ def _candidates(rule: Rule, now: dt.datetime) -> list[tuple]:
         return cur.fetchall()
 
 
-def _streak(row: tuple, state: RuleState) -> None:
-    """Advance the consecutive-breach count from the raw samples since the last one counted."""
-    live_ts, breach, n_new, trailing, streak_from = row[4], row[6], row[16], row[17], row[18]
-    if not n_new and (state.last_sample_ts is None or live_ts > state.last_sample_ts):
-        n_new, trailing, streak_from = 1, 1 if breach else 0, live_ts  # a live row without its raw sample
-    if n_new:
-        if trailing == n_new and state.count:
-            state.count += n_new
-        else:
-            state.count, state.first_breach_at = trailing, streak_from if trailing else None
-        state.last_sample_ts = max(live_ts, state.last_sample_ts or live_ts)
-
-
-def _decide(rule: Rule, row: tuple, state: RuleState, now: dt.datetime, maintenance: _Maintenance) -> str | None:
-    """The hit this pass makes for one miner (a HitKind), or None; updates `state` in place."""
-    value, breach, live_ts = row[5], row[6], row[4]
-    _streak(row, state)
-    if state.day != now.date():
-        state.day, state.triggers_today = now.date(), 0
-    if state.mode == Mode.TRIGGERED:
-        clear = rule.threshold if rule.clear_threshold is None else rule.clear_threshold
-        if value is not None and not _holds(value, rule.op, clear):
-            state.mode, state.count, state.first_breach_at = Mode.NORMAL, 0, None
-            return HitKind.RECOVERY
-    sustained = (
-        breach
-        and state.count >= rule.consecutive_samples
-        and state.first_breach_at is not None
-        and (live_ts - state.first_breach_at).total_seconds() >= rule.min_duration_sec
-    )
-    if not sustained or (state.cooldown_until is not None and now < state.cooldown_until):
-        return None
-    state.cooldown_until = now + dt.timedelta(seconds=rule.cooldown_sec)
-    if maintenance.covers(row[0], row[3]):
-        return HitKind.SUPPRESSED
-    if state.triggers_today >= rule.daily_cap:
-        return HitKind.CAPPED
-    state.mode, state.last_trigger_at = Mode.TRIGGERED, now
-    state.triggers_today += 1
-    return HitKind.TRIGGER
-
-
 def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) -> None:
-    maintenance = _Maintenance(site, now)
+    maintenance = _maintenance(site, now)
     states, hits, events = [], [], []
     stale: dict[int, tuple[dt.datetime, Rule]] = {}
     decisions: list[Decision] = []
@@ -200,7 +122,8 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
                 triggers_today=row[15] or 0,
                 updated_at=now,
             )
-            kind = _decide(rule, row, state, now, maintenance)
+            obs = Observation(miner_pk, row[3], live_ts, value, row[6], row[16] or 0, row[17] or 0, row[18])
+            kind = decide(rule, obs, state, now, maintenance)
             metrics.rule_evals_total.labels(kind or "no_action").inc()
             states.append(state)
             if kind is not None:
@@ -227,6 +150,8 @@ def _site_pass(site, rules: list[Rule], now: dt.datetime, report: PassReport) ->
         ],
     )
     report.stale_alerts += stale_alerts(actor=ACTOR, site=site, stale=stale, now=now)
+    stale_alerts_resolve(actor=ACTOR, site=site, now=now)
+    report.stale_work_orders += stale_work_orders(actor=ACTOR, site=site, now=now)
     act(decisions, now)
     for d in decisions:
         metrics.rule_hits_total.labels(d.kind).inc()

@@ -55,6 +55,9 @@ def test_stale_data_gives_one_alert_and_no_command(farm, world):  # noqa: F811
     alert = Alert.objects.get()
     assert (alert.kind, alert.miner_id, alert.source) == ("miner_stale", miner.pk, AlertSource.RULE)
     assert Command.objects.count() == 0 and RuleHit.objects.count() == 0
+    farm.step(12, {miner: 60})  # it reports again: the next pass resolves the stale alert
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED and Alert.objects.count() == 1
 
 
 def test_a_dark_collector_replaces_the_per_miner_alerts(farm, world):  # noqa: F811

@@ -10,12 +10,20 @@ class InvalidShape(DomainError):
     error_code = "INVALID_SHAPE"
 
 
-class UnsupportedEncryption(DomainError):
-    """An envelope carrying `payload_enc` (AES-GCM records): the cloud holds no edge key."""
-
-    error_code = "UNSUPPORTED_ENCRYPTION"
-
-
 class EnvelopeSiteMismatch(DomainError):
     status_code = 403
     error_code = "SITE_MISMATCH"
+
+
+class PayloadKeyMissing(DomainError):
+    """An encrypted envelope from a collector without a registered payload key."""
+
+    error_code = "PAYLOAD_KEY_MISSING"
+
+
+class QuarantineFull(DomainError):
+    """The collector already has as many held (quarantined) batches as TELEMETRY_QUARANTINE_MAX_*
+    allow: refused, so the collector keeps this one in its own spool."""
+
+    status_code = 429
+    error_code = "QUARANTINE_FULL"

@@ -1,4 +1,5 @@
 from .batches import IngestBatch
+from .quarantine import CollectorPayloadKey, QuarantinedBatch, QuarantineStatus
 from .rollup import RollupWatermark
 from .tiers import (
     TIER_MODELS,
@@ -11,7 +12,10 @@ from .tiers import (
 
 __all__ = [
     "TIER_MODELS",
+    "CollectorPayloadKey",
     "IngestBatch",
+    "QuarantineStatus",
+    "QuarantinedBatch",
     "RollupWatermark",
     "Telemetry15m",
     "Telemetry1m",

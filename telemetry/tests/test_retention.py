@@ -101,10 +101,20 @@ def test_each_run_writes_one_platform_event_with_the_counts(world):
             partition_name("telemetry_1m", TODAY - dt.timedelta(days=50)),
         ]
     )
-    assert first.payload["rows_deleted"] == {"telemetry_15m": 1, "telemetry_daily": 0, "telemetry_ingestbatch": 1}
+    assert first.payload["rows_deleted"] == {
+        "telemetry_15m": 1,
+        "telemetry_daily": 0,
+        "telemetry_quarantinedbatch": 0,
+        "telemetry_ingestbatch": 1,
+    }
     assert first.payload["cutoffs"]["telemetry_1m"] == ago(45).isoformat()
     assert second.payload["partitions_dropped"] == [] and second.payload["partitions_created"] == 0
-    assert second.payload["rows_deleted"] == {"telemetry_15m": 0, "telemetry_daily": 0, "telemetry_ingestbatch": 0}
+    assert second.payload["rows_deleted"] == {
+        "telemetry_15m": 0,
+        "telemetry_daily": 0,
+        "telemetry_quarantinedbatch": 0,
+        "telemetry_ingestbatch": 0,
+    }
 
 
 def test_the_beat_task_purges_once_per_interval(world):

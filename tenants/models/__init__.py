@@ -1,13 +1,18 @@
 from .access import OPERATOR_ROLES, Role, RoleGrant
 from .aliases import SiteAlias
 from .collectors import Collector, CollectorDevice, CollectorToken
+from .imports import ImportCheckpoint, ImportedRow
 from .inventory import Miner, MinerGroup, MinerOwnership, Site, Tenant, Zone
+from .invitations import Invitation
 
 __all__ = [
     "OPERATOR_ROLES",
     "Collector",
     "CollectorDevice",
     "CollectorToken",
+    "ImportCheckpoint",
+    "ImportedRow",
+    "Invitation",
     "Miner",
     "MinerGroup",
     "MinerOwnership",
@@ -18,6 +23,3 @@ __all__ = [
     "Tenant",
     "Zone",
 ]
-from .invitations import Invitation
-
-__all__ += ["Invitation"]

@@ -2,6 +2,7 @@
 
 from verification.isolation.probes import Case, exact, home_probes, public_probes
 from verification.isolation.probes_admin import (
+    ACCOUNT_LEGACY_SOCIAL_PREFIX,
     ACCOUNT_PUBLIC,
     ACCOUNT_SIGNED_IN,
     ADMIN_SITE_PAGES,
@@ -25,9 +26,11 @@ from verification.isolation.probes_api import (
     collector_probes,
     collector_status_probes,
     command_api_probes,
+    command_board_probes,
     telemetry_admin_history_probes,
     telemetry_read_probes,
 )
+from verification.isolation.probes_curtailment import CURTAILMENT_API_PATHS, curtailment_api_probes
 from verification.isolation.probes_edge import (
     COLLECTOR_HEALTH_PATH,
     EDGE_ORIGINAL_PATHS,
@@ -68,7 +71,15 @@ from verification.isolation.probes_reports import (
     portal_reports_probes,
     sla_report_probes,
 )
-from verification.isolation.probes_rules import RULE_API_PATHS, rule_api_probes
+from verification.isolation.probes_rules import (
+    HOSTING_THERMAL_PATHS,
+    RULE_ADMIN_BACKTEST_PATHS,
+    RULE_API_PATHS,
+    THERMAL_PATHS,
+    rule_admin_backtest_probes,
+    rule_api_probes,
+    thermal_probes,
+)
 from verification.isolation.routes import Route, route_list
 
 CASES: list[Case] = [
@@ -112,15 +123,24 @@ CASES: list[Case] = [
     ),
     Case("telemetry: the original monitor page's history", exact(MONITOR_HISTORY_PATH), monitor_history_probes),
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
+    Case("admin: command board", exact("/admin/control/command/board/"), command_board_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
     Case("operator API: rules", exact(*RULE_API_PATHS), rule_api_probes),
+    Case("admin: rule backtest (a rule's, a draft's)", exact(*RULE_ADMIN_BACKTEST_PATHS), rule_admin_backtest_probes),
+    Case("legacy thermal routes (rules)", exact(*THERMAL_PATHS, *HOSTING_THERMAL_PATHS), thermal_probes),
+    Case("operator API: curtailments", exact(*CURTAILMENT_API_PATHS), curtailment_api_probes),
     Case("evidence pack request", exact(EVIDENCE_REQUEST_PATH), evidence_request_probes),
     Case("evidence pack status and download", exact(*EVIDENCE_PACK_PATHS), evidence_pack_probes),
     Case("admin model", admin_model_covered, admin_model_probes),
     Case("admin: user password", exact("/admin/auth/user/<id>/password/"), admin_user_password_probes),
     Case("admin: view on site", exact("/admin/r/<path:content_type_id>/<path:object_id>/"), admin_view_on_site_probes),
     Case("admin site page", lambda r: r.name in ADMIN_SITE_PAGES or r.path == "/admin/<url>", admin_site_probes),
-    Case("account page (public)", lambda r: r.name in ACCOUNT_PUBLIC, account_public_probes, writes_exempt=OWN_ACCOUNT),
+    Case(
+        "account page (public)",
+        lambda r: r.name in ACCOUNT_PUBLIC or r.path.startswith(ACCOUNT_LEGACY_SOCIAL_PREFIX),
+        account_public_probes,
+        writes_exempt=OWN_ACCOUNT,
+    ),
     Case(
         "account page (signed in)",
         lambda r: r.name in ACCOUNT_SIGNED_IN,

@@ -179,7 +179,15 @@ ACCOUNT_PUBLIC = {
     "account_confirm_email",
     "mfa_authenticate",
     "invitation",
+    # Google / Microsoft sign-in (allauth.socialaccount over OIDC)
+    "openid_connect_login",
+    "openid_connect_callback",
+    "socialaccount_login_cancelled",
+    "socialaccount_login_error",
+    "socialaccount_signup",
 }
+# allauth's deprecated /accounts/social/… paths: redirects to the socialaccount pages above.
+ACCOUNT_LEGACY_SOCIAL_PREFIX = "/accounts/social/"
 ACCOUNT_SIGNED_IN = {
     "account_email",
     "account_change_password",
@@ -194,6 +202,7 @@ ACCOUNT_SIGNED_IN = {
     "mfa_view_recovery_codes",
     "mfa_generate_recovery_codes",
     "mfa_download_recovery_codes",
+    "socialaccount_connections",
 }
 OWN_ACCOUNT = "forms change the caller's own account only"
 
@@ -201,7 +210,13 @@ OWN_ACCOUNT = "forms change the caller's own account only"
 def account_public_probes(route: Route, w: World) -> list[Probe]:
     """Anonymous callers get the page (or the login page, or 404 for a bogus key); a signed-in
     customer gets their own account's answer, with nobody else's data in it."""
-    path = route.fill(key=f"{w.tag}-bogus", uidb36="1", token=f"{w.tag}-bogus")
+    path = route.fill(key=f"{w.tag}-bogus", uidb36="1", token=f"{w.tag}-bogus", provider_id="microsoft")
+    if path.endswith("/login/error/"):  # allauth's "third-party login failure" page answers 401
+        error_page = Reachable(statuses=(200, 401), label_text="sign-in error page")
+        return [
+            Probe(route, "GET", ANON, path, error_page, w.markers_all()),
+            Probe(route, "GET", CUSTOMER_A_OWN, path, error_page, w.markers_b()),
+        ]
     return [
         Probe(
             route, "GET", ANON, path, Reachable(statuses=(200, 404), label_text="login or public page"), w.markers_all()

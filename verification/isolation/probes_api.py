@@ -6,9 +6,9 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent
-from control.models import Command, EdgeSafetyEvent
+from control.models import Command, CommandAck, Curtailment, EdgeSafetyEvent
 from rules.models import Rule, RuleHit
-from telemetry.models import IngestBatch, TelemetryLive
+from telemetry.models import IngestBatch, QuarantinedBatch, TelemetryLive
 from tenants.models import (
     Collector,
     CollectorToken,
@@ -21,6 +21,7 @@ from tenants.models import (
     Tenant,
     Zone,
 )
+from verification.isolation import probes_edge as edge
 from verification.isolation.expect import (
     ApiDenied,
     ApiUnauthenticated,
@@ -40,6 +41,7 @@ from verification.isolation.probes import (
     NOC_X_OWN,
     Probe,
 )
+from verification.isolation.probes_curtailment import curtailment_admin_objects
 from verification.isolation.probes_rules import rule_admin_objects, rule_hit_admin_objects
 from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
@@ -252,11 +254,27 @@ def _receipt(collector: Collector) -> int:
     return found
 
 
-TELEMETRY_SITE_PATHS = (
-    "/api/collector/live/<str:site_id>",
-    "/api/collector/summary/<str:site_id>",
-    "/api/collector/monitor/sites/<str:site_id>/miners/latest",
-)
+def _held(collector: Collector) -> int:
+    """A quarantined (held encrypted) upload of the collector (made once)."""
+    from telemetry.models import QuarantinedBatch
+
+    found = QuarantinedBatch.objects.filter(collector=collector).order_by("pk").values_list("pk", flat=True).first()
+    if found is None:
+        found = QuarantinedBatch.objects.create(
+            site_id=collector.site_id,
+            collector=collector,
+            token=CollectorToken.objects.filter(collector=collector).order_by("pk").first(),
+            endpoint="v1",
+            received_at=timezone.now(),
+            body=b"isolation",
+            body_sha256=f"{collector.pk:064d}",
+            body_bytes=9,
+            reason="PAYLOAD_KEY_MISSING",
+        ).pk
+    return found
+
+
+TELEMETRY_SITE_PATHS = edge.COLLECTOR_SITE_PATHS
 TELEMETRY_MINER_PATHS = ("/api/collector/miners/<str:miner_id>/status", "/api/miners/<str:miner_id>/telemetry")
 TELEMETRY_LIST_PATHS = ("/api/collector/stats", "/api/v1/telemetry/stats", "/api/sites", "/api/miners")
 
@@ -265,15 +283,6 @@ def _missing_like(value: str) -> str:
     """A code or edge id that does not exist yet reads the same to Answer.shape (digits masked):
     the missing-id probe for routes keyed by Site.code or miner_id rather than a number."""
     return re.sub(r"\d+", MISSING_ID, value)
-
-
-def _original_miner_id_probes(route: Route, w: World, fill) -> list[Probe]:
-    """The original's integer miner id (here the pk): another tenant's or site's answers like a missing one."""
-    return [
-        Probe(route, "GET", CUSTOMER_A_ON_B, fill(w.miner_b_x.pk), ApiDenied(), w.markers_b(), fill(MISSING_ID)),
-        Probe(route, "GET", NOC_X_ON_Y, fill(w.miner_b_y.pk), ApiDenied(), w.markers_y(), fill(MISSING_ID)),
-        Probe(route, "GET", CUSTOMER_A_OWN, fill(w.miner_a_x.pk), Reachable(), w.markers_b()),
-    ]
 
 
 def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
@@ -321,7 +330,7 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
                 fill(_missing_like(w.miner_b_y.miner_id)),
             ),
             Probe(route, "GET", CUSTOMER_A_OWN, fill(w.miner_a_x.miner_id), Reachable(), w.markers_b()),
-        ] + (_original_miner_id_probes(route, w, fill) if p.startswith("/api/collector/") else [])
+        ] + (edge.original_miner_id_probes(route, w, fill) if p.startswith("/api/collector/") else [])
     path = route.fill()
     out = [
         Probe(route, "GET", ANON, f"{path}?site_id={x}", ApiUnauthenticated(), w.markers_all()),
@@ -414,22 +423,45 @@ def telemetry_admin_history_probes(route: Route, w: World) -> list[Probe]:
     ]
 
 
-def safety_event(collector: Collector) -> int:
-    """A safety event of the collector's site (made once): fixture rows, the check needs objects to ask for."""
-    now = timezone.now()
-    event, _ = EdgeSafetyEvent.objects.get_or_create(
-        site_id=collector.site_id,
-        collector=collector,
-        miner_ref=f"isolation-{collector.pk}",
-        defaults={"action": "disable", "reason": "temperature_max >= 85", "ts": now, "received_at": now},
-    )
-    return event.pk
+def command_board_probes(route: Route, w: World) -> list[Probe]:
+    """The NOC's live command board (and its JSON refresh): operators only, their own sites only;
+    another site's code and a missing one get the same 403."""
+    path = route.fill()
+    out = [Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all())]
+    for query in ("", "?format=json"):
+        sep = "&" if query else "?"
+        out += [
+            Probe(route, "GET", CUSTOMER_A_ON_B, path + query, NoAccess(), w.markers_b()),
+            Probe(
+                route,
+                "GET",
+                NOC_X_ON_Y,
+                f"{path}{query}{sep}site={w.site_y.code}",
+                NoAccess(),
+                w.markers_y(),
+                f"{path}{query}{sep}site=NO-SUCH-SITE",
+            ),
+            Probe(route, "GET", NOC_X_OWN, path + query, Reachable(), w.markers_y()),
+        ]
+    return out
 
 
-def safety_event_admin_objects(w: World) -> tuple:
-    """(customer A's foreign object, NOC X's foreign object, NOC X's own): site Y's event is
-    foreign to both; customers see no safety event at all."""
-    return safety_event(w.collector_y), safety_event(w.collector_y), safety_event(w.collector_x)
+def _ack(collector: Collector) -> int:
+    """An ACK (unknown: for no command) received from the collector."""
+    from control.models import CommandAck
+
+    found = CommandAck.objects.filter(collector=collector).order_by("pk").values_list("pk", flat=True).first()
+    if found is None:
+        found = CommandAck.objects.create(
+            collector=collector,
+            wire_id="isolation-unknown",
+            device_id="isolation",
+            endpoint="v1",
+            received_at=timezone.now(),
+            payload={"status": "completed"},
+            disposition=CommandAck.Disposition.UNKNOWN,
+        ).pk
+    return found
 
 
 # Every scoped admin model: (customer A's foreign object, NOC X's foreign object, NOC X's own or None).
@@ -455,8 +487,11 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     ),
     TelemetryLive: lambda w: (_live(w, w.miner_b_x), _live(w, w.miner_b_y), _live(w, w.miner_a_x)),
     IngestBatch: lambda w: (_receipt(w.collector_y), _receipt(w.collector_y), _receipt(w.collector_x)),
+    CommandAck: lambda w: (_ack(w.collector_y), _ack(w.collector_y), _ack(w.collector_x)),
+    QuarantinedBatch: lambda w: (_held(w.collector_y), _held(w.collector_y), _held(w.collector_x)),
     SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
-    EdgeSafetyEvent: safety_event_admin_objects,
+    EdgeSafetyEvent: edge.safety_event_admin_objects,
     Rule: rule_admin_objects,
+    Curtailment: curtailment_admin_objects,
     RuleHit: rule_hit_admin_objects,
 }

@@ -4,7 +4,14 @@ from django.utils import timezone
 
 from rules.models import Rule, RuleHit
 from tenants.models import Miner, Site
-from verification.isolation.expect import ApiDenied, ApiUnauthenticated, Reachable, ScopedOrDenied
+from verification.isolation.expect import (
+    ApiDenied,
+    ApiUnauthenticated,
+    LoginRedirect,
+    NoAccess,
+    Reachable,
+    ScopedOrDenied,
+)
 from verification.isolation.probes import ANON, CUSTOMER_A_ON_B, NOC_X_ON_Y, NOC_X_OWN, Probe
 from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
@@ -12,9 +19,13 @@ from verification.isolation.world import ACTOR, MISSING_ID, World
 RULE_API_PATHS = (
     "/api/admin/v1/rules",
     "/api/admin/v1/rules/<int:pk>",
+    "/api/admin/v1/rules/backtest",  # POST a draft: the same gate as a rule create
+    "/api/admin/v1/rules/<int:pk>/backtest",  # POST: another site's rule 403 like a missing one
     "/api/admin/v1/rules/<int:pk>/hits",
     "/api/admin/v1/rule_hits",
 )
+
+RULE_ADMIN_BACKTEST_PATHS = ("/admin/rules/rule/<path:object_id>/backtest/", "/admin/rules/rule/backtest/")
 
 
 def _rule(site: Site) -> int:
@@ -85,3 +96,52 @@ def rule_api_probes(route: Route, w: World) -> list[Probe]:
     if "GET" in route.methods():
         out.append(Probe(route, "GET", NOC_X_OWN, route.fill(pk=own), Reachable(), w.markers_y()))
     return out
+
+
+THERMAL_PATHS = ("/api/thermal/config", "/api/thermal/check")
+HOSTING_THERMAL_PATHS = (
+    "/hosting/api/thermal/config/<int:site_id>",
+    "/hosting/api/thermal/check/<int:site_id>",
+    "/hosting/api/thermal/events/<int:site_id>",
+    "/hosting/api/thermal/stats/<int:site_id>",
+)
+
+
+def thermal_probes(route: Route, w: World) -> list[Probe]:
+    """The legacy thermal routes (site by code or id, in the query/body or the path): operators of
+    the site only; a NOC of X naming Y gets the same 403 as for a missing site; customers 403;
+    anonymous callers 401. Writes are probed only where they must be refused."""
+
+    def at(site) -> str:
+        return route.fill(site_id=site) if "<int:site_id>" in route.raw else f"{route.fill()}?site_id={site}"
+
+    out = []
+    for method in route.methods():
+        out += [
+            Probe(route, method, ANON, at(w.site_y.pk), ApiUnauthenticated(), w.markers_all()),
+            Probe(route, method, CUSTOMER_A_ON_B, at(w.site_x.pk), ApiDenied(), w.markers_b()),
+            Probe(route, method, NOC_X_ON_Y, at(w.site_y.pk), ApiDenied(), w.markers_y(), at(MISSING_ID)),
+        ]
+    if "GET" in route.methods():
+        out.append(Probe(route, "GET", NOC_X_OWN, at(w.site_x.pk), Reachable(), w.markers_y()))
+    return out
+
+
+def rule_admin_backtest_probes(route: Route, w: World) -> list[Probe]:
+    """The admin's backtest pages: a rule's (operators of its site; another site's rule and a missing
+    one the same 403) and the draft's (operators; its site choices only the caller's sites)."""
+    if "object_id" not in route.path:
+        path = route.fill()
+        return [
+            Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all()),
+            *(Probe(route, m, CUSTOMER_A_ON_B, path, NoAccess(), w.markers_b()) for m in ("GET", "POST")),
+            Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
+        ]
+    on_y, own = _rule(w.site_y), _rule(w.site_x)
+    missing = route.fill(object_id=MISSING_ID)
+    return [
+        Probe(route, "GET", ANON, route.fill(object_id=own), LoginRedirect(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_ON_B, route.fill(object_id=own), NoAccess(), w.markers_b(), missing),
+        Probe(route, "GET", NOC_X_ON_Y, route.fill(object_id=on_y), NoAccess(), w.markers_y(), missing),
+        Probe(route, "GET", NOC_X_OWN, route.fill(object_id=own), Reachable(), w.markers_y()),
+    ]

@@ -83,6 +83,11 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument(
+            "--demo-heater",
+            action="store_true",
+            help="one miner per site starts overheating a minute in (+2.5 °C a minute): the demo's rule story",
+        )
+        parser.add_argument(
             "--commands",
             action="store_true",
             help="also poll the cloud's commands, carry them out on the simulated miners and ACK them",
@@ -163,6 +168,10 @@ class Command(BaseCommand):
             collector = self._collector(site, o["collector"])
             token_obj, token = collector_token_create(actor=ACTOR, collector=collector, label="simulate_fleet")
         fleet = Fleet(code, specs, seed=o["seed"], offline_share=o["offline_share"], heating_share=o["heating_share"])
+        if o["demo_heater"]:
+            heater = fleet.miners[min(7, len(fleet.miners) - 1)]
+            heater.heating, heater.outage = (60.0, 2.5), None  # past 85 °C some 9 minutes in
+            self.stdout.write(f"{code}: {heater.spec.miner_id} overheats from a minute in (--demo-heater)")
         uplink = Uplink(o["url"], token=token, site_code=code, device_id=f"sim-{code.lower()}-{o['seed']}")
         self.stdout.write(
             f"{code}: {len(specs)} miners, {o['mode']} mode, raw every {o['interval']:g} s, latest every "

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('control', '0004_index_diet'),
+        ('control', '0006_board_indexes'),
         ('tenants', '0002_site_aliases_and_legacy_keys'),
     ]
 

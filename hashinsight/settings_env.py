@@ -1,0 +1,74 @@
+"""Reading the environment for the settings: the .env file, DEBUG / TESTING, typed readers that
+record a malformed value instead of dying (hashinsight.E003), required variables (E001). Split out of
+settings.py so its parts (settings_identity.py) read the environment the same way."""
+
+import os
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+TESTING = "pytest" in sys.modules or env.bool("TESTING", default=False)
+# A local .env is read when present (make run creates one from .env.example); real
+# environment variables always win over it. Tests never read it: they must not touch dev data.
+# ENV_FILE names another file; ENV_FILE= (empty) reads none (containers, start-up checks).
+_ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if not TESTING and _ENV_FILE:
+    environ.Env.read_env(_ENV_FILE, overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# Dev-only fallbacks: used only when DEBUG=True (or under pytest). Production has no default for any of these.
+_DEV_DEFAULTS = {
+    "SECRET_KEY": "insecure-dev-only-key-never-used-with-debug-off",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/hashinsight",
+    "ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
+    # Tests get their own broker database, so a running dev worker never takes their tasks.
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14" if TESTING else "redis://127.0.0.1:6379/1",
+}
+
+
+# Configuration problems found while reading the environment, as (check id, message). They are
+# reported together as Django system checks (hashinsight/checks.py: `manage.py check --deploy`);
+# every other start-up (gunicorn, celery, any other manage.py command) stops on a missing required
+# variable with one line naming it (hashinsight/startup.py).
+CONFIG_ERRORS: list[tuple[str, str]] = []
+# What a missing required variable reads as until start-up stops: never usable, never empty
+# (Django refuses to load settings with an empty SECRET_KEY, and the check must still run).
+_MISSING = {
+    "SECRET_KEY": "missing-" + "x" * 50,
+    "DATABASE_URL": "postgres://missing.invalid/missing",
+    "ALLOWED_HOSTS": "missing.invalid",
+    "CELERY_BROKER_URL": "redis://missing.invalid:6379/0",
+}
+
+
+def _typed(kind):
+    """env.int / env.float / env.bool that record a malformed value (hashinsight.E003) and go on
+    with the default, so `check` lists every bad variable at once instead of dying on the first."""
+    read = getattr(env, kind)
+
+    def get(name, *, default):
+        try:
+            return read(name, default=default)
+        except (ValueError, environ.ImproperlyConfigured):
+            CONFIG_ERRORS.append(("hashinsight.E003", f"{name}={env.str(name)!r} is not a valid {kind}"))
+            return default
+
+    return get
+
+
+_int, _float, _bool = _typed("int"), _typed("float"), _typed("bool")
+
+
+def _required(name):
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG or TESTING:
+        return _DEV_DEFAULTS[name]
+    CONFIG_ERRORS.append(("hashinsight.E001", f"required environment variable {name} is not set (DEBUG=False)"))
+    return _MISSING[name]

@@ -1,0 +1,1 @@
+"""Google and Microsoft sign-in over OpenID Connect (allauth.socialaccount), invite-only."""
