@@ -10,8 +10,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from control.admin_board import board_view
-from control.models import Command, CommandAck, CommandAttempt, CommandState
-from control.selectors import acks_for, commands_for
+from control.models import Command, CommandAck, CommandAttempt, CommandState, EdgeSafetyEvent
+from control.selectors import acks_for, commands_for, safety_events_for
 from control.services import decisions, params, rollback
 from control.services.audit_check import command_trail
 from core.errors import DomainError
@@ -342,3 +342,28 @@ class CommandAckAdmin(ReadOnlyScopedAdmin):
             return "—"
         url = reverse("admin:control_command_change", args=[ack.command_id])
         return format_html('<a href="{}">#{}</a>', url, ack.command_id)
+
+
+@admin.register(EdgeSafetyEvent)
+class EdgeSafetyEventAdmin(ReadOnlyScopedAdmin):
+    """What the edge's local safety override did by itself (no cloud command asked for it)."""
+
+    scoped = safety_events_for
+    list_display = ("ts", "site", "miner_ref", "action", "temp_max", "reason", "collector", "device_id")
+    list_filter = ("action", ("site", Related))
+    search_fields = ("miner_ref", "device_id")
+    date_hierarchy = "ts"
+    list_select_related = ("site", "collector")
+    fields = readonly_fields = (
+        "ts",
+        "received_at",
+        "site",
+        "collector",
+        "device_id",
+        "miner",
+        "miner_ref",
+        "action",
+        "reason",
+        "temp_max",
+        "snapshot",
+    )

@@ -1,8 +1,9 @@
 """Collector-facing command endpoints (SPEC §4.1, §6.4; COLLECTOR_PROTOCOL §3).
 
-Poll: v1 answers 204 when there is nothing, else 200 {"commands": [...]}; legacy answers 200
-{"success": true, "commands": [...]}. Every ACK the cloud recorded answers 200 — replays, late
-ACKs and unknown ids included — because the collector never re-sends an ACK it lost.
+Poll: v1 answers 204 when there is nothing, else 200 {"commands": [...]} with the original's
+counters beside it; legacy answers 200 {"success": true, "commands": [...], "count"}. Every ACK
+the cloud recorded answers 200 — replays, late ACKs and unknown ids included — because the
+collector never re-sends an ACK it lost; the body adds the original's keys (control.legacy_shapes).
 Legacy paths are deprecated, never removed.
 """
 
@@ -18,6 +19,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from control import legacy_shapes
 from control.services.ack import command_ack
 from control.services.poll import command_poll_lease
 from core.wire import MalformedBody, decode_body, read_body
@@ -45,12 +47,45 @@ def read_ack_body(request) -> dict:
     return payload
 
 
-_CommandList = inline_serializer("EdgeCommandList", {"commands": serializers.ListField(child=serializers.DictField())})
+_CommandList = inline_serializer(
+    "EdgeCommandList",
+    {
+        "commands": serializers.ListField(child=serializers.DictField()),
+        "server_time": serializers.CharField(),
+        **{
+            n: serializers.IntegerField()
+            for n in (
+                "dispatched_count",
+                "miner_command_count",
+                "remote_command_count",
+                "rate_limited_count",
+                "lease_duration_sec",
+            )
+        },
+    },
+)
 _LegacyCommandList = inline_serializer(
     "LegacyEdgeCommandList",
-    {"success": serializers.BooleanField(), "commands": serializers.ListField(child=serializers.DictField())},
+    {
+        "success": serializers.BooleanField(),
+        "commands": serializers.ListField(child=serializers.DictField()),
+        "count": serializers.IntegerField(),
+    },
 )
-_AckAnswer = inline_serializer("EdgeAckAnswer", {"success": serializers.BooleanField()})
+_AckAnswer = inline_serializer(
+    "EdgeAckAnswer",
+    {
+        "success": serializers.BooleanField(),
+        "acknowledged": serializers.BooleanField(required=False, help_text="v1 path"),
+        "command_source": serializers.CharField(required=False, help_text="v1 path: always miner"),
+        "command_id": serializers.CharField(required=False, help_text="v1 path: the wire id ACKed"),
+        "replayed": serializers.BooleanField(required=False, help_text="v1 path"),
+        "message": serializers.CharField(required=False, help_text="legacy result path"),
+        "command_status": serializers.CharField(
+            allow_null=True, required=False, help_text="the original's status name; null for an unknown id"
+        ),
+    },
+)
 _LIMIT = OpenApiParameter(
     "limit", int, description="Commands to lease at most (default COMMAND_POLL_LIMIT, capped at COMMAND_POLL_MAX)."
 )
@@ -73,7 +108,7 @@ class CommandPollApi(_CollectorApi):
         commands = command_poll_lease(principal=request.user, limit=_poll_limit(request))
         if not commands:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response({"commands": commands})
+        return Response({"commands": commands, **legacy_shapes.poll_counts(commands)})
 
 
 class LegacyCommandPendingApi(_CollectorApi):
@@ -86,7 +121,7 @@ class LegacyCommandPendingApi(_CollectorApi):
         if site_id is not None:
             request.user.site_check(site_id)
         commands = command_poll_lease(principal=request.user, limit=_poll_limit(request))
-        return Response({"success": True, "commands": commands})
+        return Response({"success": True, "commands": commands, "count": len(commands)})
 
 
 @extend_schema_view(
@@ -110,8 +145,14 @@ class CommandAckApi(_CollectorApi):
 
     @extend_schema(request={"application/json": dict}, responses=_AckAnswer)
     def post(self, request, command_id: str):
-        command_ack(principal=request.user, wire_id=command_id, payload=read_ack_body(request), endpoint=self.endpoint)
-        return Response(_ACK_OK)
+        ack = command_ack(
+            principal=request.user, wire_id=command_id, payload=read_ack_body(request), endpoint=self.endpoint
+        )
+        return Response(self.answer(ack))
+
+    @staticmethod
+    def answer(ack) -> dict:
+        return {**_ACK_OK, **legacy_shapes.v1_ack(ack)}
 
 
 class LegacyCommandResultApi(CommandAckApi):
@@ -122,6 +163,10 @@ class LegacyCommandResultApi(CommandAckApi):
     @extend_schema(request={"application/json": dict}, responses=_AckAnswer, deprecated=True)
     def post(self, request, command_id: str):
         return super().post(request, command_id)
+
+    @staticmethod
+    def answer(ack) -> dict:
+        return {**_ACK_OK, **legacy_shapes.legacy_result(ack)}
 
 
 class LegacyCommandAckApi(_CollectorApi):

@@ -1,7 +1,9 @@
 """The original application's operator command routes (/api/collector/commands…, SPEC §11):
-deprecated aliases of the v1 views, in the old body and answer shapes; never removed."""
+deprecated, never removed; the original's body and answer (control.legacy_shapes) around the same
+services as the v1 views."""
 
-from django.db.models import Count
+from django.db.models import Count, Min
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -9,19 +11,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from control.api_admin import ORDERING, command_create_from_request, filtered
+from control import legacy_shapes
+from control.api_admin import command_create_from_request
 from control.api_serializers import (
-    CommandOut,
     CreateIn,
-    FilterIn,
     ReasonIn,
     command_or_403,
     valid,
 )
+from control.models import Command
 from control.selectors import commands_for
 from control.services import decisions
-from core.api.pagination import paginate
-from tenants import scoping
+from telemetry.legacy_shapes import legacy_site_get
 from tenants.permissions import IsOperator
 
 # --- legacy (/api/collector/commands…, deprecated) -------------------------------------------------
@@ -50,35 +51,71 @@ def _legacy(body) -> dict:
     return {"success": True, **body} if isinstance(body, dict) else {"success": True, "data": body}
 
 
-@extend_schema(deprecated=True, request=LegacyCreateIn, responses=OpenApiTypes.OBJECT)
+def _original_in(request) -> dict:
+    """The original's body → LegacyCreateIn, its integer site id resolved to the site's code."""
+    raw = request.data if isinstance(request.data, dict) else {}
+    data = valid(LegacyCreateIn, legacy_shapes.original_body(raw))
+    data["site_id"] = legacy_site_get(request.user, data["site_id"]).code
+    return data
+
+
+def _reload(pk: int) -> Command:
+    return Command.objects.select_related("site", "miner").annotate(sent_at=Min("attempts__leased_at")).get(pk=pk)
+
+
+@extend_schema(
+    deprecated=True,
+    request=LegacyCreateIn,
+    responses=OpenApiTypes.OBJECT,
+    description="The original's body: miner_id, site_id (integer id, code or alias), command_type "
+    "(enable / disable / restart or this project's names), parameters, priority, ttl_minutes (default 30). "
+    "200 {success, command: the original's command dict, command_id, message}; a dry run answers this "
+    "project's preview.",
+)
 class LegacyCommandCreateApi(APIView):
-    """POST /api/collector/commands — deprecated alias of POST /api/admin/v1/commands (one miner)."""
+    """POST /api/collector/commands — create one command, in the original's body and answer."""
 
     permission_classes = [IsOperator]
 
     def post(self, request):
-        data = valid(LegacyCreateIn, request.data)
+        data = _original_in(request)
         body, code = command_create_from_request(request, data)
-        return Response(_legacy({"command_id": body.get("id"), "command": body} if "id" in body else body), status=code)
+        if "id" not in body:  # a dry run (this project's addition): its preview as is
+            return Response(_legacy(body), status=code)
+        command = legacy_shapes.command_dicts([_reload(body["id"])])[0]
+        message = "Command created successfully"
+        return Response({"success": True, "command": command, "command_id": body["id"], "message": message})
 
 
-@extend_schema(deprecated=True, request=LegacyCreateIn, responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    deprecated=True,
+    request=LegacyCreateIn,
+    responses=OpenApiTypes.OBJECT,
+    description="The original's body (miner_ids, site_id, command_type, parameters, priority, ttl_minutes). "
+    "200 {success, count, command_ids, message}, and this project's batch answer beside them "
+    "(batch_id, approval_required, created, existing, skipped…).",
+)
 class LegacyCommandBatchApi(APIView):
-    """POST /api/collector/commands/batch — deprecated alias of a batch POST /api/admin/v1/commands."""
+    """POST /api/collector/commands/batch — one command per miner, in the original's body and answer."""
 
     permission_classes = [IsOperator]
 
     def post(self, request):
-        data = valid(LegacyCreateIn, request.data)
+        data = _original_in(request)
         if "miner_id" in data:
             data["miners"] = [data.pop("miner_id")]
         body, code = command_create_from_request(request, data)
-        return Response(_legacy(body), status=code)
+        if body.get("dry_run"):
+            return Response(_legacy(body), status=code)
+        ids = [c["id"] for c in body["created"] + body["existing"]]
+        message = f"{len(ids)} commands created successfully"
+        return Response(_legacy({"count": len(ids), "command_ids": ids, "message": message, **body}))
 
 
 @extend_schema(deprecated=True, request=ReasonIn, responses=OpenApiTypes.OBJECT)
 class LegacyCommandCancelApi(APIView):
-    """DELETE /api/collector/commands/<id>[?reason=…] — deprecated alias of …/<id>/cancel."""
+    """DELETE /api/collector/commands/<id>[?reason=…] — cancel: {success, message, command_id, state}.
+    A command already leased to a collector needs a reason (it may be executing)."""
 
     permission_classes = [IsOperator]
 
@@ -90,25 +127,57 @@ class LegacyCommandCancelApi(APIView):
         result = decisions.command_cancel(
             actor=Actor.user(request.user), user=request.user, command=command, reason=reason
         )
-        return Response(_legacy({"command_id": result.pk, "state": result.state}))
+        message = "Command cancelled successfully"
+        return Response(_legacy({"message": message, "command_id": result.pk, "state": result.state}))
 
 
-@extend_schema(deprecated=True, parameters=[FilterIn], responses=OpenApiTypes.OBJECT)
+class HistoryIn(serializers.Serializer):
+    """The original's history filters."""
+
+    site_id = serializers.CharField(required=False, max_length=64)
+    miner_id = serializers.CharField(required=False, max_length=128)
+    status = serializers.ChoiceField(choices=list(legacy_shapes.ORIGINAL_STATES), required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=50)
+
+
+@extend_schema(
+    deprecated=True,
+    parameters=[HistoryIn],
+    responses=OpenApiTypes.OBJECT,
+    description="Newest first, the original's filters (site_id integer id or code, miner_id, status: "
+    "pending / sent / executing / completed / failed / expired / cancelled, limit ≤ 1000): "
+    "{success, commands: [the original's command dict], count}. This project's list: GET /api/admin/v1/commands.",
+)
 class LegacyCommandHistoryApi(APIView):
-    """GET /api/collector/commands/history — deprecated alias of GET /api/admin/v1/commands."""
+    """GET /api/collector/commands/history — the original's command history."""
 
     permission_classes = [IsOperator]
 
     def get(self, request):
-        page, paginator = paginate(request, filtered(request), ordering=ORDERING)
-        return Response(_legacy({"commands": CommandOut(page, many=True).data, "next": paginator.get_next_link()}))
+        f = valid(HistoryIn, request.query_params)
+        qs = commands_for(request.user).select_related("site", "miner")
+        if "site_id" in f:
+            qs = qs.filter(site=legacy_site_get(request.user, f["site_id"]))
+        if "miner_id" in f:
+            qs = qs.filter(miner__miner_id=f["miner_id"])
+        if "status" in f:
+            qs = qs.filter(state__in=legacy_shapes.ORIGINAL_STATES[f["status"]])
+        qs = qs.annotate(sent_at=Min("attempts__leased_at")).order_by("-created_at", "-pk")[: f["limit"]]
+        commands = legacy_shapes.command_dicts(qs)
+        return Response({"success": True, "commands": commands, "count": len(commands)})
 
 
 class StatsIn(serializers.Serializer):
     site_id = serializers.CharField(required=False, max_length=64)
 
 
-@extend_schema(deprecated=True, parameters=[StatsIn], responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    deprecated=True,
+    parameters=[StatsIn],
+    responses=OpenApiTypes.OBJECT,
+    description="{success, stats: {<original status>: n}, active_pending, total} and this project's "
+    "by_state / by_type beside them.",
+)
 class LegacyCommandStatsApi(APIView):
     """GET /api/collector/commands/stats[?site_id=] — counts by state and type in the caller's scope."""
 
@@ -118,11 +187,19 @@ class LegacyCommandStatsApi(APIView):
         f = valid(StatsIn, request.query_params)
         qs = commands_for(request.user)
         if "site_id" in f:
-            qs = qs.filter(site=scoping.site_get(request.user, f["site_id"]))
+            qs = qs.filter(site=legacy_site_get(request.user, f["site_id"]))
         by_state = dict(qs.order_by().values_list("state").annotate(n=Count("id")))
         by_type = dict(qs.order_by().values_list("command_type").annotate(n=Count("id")))
+        pending = qs.filter(state__in=legacy_shapes.ORIGINAL_STATES["pending"], expires_at__gte=timezone.now())
         return Response(
             _legacy(
-                {"site_id": f.get("site_id"), "total": sum(by_state.values()), "by_state": by_state, "by_type": by_type}
+                {
+                    "stats": legacy_shapes.original_stats(by_state),
+                    "active_pending": pending.count(),
+                    "total": sum(by_state.values()),
+                    "site_id": f.get("site_id"),
+                    "by_state": by_state,
+                    "by_type": by_type,
+                }
             )
         )

@@ -9,7 +9,8 @@ import uuid
 from django.db.models import CharField, Count, Min, Q, QuerySet
 from django.db.models.functions import Cast, Coalesce
 
-from control.models import Command, CommandAck, Curtailment
+from control.models import Command, CommandAck, Curtailment, EdgeSafetyEvent
+from tenants import scoping
 from tenants.scoping import Capability, scope_for
 
 
@@ -22,6 +23,15 @@ def commands_for(user, capability: str = Capability.VIEW) -> QuerySet[Command]:
     if capability == Capability.VIEW and scope.customer_tenant_ids:
         cond |= Q(tenant__in=scope.customer_tenant_ids)
     return qs.filter(cond)
+
+
+def safety_events_for(user, capability: str = Capability.VIEW) -> QuerySet[EdgeSafetyEvent]:
+    """The edge's own safety actions: operators of the site (or of the miner's zone) only — they
+    report on a site's machines, not on a customer's account."""
+    scope = scope_for(user)
+    if not scope.is_operator:
+        return EdgeSafetyEvent.objects.none()
+    return EdgeSafetyEvent.objects.filter(scoping.miner_or_site_q(user, capability))
 
 
 def command_get_for(user, pk, capability: str = Capability.VIEW) -> Command | None:

@@ -3,7 +3,7 @@ paths of the original application (SPEC §11)."""
 
 from django.urls import path
 
-from hosting.api import alerts, downtime, legacy, maintenance, work_orders
+from hosting.api import alerts, downtime, legacy, legacy_collector, maintenance, work_orders
 
 V1 = "api/v1/hosting/"
 
@@ -51,5 +51,6 @@ urlpatterns = [
         legacy.LegacyMonitoringIncidentsApi.as_view(),
         name="legacy-hosting-monitoring-incidents",
     ),
-    path("api/collector/alerts", legacy.LegacyCollectorAlertsApi.as_view(), name="legacy-collector-alerts"),
+    path("api/collector/alerts", legacy_collector.LegacyCollectorAlertsApi.as_view(), name="legacy-collector-alerts"),
+    path("api/collector/stats", legacy_collector.LegacyCollectorStatsApi.as_view(), name="legacy-collector-stats"),
 ]

@@ -3,7 +3,8 @@
 The collector treats anything but 200 {"success": true} as "spool and re-send forever", so an
 upload the cloud has taken answers 200 even when records were rejected; only whole-request
 failures (401, 403, 400, 413, 429) answer otherwise. An encrypted envelope that cannot be opened
-yet is held and answered 200 {"success": true, "quarantined": true} (telemetry.quarantine).
+yet is held and answered 200 {"success": true, "quarantined": true} (telemetry.quarantine). Beside this
+project's receipt keys each path answers the original application's keys (telemetry.legacy_shapes).
 """
 
 import time
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.wire import read_body
+from telemetry import legacy_shapes as shapes
 from telemetry import metrics
 from telemetry.models import QuarantinedBatch
 from telemetry.services import telemetry_ingest_batch
@@ -48,6 +50,19 @@ _RESULT = inline_serializer(
             },
             many=True,
         ),
+        # the original application's keys (docs/COMPATIBILITY.md)
+        "inserted": serializers.IntegerField(required=False, help_text="legacy path: miners seen for the first time"),
+        "updated": serializers.IntegerField(required=False, help_text="legacy path: the other stored records"),
+        "data": serializers.DictField(
+            required=False, help_text="legacy path: processed, inserted, updated, online, offline, processing_time_ms"
+        ),
+        "processed": serializers.IntegerField(required=False, help_text="v1 paths: records stored"),
+        "received_at": serializers.CharField(required=False, help_text="v1 paths: naive UTC ISO-8601 + Z"),
+        "source": serializers.CharField(required=False, help_text="v1 paths: legacy (a bare list) or v1"),
+        "site_id": serializers.IntegerField(required=False, help_text="v1 paths: the original's integer site id"),
+        "zone_id": serializers.CharField(required=False, allow_null=True),
+        "device_id": serializers.CharField(required=False, allow_null=True),
+        "warnings": serializers.ListField(child=serializers.CharField(), required=False),
     },
 )
 _HEADERS = [
@@ -112,6 +127,7 @@ class _TelemetryUploadApi(APIView):
                     "errors": [],
                 }
             )
+        zone_code = request.META.get("HTTP_X_ZONE_ID", "").strip()
         return Response(
             {
                 "success": True,
@@ -122,8 +138,13 @@ class _TelemetryUploadApi(APIView):
                 "endpoint": self.endpoint,
                 "batch_id": batch.pk,
                 "errors": batch.first_reasons,
+                **self.original(batch, request.user, zone_code),
             }
         )
+
+    @staticmethod
+    def original(batch, principal, zone_code: str) -> dict:
+        return {}
 
 
 class TelemetryUploadLegacyApi(_TelemetryUploadApi):
@@ -132,8 +153,17 @@ class TelemetryUploadLegacyApi(_TelemetryUploadApi):
 
     endpoint = "legacy"
 
+    @staticmethod
+    def original(batch, principal, zone_code: str) -> dict:
+        return shapes.upload_answer(batch)
+
 
 class TelemetryBatchApi(_TelemetryUploadApi):
-    """POST /api/edge/v1/telemetry/batch — telemetry_envelope.v1, or a bare list (auto mode)."""
+    """POST /api/edge/v1/telemetry/batch (and the original's /ingest) — telemetry_envelope.v1, or a
+    bare list (auto mode)."""
 
     endpoint = "v1"
+
+    @staticmethod
+    def original(batch, principal, zone_code: str) -> dict:
+        return shapes.batch_answer(batch, site=principal.site, zone_code=zone_code, device_id=principal.device_id)

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from telemetry import legacy_shapes as shapes
 from telemetry import selectors
 from tenants.collector_auth import CollectorPrincipal, CollectorTokenAuthentication
 from tenants.collector_throttle import CollectorPollThrottle
@@ -23,6 +24,19 @@ _SELF_CHECK = inline_serializer(
         "token_prefix": serializers.CharField(),
         "device_id": serializers.CharField(),
         "server_time": serializers.DateTimeField(),
+        "data": inline_serializer(
+            "CollectorStatusOriginal",
+            {
+                "site_id": serializers.IntegerField(
+                    help_text="the original's integer site id (legacy_id alias, else pk)"
+                ),
+                "total_miners": serializers.IntegerField(help_text="miners of the site that ever reported"),
+                "online_miners": serializers.IntegerField(help_text="of those, the ones whose last sample said online"),
+                "last_upload": serializers.CharField(allow_null=True, help_text="naive UTC ISO-8601, no Z"),
+                "collector_name": serializers.CharField(),
+            },
+            help_text="the original application's answer (its collectors and manual read `data`)",
+        ),
     },
 )
 _SITES = inline_serializer(
@@ -85,7 +99,8 @@ class CollectorStatusApi(APIView):
             ),
             429: OpenApiResponse(description="RATE_LIMITED (collectors): COLLECTOR_POLL_RATE exceeded; Retry-After"),
         },
-        description="With a collector token: the token's self-check. Signed in: per site you may see, miner counts "
+        description="With a collector token: the token's self-check, and under `data` the original "
+        "application's answer. Signed in: per site you may see, miner counts "
         "per state (your miners only) and, for operators, the site's collectors.",
     )
     def get(self, request):
@@ -96,6 +111,7 @@ class CollectorStatusApi(APIView):
     @staticmethod
     def _self_check(principal: CollectorPrincipal) -> dict:
         collector = principal.collector
+        figures = selectors.collector_site_figures(collector.site)
         return {
             "success": True,
             "site_id": collector.site.code,
@@ -104,4 +120,10 @@ class CollectorStatusApi(APIView):
             "token_prefix": principal.token.prefix,
             "device_id": principal.device_id,
             "server_time": timezone.now(),
+            "data": shapes.status_data(
+                site=collector.site,
+                collector_name=collector.name,
+                counts=figures,
+                last_upload=figures["last_upload"],
+            ),
         }

@@ -256,6 +256,8 @@ def site_summary(user, site: Site, *, now=None) -> dict:
             n=Count("pk"),
             hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
             temp=Max("lv__temperature_max", filter=fresh),
+            temp_sum=Sum("lv__temperature_avg", filter=fresh),
+            temp_n=Count("lv__temperature_avg", filter=fresh),
             last=Max("lv__ts"),
         )
     )
@@ -268,6 +270,7 @@ def site_summary(user, site: Site, *, now=None) -> dict:
         "temperature_max": None,
         "last_sample_at": None,
     }
+    temp_sum, temp_n = 0.0, 0
     for g in groups:
         out[g["state"]] = g["n"]
         out["miners"] += g["n"]
@@ -276,11 +279,14 @@ def site_summary(user, site: Site, *, now=None) -> dict:
             out["temperature_max"] = g["temp"]
         if g["last"] is not None and (out["last_sample_at"] is None or g["last"] > out["last_sample_at"]):
             out["last_sample_at"] = g["last"]
+        temp_sum, temp_n = temp_sum + (g["temp_sum"] or 0.0), temp_n + g["temp_n"]
+    out["temperature_avg"] = temp_sum / temp_n if temp_n else None
     return out
 
 
-def fleet_summary(user, *, now=None) -> list[dict]:
-    """site_summary for every site the user sees, in one grouped query."""
+def fleet_summary(user, *, now=None, with_pk: bool = False) -> list[dict]:
+    """site_summary for every site the user sees, in one grouped query; `with_pk` adds each
+    site's `pk` and `temperature_avg` (the original application's per-site figures)."""
     sites = dict(scoping.sites_for(user).values_list("pk", "code"))
     qs = miners_with_state(user, site_ids=list(sites), now=now)
     fresh = Q(lv__ts__gte=stale_cutoff(now))
@@ -291,6 +297,8 @@ def fleet_summary(user, *, now=None) -> list[dict]:
             n=Count("pk"),
             hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
             temp=Max("lv__temperature_max", filter=fresh),
+            temp_sum=Sum("lv__temperature_avg", filter=fresh),
+            temp_n=Count("lv__temperature_avg", filter=fresh),
         )
     )
     per_site: dict[int, dict[str, Any]] = {
@@ -305,6 +313,7 @@ def fleet_summary(user, *, now=None) -> list[dict]:
         }
         for pk, code in sites.items()
     }
+    temps: dict[int, list] = {pk: [0.0, 0] for pk in sites}
     for g in groups:
         s = per_site[g["site_id"]]
         s[g["state"]] = g["n"]
@@ -312,6 +321,12 @@ def fleet_summary(user, *, now=None) -> list[dict]:
         s["hashrate_5s_ghs"] += g["hashrate"] or 0.0
         if g["temp"] is not None and (s["temperature_max"] is None or g["temp"] > s["temperature_max"]):
             s["temperature_max"] = g["temp"]
+        temps[g["site_id"]][0] += g["temp_sum"] or 0.0
+        temps[g["site_id"]][1] += g["temp_n"]
+    if with_pk:
+        for pk, s in per_site.items():
+            total, n = temps[pk]
+            s["pk"], s["temperature_avg"] = pk, (total / n if n else None)
     return sorted(per_site.values(), key=lambda s: s["site_id"])
 
 
@@ -387,3 +402,30 @@ def live_rows_for(user, capability: str = Capability.VIEW, *, now=None) -> Query
     coverage = coverage_get(scoping.sites_for(user, capability).values("pk"), now=now)
     rows = TelemetryLive.objects.filter(miner__in=scoping.miners_for(user, capability).values("pk"))
     return rows.annotate(state=state_expression(coverage, now=now, live="", miner="miner__"))
+
+
+def collector_site_figures(site: Site) -> dict:
+    """What the original's collector status counted for the token's site: its live rows (miners
+    that ever reported), how many of them last said online, and the newest upload receipt."""
+    agg = TelemetryLive.objects.filter(site=site).aggregate(
+        total=Count("pk"), online=Count("pk", filter=Q(online=True))
+    )
+    last = IngestBatch.objects.filter(site=site).aggregate(last=Max("received_at"))["last"]
+    return {"total": agg["total"], "online": agg["online"], "last_upload": last}
+
+
+def site_uploads(user, *, now=None) -> tuple[dict[int, dt.datetime], int] | None:
+    """Operators: the newest upload receipt per site they see, and how many of their active
+    collectors uploaded within stale. None for customers (collectors are operator-only, SPEC §2)."""
+    if not scoping.scope_for(user).is_operator:
+        return None
+    last = dict(
+        ingest_batches_for(user)
+        .order_by()
+        .values_list("site_id")
+        .annotate(last=Max("received_at"))
+        .values_list("site_id", "last")
+    )
+    uploaded = IngestBatch.objects.filter(collector=OuterRef("pk"), received_at__gte=stale_cutoff(now))
+    active = scoping.collectors_for(user).filter(is_active=True).filter(Exists(uploaded)).count()
+    return last, active

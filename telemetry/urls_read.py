@@ -26,10 +26,21 @@ urlpatterns: list = [
         name="legacy-telemetry-miner",
     ),
     path("api/sites/<str:site_id>/miners", api_legacy_v1.LegacySiteMinersApi.as_view(), name="legacy-site-miners"),
+    path("api/v1/telemetry/stats", api_legacy.TelemetryStatsApi.as_view(), name="telemetry-stats"),
     # legacy (SPEC §11): deprecated, never removed
     path("api/collector/live/<str:site_id>", api_legacy.LegacyLiveApi.as_view(), name="legacy-collector-live"),
     path("api/collector/summary/<str:site_id>", api_legacy.LegacySummaryApi.as_view(), name="legacy-collector-summary"),
-    path("api/collector/stats", api_legacy.LegacyStatsApi.as_view(), name="legacy-collector-stats"),
+    # /api/collector/stats: routed by hosting (its answer counts open alerts)
+    path(
+        "api/collector/monitor/sites/<str:site_id>/miners/latest",
+        api_legacy.LegacyMonitorLatestApi.as_view(),
+        name="legacy-collector-monitor-latest",
+    ),
+    path(
+        "api/collector/monitor/sites/<str:site_id>/miners/<str:miner_id>/history",
+        api_legacy.LegacyMonitorHistoryApi.as_view(),
+        name="legacy-collector-monitor-history",
+    ),
     path(
         "api/collector/miners/<str:miner_id>/status",
         api_legacy.LegacyMinerStatusApi.as_view(),

@@ -13,6 +13,7 @@ from .commands import (
     wire_id_of,
 )
 from .curtailment import CURTAILMENT_TRANSITIONS, Curtailment, CurtailmentState
+from .safety import EdgeSafetyEvent
 from .signing import CommandSigningKey
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "CommandState",
     "CommandSigningKey",
     "CommandType",
+    "EdgeSafetyEvent",
     "Curtailment",
     "CurtailmentState",
     "Outcome",

@@ -16,7 +16,14 @@ from tenants.scoping import miners_for
 S = CommandState
 T = CommandType
 
-TYPE_ALIASES = {"reboot_device": T.REBOOT}
+# Other names a creator may use: the original application's (enable / disable / restart) and
+# reboot_device. Answers to the original's clients map back through poll.EDGE_ACTION.
+TYPE_ALIASES = {
+    "reboot_device": T.REBOOT,
+    "restart": T.REBOOT,
+    "enable": T.ENABLE_HASHING,
+    "disable": T.DISABLE_HASHING,
+}
 HIGH_RISK_TYPES = frozenset({T.REBOOT, T.DISABLE_HASHING, T.POWER_OFF, T.POWER_ON})
 # Types that change a miner's draw; the estimate is the nominal power of each miner (an upper bound).
 POWER_IMPACT_TYPES = frozenset(
@@ -94,7 +101,8 @@ def command_type_normalize(command_type) -> str:
     name = TYPE_ALIASES.get(command_type, command_type)
     if name not in T.values:
         raise InvalidParams(
-            "command_type", f"unknown type {command_type!r}; one of {', '.join(T.values)} (alias reboot_device)"
+            "command_type",
+            f"unknown type {command_type!r}; one of {', '.join(T.values)} (or {', '.join(TYPE_ALIASES)})",
         )
     return name
 

@@ -259,16 +259,21 @@ def test_legacy_paths_create_cancel_list_and_count(as_user, world, noc_x):
         "/api/collector/commands",
         {"site_id": "SITE-X", "miner_id": world.miners_a_x[0].miner_id, "command": "set_fan", "params": {"speed": 40}},
     )
-    assert r.status_code == 201 and r.json()["success"] is True
+    assert r.status_code == 200 and r.json()["success"] is True  # the original answered 200
     pk = r.json()["command_id"]
     r = post(
         client,
         "/api/collector/commands/batch",
         {"site_id": "SITE-X", "miner_ids": [m.miner_id for m in world.miners_b_x], "action": "enable_hashing"},
     )
-    assert r.status_code == 201 and len(r.json()["created"]) == 2
+    assert r.status_code == 200 and len(r.json()["created"]) == r.json()["count"] == 2
     r = client.delete(f"/api/collector/commands/{pk}?reason=oops")
-    assert r.json() == {"success": True, "command_id": pk, "state": "canceled"}
+    assert r.json() == {
+        "success": True,
+        "message": "Command cancelled successfully",
+        "command_id": pk,
+        "state": "canceled",
+    }
     assert len(client.get("/api/collector/commands/history").json()["commands"]) == 3
     stats = client.get("/api/collector/commands/stats", {"site_id": "SITE-X"}).json()
     assert (stats["total"], stats["by_state"], stats["by_type"]) == (

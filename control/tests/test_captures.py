@@ -124,7 +124,7 @@ def test_08_v1_poll_hands_out_the_seven_commands_in_the_collector_vocabulary(cli
 
 def test_09_legacy_poll_empty_and_with_a_command(client, acc):
     token, miners = acc
-    assert send(client, "09-legacy-poll-empty", token).json() == {"success": True, "commands": []}
+    assert send(client, "09-legacy-poll-empty", token).json() == {"success": True, "commands": [], "count": 0}
     ControlCommandFactory(miner=miners["S21_0002"], command_type=CommandType.DISABLE_HASHING)
     resp = send(client, "09-legacy-poll-command", token)
     assert resp.status_code == 200 and resp.json()["success"] is True
@@ -166,7 +166,7 @@ def test_ack_capture_answers_200_and_decides_its_command(client, acc, name, stat
     _lease_to(client, token, name)
     wire_path = request["path"].replace(request["path"].split("/")[-2], str(cmd.pk))
     resp = send(client, name, token, path=wire_path)
-    assert resp.status_code == 200 and resp.json() == {"success": True}
+    assert resp.status_code == 200 and resp.json()["success"] is True
     cmd.refresh_from_db()
     assert (cmd.state, cmd.error_code, cmd.outcome) == (state, error_code, outcome)
     ack = CommandAck.objects.get(command=cmd)

@@ -151,7 +151,7 @@ def test_legacy_poll_answers_success_and_a_list(client, world):
     assert resp.status_code == 200 and resp.json()["success"] is True
     assert [c["command_id"] for c in resp.json()["commands"]] == [str(cmd.pk)]
     empty = client.get("/api/collector/commands/pending", **collector_headers(world.token_x, "SITE-X"))
-    assert empty.json() == {"success": True, "commands": []}
+    assert empty.json() == {"success": True, "commands": [], "count": 0}
 
 
 def test_legacy_poll_for_another_site_code_is_403_and_leases_nothing(client, world):

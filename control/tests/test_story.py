@@ -106,7 +106,7 @@ def test_a_proposed_command_is_approved_leased_acked_verified_and_its_story_read
                 "after": after,
             },
         )
-        assert (r.status_code, r.json()) == (200, {"success": True})
+        assert (r.status_code, r.json()["success"], r.json()["command_status"]) == (200, True, "executing")
         assert Command.objects.get(pk=pk).state == CommandState.ACKED  # no sample yet: verification waits
 
         # A second command, on another miner, goes through the legacy protocol.
@@ -135,7 +135,7 @@ def test_a_proposed_command_is_approved_leased_acked_verified_and_its_story_read
             legacy,
             {"command_id": str(legacy_pk), "status": "completed", "result_code": 0, "before": {"frequency_avg": 490.0}},
         )
-        assert (r.status_code, r.json()) == (200, {"success": True})
+        assert (r.status_code, r.json()["success"], r.json()["command_status"]) == (200, True, "executing")
 
         # Telemetry in the collector's format: hashing stopped, the frequency moved.
         clock.shift(20)

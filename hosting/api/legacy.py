@@ -208,9 +208,3 @@ class LegacyMonitoringIncidentsApi(LegacyIncidentsApi):
     """GET /hosting/api/monitoring/incidents (deprecated): {success, incidents, pagination}."""
 
     paged = True
-
-
-class LegacyCollectorAlertsApi(LegacyIncidentsApi):
-    """GET /api/collector/alerts (deprecated): {success, alerts}."""
-
-    key = "alerts"

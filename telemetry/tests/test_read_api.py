@@ -33,7 +33,10 @@ GET_PATHS = [
     "/api/collector/live/SITE-X",
     "/api/collector/summary/SITE-X",
     "/api/collector/stats",
+    "/api/v1/telemetry/stats",
+    "/api/collector/monitor/sites/SITE-X/miners/latest",
     "/api/collector/miners/S21_0001/status",
+    "/api/collector/miners/1/status",
     "/api/sites",
     "/api/miners",
     "/api/miners/S21_0001/telemetry",
@@ -240,10 +243,10 @@ def test_history_of_another_tenants_miner_is_forbidden_like_a_missing_one(as_use
 # --- legacy ----------------------------------------------------------------------------------------
 
 
-def test_legacy_live_wraps_the_whole_site(as_user, measured, customer_b):
+def test_legacy_live_pages_the_callers_miners_of_the_site(as_user, measured, customer_b):
     body = as_user(customer_b).get("/api/collector/live/SITE-X").json()
-    assert (body["success"], body["site_id"], body["count"]) == (True, "SITE-X", 2)
-    assert miner_ids(body["miners"]) == {m.miner_id for m in measured.miners_b_x}
+    assert (body["success"], body["data"]["pagination"]["total"]) == (True, 2)
+    assert miner_ids(body["data"]["miners"]) == {m.miner_id for m in measured.miners_b_x}
 
 
 def test_legacy_summary_gives_a_customer_their_own_figures(as_user, measured, customer_b):
@@ -268,12 +271,12 @@ def test_legacy_site_paths_forbid_other_sites_like_missing_ones(as_user, world, 
     assert other.json() == missing.json()
 
 
-def test_legacy_stats_shows_ingest_receipts_to_operators_only(as_user, measured, noc_x, customer_a):
-    ops = as_user(noc_x).get("/api/collector/stats").json()
+def test_stats_shows_ingest_receipts_to_operators_only(as_user, measured, noc_x, customer_a):
+    ops = as_user(noc_x).get("/api/v1/telemetry/stats").json()
     assert [s["site_id"] for s in ops["sites"]] == ["SITE-X"]
     assert (ops["totals"]["miners"], ops["totals"]["online"], ops["totals"]["hashrate_5s_ghs"]) == (5, 4, 1300.0)
     assert (ops["ingest_24h"]["uploads"], ops["ingest_24h"]["rejected"]) == (1, 2)
-    mine = as_user(customer_a).get("/api/collector/stats").json()
+    mine = as_user(customer_a).get("/api/v1/telemetry/stats").json()
     assert (mine["totals"]["miners"], mine["totals"]["hashrate_5s_ghs"], mine["ingest_24h"]) == (3, 300.0, None)
 
 

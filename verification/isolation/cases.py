@@ -31,6 +31,13 @@ from verification.isolation.probes_api import (
 )
 from verification.isolation.probes_control import command_board_probes
 from verification.isolation.probes_curtailment import CURTAILMENT_API_PATHS, curtailment_api_probes
+from verification.isolation.probes_edge import (
+    COLLECTOR_HEALTH_PATH,
+    EDGE_ORIGINAL_PATHS,
+    MONITOR_HISTORY_PATH,
+    health_probes,
+    monitor_history_probes,
+)
 from verification.isolation.probes_evidence import (
     EVIDENCE_PACK_PATHS,
     EVIDENCE_REQUEST_PATH,
@@ -118,9 +125,11 @@ CASES: list[Case] = [
             "/api/collector/telemetry",
             "/api/edge/v1/telemetry/batch",
             *COLLECTOR_COMMAND_PATHS,
+            *EDGE_ORIGINAL_PATHS,
         ),
         collector_probes,
     ),
+    Case("collector health (original legacy adapter)", exact(COLLECTOR_HEALTH_PATH), health_probes),
     Case("operator API: audit", exact("/api/admin/v1/audit"), audit_api_probes),
     Case(
         "telemetry reads",
@@ -133,6 +142,7 @@ CASES: list[Case] = [
         ),
         telemetry_read_probes,
     ),
+    Case("telemetry: the original monitor page's history", exact(MONITOR_HISTORY_PATH), monitor_history_probes),
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("admin: command board", exact("/admin/control/command/board/"), command_board_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),

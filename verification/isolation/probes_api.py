@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent
-from control.models import Command, CommandAck, Curtailment
+from control.models import Command, CommandAck, Curtailment, EdgeSafetyEvent
 from rules.models import Rule, RuleHit
 from telemetry.models import IngestBatch, QuarantinedBatch, TelemetryLive
 from tenants.models import (
@@ -23,6 +23,7 @@ from tenants.models import (
     Tenant,
     Zone,
 )
+from verification.isolation import probes_edge as edge
 from verification.isolation.expect import (
     ApiDenied,
     ApiUnauthenticated,
@@ -44,7 +45,7 @@ from verification.isolation.probes import (
 )
 from verification.isolation.probes_control import ack_object
 from verification.isolation.probes_curtailment import curtailment_admin_objects
-from verification.isolation.probes_edge import certificate_admin_objects, site_security_admin_objects
+from verification.isolation.probes_edge_security import certificate_admin_objects, site_security_admin_objects
 from verification.isolation.probes_rules import rule_admin_objects, rule_hit_admin_objects
 from verification.isolation.routes import Route
 from verification.isolation.world import ACTOR, MISSING_ID, World
@@ -278,17 +279,13 @@ def _held(collector: Collector) -> int:
     return found
 
 
-TELEMETRY_SITE_PATHS = (
-    "/api/collector/live/<str:site_id>",
-    "/api/collector/summary/<str:site_id>",
-    "/api/sites/<str:site_id>/miners",
-)
+TELEMETRY_SITE_PATHS = (*edge.COLLECTOR_SITE_PATHS, "/api/sites/<str:site_id>/miners")
 TELEMETRY_MINER_PATHS = (
     "/api/collector/miners/<str:miner_id>/status",
     "/api/miners/<str:miner_id>/telemetry",
     "/api/v1/telemetry/miner/<str:miner_id>",
 )
-TELEMETRY_LIST_PATHS = ("/api/collector/stats", "/api/sites", "/api/miners")
+TELEMETRY_LIST_PATHS = ("/api/collector/stats", "/api/v1/telemetry/stats", "/api/sites", "/api/miners")
 
 
 def _missing_like(value: str) -> str:
@@ -342,7 +339,7 @@ def telemetry_read_probes(route: Route, w: World) -> list[Probe]:
                 fill(_missing_like(w.miner_b_y.miner_id)),
             ),
             Probe(route, "GET", CUSTOMER_A_OWN, fill(w.miner_a_x.miner_id), Reachable(), w.markers_b()),
-        ]
+        ] + (edge.original_miner_id_probes(route, w, fill) if p.startswith("/api/collector/") else [])
     path = route.fill()
     out = [
         Probe(route, "GET", ANON, f"{path}?site_id={x}", ApiUnauthenticated(), w.markers_all()),
@@ -474,6 +471,7 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     CommandAck: lambda w: (ack_object(w.collector_y), ack_object(w.collector_y), ack_object(w.collector_x)),
     QuarantinedBatch: lambda w: (_held(w.collector_y), _held(w.collector_y), _held(w.collector_x)),
     SiteAlias: lambda w: (_alias(w.site_y), _alias(w.site_y), _alias(w.site_x)),
+    EdgeSafetyEvent: edge.safety_event_admin_objects,
     Rule: rule_admin_objects,
     Curtailment: curtailment_admin_objects,
     RuleHit: rule_hit_admin_objects,
