@@ -2,27 +2,20 @@
 the whole timeline, and state changes only through permission-gated actions that call the
 lifecycle services (each with a confirmation page and a reason)."""
 
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.template.response import TemplateResponse
+from django.contrib import admin
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from control.admin_actions import reasoned_action
 from control.admin_board import board_view
 from control.models import Command, CommandAck, CommandAttempt, CommandState, EdgeSafetyEvent
 from control.selectors import acks_for, commands_for, safety_events_for
 from control.services import decisions, params, rollback
 from control.services.audit_check import command_trail
-from core.errors import DomainError
 from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin
 from tenants.scoping import Capability
 
 Related = admin.RelatedOnlyFieldListFilter
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=2000)
 
 
 class AttemptInline(ReadOnlyInline):
@@ -222,38 +215,20 @@ class CommandAdmin(ReadOnlyScopedAdmin):
             .select_related("site", "miner__site", "created_by")
             .order_by("pk")
         )
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            done, failed = 0, []
-            for command in commands:
-                try:
-                    service(
-                        actor=self.actor(request),
-                        user=request.user,
-                        command=command,
-                        reason=form.cleaned_data["reason"],
-                    )
-                    done += 1
-                except DomainError as exc:
-                    failed.append(f"#{command.pk}: {exc.error_code} {exc.message}")
-            self.message_user(request, f"{verb}: {done} command(s).", messages.SUCCESS if done else messages.WARNING)
-            for line in failed:
-                self.message_user(request, line, messages.ERROR)
-            return None
-        return TemplateResponse(
+
+        def apply(command, reason):
+            return service(actor=self.actor(request), user=request.user, command=command, reason=reason)
+
+        return reasoned_action(
+            self,
             request,
-            "admin/control/command/decide.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"{verb} commands",
-                "question": question,
-                "commands": commands,
-                "form": form,
-                "action": action,
-                "verb": verb,
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
+            commands,
+            action=action,
+            verb=verb,
+            question=question,
+            apply=apply,
+            noun="command",
+            template="admin/control/command/decide.html",
         )
 
     @admin.action(description="Approve selected proposals (needs a reason)", permissions=["approve"])
@@ -308,10 +283,10 @@ class CommandAdmin(ReadOnlyScopedAdmin):
         )
 
 
-# Registered here, where Django looks for admins; it uses ReasonForm above.
+# Registered here, where Django looks for admins.
 from control.admin_curtailment import CurtailmentAdmin  # noqa: E402
 
-__all__ = ["CommandAdmin", "CurtailmentAdmin", "ReasonForm"]
+__all__ = ["CommandAdmin", "CurtailmentAdmin"]
 
 
 def _lease_text(lease: dict | None) -> str:

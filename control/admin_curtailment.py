@@ -3,18 +3,15 @@ linked), approve and cancel as permission-gated actions calling the services, ea
 confirmation page and a reason. Curtailments are scheduled through the API (POST
 /api/admin/v1/curtailments): the admin never writes a row itself."""
 
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.template.response import TemplateResponse
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from control.admin import ReasonForm
+from control.admin_actions import reasoned_action
 from control.models import Curtailment
 from control.selectors import curtailment_commands, curtailments_for
 from control.services import curtailment as service
 from control.services.curtailment_power import curtailment_shed
-from core.errors import DomainError
 from tenants.admin_base import ReadOnlyScopedAdmin
 from tenants.scoping import Capability
 
@@ -101,33 +98,20 @@ class CurtailmentAdmin(ReadOnlyScopedAdmin):
 
     def _decide(self, request, queryset, *, action, verb, question, fn, capability):
         rows = list(queryset.filter(pk__in=curtailments_for(request.user, capability).values("pk")).order_by("pk"))
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            done = 0
-            for c in rows:
-                try:
-                    fn(actor=self.actor(request), user=request.user, curtailment=c, reason=form.cleaned_data["reason"])
-                    done += 1
-                except DomainError as exc:
-                    self.message_user(request, f"#{c.pk}: {exc.error_code} {exc.message}", messages.ERROR)
-            self.message_user(
-                request, f"{verb}: {done} curtailment(s).", messages.SUCCESS if done else messages.WARNING
-            )
-            return None
-        return TemplateResponse(
+
+        def apply(c, reason):
+            return fn(actor=self.actor(request), user=request.user, curtailment=c, reason=reason)
+
+        return reasoned_action(
+            self,
             request,
-            "admin/control/curtailment/decide.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"{verb} curtailments",
-                "question": question,
-                "curtailments": rows,
-                "form": form,
-                "action": action,
-                "verb": verb,
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
+            rows,
+            action=action,
+            verb=verb,
+            question=question,
+            apply=apply,
+            noun="curtailment",
+            template="admin/control/curtailment/decide.html",
         )
 
     @admin.action(description="Approve selected curtailments (needs a reason)", permissions=["approve"])
