@@ -177,18 +177,25 @@ class LegacyClientReportsApi(APIView):
         )
 
 
+def report_links(request, params: dict, start: str, end: str) -> dict:
+    """The SLA report of [start, end) for the same scope parameters (site_id, tenant), as
+    absolute json / csv / pdf links."""
+    query = {k: v for k, v in params.items() if k in ("site_id", "tenant") and v}
+    query |= {"from": start, "to": end}
+    links = {}
+    for fmt in ("json", "csv", "pdf"):
+        query_string = urlencode({**query, "format": fmt})
+        links[fmt] = request.build_absolute_uri(f"{reverse('hosting-sla-report')}?{query_string}")
+    return links
+
+
 def monthly_reports(request, params: dict, *, now) -> list[dict]:
     """This month and last month, each with its report links (same scope parameters)."""
     this = month_start(now)
     out = []
     for first in (this, previous_month(this)):
-        query = {k: v for k, v in params.items() if k in ("site_id", "tenant") and v}
-        query |= {"from": first.date().isoformat(), "to": next_month(first).date().isoformat()}
-        links = {}
-        for fmt in ("json", "csv", "pdf"):
-            query_string = urlencode({**query, "format": fmt})
-            links[fmt] = request.build_absolute_uri(f"{reverse('hosting-sla-report')}?{query_string}")
-        out.append({"period": f"{first:%Y-%m}", "from": query["from"], "to": query["to"], **links})
+        start, end = first.date().isoformat(), next_month(first).date().isoformat()
+        out.append({"period": f"{first:%Y-%m}", "from": start, "to": end, **report_links(request, params, start, end)})
     return out
 
 

@@ -81,6 +81,7 @@ def dashboard_figures(user, miners: QuerySet[Miner], *, now: dt.datetime | None 
             n=Count("pk"),
             hashrate=Sum("lv__hashrate_5s_ghs", filter=Q(state=ONLINE)),
             nominal=Sum("nominal_hashrate_ths"),
+            power=Sum("nominal_power_w", filter=Q(state=ONLINE)),
             last=Max("lv__ts"),
         )
     )
@@ -97,6 +98,7 @@ def dashboard_figures(user, miners: QuerySet[Miner], *, now: dt.datetime | None 
                 UNKNOWN: 0,
                 "hashrate_ths": 0.0,
                 "nominal_ths": 0.0,
+                "online_nominal_power_w": 0,
                 "last_sample_at": None,
             },
         )
@@ -104,10 +106,11 @@ def dashboard_figures(user, miners: QuerySet[Miner], *, now: dt.datetime | None 
         s["miners"] += g["n"]
         s["hashrate_ths"] += _ths(g["hashrate"])
         s["nominal_ths"] += float(g["nominal"] or 0)
+        s["online_nominal_power_w"] += int(g["power"] or 0)
         if g["last"] is not None and (s["last_sample_at"] is None or g["last"] > s["last_sample_at"]):
             s["last_sample_at"] = g["last"]
     per_site = sorted(sites.values(), key=lambda s: s["code"])
-    totals = {k: sum(s[k] for s in per_site) for k in ("miners", ONLINE, OFFLINE, UNKNOWN)}
+    totals = {k: sum(s[k] for s in per_site) for k in ("miners", ONLINE, OFFLINE, UNKNOWN, "online_nominal_power_w")}
     totals["hashrate_ths"] = round(sum(s["hashrate_ths"] for s in per_site), 3)
     totals["nominal_ths"] = round(sum(s["nominal_ths"] for s in per_site), 3)
     for row in (*per_site, totals):
@@ -162,6 +165,7 @@ MINER_SORTS = {
     "seen": "lv__ts",
 }
 MINER_COLUMNS = (
+    "pk",
     "miner_id",
     "site__code",
     "zone__code",
@@ -171,6 +175,8 @@ MINER_COLUMNS = (
     "lv__ts",
     "lv__hashrate_5s_ghs",
     "lv__temperature_max",
+    "lv__uptime_seconds",
+    "nominal_power_w",
     "hashrate_ths",
     "site__name",
     "created_at",

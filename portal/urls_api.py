@@ -1,15 +1,34 @@
-"""The original customer portal's JSON routes (SPEC §11): deprecated, never removed."""
+"""The original customer portal's JSON routes and pages (SPEC §11): deprecated, never removed.
+
+Served where the original served them, /hosting/api/client/* and /hosting/client*; the first
+three also at /api/client/*, where this product first put them (same views). The report card
+and chart (/hosting/api/client/reports, /reports/chart) are hosting's (hosting/urls_reports.py)."""
 
 from django.urls import path
 
-from portal import api_legacy
+from portal import api_legacy, api_legacy_usage, views_legacy
+
+ROOT_AND_HOSTING = [
+    ("dashboard", api_legacy.ClientDashboardApi, "dashboard"),
+    ("miner-distribution", api_legacy.ClientMinerDistributionApi, "miner-distribution"),
+    ("miners", api_legacy.ClientMinersApi, "miners"),
+]
+HOSTING_ONLY = [
+    ("assets", api_legacy.ClientAssetsApi, "assets"),
+    ("miners/<int:miner_id>", api_legacy.ClientMinerDetailApi, "miner"),
+    ("revenue-chart", api_legacy.ClientRevenueChartApi, "revenue-chart"),
+    ("usage", api_legacy_usage.ClientUsageApi, "usage"),
+    ("usage/generate-report", api_legacy_usage.ClientUsageReportApi, "usage-generate-report"),
+    ("usage/alerts", api_legacy_usage.ClientUsageAlertsApi, "usage-alerts"),
+    ("reports/generate", api_legacy_usage.ClientReportGenerateApi, "reports-generate"),
+]
 
 urlpatterns = [
-    path("api/client/dashboard", api_legacy.ClientDashboardApi.as_view(), name="legacy-client-dashboard"),
-    path(
-        "api/client/miner-distribution",
-        api_legacy.ClientMinerDistributionApi.as_view(),
-        name="legacy-client-miner-distribution",
+    *(path(f"api/client/{p}", view.as_view(), name=f"legacy-client-{name}") for p, view, name in ROOT_AND_HOSTING),
+    *(
+        path(f"hosting/api/client/{p}", view.as_view(), name=f"legacy-hosting-client-{name}")
+        for p, view, name in ROOT_AND_HOSTING + HOSTING_ONLY
     ),
-    path("api/client/miners", api_legacy.ClientMinersApi.as_view(), name="legacy-client-miners"),
+    path("hosting/client", views_legacy.client_page, name="legacy-hosting-client"),
+    path("hosting/client/<path:subpath>", views_legacy.client_page, name="legacy-hosting-client-page"),
 ]

@@ -1,4 +1,5 @@
-"""GET /api/client/dashboard|miner-distribution|miners: the original portal's shapes, scoped."""
+"""GET /api/client/dashboard|miner-distribution|miners: the original portal's shapes, scoped (the same
+views as /hosting/api/client/*: portal/tests/test_legacy_hosting_client.py)."""
 
 import pytest
 
@@ -27,6 +28,7 @@ def test_the_dashboard_counts_the_callers_miners_only(as_user, world, customer_a
         "unknown_miners": 0,
         "total_hashrate": 150.0,
         "nominal_hashrate": 600.0,
+        "monthly_revenue": None,
     }
     assert sorted(m["miner_id"] for m in body["recent_miners"]) == sorted(m.miner_id for m in world.miners_a_x)
     assert {m["site_id"] for m in body["recent_miners"]} == {"SITE-X"}
@@ -64,9 +66,14 @@ def test_the_miner_list_paginates(as_user, world, customer_a):
     body = client.get("/api/client/miners?page=2&per_page=4").json()
     assert body["pagination"] == {"page": 2, "per_page": 4, "total": 10, "pages": 3, "has_next": True, "has_prev": True}
     assert len(body["miners"]) == 4
-    assert body["stats"] == {"total": 10, "online": 0, "offline": 0, "unknown": 10}
+    assert body["stats"] == {"total": 10, "active": 0, "pending": 0, "online": 0, "offline": 0, "unknown": 10}
     assert set(body["miners"][0]) == {
         "id",
+        "serial_number",
+        "state",
+        "power_consumption",
+        "uptime",
+        "daily_revenue",
         "miner_id",
         "site_id",
         "site_name",
