@@ -4,11 +4,25 @@ from verification.isolation.expect import ApiDenied, ApiUnauthenticated, LoginRe
 from verification.isolation.probes import ANON, CUSTOMER_A_ON_B, CUSTOMER_A_OWN, NOC_X_ON_Y, NOC_X_OWN, Probe
 from verification.isolation.probes_api import _live, _missing_like
 from verification.isolation.routes import Route
-from verification.isolation.world import World
+from verification.isolation.world import MISSING_ID, World
 
 PORTAL_TENANT_PATHS = ("/portal/t/<slug:tenant>/", "/portal/t/<slug:tenant>/miners/")
 PORTAL_MINER_PATH = "/portal/t/<slug:tenant>/miners/<str:site>/<str:miner_id>/"
-CLIENT_API_PATHS = ("/api/client/dashboard", "/api/client/miner-distribution", "/api/client/miners")
+CLIENT_API_PATHS = (
+    "/api/client/dashboard",
+    "/api/client/miner-distribution",
+    "/api/client/miners",
+    *(
+        f"/hosting/api/client/{p}"
+        for p in ("dashboard", "miner-distribution", "miners", "assets", "revenue-chart", "usage")
+    ),
+    # POST, but scoped by ?tenant= like the reads (it builds this month's SLA report)
+    "/hosting/api/client/usage/generate-report",
+)
+CLIENT_MINER_PATH = "/hosting/api/client/miners/<int:miner_id>"
+CLIENT_REPORT_GENERATE_PATH = "/hosting/api/client/reports/generate"
+CLIENT_NOT_CARRIED_PATH = "/hosting/api/client/usage/alerts"
+CLIENT_PAGE_PATHS = ("/hosting/client", "/hosting/client/<path:subpath>")
 
 
 def portal_index_probes(route: Route, w: World) -> list[Probe]:
@@ -108,15 +122,17 @@ def portal_miner_probes(route: Route, w: World) -> list[Probe]:
 
 
 def client_api_probes(route: Route, w: World) -> list[Probe]:
-    """/api/client/*: the caller's own miners; naming another tenant → 403 like a missing one."""
+    """/api/client/* and /hosting/api/client/*: the caller's own miners; naming another tenant →
+    403 like a missing one."""
     for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
         _live(w, m)
     path = route.fill()
+    method = route.methods()[0]
     return [
-        Probe(route, "GET", ANON, path, ApiUnauthenticated(), w.markers_all()),
+        Probe(route, method, ANON, path, ApiUnauthenticated(), w.markers_all()),
         Probe(
             route,
-            "GET",
+            method,
             CUSTOMER_A_ON_B,
             f"{path}?tenant={w.tenant_b.slug}",
             ApiDenied(),
@@ -125,13 +141,93 @@ def client_api_probes(route: Route, w: World) -> list[Probe]:
         ),
         Probe(
             route,
-            "GET",
+            method,
             NOC_X_ON_Y,
             f"{path}?tenant={w.tenant_c.slug}",
             ApiDenied(),
             w.markers_y(),
             f"{path}?tenant={_missing_like(w.tenant_c.slug)}",
         ),
+        Probe(route, method, CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
+        Probe(route, method, NOC_X_OWN, path, Reachable(), w.markers_y()),
+    ]
+
+
+def client_miner_probes(route: Route, w: World) -> list[Probe]:
+    """A miner by its integer id: B's miner at the shared site X is 403 for customer A, site Y's
+    for NOC X — the same answer as an id that does not exist."""
+    for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
+        _live(w, m)
+    fill = lambda pk: route.fill(miner_id=pk)  # noqa: E731
+    return [
+        Probe(route, "GET", ANON, fill(w.miner_a_x.pk), ApiUnauthenticated(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_ON_B, fill(w.miner_b_x.pk), ApiDenied(), w.markers_b(), fill(MISSING_ID)),
+        Probe(route, "GET", NOC_X_ON_Y, fill(w.miner_b_y.pk), ApiDenied(), w.markers_y(), fill(MISSING_ID)),
+        Probe(route, "GET", CUSTOMER_A_OWN, fill(w.miner_a_x.pk), Reachable(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, fill(w.miner_b_x.pk), Reachable(), w.markers_y()),
+    ]
+
+
+def client_report_generate_probes(route: Route, w: World) -> list[Probe]:
+    """POST reports/generate: a site where the caller has no miners (customer A at Y), another
+    tenant, or a site outside the grant (NOC X at Y) → 403 like a missing one; own → 200."""
+    for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
+        _live(w, m)
+    path = route.fill()
+    y = w.site_y.code
+    return [
+        Probe(route, "POST", ANON, path, ApiUnauthenticated(), w.markers_all()),
+        Probe(
+            route,
+            "POST",
+            CUSTOMER_A_ON_B,
+            f"{path}?site_id={y}",
+            ApiDenied(),
+            w.markers_b(),
+            f"{path}?site_id={_missing_like(y)}",
+        ),
+        Probe(
+            route,
+            "POST",
+            CUSTOMER_A_ON_B,
+            f"{path}?tenant={w.tenant_b.slug}",
+            ApiDenied(),
+            w.markers_b(),
+            f"{path}?tenant={_missing_like(w.tenant_b.slug)}",
+        ),
+        Probe(
+            route,
+            "POST",
+            NOC_X_ON_Y,
+            f"{path}?site_id={y}",
+            ApiDenied(),
+            w.markers_y(),
+            f"{path}?site_id={_missing_like(y)}",
+        ),
+        Probe(route, "POST", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
+        Probe(route, "POST", NOC_X_OWN, f"{path}?site_id={w.site_x.code}", Reachable(), w.markers_y()),
+    ]
+
+
+def client_not_carried_probes(route: Route, w: World) -> list[Probe]:
+    """POST usage/alerts stores nothing: 401 anonymous, 410 NOT_CARRIED for everyone signed in."""
+    path = route.fill()
+    gone = ApiDenied(status=410, codes=("NOT_CARRIED",))
+    return [
+        Probe(route, "POST", ANON, path, ApiUnauthenticated(), w.markers_all()),
+        Probe(route, "POST", CUSTOMER_A_OWN, path, gone, w.markers_b()),
+        Probe(route, "POST", NOC_X_OWN, path, gone, w.markers_y()),
+    ]
+
+
+def client_page_probes(route: Route, w: World) -> list[Probe]:
+    """/hosting/client*: a redirect to the person's own portal (customer A: tenant A's pages, never
+    B's; NOC X: the tenant picker of their sites)."""
+    for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
+        _live(w, m)
+    path = route.fill(subpath="miners") if "<" in route.path else route.fill()
+    return [
+        Probe(route, "GET", ANON, path, LoginRedirect(), w.markers_all()),
         Probe(route, "GET", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
         Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
     ]
