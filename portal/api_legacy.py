@@ -175,6 +175,7 @@ class ClientMinerDetailApi(APIView):
             "LegacyClientMinerDetail",
             {"success": serializers.BooleanField(), "device": ClientMinerSerializer()},
         ),
+        operation_id="hosting_api_client_miner_detail",
     )
     def get(self, request, miner_id: int):
         rows, _ = selectors.miner_list(request.user, caller_miners(request).filter(pk=miner_id))

@@ -31,8 +31,9 @@ MAX_PER_PAGE = 500
 ORIGINAL_STATUS = {ONLINE: "active"}
 
 
-def legacy(description: str, response, parameters=(), *, request=None, errors=ERRORS):
+def legacy(description: str, response, parameters=(), *, request=None, errors=ERRORS, operation_id=None):
     return extend_schema(
+        operation_id=operation_id,
         deprecated=True,
         description=DEPRECATED + description,
         request=request,
