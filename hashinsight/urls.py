@@ -34,6 +34,8 @@ urlpatterns = [
     # operator API
     path("api/admin/v1/audit", AuditEventListApi.as_view(), name="admin-audit-list"),
     path("", include("control.urls_admin")),
+    # the original operator pages' miner start / shutdown / restart / batch commands (legacy)
+    path("", include("control.urls_hosting_legacy")),
     path("", include("rules.urls")),
     # the original application's thermal routes (legacy, over the rule engine)
     path("", include("rules.urls_legacy")),

@@ -54,6 +54,11 @@ from verification.isolation.probes_hosting import (
     portal_hosting_probes,
     portal_work_order_probes,
 )
+from verification.isolation.probes_hosting_ops import (
+    HOSTING_MINER_ACTION_PATHS,
+    HOSTING_MINER_BATCH_PATHS,
+    hosting_miner_action_probes,
+)
 from verification.isolation.probes_legacy_v1 import (
     LEGACY_COMMAND_LIST_PATH,
     LEGACY_COMMAND_PATHS,
@@ -158,6 +163,11 @@ CASES: list[Case] = [
     Case("admin: telemetry history", exact("/admin/telemetry/telemetrylive/history/"), telemetry_admin_history_probes),
     Case("admin: command board", exact("/admin/control/command/board/"), command_board_probes),
     Case("operator API: commands", exact(*COMMAND_API_PATHS), command_api_probes),
+    Case(
+        "original operator miner control (/hosting/api/miners…)",
+        exact(*HOSTING_MINER_ACTION_PATHS, *HOSTING_MINER_BATCH_PATHS),
+        hosting_miner_action_probes,
+    ),
     Case(
         "original command list and propose (v1)",
         exact(LEGACY_COMMAND_LIST_PATH, LEGACY_PROPOSE_PATH),
