@@ -10,6 +10,10 @@ if [ -f .env ]; then
   eval "$(.venv/bin/python -c 'import shlex; from honcho.environ import parse
 for k, v in parse(open(".env").read()).items(): print(f"export {k}={shlex.quote(v)}")')"
 fi
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "make run puts nginx in front of gunicorn and it is not installed: run \`make tools\` (or apt-get install nginx)" >&2
+  exit 1
+fi
 export PORT=${PORT:-8000}
 export APP_PORT=${APP_PORT:-$((PORT + 1))}
 export HI_RUN_DIR=${HI_RUN_DIR:-$PWD/var/run}
