@@ -149,7 +149,9 @@ def test_compose_lets_clients_in_through_nginx_only(compose, tmp_path):
         .replace("listen 8080;", f"listen 127.0.0.1:{procs.free_port()};")
         .replace("/etc/nginx/snippets/", f"{BASE_DIR}/deploy/nginx/")
     )
-    temp = "".join(f"{kind}_temp_path {tmp_path}/{kind}; " for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "".join(
+        f"{kind}_temp_path {tmp_path}/{kind}; " for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid; events {{}} http {{ access_log off; {temp} include {site}; }}"
     )

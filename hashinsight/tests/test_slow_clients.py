@@ -114,7 +114,9 @@ def test_behind_nginx_alive_an_upload_and_a_poll_answer_within_a_second(stack, w
     try:
         time.sleep(1)
         now = dt.datetime.now(dt.UTC)
-        body = gz([record(m.miner_id, now, miner_key=miner_key_for(world.site_x.code, m.miner_id)) for m in world.miners_a_x])
+        body = gz(
+            [record(m.miner_id, now, miner_key=miner_key_for(world.site_x.code, m.miner_id)) for m in world.miners_a_x]
+        )
         for _ in range(3):  # and again, with the slow clients still trickling
             alive, alive_sec = _timed(lambda: requests.get(f"{base}/alive", timeout=5))
             upload, upload_sec = _timed(

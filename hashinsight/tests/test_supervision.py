@@ -104,7 +104,9 @@ def box(django_db_setup, tmp_path):
 
 def _upload(box, world) -> int:
     now = dt.datetime.now(dt.UTC)
-    body = gz([record(m.miner_id, now, miner_key=miner_key_for(world.site_x.code, m.miner_id)) for m in world.miners_a_x])
+    body = gz(
+        [record(m.miner_id, now, miner_key=miner_key_for(world.site_x.code, m.miner_id)) for m in world.miners_a_x]
+    )
     response = requests.post(
         f"http://127.0.0.1:{box.port}/api/collector/upload",
         data=body,
@@ -126,29 +128,36 @@ def _recovered(box) -> bool:
     return box.healthy()
 
 
+def _kill_and_recover(box, world, name: str, binary: str) -> None:
+    before = box.running()
+    victim = before[name]
+    # The Procfile's own process, not a shell around it (scripts/proc.sh execs it).
+    assert binary in open(f"/proc/{victim}/cmdline").read(), name
+    os.kill(victim, signal.SIGKILL)
+    # Its evidence in /health/deep is dropped, so only the new process can make it ok again.
+    cache.delete({"worker": WORKER_HEARTBEAT_KEY, "beat": BEAT_TICK_KEY}.get(name, "none"))
+    procs.wait_until(
+        lambda: box.running().get(name, victim) != victim,
+        timeout=RECOVER_SEC,
+        proc=box.supervisord,
+        what=f"{name} restarted",
+    )
+    procs.wait_until(
+        lambda: _recovered(box), timeout=RECOVER_SEC, interval=1, proc=box.supervisord, what=f"healthy after {name}"
+    )
+    assert _upload(box, world) == 200, name
+    after = box.running()
+    assert set(after) == set(PROGRAMS), after
+    assert binary in open(f"/proc/{after[name]}/cmdline").read(), name
+    # The others were left alone.
+    assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != name}
+    log = procs.log_tail(box.supervisord, lines=400)
+    assert f"exited: {name} (terminated by SIGKILL; not expected)" in log
+    assert f"spawned: '{name}' with pid {after[name]}" in log
+
+
 def test_each_process_killed_with_9_is_restarted_and_the_rest_keep_running(box, world):
     procs.wait_until(lambda: _recovered(box), timeout=RECOVER_SEC, interval=1, proc=box.supervisord, what="healthy")
     assert _upload(box, world) == 200
     for name, binary in (("web", "gunicorn"), ("worker", "celery"), ("beat", "celery")):
-        before = box.running()
-        victim = before[name]
-        # The Procfile's own process, not a shell around it (scripts/proc.sh execs it).
-        assert binary in open(f"/proc/{victim}/cmdline").read(), name
-        os.kill(victim, signal.SIGKILL)
-        # Its evidence in /health/deep is dropped, so only the new process can make it ok again.
-        cache.delete({"worker": WORKER_HEARTBEAT_KEY, "beat": BEAT_TICK_KEY}.get(name, "none"))
-        procs.wait_until(
-            lambda: box.running().get(name, victim) != victim,
-            timeout=RECOVER_SEC,
-            proc=box.supervisord,
-            what=f"{name} restarted",
-        )
-        procs.wait_until(
-            lambda: _recovered(box), timeout=RECOVER_SEC, interval=1, proc=box.supervisord, what=f"healthy after {name}"
-        )
-        assert _upload(box, world) == 200, name
-        after = box.running()
-        assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != name}
-        log = procs.log_tail(box.supervisord, lines=400)
-        assert f"exited: {name} (terminated by SIGKILL; not expected)" in log
-        assert f"spawned: '{name}' with pid {after[name]}" in log
+        _kill_and_recover(box, world, name, binary)
