@@ -28,6 +28,19 @@ def child_exit(server, worker):
         multiprocess.mark_process_dead(worker.pid)
 
 
+def post_fork(server, worker):
+    # A worker whose master dies (kill -9, OOM) quits at once instead of serving on for up to
+    # WEB_TIMEOUT / 2 with the listening socket held, which would stop the master the supervisor
+    # starts next from binding HOST:PORT (Linux: the parent-death signal; elsewhere nothing).
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGQUIT))  # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):
+        pass
+
+
 def post_worker_init(worker):
     # Move everything imported at start-up (Django, the app) out of the collector's reach, so a
     # full collection only walks what requests allocate — fewer long pauses under load.

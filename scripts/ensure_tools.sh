@@ -3,7 +3,7 @@
 #   docker-compose   validates docker-compose.yml (`docker-compose config`; no Docker engine needed)
 #   chromium, chromium-driver   browser tests (Playwright/Selenium drive Debian's chromium)
 #   libpango-1.0-0, libpangoft2-1.0-0, fonts-dejavu-core   WeasyPrint (SLA report PDFs) and its font
-#   nginx   the TLS terminator of deploy/nginx, started on loopback by the mTLS test
+#   nginx   in front of gunicorn (deploy/nginx): `make run`, the mTLS and slow-client tests
 # Idempotent and quiet when everything is present; used by `make test` and .ci/run.
 set -euo pipefail
 

@@ -149,3 +149,23 @@ def start_gunicorn(tmp_path: Path, **env_overrides):
         raise
     server.port = port
     return server
+
+
+def start_nginx(tmp_path: Path, *, app_port: int, **env_overrides):
+    """The single box's nginx (scripts/nginx.sh, deploy/nginx/single-box.conf.in) on a free port,
+    in front of gunicorn on `app_port`."""
+    port = free_port()
+    env = clean_env(PORT=str(port), APP_PORT=str(app_port), NGINX_RUN_DIR=str(tmp_path / "nginx"), **env_overrides)
+    proxy = start([str(BASE_DIR / "scripts" / "nginx.sh")], env=env, log=tmp_path / "nginx.log")
+    try:
+        wait_until(lambda: listening(port), proc=proxy, what="nginx listening")
+    except BaseException:
+        stop(proxy)
+        raise
+    proxy.port = port
+    return proxy
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -102,6 +102,7 @@ def render_conf(tls_dir, *, app_port: int, https_port: int, http_port: int) -> s
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
         "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
+        "/etc/nginx/snippets/": f"{CONF.parent}/",
     }
     for old, new in swaps.items():
         assert old in text, f"{old!r} is no longer in {CONF.name}: update this test"
@@ -153,17 +154,10 @@ def nginx_front(world, settings, tmp_path):
         assert check.returncode == 0, check.stderr
         proc = procs.start(args, env=procs.clean_env(), log=tmp_path / "nginx.out")
         try:
-            procs.wait_until(lambda: _listening(https_port), proc=proc, what="nginx listening")
+            procs.wait_until(lambda: procs.listening(https_port), proc=proc, what="nginx listening")
             yield _Front(f"https://127.0.0.1:{https_port}", app_url, tls, certs, world)
         finally:
             procs.stop(proc)
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class _Front:
