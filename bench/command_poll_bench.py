@@ -280,16 +280,48 @@ def run_paced(workers, db, *, tenant, site, miners, seconds: float) -> tuple[lis
 
 def server_settings() -> dict:
     """The server settings the figures depend on, recorded with them."""
-    names = ("max_wal_size", "wal_compression", "autovacuum", "synchronous_commit", "shared_buffers")
+    names = (
+        "max_wal_size",
+        "wal_compression",
+        "checkpoint_timeout",
+        "checkpoint_completion_target",
+        "autovacuum",
+        "synchronous_commit",
+        "fsync",
+        "shared_buffers",
+    )
     with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT "
             + ", ".join(f"current_setting('{n}')" for n in names)
             + ", pg_size_bytes(current_setting('max_wal_size'))"
+            + ", (SELECT setting::int FROM pg_settings WHERE name = 'checkpoint_timeout')"
         )
-        *values, wal_bytes = cur.fetchone()
+        *values, wal_bytes, checkpoint_sec = cur.fetchone()
     conn.close()
-    return dict(zip(names, values, strict=True)) | {"max_wal_size_bytes": wal_bytes}
+    return dict(zip(names, values, strict=True)) | {
+        "max_wal_size_bytes": wal_bytes,
+        "checkpoint_timeout_sec": checkpoint_sec,
+    }
+
+
+def missing_settings(server: dict) -> list[str]:
+    """The recommended settings (docker-compose.yml's postgres command) the server lacks, as text."""
+    missing = []
+    if server["max_wal_size_bytes"] < 4 * 2**30:
+        missing.append(f"max_wal_size = {server['max_wal_size']} (want >= 4GB)")
+    if server["wal_compression"] in ("off", "none"):
+        missing.append("wal_compression = off (want lz4 or on)")
+    if server["checkpoint_timeout_sec"] < 15 * 60:
+        missing.append(f"checkpoint_timeout = {server['checkpoint_timeout']} (want >= 15min)")
+    if float(server["checkpoint_completion_target"]) < 0.9:
+        missing.append(f"checkpoint_completion_target = {server['checkpoint_completion_target']} (want 0.9)")
+    if server["autovacuum"] != "on":
+        missing.append("autovacuum = off (want on, as in production)")
+    for name in ("synchronous_commit", "fsync"):
+        if server[name] != "on":
+            missing.append(f"{name} = {server[name]} (want on: the bench measures durable commits)")
+    return missing
 
 
 def main():
@@ -367,10 +399,11 @@ def main():
             print(
                 f"  paced  ACKs      p95 {r['paced']['ack_p95_ms']:6.1f} ms  ({len(acks)} ACKs, each command ACKed one by one after its poll)"
             )
-        if r["server"]["max_wal_size_bytes"] < 4 * 2**30:
+        missing = missing_settings(r["server"])
+        if missing:
             print(
-                f"  note: this server has max_wal_size = {r['server']['max_wal_size']}: checkpoints during the run stall some polls "
-                "for 100-300 ms (docs/DEPLOYMENT.md, 'PostgreSQL settings that matter')"
+                "  note: this server lacks the recommended settings (docs/DEPLOYMENT.md, 'PostgreSQL settings "
+                "that matter'): " + "; ".join(missing) + ". Results are not comparable with a tuned server."
             )
         targets = [
             (
