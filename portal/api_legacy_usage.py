@@ -199,6 +199,8 @@ class ClientReportGenerateApi(APIView):
 class ClientUsageAlertsApi(APIView):
     """POST /hosting/api/client/usage/alerts — refused: 410 NOT_CARRIED."""
 
+    not_carried = True  # docs/COMPATIBILITY.md lists the route as not carried (tests/test_compatibility_routes.py)
+
     @legacy(
         "Not carried over: the original stored nothing either (it logged the settings); energy and cost "
         "thresholds have nothing to watch here. Always 410 NOT_CARRIED for a signed-in caller.",

@@ -81,6 +81,8 @@ def served(method: str, route: str, urlconf=None, client: Client | None = None) 
         status = client.generic(method, url).status_code
         return status not in (404, 405, 410), f"{match.func.__module__}.{match.func.__name__} answers {status}"
     name = f"{view.__module__}.{view.__name__}"
+    if getattr(view, "not_carried", False):  # a view that only refuses (410 NOT_CARRIED) serves nothing
+        return False, f"{name} refuses with 410 NOT_CARRIED"
     if method.lower() in view.http_method_names and hasattr(view, method.lower()):
         return True, name
     return False, f"{name} has no {method}"
