@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.pagination import page_number_field
 from portal import selectors
 from telemetry.selectors import STATES
 from tenants import scoping
@@ -154,7 +155,7 @@ class ClientMinerDistributionApi(APIView):
 
 
 class PageSerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = page_number_field()
     per_page = serializers.IntegerField(min_value=1, max_value=MAX_PER_PAGE, default=50)
 
 

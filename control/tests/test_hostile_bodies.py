@@ -14,7 +14,12 @@ from control.tests.test_ack import ack, body, leased
 
 pytestmark = pytest.mark.usefixtures("no_blast_radius_cap")
 
-CREATE_ROUTES = ["/api/v1/commands", "/api/admin/v1/commands", "/api/collector/commands", "/api/collector/commands/batch"]
+CREATE_ROUTES = [
+    "/api/v1/commands",
+    "/api/admin/v1/commands",
+    "/api/collector/commands",
+    "/api/collector/commands/batch",
+]
 
 
 @pytest.fixture
@@ -62,6 +67,12 @@ def test_a_nul_anywhere_in_an_ack_body_is_stripped_and_acknowledged(client, worl
 
 def test_a_nul_in_the_legacy_ack_body_is_stripped_and_acknowledged(client, world):
     _, wid = leased(world)
-    r = ack(client, world.token_x, "", body("completed", message="ok\u0000") | {"command_id": wid}, path="/api/collector/commands/ack{}")
+    r = ack(
+        client,
+        world.token_x,
+        "",
+        body("completed", message="ok\u0000") | {"command_id": wid},
+        path="/api/collector/commands/ack{}",
+    )
     assert r.status_code == 200, r.content
     assert CommandAck.objects.get().payload["result_message"] == "ok"
