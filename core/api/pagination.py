@@ -46,6 +46,8 @@ class Cursor(CursorPagination):
     def paginate_queryset(self, queryset, request, view=None):
         """A well-signed cursor can still carry a position the column cannot hold (a forged or
         fuzzed `p=`): 400, and the savepoint keeps the request's transaction usable."""
+        if not request.query_params.get(self.cursor_query_param):
+            return super().paginate_queryset(queryset, request, view)  # a first page: no position to check
         try:
             with transaction.atomic():
                 return super().paginate_queryset(queryset, request, view)
