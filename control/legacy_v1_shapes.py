@@ -13,6 +13,7 @@ from rest_framework import serializers
 from control.errors import InvalidParams
 from control.models import Command, CommandState, CommandType
 from control.services import params as command_params
+from core.api.pagination import offset_field
 from core.errors import DomainError
 
 S = CommandState
@@ -259,7 +260,7 @@ class ListIn(serializers.Serializer):
     zone_id = serializers.CharField(required=False, max_length=64)
     status = serializers.ChoiceField(required=False, choices=STATUSES)
     limit = serializers.IntegerField(required=False, min_value=1, default=50)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = offset_field()
 
 
 class DecisionIn(serializers.Serializer):

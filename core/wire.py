@@ -1,5 +1,9 @@
 """Bodies the edge collector sends: read raw and capped, gzip detected by its magic bytes,
-decompressed with a cap, parsed as JSON (SPEC §4.1). Used by telemetry uploads and command ACKs."""
+decompressed with a cap, parsed as JSON (SPEC §4.1). Used by telemetry uploads and command ACKs.
+
+NUL characters (JSON `\\u0000`) are dropped from every string, keys included: PostgreSQL's text and
+jsonb cannot hold them, and refusing the body would make the collector spool and replay it
+forever (a non-200 ACK or upload is retried, SPEC §4.1). docs/SECURITY.md "Request limits"."""
 
 import zlib
 
@@ -84,6 +88,22 @@ def decode_body(body: bytes, *, max_decompressed: int):
     elif len(body) > max_decompressed:
         raise PayloadTooLarge(f"body exceeds the {max_decompressed}-byte limit")
     try:
-        return orjson.loads(body)
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"body is neither gzip nor JSON: {exc}") from exc
+    # JSON can only carry a NUL escaped; one byte search keeps the walk off the hot path.
+    return strip_nul(payload) if _NUL_ESCAPE in body else payload
+
+
+_NUL_ESCAPE = b"\\u0000"
+
+
+def strip_nul(value):
+    """`value` (parsed JSON) with every NUL character removed from its strings and keys."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [strip_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k.replace("\x00", ""): strip_nul(v) for k, v in value.items()}
+    return value

@@ -332,6 +332,11 @@ TELEMETRY_MAX_FUTURE_SEC = _int("TELEMETRY_MAX_FUTURE_SEC", default=300)
 # Upload size caps: compressed body, and decompressed output (a gzip bomb gets 413).
 TELEMETRY_MAX_BODY_BYTES = _int("TELEMETRY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 TELEMETRY_MAX_DECOMPRESSED_BYTES = _int("TELEMETRY_MAX_DECOMPRESSED_BYTES", default=64 * 1024 * 1024)
+# Registration of unknown miners on first sight (an upload naming a miner the site does not have):
+# at most this many per upload, and none once the site holds this many miners in all. Records of
+# the miners refused are rejected (MINER_REGISTRATION_LIMIT) and one site alert is raised.
+MINER_AUTO_REGISTER_MAX_PER_UPLOAD = _int("MINER_AUTO_REGISTER_MAX_PER_UPLOAD", default=5000)
+MINER_AUTO_REGISTER_MAX_PER_SITE = _int("MINER_AUTO_REGISTER_MAX_PER_SITE", default=10000)
 # Encrypted uploads that arrive before their collector's payload key are held (quarantined) up to
 # these limits per collector; beyond them the upload is refused (429 QUARANTINE_FULL) and the
 # collector keeps it in its spool.

@@ -19,9 +19,11 @@ def downtime_task():
 @shared_task(name="hosting.collectors_dark")
 @once_per_interval("hosting.collectors_dark", settings.COLLECTOR_DARK_INTERVAL_SEC)
 def collectors_dark_task():
+    """Collector health: dark collectors, and sites whose uploads hit the registration cap."""
     from hosting.services.alerts import collectors_dark_scan
+    from hosting.services.alerts_registration import registration_capped_scan
 
-    return collectors_dark_scan()
+    return {**collectors_dark_scan(), "registration_capped": registration_capped_scan()}
 
 
 @shared_task(name="hosting.evidence_pack_build", acks_late=True)

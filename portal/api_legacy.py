@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.pagination import page_number_field
 from core.errors import Forbidden
 from hosting.reports.sla_sql import hashrate_series
 from portal import selectors
@@ -99,7 +100,7 @@ class ClientMinerDistributionApi(APIView):
 
 
 class PageSerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = page_number_field()
     per_page = serializers.IntegerField(min_value=1, max_value=MAX_PER_PAGE, default=50)
 
 

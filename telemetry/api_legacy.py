@@ -17,6 +17,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.pagination import offset_field, page_number_field
 from telemetry import legacy_shapes as shapes
 from telemetry import selectors, selectors_history
 from telemetry.api_read import (
@@ -64,7 +65,7 @@ MINER_SITE_PARAM = OpenApiParameter(
 class OriginalPageIn(serializers.Serializer):
     """The original's paging of live rows (Flask-SQLAlchemy paginate)."""
 
-    page = serializers.IntegerField(required=False, min_value=1, max_value=100000, default=1)
+    page = page_number_field()
     per_page = serializers.IntegerField(required=False, min_value=1, max_value=5000, default=50)
     online_only = serializers.CharField(required=False, default="false", max_length=8)
 
@@ -391,7 +392,7 @@ class LegacyMinersApi(APIView):
     class FilterSerializer(serializers.Serializer):
         site_id = serializers.CharField(required=False, max_length=64)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=5000, default=1000)
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+        offset = offset_field()
 
     @extend_schema_serializer(component_name="LegacyMiner")
     class OutputSerializer(serializers.Serializer):

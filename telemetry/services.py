@@ -72,6 +72,14 @@ def telemetry_ingest_batch(
         return _ingest_batch(principal, body, endpoint, mode, zone_code, received_at, hold)
 
 
+_UNKNOWN = RecordError("UNKNOWN_MINER", "miner_id", "miner is not registered at this site")
+_CAPPED = RecordError(
+    "MINER_REGISTRATION_LIMIT",
+    "miner_id",
+    "unknown miner not registered: the site's limit of registrations on first sight is reached",
+)
+
+
 def _ingest_batch(
     principal, body: bytes, endpoint: str, mode: str, zone_code: str, received_at: dt.datetime | None, hold: bool
 ) -> IngestBatch | QuarantinedBatch:
@@ -116,18 +124,16 @@ def _ingest_batch(
     )
     rows = checked.rows
     registered: list[str] = []
+    registration_refused = 0
     if rows:
         actor = Actor.collector(collector, device_id)
-        miners, registered = miners_resolve(
+        miners, registered, refused = miners_resolve(
             site=site, rows=rows, actor=actor, zone_code=zone_code, collector_zone=collector.zone
         )
         unknown = [r for r in rows if r["miner"] not in miners]
-        for row in unknown:  # only when no operator tenant exists to own them
-            checked.reject(
-                row["index"],
-                row["miner"],
-                RecordError("UNKNOWN_MINER", "miner_id", "miner is not registered at this site"),
-            )
+        for row in unknown:  # past the registration cap, or no operator tenant exists to own them
+            checked.reject(row["index"], row["miner"], _CAPPED if row["miner"] in refused else _UNKNOWN)
+        registration_refused = sum(r["miner"] in refused for r in unknown)
         if unknown:
             rows = [r for r in rows if r["miner"] in miners]
     sample_from = min((r["ts"] for r in rows), default=None)
@@ -166,6 +172,7 @@ def _ingest_batch(
             rejected=checked.rejected,
             duplicates=received - checked.rejected - stored["inserted"],
             unknown_registered=len(registered),
+            registration_refused=registration_refused,
             first_reasons=checked.reasons,
             sample_from=sample_from,
             sample_to=sample_to,

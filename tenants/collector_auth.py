@@ -67,23 +67,27 @@ class CollectorPrincipal:
         return f"collector:{self.token.collector}"
 
 
-def presented_token(request) -> str:
-    key = request.META.get("HTTP_X_COLLECTOR_KEY", "").strip()
-    if key:
-        return key
+def presented_token(request) -> str | None:
+    """The collector credential the request presents: None when it presents none, "" when it
+    presents an empty one. X-Collector-Key is only ever a collector key, so any value there is
+    a claim (a person's hip_ token included: 401, not a fall-through to the session cookie beside
+    it); a blank one defers to a Bearer token; a Bearer hip_ token is left to the personal-token class."""
+    key = request.META.get("HTTP_X_COLLECTOR_KEY")
+    if key is not None and key.strip():
+        return key.strip()
     auth = request.META.get("HTTP_AUTHORIZATION", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    return ""
+    if auth.strip().lower() == "bearer" or auth[:7].lower() == "bearer ":
+        raw = auth[7:].strip()
+        return None if raw.startswith(PERSONAL_TOKEN_PREFIX) else raw
+    return None if key is None else ""  # a blank X-Collector-Key alone is still a (failed) claim
 
 
 class CollectorTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
         raw = presented_token(request)
-        if not raw or raw.startswith(PERSONAL_TOKEN_PREFIX):
-            # A person's token is no collector credential: left to the next class, if the route has one.
-            return None
-        token = collector_token_lookup(raw)
+        if raw is None:
+            return None  # no collector credential: left to the next class, if the route has one
+        token = collector_token_lookup(raw) if raw else None
         if token is None:
             raise InvalidCollectorToken("unknown, expired or revoked collector token")
         device_id = request.META.get("HTTP_X_DEVICE_ID", "") or request.META.get("HTTP_X_EDGE_ID", "")

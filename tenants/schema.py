@@ -4,18 +4,33 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class CollectorTokenScheme(OpenApiAuthenticationExtension):
+    """Either header alone is accepted (tenants.collector_auth.presented_token): two alternative
+    schemes (OR), so a generated client is not told X-Collector-Key is required."""
+
     target_class = "tenants.collector_auth.CollectorTokenAuthentication"
-    name = "collectorToken"
+    name = ["collectorToken", "collectorBearer"]
     priority = 1
 
+    def get_security_requirement(self, auto_schema):
+        return [{"collectorToken": []}, {"collectorBearer": []}]
+
     def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "X-Collector-Key",
-            "description": "Collector token (also accepted as `Authorization: Bearer <token>`). "
-            "`X-Site-ID` must be the token's site (its code or one of its aliases): otherwise 403 SITE_MISMATCH.",
-        }
+        site = "`X-Site-ID` must be the token's site (its code or one of its aliases): otherwise 403 SITE_MISMATCH."
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Collector-Key",
+                "description": "Collector token (or `Authorization: Bearer <token>` instead). A key sent but "
+                f"invalid is 401 INVALID_TOKEN, whatever else the request carries. {site}",
+            },
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "collector token",
+                "description": f"Collector token as `Authorization: Bearer <token>` (or in X-Collector-Key). {site}",
+            },
+        ]
 
 
 class PersonalTokenScheme(OpenApiAuthenticationExtension):

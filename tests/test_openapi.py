@@ -42,6 +42,9 @@ def test_people_apis_name_the_personal_token_and_edge_apis_the_collector_token(t
         ("/api/v1/me/tokens", "post"),
     ]:
         assert {"personalToken", "cookieAuth"} <= security(path, method), path
-        assert "collectorToken" not in security(path, method), path
+        assert not {"collectorToken", "collectorBearer"} & security(path, method), path
     for path, method in [("/api/edge/v1/telemetry/batch", "post"), ("/api/edge/v1/commands/poll", "get")]:
-        assert security(path, method) == {"collectorToken"}, path
+        assert security(path, method) == {"collectorToken", "collectorBearer"}, path
+        # either header alone is accepted: alternatives (OR), never both required (AND)
+        assert {"collectorToken": []} in schema["paths"][path][method]["security"], path
+    assert schemes["collectorBearer"] == schemes["collectorBearer"] | {"type": "http", "scheme": "bearer"}

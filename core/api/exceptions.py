@@ -2,6 +2,7 @@
 
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -24,6 +25,16 @@ _DRF_CODES = {
 }
 
 
+# Django's own request limits (DATA_UPLOAD_MAX_NUMBER_FIELDS, DATA_UPLOAD_MAX_MEMORY_SIZE, …) raise
+# while DRF parses a form body, inside the view: without this they would escape as 500s.
+_REQUEST_LIMITS = (
+    (RequestDataTooBig, 413, "PAYLOAD_TOO_LARGE"),
+    (TooManyFieldsSent, 400, "TOO_MANY_FIELDS"),
+    (TooManyFilesSent, 400, "TOO_MANY_FIELDS"),
+    (SuspiciousOperation, 400, "BAD_REQUEST"),
+)
+
+
 def error_body(error_code: str, message, **extra) -> dict:
     return {"success": False, "error_code": error_code, "error": message, **extra}
 
@@ -31,6 +42,9 @@ def error_body(error_code: str, message, **extra) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(exc.error_code, exc.message, **exc.extra), status=exc.status_code)
+    for cls, status_code, error_code in _REQUEST_LIMITS:
+        if isinstance(exc, cls):
+            return Response(error_body(error_code, str(exc) or error_code), status=status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

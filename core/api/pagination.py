@@ -2,16 +2,37 @@
 
 A list view validates its query string with a serializer, narrows its scoped queryset with
 `filter_by` (query parameter → ORM lookup, applied only when given), and answers one page with
-`paginated`. Cursor pagination: stable under inserts, and `?limit=` up to `max_page_size`."""
+`paginated`. Cursor pagination: stable under inserts, and `?limit=` up to `max_page_size`.
+
+Every paging number a client sends is bounded here (issue 18: `?offset=9223372036854775808` was
+a 500 "bigint out of range"): MAX_OFFSET for the original's offset paging, MAX_PAGE_NUMBER for its
+page numbers, and a cursor whose position the database cannot compare is 400 INVALID_PARAMETER."""
 
 from collections.abc import Callable, Mapping
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, transaction
 from django.db.models import QuerySet
+from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.errors import InvalidParameter
+
 MAX_PAGE_SIZE = 1000
+MAX_OFFSET = 10_000_000  # deeper than any list a person pages through: filter instead
+MAX_PAGE_NUMBER = 100_000
+
+
+def offset_field(**kwargs) -> serializers.IntegerField:
+    """The query parameter `offset` of the original's offset-paged lists (0 … MAX_OFFSET)."""
+    return serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0, **kwargs)
+
+
+def page_number_field(**kwargs) -> serializers.IntegerField:
+    """The query parameter `page` of the original's page-numbered lists (1 … MAX_PAGE_NUMBER)."""
+    return serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_NUMBER, default=1, **kwargs)
 
 
 class Cursor(CursorPagination):
@@ -21,6 +42,17 @@ class Cursor(CursorPagination):
     def __init__(self, ordering: tuple[str, ...], page_size: int = 100):
         self.ordering = ordering
         self.page_size = page_size
+
+    def paginate_queryset(self, queryset, request, view=None):
+        """A well-signed cursor can still carry a position the column cannot hold (a forged or
+        fuzzed `p=`): 400, and the savepoint keeps the request's transaction usable."""
+        if not request.query_params.get(self.cursor_query_param):
+            return super().paginate_queryset(queryset, request, view)  # a first page: no position to check
+        try:
+            with transaction.atomic():
+                return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, DataError, ValueError, TypeError, OverflowError) as exc:
+            raise InvalidParameter("invalid cursor", fields={"cursor": ["invalid cursor"]}) from exc
 
 
 def filter_by(qs: QuerySet, params: Mapping, lookups: Mapping[str, str]) -> QuerySet:

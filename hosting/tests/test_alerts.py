@@ -206,4 +206,9 @@ def test_the_beat_job_is_declared_and_runs_the_scan(world, clock):
     from django.utils import timezone
 
     upload(world.collector_x, timezone.now() - dt.timedelta(hours=1))
-    assert collectors_dark_task() == {"collectors": 2, "raised": 1, "resolved": 0}
+    assert collectors_dark_task() == {
+        "collectors": 2,
+        "raised": 1,
+        "resolved": 0,
+        "registration_capped": {"sites": 0, "raised": 0},
+    }

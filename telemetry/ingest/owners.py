@@ -4,6 +4,7 @@ import datetime as dt
 from collections import defaultdict
 from operator import itemgetter
 
+from django.conf import settings
 from django.db import connection
 
 from audit.services import Actor
@@ -13,10 +14,11 @@ from tenants.services import miners_register
 
 def miners_resolve(
     *, site, rows: list[dict], actor: Actor, zone_code: str = "", collector_zone=None
-) -> tuple[dict, list[str]]:
+) -> tuple[dict, list[str], set[str]]:
     """{edge miner_id: (miner pk, current tenant id)} for every miner of the rows, registering
     the unknown ones into the site as unassigned (owned by the operator tenant) with one audit
-    event listing them. Returns the map and the ids newly registered.
+    event listing them. Returns the map, the ids newly registered, and the ids refused because
+    registration on first sight is capped (`registration_allowance`): those stay unknown.
 
     Registration commits on its own, before the upload's write transaction: a miner the field
     reports is inventory even if that upload fails later, and the operator chain's head lock is
@@ -26,10 +28,17 @@ def miners_resolve(
     known = _miners_of(site.pk, wanted)
     missing = sorted(wanted - known.keys())
     registered: list[str] = []
+    refused: set[str] = set()
     if missing:
         operator = Tenant.objects.filter(is_operator=True).first()
         if operator is None:
-            return known, registered
+            return known, registered, refused
+        allowed = registration_allowance(site.pk)
+        if len(missing) > allowed:
+            refused = set(missing[allowed:])
+            missing = missing[:allowed]
+        if not missing:
+            return known, registered, refused
         zone = collector_zone or (Zone.objects.filter(site=site, code=zone_code).first() if zone_code else None)
         keys: dict[str, str] = {}
         for row in rows:
@@ -45,7 +54,15 @@ def miners_resolve(
         registered = sorted(m.miner_id for m in fresh)
         # A concurrent upload may have registered some of them first: read back whatever exists now.
         known.update(_miners_of(site.pk, missing))
-    return known, registered
+    return known, registered, refused
+
+
+def registration_allowance(site_id: int) -> int:
+    """How many unknown miners one upload may still register at the site: at most
+    MINER_AUTO_REGISTER_MAX_PER_UPLOAD, and never past MINER_AUTO_REGISTER_MAX_PER_SITE miners
+    at the site in all (a leaked or buggy collector token cannot fill the inventory with phantoms)."""
+    room = settings.MINER_AUTO_REGISTER_MAX_PER_SITE - Miner.objects.filter(site_id=site_id).count()
+    return max(0, min(settings.MINER_AUTO_REGISTER_MAX_PER_UPLOAD, room))
 
 
 def _pg_text_array(values) -> str:

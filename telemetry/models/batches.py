@@ -22,6 +22,9 @@ class IngestBatch(models.Model):
     rejected = models.PositiveIntegerField()
     duplicates = models.PositiveIntegerField()
     unknown_registered = models.PositiveIntegerField(default=0)
+    # Records of unknown miners refused by the registration cap (MINER_AUTO_REGISTER_MAX_*): the
+    # hosting collector-health job raises one site alert from these.
+    registration_refused = models.PositiveIntegerField(default=0)
     first_reasons = models.JSONField(default=list)
     sample_from = models.DateTimeField(null=True, blank=True)
     sample_to = models.DateTimeField(null=True, blank=True)
