@@ -65,7 +65,13 @@ def test_compose_postgres_runs_with_the_settings_deployment_asks_for(compose):
     command = compose["services"]["postgres"]["command"]
     settings = dict(arg.split("=", 1) for arg in command[2::2])
     assert command[:2] == ["postgres", "-c"] and set(command[1::2]) == {"-c"}
-    assert settings == {"max_connections": "100", "max_wal_size": "8GB", "wal_compression": "lz4"}
+    assert settings == {
+        "max_connections": "100",
+        "max_wal_size": "8GB",
+        "wal_compression": "lz4",
+        "checkpoint_timeout": "15min",
+        "checkpoint_completion_target": "0.9",
+    }
 
 
 def test_compose_app_services_take_env_from_dotenv_and_reach_the_compose_services(compose):

@@ -24,7 +24,7 @@ class IngestBatch(models.Model):
     unknown_registered = models.PositiveIntegerField(default=0)
     # Records of unknown miners refused by the registration cap (MINER_AUTO_REGISTER_MAX_*): the
     # hosting collector-health job raises one site alert from these.
-    registration_refused = models.PositiveIntegerField(default=0)
+    registration_refused = models.PositiveIntegerField(default=0, db_default=0)
     first_reasons = models.JSONField(default=list)
     sample_from = models.DateTimeField(null=True, blank=True)
     sample_to = models.DateTimeField(null=True, blank=True)
