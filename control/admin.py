@@ -284,6 +284,7 @@ class CommandAdmin(ReadOnlyScopedAdmin):
 
 
 # Registered here, where Django looks for admins.
+from control.admin_consent import ConsentPolicyAdmin  # noqa: E402, F401
 from control.admin_curtailment import CurtailmentAdmin  # noqa: E402
 
 __all__ = ["CommandAdmin", "CurtailmentAdmin"]

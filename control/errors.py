@@ -62,3 +62,10 @@ class CurtailmentInvalid(DomainError):
 
     def __init__(self, field_name: str, message: str, **extra):
         super().__init__(f"{field_name}: {message}", field=field_name, **extra)
+
+
+class NotYours(DomainError):
+    """Another tenant's command or miner, to a customer: answered as if it did not exist."""
+
+    status_code = 404
+    error_code = "NOT_FOUND"

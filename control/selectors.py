@@ -9,7 +9,7 @@ import uuid
 from django.db.models import CharField, Count, Min, Q, QuerySet
 from django.db.models.functions import Cast, Coalesce
 
-from control.models import Command, CommandAck, Curtailment, EdgeSafetyEvent
+from control.models import Command, CommandAck, ConsentPolicy, Curtailment, EdgeSafetyEvent
 from tenants import scoping
 from tenants.scoping import Capability, scope_for
 
@@ -122,3 +122,8 @@ def acks_for(user, capability: str = Capability.VIEW) -> QuerySet[CommandAck]:
     from tenants.scoping import collectors_for
 
     return CommandAck.objects.filter(collector__in=collectors_for(user, capability).values("pk"))
+
+
+def consent_policies_for(user, capability: str = Capability.VIEW) -> QuerySet[ConsentPolicy]:
+    """Operators of a tenant's sites (scoping.tenants_for) see and edit its consent policy."""
+    return ConsentPolicy.objects.filter(tenant__in=scoping.tenants_for(user, capability))

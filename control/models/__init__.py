@@ -12,6 +12,7 @@ from .commands import (
     PriorityClass,
     wire_id_of,
 )
+from .consent import ConsentPolicy
 from .curtailment import CURTAILMENT_TRANSITIONS, Curtailment, CurtailmentState
 from .safety import EdgeSafetyEvent
 from .signing import CommandSigningKey
@@ -28,6 +29,7 @@ __all__ = [
     "CommandState",
     "CommandSigningKey",
     "CommandType",
+    "ConsentPolicy",
     "EdgeSafetyEvent",
     "Curtailment",
     "CurtailmentState",

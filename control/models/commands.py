@@ -134,6 +134,13 @@ class Command(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     approval_expires_at = models.DateTimeField(null=True, blank=True)
     decided_reason = models.TextField(blank=True, default="")
+    # the owner's step (customer consent, control.services.consent): required by the tenant's policy
+    owner_consent_required = models.BooleanField(default=False)
+    owner_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    owner_approved_at = models.DateTimeField(null=True, blank=True)
+    owner_decided_reason = models.TextField(blank=True, default="")
     # attempts and lease
     attempt = models.PositiveIntegerField(default=1)
     max_retries = models.PositiveIntegerField(default=2)
@@ -223,6 +230,7 @@ class Command(models.Model):
                     "zone",
                     "created_by",
                     "approved_by",
+                    "owner_approved_by",
                     "lease_collector",
                     "group",
                     "rollback_of",

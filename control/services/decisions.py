@@ -5,9 +5,10 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import Actor
+from audit.services import Actor, audit_record
 from control.errors import ApprovalExpired, InvalidTransition, SelfApproval
 from control.models import LEASED_STATES, Command, CommandAttempt
+from control.services.consent import release_approved
 from control.services.params import (
     CANCELABLE_STATES,
     S,
@@ -44,6 +45,9 @@ def command_approve(*, actor: Actor, user, command: Command, reason: str) -> Com
                 command, to=S.EXPIRED, actor=actor, reason="approval window lapsed", error_code="APPROVAL_EXPIRED"
             )
             expired = True
+        elif command.owner_consent_required:
+            _operator_step(actor=actor, user=user, command=command, reason=reason, now=now)
+            expired = False
         else:
             command_transition(
                 command,
@@ -68,6 +72,32 @@ def command_approve(*, actor: Actor, user, command: Command, reason: str) -> Com
             command_id=command.pk,
         )
     return command
+
+
+def _operator_step(*, actor: Actor, user, command: Command, reason: str, now) -> None:
+    """The operator's step on a command that also needs its owner's: recorded (audited on the
+    tenant's chain); the command is queued only once the owner has approved too (control.services.consent)."""
+    if command.approved_by_id is not None:
+        raise InvalidTransition(
+            f"command {command.pk} already has the operator's approval; it waits for the owner's",
+            command_id=command.pk,
+            state=command.state,
+        )
+    if command.owner_approved_by_id == user.pk:
+        raise SelfApproval("the owner who approved cannot also give the operator's approval")
+    command.approved_by, command.approved_at, command.decided_reason, command.updated_at = user, now, reason, now
+    command.save(update_fields=["approved_by", "approved_at", "decided_reason", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="control.command.operator_approved",
+        entity_type="control.command",
+        entity_id=str(command.pk),
+        payload={"step": "ops_approval", "by": user.pk, "reason": reason, "waits_for": "owner_approval"},
+        tenant_id=command.tenant_id,
+        site_code=command.site.code,
+    )
+    if command.owner_approved_by_id is not None:
+        release_approved(command, actor=actor, now=now)
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from control.errors import DedupeConflict
 from control.models import ACTIVE_STATES, LEASED_STATES, Command, PriorityClass
+from control.services.consent import owner_consent_tenants
 from control.services.params import HIGH_RISK_TYPES, POWER_IMPACT_TYPES, CommandSpec, S
 from tenants.models import Miner
 
@@ -29,6 +30,7 @@ class Assessment:
     active: dict[int, list[Command]]  # miner pk -> its active commands
     estimated_kw: float
     approval_reasons: list[str]
+    owner_tenants: set[int]  # tenants whose policy asks for the owner's step on this command
 
     @property
     def approval_required(self) -> bool:
@@ -107,6 +109,7 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
             )
             continue
         targets.append(miner)
+    owners = owner_consent_tenants(spec.command_type, spec.priority_class, targets)
     return Assessment(
         spec=spec,
         targets=targets,
@@ -117,5 +120,7 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
         approval_reasons=approval_reasons(
             spec.command_type, _one_each(spec, targets), is_batch and not spec.independent
         )
-        + (["its creator asks for approval"] if spec.approval_required else []),
+        + (["its creator asks for approval"] if spec.approval_required else [])
+        + (["the miner's owner must consent (tenant policy)"] if owners else []),
+        owner_tenants=owners,
     )

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent
-from control.models import Command, CommandAck, Curtailment, EdgeSafetyEvent
+from control.models import Command, CommandAck, ConsentPolicy, Curtailment, EdgeSafetyEvent
 from rules.models import Rule, RuleHit
 from telemetry.models import IngestBatch, QuarantinedBatch, TelemetryLive
 from tenants.models import (
@@ -228,6 +228,11 @@ def _live(w: World, miner: Miner) -> int:
         "hashrate_5s_ghs": 100.0,
     }
     return TelemetryLive.objects.get_or_create(miner=miner, defaults=defaults)[0].pk
+
+
+def _policy(tenant) -> int:
+    policy, _ = ConsentPolicy.objects.get_or_create(tenant=tenant, defaults={"consent_types": ["reboot"]})
+    return policy.pk
 
 
 def _alias(site) -> int:
@@ -477,4 +482,5 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     RuleHit: rule_hit_admin_objects,
     SiteEdgeSecurity: site_security_admin_objects,
     CollectorCertificate: certificate_admin_objects,
+    ConsentPolicy: lambda w: (_policy(w.tenant_b), _policy(w.tenant_c), _policy(w.tenant_a)),
 }
