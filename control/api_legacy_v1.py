@@ -116,14 +116,13 @@ class LegacyProposeApi(APIView):
         if "site_id" not in data:
             raise InvalidParams("site_id", "required")
         commands, created = propose(request, data, scoping.site_get(request.user, data["site_id"]))
-        required = any(c.approval_required for c in commands)
         body = {
             "success": True,
             "command_id": shapes.legacy_id(commands[0]),
             "status": shapes.status_of(commands),
-            "require_approval": required,
-            "require_dual_approval": False,
-            "steps_required": shapes.steps_required(required),
+            "require_approval": any(c.approval_required for c in commands),
+            "require_dual_approval": shapes.dual_approval(commands),
+            "steps_required": shapes.steps_required(commands),
         }
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -140,7 +139,7 @@ class LegacyV1CommandApi(APIView):
 
 
 class LegacyV1ApproveApi(APIView):
-    """POST /api/v1/commands/<uuid>/approve {reason?, step?} — the one operator step of this product."""
+    """POST /api/v1/commands/<uuid>/approve {reason?, step?} — step 1, the operator's (step 2 is the owner's)."""
 
     permission_classes = [IsOperator]
 
@@ -165,8 +164,8 @@ class LegacyV1ApproveApi(APIView):
             {
                 "success": True,
                 "command_status": shapes.status_of(commands),
-                "approvals_count": len({c.approved_by_id for c in commands if c.approved_by_id}),
-                "steps_required": len(shapes.APPROVAL_STEPS),
+                "approvals_count": shapes.approvals_count(commands),
+                "steps_required": shapes.steps_required(commands),
             }
         )
 
@@ -218,8 +217,8 @@ class LegacyV1RollbackApi(APIView):
             "status": shapes.status_of(created),
             "approval_required": {
                 "require_approval": required,
-                "require_dual_approval": False,
-                "steps_required": shapes.steps_required(required),
+                "require_dual_approval": shapes.dual_approval(created),
+                "steps_required": shapes.steps_required(created),
             },
             "message": "Rollback command created."
             + (" Approval required before execution." if required else " Queued for the collector."),

@@ -22,9 +22,11 @@ T = CommandType
 # --- approval steps ---------------------------------------------------------------------------------
 
 # The original approved in numbered steps (1: operations, 2: the miner's owner, when its policy
-# asked for two). This product has the one operator step (approver ≠ requester); the
-# customer-consent slice adds the owner's step here.
-APPROVAL_STEPS = ("ops_approval",)
+# asked for two). Here step 1 is the operator's (approver ≠ requester) and step 2 the owner's, which
+# a tenant's ConsentPolicy asks for (control.services.consent); the owner gives it in the portal or
+# over /api/v1/portal/approvals/<id>/approve, never on the operators' route.
+APPROVAL_STEPS = ("ops_approval", "owner_approval")
+OPS_STEP, OWNER_STEP = 1, 2
 
 
 class ApprovalStepUnsupported(DomainError):
@@ -32,19 +34,42 @@ class ApprovalStepUnsupported(DomainError):
     error_code = "APPROVAL_STEP_UNSUPPORTED"
 
 
+class OwnerStepNotHere(DomainError):
+    status_code = 403
+    error_code = "OWNER_APPROVAL_ONLY"
+
+
 def approval_step(value) -> int:
-    """The original's `step` (default 1): only step 1 exists here."""
+    """The original's `step` (default 1): 1 is the operator's; 2, the owner's, is refused on the
+    operators' route (the customer gives it); anything else is not a step."""
     if value in (None, "", 1, "1"):
-        return 1
+        return OPS_STEP
+    if value in (2, "2"):
+        raise OwnerStepNotHere(
+            "step 2 (owner_approval) is the miner owner's: given in the portal or at "
+            "/api/v1/portal/approvals/<command_id>/approve",
+            field="step",
+        )
     raise ApprovalStepUnsupported(
-        f"step {value!r}: this product has {len(APPROVAL_STEPS)} approval step "
-        f"({', '.join(APPROVAL_STEPS)}); the owner's step is not carried yet",
+        f"step {value!r}: this product has {len(APPROVAL_STEPS)} approval steps ({', '.join(APPROVAL_STEPS)})",
         field="step",
     )
 
 
-def steps_required(approval_required: bool) -> int:
-    return len(APPROVAL_STEPS) if approval_required else 0
+def dual_approval(commands: list[Command]) -> bool:
+    return any(c.owner_consent_required for c in commands)
+
+
+def steps_required(commands: list[Command]) -> int:
+    """2 when any command also needs its owner's approval, 1 when it needs the operator's, else 0."""
+    if dual_approval(commands):
+        return 2
+    return 1 if any(c.approval_required for c in commands) else 0
+
+
+def approvals_count(commands: list[Command]) -> int:
+    people = {c.approved_by_id for c in commands if c.approved_by_id}
+    return len(people | {c.owner_approved_by_id for c in commands if c.owner_approved_by_id})
 
 
 # --- types and parameters ----------------------------------------------------------------------------
@@ -218,23 +243,37 @@ def command_dict(commands: list[Command], *, include_results: bool = False) -> d
     return out
 
 
+def _decision(c: Command, step: int, user_id, decision: str, reason: str, at) -> dict:
+    return {
+        "command_id": legacy_id(c),
+        "miner_id": c.miner.miner_id,
+        "approver_user_id": user_id,
+        "decision": decision,
+        "reason": reason,
+        "step": step,
+        "step_name": APPROVAL_STEPS[step - 1],
+        "created_at": _ts(at),
+    }
+
+
 def approvals(commands: list[Command]) -> list[dict]:
-    """The original's CommandApproval rows: one decision per command that has one (step 1)."""
+    """The original's CommandApproval rows: per command, the operator's decision (step 1) and the
+    owner's (step 2), each once given. A rejection is the owner's when the owner denied it (their
+    reason is kept), else the operator's."""
     out = []
     for c in commands:
-        if c.approved_by_id or c.state == S.REJECTED:
+        owner_denied = c.state == S.REJECTED and c.owner_consent_required and not c.owner_approved_by_id
+        owner_denied = owner_denied and bool(c.owner_decided_reason)
+        if c.approved_by_id:
+            out.append(_decision(c, OPS_STEP, c.approved_by_id, "APPROVE", c.decided_reason, c.approved_at))
+        elif c.state == S.REJECTED and not owner_denied:
+            out.append(_decision(c, OPS_STEP, None, "DENY", c.decided_reason, c.updated_at))
+        if c.owner_approved_by_id:
             out.append(
-                {
-                    "command_id": legacy_id(c),
-                    "miner_id": c.miner.miner_id,
-                    "approver_user_id": c.approved_by_id,
-                    "decision": "DENY" if c.state == S.REJECTED else "APPROVE",
-                    "reason": c.decided_reason,
-                    "step": 1,
-                    "step_name": APPROVAL_STEPS[0],
-                    "created_at": _ts(c.approved_at or c.updated_at),
-                }
+                _decision(c, OWNER_STEP, c.owner_approved_by_id, "APPROVE", c.owner_decided_reason, c.owner_approved_at)
             )
+        elif owner_denied:
+            out.append(_decision(c, OWNER_STEP, None, "DENY", c.owner_decided_reason, c.updated_at))
     return out
 
 
@@ -265,4 +304,7 @@ class ListIn(serializers.Serializer):
 
 class DecisionIn(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-    step = serializers.JSONField(required=False, help_text="the original's approval step: only 1 exists here")
+    step = serializers.JSONField(
+        required=False,
+        help_text="the original's step: 1 (operator); 2 (owner) is the customer's, in the portal",
+    )

@@ -9,7 +9,7 @@ import uuid
 from django.db.models import CharField, Count, Min, Q, QuerySet
 from django.db.models.functions import Cast, Coalesce
 
-from control.models import Command, CommandAck, ConsentPolicy, Curtailment, EdgeSafetyEvent
+from control.models import Command, CommandAck, CommandState, ConsentPolicy, Curtailment, EdgeSafetyEvent
 from tenants import scoping
 from tenants.scoping import Capability, scope_for
 
@@ -127,3 +127,17 @@ def acks_for(user, capability: str = Capability.VIEW) -> QuerySet[CommandAck]:
 def consent_policies_for(user, capability: str = Capability.VIEW) -> QuerySet[ConsentPolicy]:
     """Operators of a tenant's sites (scoping.tenants_for) see and edit its consent policy."""
     return ConsentPolicy.objects.filter(tenant__in=scoping.tenants_for(user, capability))
+
+
+def pending_owner_approvals(user, tenant_ids=None):
+    """Commands waiting for this customer's approval, on their tenants' miners."""
+    mine = scope_for(user).customer_tenant_ids if user is not None else frozenset()
+    if tenant_ids is not None:
+        mine = mine & frozenset(tenant_ids)
+    return (
+        Command.objects.filter(
+            tenant_id__in=mine, state=CommandState.PROPOSED, owner_consent_required=True, owner_approved_by__isnull=True
+        )
+        .select_related("miner", "site", "tenant")
+        .order_by("created_at", "pk")
+    )

@@ -6,7 +6,7 @@ and chart (/hosting/api/client/reports, /reports/chart) are hosting's (hosting/u
 
 from django.urls import path
 
-from portal import api_legacy, api_legacy_usage, views_legacy
+from portal import api_legacy, api_legacy_usage, api_portal_v1, views_legacy
 
 ROOT_AND_HOSTING = [
     ("dashboard", api_legacy.ClientDashboardApi, "dashboard"),
@@ -29,6 +29,17 @@ urlpatterns = [
         path(f"hosting/api/client/{p}", view.as_view(), name=f"legacy-hosting-client-{name}")
         for p, view, name in ROOT_AND_HOSTING + HOSTING_ONLY
     ),
+    # the original's portal-lite API (LEGACY_ROUTES.md A16)
+    path("api/v1/portal/my-miners", api_portal_v1.MyMinersApi.as_view(), name="portal-v1-my-miners"),
+    path("api/v1/portal/my-approvals", api_portal_v1.MyApprovalsApi.as_view(), name="portal-v1-my-approvals"),
+    path(
+        "api/v1/portal/approvals/<str:command_id>/approve",
+        api_portal_v1.DecisionApi.as_view(),
+        name="portal-v1-approve",
+    ),
+    path("api/v1/portal/approvals/<str:command_id>/deny", api_portal_v1.DenyApi.as_view(), name="portal-v1-deny"),
+    path("api/v1/portal/my-reports", api_portal_v1.MyReportsApi.as_view(), name="portal-v1-my-reports"),
+    path("api/v1/portal/my-stats", api_portal_v1.MyStatsApi.as_view(), name="portal-v1-my-stats"),
     path("hosting/client", views_legacy.client_page, name="legacy-hosting-client"),
     path("hosting/client/<path:subpath>", views_legacy.client_page, name="legacy-hosting-client-page"),
 ]

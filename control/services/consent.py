@@ -137,20 +137,7 @@ def command_owner_deny(*, actor: Actor, user, command: Command, reason: str) -> 
         actor=actor,
         reason=reason,
         audit_details={"step": OWNER_STEP},
-        decided_reason=reason,
         owner_decided_reason=reason,
-    )
-
-
-def pending_owner_approvals(user, tenant_ids=None):
-    """Commands waiting for this customer's approval, on their tenants' miners."""
-    mine = scope_for(user).customer_tenant_ids if user is not None else frozenset()
-    if tenant_ids is not None:
-        mine = mine & frozenset(tenant_ids)
-    return (
-        Command.objects.filter(
-            tenant_id__in=mine, state=S.PROPOSED, owner_consent_required=True, owner_approved_by__isnull=True
-        )
-        .select_related("miner", "site", "tenant")
-        .order_by("created_at", "pk")
+        # the operator's reason stays when they had approved; else the refusal is the decision
+        **({} if command.approved_by_id else {"decided_reason": reason}),
     )

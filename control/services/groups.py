@@ -24,8 +24,10 @@ def _pick(commands: list[Command], states, what: str) -> list[Command]:
 
 @transaction.atomic
 def group_approve(*, actor: Actor, user, commands: list[Command], reason: str) -> list[Command]:
-    """Approve every proposed command of the group (requester ≠ approver, as command_approve)."""
-    for c in _pick(commands, {S.PROPOSED}, "approved"):
+    """Approve every proposed command of the group (requester ≠ approver, as command_approve); those
+    with the operator's step given already, waiting for their owner's, are left as they are."""
+    waiting_for_owner = {c.pk for c in commands if c.state == S.PROPOSED and c.approved_by_id}
+    for c in _pick([c for c in commands if c.pk not in waiting_for_owner], {S.PROPOSED}, "approved"):
         decisions.command_approve(actor=actor, user=user, command=c, reason=reason)
     return commands
 

@@ -4,6 +4,7 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from control import selectors
 from control.errors import InvalidParams, InvalidTransition, NotYours, SelfApproval
 from control.models import CommandState, ConsentPolicy, PriorityClass
 from control.services import consent, decisions
@@ -173,5 +174,5 @@ def test_a_customer_may_propose_only_allowed_types_on_their_own_miners(world, po
 
 def test_pending_owner_approvals_lists_only_the_customers_own(world, policy_a, noc_x, customer_a, customer_b):
     c = operator_command(noc_x, world.miners_a_x[0])
-    assert list(consent.pending_owner_approvals(customer_a)) == [c]
-    assert list(consent.pending_owner_approvals(customer_b)) == []
+    assert list(selectors.pending_owner_approvals(customer_a)) == [c]
+    assert list(selectors.pending_owner_approvals(customer_b)) == []

@@ -6,7 +6,8 @@ import uuid
 import pytest
 
 from audit.services import Actor
-from control.models import Command, CommandState
+from control.models import Command, CommandState, ConsentPolicy
+from control.services import consent
 from control.tests.factories import ControlCommandFactory
 from control.tests.factories import operator_command as make
 from tenants.models import SiteAlias
@@ -131,12 +132,14 @@ def test_propose_is_refused_to_customers_and_outside_the_scope(as_user, world, n
 # --- approve (steps), deny ---------------------------------------------------------------------
 
 
-def test_approve_with_the_one_step_this_product_has(as_user, world, noc_x, ops_manager_x):
+def test_approve_with_the_operators_step(as_user, world, noc_x, ops_manager_x):
     command_id = propose(as_user(noc_x), world.miners_a_x[:2]).json()["command_id"]
     r = post(as_user(noc_x), f"{V1}/{command_id}/approve", {"reason": "mine", "step": 1})
     assert (r.status_code, r.json()["error_code"]) == (403, "SELF_APPROVAL")
     client = as_user(ops_manager_x)
     r = post(client, f"{V1}/{command_id}/approve", {"reason": "owner asked", "step": 2})
+    assert (r.status_code, r.json()["error_code"], r.json()["field"]) == (403, "OWNER_APPROVAL_ONLY", "step")
+    r = post(client, f"{V1}/{command_id}/approve", {"reason": "?", "step": 3})
     assert (r.status_code, r.json()["error_code"], r.json()["field"]) == (400, "APPROVAL_STEP_UNSUPPORTED", "step")
     r = post(client, f"{V1}/{command_id}/approve", {"reason": "ok", "step": 1})
     assert r.status_code == 200, r.json()
@@ -161,6 +164,35 @@ def test_deny_cancels_the_proposal_and_works_on_integer_ids_too(as_user, world, 
     lone = make(noc_x, world.miners_a_x[2], "reboot")
     r = post(client, f"{V1}/{lone.pk}/deny", {"reason": "no"})
     assert (r.status_code, r.json()["command_status"]) == (200, "CANCELLED")
+
+
+def test_dual_approval_reports_the_owners_step_truthfully(as_user, world, noc_x, ops_manager_x, customer_a):
+    ConsentPolicy.objects.create(tenant=world.tenant_a, consent_types=["reboot"])
+    body = propose(as_user(noc_x), world.miners_a_x[:2]).json()
+    assert (body["status"], body["require_dual_approval"], body["steps_required"]) == ("PENDING_APPROVAL", True, 2)
+    command_id = body["command_id"]
+    r = post(as_user(ops_manager_x), f"{V1}/{command_id}/approve", {"reason": "ok", "step": 1})
+    assert r.json() == {
+        "success": True,
+        "command_status": "PENDING_APPROVAL",
+        "approvals_count": 1,
+        "steps_required": 2,
+    }
+    got = as_user(noc_x).get(f"{V1}/{command_id}").json()
+    assert [(a["step"], a["step_name"], a["decision"]) for a in got["approvals"]] == [
+        (1, "ops_approval", "APPROVE")
+    ] * 2
+    first, second = Command.objects.filter(batch_id=command_id).order_by("pk")
+    consent.command_owner_approve(actor=Actor.user(customer_a), user=customer_a, command=first, reason="yes")
+    consent.command_owner_deny(actor=Actor.user(customer_a), user=customer_a, command=second, reason="not that one")
+    got = as_user(noc_x).get(f"{V1}/{command_id}").json()
+    assert [(a["step"], a["decision"], a["reason"]) for a in got["approvals"]] == [
+        (1, "APPROVE", "ok"),
+        (2, "APPROVE", "yes"),
+        (1, "APPROVE", "ok"),
+        (2, "DENY", "not that one"),
+    ]
+    assert got["command"]["status"] == "QUEUED"
 
 
 # --- rollback --------------------------------------------------------------------------------------

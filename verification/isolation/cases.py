@@ -89,6 +89,12 @@ from verification.isolation.probes_portal import (
     portal_miner_probes,
     portal_tenant_probes,
 )
+from verification.isolation.probes_portal_v1 import (
+    PORTAL_V1_DECISION_PATHS,
+    PORTAL_V1_READ_PATHS,
+    portal_v1_decision_probes,
+    portal_v1_read_probes,
+)
 from verification.isolation.probes_reports import (
     PORTAL_REPORTS_PATH,
     SLA_REPORT_PATHS,
@@ -125,6 +131,8 @@ CASES: list[Case] = [
     Case("portal evidence packs page", exact(PORTAL_EVIDENCE_PATH), portal_evidence_probes),
     Case("portal downtime page", exact(PORTAL_DOWNTIME_PATH), portal_downtime_probes),
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
+    Case("original portal-lite API (reads)", exact(*PORTAL_V1_READ_PATHS), portal_v1_read_probes),
+    Case("original portal-lite API (owner's approval)", exact(*PORTAL_V1_DECISION_PATHS), portal_v1_decision_probes),
     Case("legacy client API: a miner by integer id", exact(CLIENT_MINER_PATH), client_miner_probes),
     Case("legacy client API: generate a report", exact(CLIENT_REPORT_GENERATE_PATH), client_report_generate_probes),
     Case("legacy client API: usage alerts (not carried)", exact(CLIENT_NOT_CARRIED_PATH), client_not_carried_probes),

@@ -1,0 +1,39 @@
+"""Probes of the original portal-lite API (/api/v1/portal/*): a customer's own data only, operators
+refused (403: the API is for customers), another tenant's command a 404 like a missing one."""
+
+from verification.isolation.expect import ApiDenied, ApiUnauthenticated, Reachable
+from verification.isolation.probes import ANON, CUSTOMER_A_ON_B, CUSTOMER_A_OWN, NOC_X_OWN, Probe
+from verification.isolation.probes_api import _command
+from verification.isolation.routes import Route
+from verification.isolation.world import MISSING_ID, World
+
+PORTAL_V1_READ_PATHS = (
+    "/api/v1/portal/my-miners",
+    "/api/v1/portal/my-approvals",
+    "/api/v1/portal/my-reports",
+    "/api/v1/portal/my-stats",
+)
+PORTAL_V1_DECISION_PATHS = (
+    "/api/v1/portal/approvals/<str:command_id>/approve",
+    "/api/v1/portal/approvals/<str:command_id>/deny",
+)
+
+
+def portal_v1_read_probes(route: Route, w: World) -> list[Probe]:
+    path = route.fill()
+    return [
+        Probe(route, "GET", ANON, path, ApiUnauthenticated(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_OWN, path, Reachable(), w.markers_b()),
+        Probe(route, "GET", CUSTOMER_A_OWN, f"{path}?tenant={w.tenant_b.slug}", ApiDenied(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, path, ApiDenied(), w.markers_y()),
+    ]
+
+
+def portal_v1_decision_probes(route: Route, w: World) -> list[Probe]:
+    theirs = route.fill(command_id=_command(w, w.miner_b_x))
+    missing = route.fill(command_id=MISSING_ID)
+    return [
+        Probe(route, "POST", ANON, theirs, ApiUnauthenticated(), w.markers_all()),
+        Probe(route, "POST", CUSTOMER_A_ON_B, theirs, ApiDenied(404, ("NOT_FOUND",)), w.markers_b(), missing),
+        Probe(route, "POST", NOC_X_OWN, route.fill(command_id=_command(w, w.miner_a_x)), ApiDenied(), w.markers_y()),
+    ]
