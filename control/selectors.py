@@ -129,15 +129,18 @@ def consent_policies_for(user, capability: str = Capability.VIEW) -> QuerySet[Co
     return ConsentPolicy.objects.filter(tenant__in=scoping.tenants_for(user, capability))
 
 
-def pending_owner_approvals(user, tenant_ids=None):
+def owner_approvals_waiting(commands: QuerySet[Command]) -> QuerySet[Command]:
+    """Those of `commands` waiting for their owner's approval (customer consent), oldest first."""
+    return (
+        commands.filter(state=CommandState.PROPOSED, owner_consent_required=True, owner_approved_by__isnull=True)
+        .select_related("miner", "site", "tenant")
+        .order_by("created_at", "pk")
+    )
+
+
+def pending_owner_approvals(user, tenant_ids=None) -> QuerySet[Command]:
     """Commands waiting for this customer's approval, on their tenants' miners."""
     mine = scope_for(user).customer_tenant_ids if user is not None else frozenset()
     if tenant_ids is not None:
         mine = mine & frozenset(tenant_ids)
-    return (
-        Command.objects.filter(
-            tenant_id__in=mine, state=CommandState.PROPOSED, owner_consent_required=True, owner_approved_by__isnull=True
-        )
-        .select_related("miner", "site", "tenant")
-        .order_by("created_at", "pk")
-    )
+    return owner_approvals_waiting(Command.objects.filter(tenant_id__in=mine))

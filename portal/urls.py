@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views, views_downtime, views_evidence, views_hosting, views_reports
+from portal import views, views_approvals, views_downtime, views_evidence, views_hosting, views_reports
 
 app_name = "portal"
 
@@ -15,4 +15,5 @@ urlpatterns = [
     path("t/<slug:tenant>/work-orders/<int:pk>/", views_hosting.work_order, name="work_order"),
     path("t/<slug:tenant>/events/", views_hosting.events, name="events"),
     path("t/<slug:tenant>/evidence/", views_evidence.evidence, name="evidence"),
+    path("t/<slug:tenant>/approvals/", views_approvals.approvals, name="approvals"),
 ]

@@ -1,9 +1,9 @@
 """Probes of the original portal-lite API (/api/v1/portal/*): a customer's own data only, operators
 refused (403: the API is for customers), another tenant's command a 404 like a missing one."""
 
-from verification.isolation.expect import ApiDenied, ApiUnauthenticated, Reachable
-from verification.isolation.probes import ANON, CUSTOMER_A_ON_B, CUSTOMER_A_OWN, NOC_X_OWN, Probe
-from verification.isolation.probes_api import _command
+from verification.isolation.expect import ApiDenied, ApiUnauthenticated, LoginRedirect, NoAccess, Reachable
+from verification.isolation.probes import ANON, CUSTOMER_A_ON_B, CUSTOMER_A_OWN, NOC_X_ON_Y, NOC_X_OWN, Probe
+from verification.isolation.probes_api import _command, _missing_like
 from verification.isolation.routes import Route
 from verification.isolation.world import MISSING_ID, World
 
@@ -36,4 +36,24 @@ def portal_v1_decision_probes(route: Route, w: World) -> list[Probe]:
         Probe(route, "POST", ANON, theirs, ApiUnauthenticated(), w.markers_all()),
         Probe(route, "POST", CUSTOMER_A_ON_B, theirs, ApiDenied(404, ("NOT_FOUND",)), w.markers_b(), missing),
         Probe(route, "POST", NOC_X_OWN, route.fill(command_id=_command(w, w.miner_a_x)), ApiDenied(), w.markers_y()),
+    ]
+
+
+PORTAL_APPROVALS_PATH = "/portal/t/<slug:tenant>/approvals/"
+
+
+def portal_approvals_probes(route: Route, w: World) -> list[Probe]:
+    """The Approvals page, GET and the decision's POST: another tenant's → 403 like a missing one;
+    operators look in read-only (their POST is 403)."""
+    _command(w, w.miner_b_x)
+    fill = lambda slug: route.fill(tenant=slug)  # noqa: E731
+    b, c = w.tenant_b.slug, w.tenant_c.slug
+    return [
+        Probe(route, "GET", ANON, fill("some-tenant"), LoginRedirect(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_ON_B, fill(b), NoAccess(), w.markers_b(), fill(_missing_like(b))),
+        Probe(route, "POST", CUSTOMER_A_ON_B, fill(b), NoAccess(), w.markers_b(), fill(_missing_like(b))),
+        Probe(route, "GET", NOC_X_ON_Y, fill(c), NoAccess(), w.markers_y(), fill(_missing_like(c))),
+        Probe(route, "POST", NOC_X_OWN, fill(b), NoAccess(), w.markers_y()),
+        Probe(route, "GET", CUSTOMER_A_OWN, fill(w.tenant_a.slug), Reachable(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, fill(b), Reachable(), w.markers_y()),
     ]

@@ -1,0 +1,63 @@
+"""In a real headless Chromium: a customer opens Approvals, denies one command and approves another
+(a reason required); the approved one is queued for the collector, the denied one rejected; another
+tenant's Approvals page is 403 and shows nothing of theirs."""
+
+import pytest
+
+from audit.services import Actor
+from control.models import CommandState, ConsentPolicy
+from control.services import decisions
+from control.tests.factories import operator_command
+from portal.tests import test_browser as tb
+
+pytestmark = pytest.mark.django_db(transaction=True)
+browser, page = tb.browser, tb.page
+S = CommandState
+
+
+def test_a_customer_approves_and_denies_in_the_portal_and_cannot_open_anothers(
+    live_server, page, world, noc_x, ops_manager_x, customer_a, customer_b, settings
+):
+    settings.COMMAND_BLAST_RADIUS_PCT = 100
+    ConsentPolicy.objects.create(tenant=world.tenant_a, consent_types=["set_fan"])
+    ConsentPolicy.objects.create(tenant=world.tenant_b, consent_types=["set_fan"])
+    go = operator_command(noc_x, world.miners_a_x[0], reason="fan curve")
+    stop = operator_command(noc_x, world.miners_a_x[1], reason="try quieter")
+    theirs = operator_command(noc_x, world.miners_b_x[0], reason="b's secret plan")
+    decisions.command_approve(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=go, reason="ok")
+    customer_a.email = "cust-a@example.com"
+    customer_a.save()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    tb._login(page, live_server.url, "cust-a@example.com")
+    page.click("nav >> text=Approvals")
+    assert page.url.endswith(f"/portal/t/{world.tenant_a.slug}/approvals/")
+    table = page.locator("#approval-table").inner_text()
+    assert world.miners_a_x[0].miner_id in table and world.miners_a_x[1].miner_id in table
+    assert world.miners_b_x[0].miner_id not in page.content() and "secret plan" not in page.content()
+
+    # a reason is required: the browser does not send the form without one
+    page.click(f"tr[data-command='{stop.pk}'] button[value=deny]")
+    stop.refresh_from_db()
+    assert stop.state == S.PROPOSED
+    page.fill(f"tr[data-command='{stop.pk}'] input[name=reason]", "not during the day")
+    page.click(f"tr[data-command='{stop.pk}'] button[value=deny]")
+    page.wait_for_load_state()
+    assert f"Command #{stop.pk} denied." in page.content()
+    page.fill(f"tr[data-command='{go.pk}'] input[name=reason]", "fine")
+    page.click(f"tr[data-command='{go.pk}'] button[value=approve]")
+    page.wait_for_load_state()
+    assert f"Command #{go.pk} approved." in page.content()
+    assert page.locator("#approval-table").count() == 0  # nothing waits any more
+    go.refresh_from_db()
+    stop.refresh_from_db()
+    assert (go.state, go.owner_approved_by_id) == (S.QUEUED, customer_a.pk)
+    assert (stop.state, stop.owner_decided_reason) == (S.REJECTED, "not during the day")
+
+    response = page.goto(f"{live_server.url}/portal/t/{world.tenant_b.slug}/approvals/")
+    assert response.status == 403
+    assert world.miners_b_x[0].miner_id not in page.content() and "secret plan" not in page.content()
+    theirs.refresh_from_db()
+    assert theirs.state == S.PROPOSED
+    assert errors == []
