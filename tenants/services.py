@@ -44,8 +44,9 @@ def _audit_scope(obj) -> dict:
         return {"site_code": obj.collector.site.code}
     if isinstance(obj, models.Model) and hasattr(obj, "site"):
         return {"site_code": obj.site.code}
-    if isinstance(obj, models.Model) and getattr(obj, "tenant_id", None):
-        return {"tenant_id": obj.tenant_id}  # a tenant's own settings (its consent policy)
+    tenant_id = getattr(obj, "tenant_id", None)
+    if tenant_id:
+        return {"tenant_id": tenant_id}  # a tenant's own settings (its consent policy)
     return {}
 
 

@@ -131,6 +131,8 @@ def command_owner_deny(*, actor: Actor, user, command: Command, reason: str) -> 
     reason = reason_required(reason, "deny")
     command = _owner_command(user, command)
     consent_event(actor, command, "owner_denied", user, reason)
+    # the operator's reason stays when they had approved; else the refusal is the decision
+    decided = command.decided_reason if command.approved_by_id else reason
     return command_transition(
         command,
         to=S.REJECTED,
@@ -138,6 +140,5 @@ def command_owner_deny(*, actor: Actor, user, command: Command, reason: str) -> 
         reason=reason,
         audit_details={"step": OWNER_STEP},
         owner_decided_reason=reason,
-        # the operator's reason stays when they had approved; else the refusal is the decision
-        **({} if command.approved_by_id else {"decided_reason": reason}),
+        decided_reason=decided,
     )

@@ -237,14 +237,14 @@ def _fit_one_by_one(
 
 def _insert(*, actor: Actor, user, a: Assessment, is_batch: bool) -> list[Command]:
     spec, now = a.spec, timezone.now()
-    state = a.initial_state
-    approval_expires = now + dt.timedelta(seconds=settings.COMMAND_APPROVAL_TTL_SEC) if a.approval_required else None
+    approval_expires = now + dt.timedelta(seconds=settings.COMMAND_APPROVAL_TTL_SEC)
     before = _before_telemetry(spec.command_type, a.targets)
     rows = []
     for m in a.targets:
         evidence = dict(spec.evidence) | (spec.evidence_by_miner or {}).get(m.pk, {})
         if m.pk in before:
             evidence["before_telemetry"] = before[m.pk]
+        proposed = a.needs_approval(m)
         rows.append(
             Command(
                 tenant_id=m.tenant_id,
@@ -256,7 +256,7 @@ def _insert(*, actor: Actor, user, a: Assessment, is_batch: bool) -> list[Comman
                 priority_class=spec.priority_class,
                 priority=spec.priority,
                 emergency=spec.emergency,
-                state=state,
+                state=S.PROPOSED if proposed else S.QUEUED,
                 reason=spec.reason,
                 evidence=evidence,
                 dedupe_key=dedupe_key_for(spec, m, is_batch),
@@ -264,12 +264,12 @@ def _insert(*, actor: Actor, user, a: Assessment, is_batch: bool) -> list[Comman
                 updated_at=now,
                 ttl_sec=spec.ttl_sec,
                 # A proposal lives until its approval lapses; the TTL starts again when it is approved.
-                expires_at=approval_expires or now + dt.timedelta(seconds=spec.ttl_sec),
+                expires_at=approval_expires if proposed else now + dt.timedelta(seconds=spec.ttl_sec),
                 created_by=user,
                 created_by_system=spec.created_by_system,
                 rule_id=spec.rule_id,
-                approval_required=a.approval_required,
-                approval_expires_at=approval_expires,
+                approval_required=proposed,
+                approval_expires_at=approval_expires if proposed else None,
                 owner_consent_required=m.tenant_id in a.owner_tenants,
                 blocked_reason=_blocked_reason(spec.priority_class, a.active.get(m.pk, [])),
                 batch_id=spec.batch_id,

@@ -8,7 +8,7 @@ from django.conf import settings
 from control.errors import DedupeConflict
 from control.models import ACTIVE_STATES, LEASED_STATES, Command, PriorityClass
 from control.services.consent import owner_consent_tenants
-from control.services.params import HIGH_RISK_TYPES, POWER_IMPACT_TYPES, CommandSpec, S
+from control.services.params import HIGH_RISK_TYPES, POWER_IMPACT_TYPES, CommandSpec
 from tenants.models import Miner
 
 # --- assessment (shared by creation and the dry run) -----------------------------------------------
@@ -31,14 +31,16 @@ class Assessment:
     estimated_kw: float
     approval_reasons: list[str]
     owner_tenants: set[int]  # tenants whose policy asks for the owner's step on this command
+    approval_reasons_own: list[str]  # approval_reasons but the owner's consent
 
     @property
     def approval_required(self) -> bool:
         return bool(self.approval_reasons)
 
-    @property
-    def initial_state(self) -> str:
-        return S.PROPOSED if self.approval_required else S.QUEUED
+    def needs_approval(self, miner: Miner) -> bool:
+        """This miner's command waits: for its own reasons, or because its owner must consent (only
+        the miners of tenants whose policy asks; the others of a batch or a rule pass go on)."""
+        return bool(self.approval_reasons_own) or miner.tenant_id in self.owner_tenants
 
 
 def estimated_kw(command_type: str, miners: list[Miner]) -> float:
@@ -110,6 +112,9 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
             continue
         targets.append(miner)
     owners = owner_consent_tenants(spec.command_type, spec.priority_class, targets)
+    own = approval_reasons(spec.command_type, _one_each(spec, targets), is_batch and not spec.independent) + (
+        ["its creator asks for approval"] if spec.approval_required else []
+    )
     return Assessment(
         spec=spec,
         targets=targets,
@@ -117,10 +122,7 @@ def assess(spec: CommandSpec, miners: list[Miner], *, is_batch: bool, lock: bool
         existing=existing,
         active=active,
         estimated_kw=estimated_kw(spec.command_type, targets),
-        approval_reasons=approval_reasons(
-            spec.command_type, _one_each(spec, targets), is_batch and not spec.independent
-        )
-        + (["its creator asks for approval"] if spec.approval_required else [])
-        + (["the miner's owner must consent (tenant policy)"] if owners else []),
+        approval_reasons=own + (["the miner's owner must consent (tenant policy)"] if owners else []),
         owner_tenants=owners,
+        approval_reasons_own=own,
     )

@@ -176,3 +176,23 @@ def test_pending_owner_approvals_lists_only_the_customers_own(world, policy_a, n
     c = operator_command(noc_x, world.miners_a_x[0])
     assert list(selectors.pending_owner_approvals(customer_a)) == [c]
     assert list(selectors.pending_owner_approvals(customer_b)) == []
+
+
+def test_rule_engine_proposals_wait_for_the_owner_only_on_consent_miners(world, policy_a):
+    from control.services.proposals import command_propose_each
+
+    a, b = world.miners_a_x[0], world.miners_b_x[0]
+    out = command_propose_each(
+        actor=Actor.system("rules"),
+        miners=[a, b],
+        evidence={},
+        command_type="set_fan",
+        params={"speed": 80},
+        dedupe_key="rule-7",
+        reason="hot aisle",
+        priority_class=PriorityClass.EFFICIENCY,
+        created_by_system="rules",
+    )
+    ca, cb = out[a.pk].command, out[b.pk].command
+    assert (ca.state, ca.owner_consent_required) == (S.PROPOSED, True)
+    assert (cb.state, cb.owner_consent_required, cb.approval_expires_at) == (S.QUEUED, False, None)
