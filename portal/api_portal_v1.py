@@ -130,7 +130,7 @@ class MyApprovalsApi(PortalV1Api):
         return Response({"pending": [approval_row(c) for c in pending], "total": len(pending)})
 
 
-class DecisionIn(serializers.Serializer):
+class OwnerDecisionIn(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -144,12 +144,12 @@ class DecisionApi(PortalV1Api):
             "PortalV1Decision",
             {"success": serializers.BooleanField(), "command_status": serializers.CharField()},
         ),
-        request=DecisionIn,
+        request=OwnerDecisionIn,
         errors=ERRORS,
     )
     def post(self, request, command_id: str):
         tenant = caller_tenant(request)
-        body = DecisionIn(data=request.data)
+        body = OwnerDecisionIn(data=request.data)
         if not body.is_valid():
             return Response({"error": "invalid body", "error_code": "INVALID_PARAMETER"}, status=400)
         q = command_selectors.legacy_group_q(command_id)
