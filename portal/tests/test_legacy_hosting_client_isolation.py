@@ -1,22 +1,14 @@
 """verify_tenant_isolation over the original customer portal's routes (/hosting/api/client/*,
 /hosting/client*): every persona is probed, a miner id of another customer answers like a missing one."""
 
-import io
-
 import pytest
-from django.core.management import call_command
+
+from verification.isolation.testing import run_isolation
 
 pytestmark = pytest.mark.django_db
 
 
-def run(*args) -> tuple[int, list[str]]:
-    out = io.StringIO()
-    try:
-        call_command("verify_tenant_isolation", *args, stdout=out)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, out.getvalue().splitlines()
+run = run_isolation
 
 
 def test_the_hosting_client_routes_pass_for_every_persona():

@@ -3,10 +3,7 @@
 The command serves the app in a thread and calls it over HTTP; inside the test transaction that
 thread shares the test's connection (tenants.LocalServer), so no transaction=True."""
 
-import io
-
 import pytest
-from django.core.management import call_command
 from django.http import JsonResponse
 from django.urls import include, path
 
@@ -14,6 +11,7 @@ from tenants import scoping
 from tenants.models import Miner
 from verification import isolation
 from verification.isolation import ApiDenied, Case, Probe, cases
+from verification.isolation.testing import run_isolation
 
 # --- a URLconf with endpoints written the right way and the wrong ways (ROOT_URLCONF = this module)
 
@@ -84,14 +82,7 @@ def test_urls(settings, monkeypatch):
     )
 
 
-def run(*args) -> tuple[int, list[str]]:
-    out = io.StringIO()
-    try:
-        call_command("verify_tenant_isolation", *args, stdout=out)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, out.getvalue().splitlines()
+run = run_isolation
 
 
 # --- tests ---------------------------------------------------------------------------------------

@@ -1,24 +1,15 @@
 """verify_tenant_isolation over hosting's routes: each persona is probed, and a selector that lets
 another tenant's rows through fails the run."""
 
-import io
-
 import pytest
-from django.core.management import call_command
 
 from hosting.models import WorkOrder
+from verification.isolation.testing import run_isolation
 
 pytestmark = pytest.mark.django_db
 
 
-def run(*args) -> tuple[int, list[str]]:
-    out = io.StringIO()
-    try:
-        call_command("verify_tenant_isolation", *args, stdout=out)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, out.getvalue().splitlines()
+run = run_isolation
 
 
 def test_the_hosting_routes_pass_for_every_persona():

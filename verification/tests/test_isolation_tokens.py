@@ -2,10 +2,7 @@
 API token: an API that honours a token beyond its owner's scope fails the run, and so does a page
 or a collector route that lets a personal token in at all."""
 
-import io
-
 import pytest
-from django.core.management import call_command
 from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
 from rest_framework.response import Response
@@ -16,6 +13,7 @@ from tenants.models import Miner, PersonalToken
 from verification import isolation
 from verification.isolation import ApiDenied, Case, Probe, cases
 from verification.isolation.probes import CUSTOMER_A_OWN, LoginRedirect, Reachable
+from verification.isolation.testing import run_isolation
 
 # --- a URLconf with a token-blind API and a page that takes tokens (ROOT_URLCONF = this module)
 
@@ -90,14 +88,7 @@ def test_urls(settings, monkeypatch):
     )
 
 
-def run(*args) -> tuple[int, list[str]]:
-    out = io.StringIO()
-    try:
-        call_command("verify_tenant_isolation", *args, stdout=out)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, out.getvalue().splitlines()
+run = run_isolation
 
 
 @pytest.mark.django_db
