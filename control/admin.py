@@ -2,6 +2,7 @@
 the whole timeline, and state changes only through permission-gated actions that call the
 lifecycle services (each with a confirmation page and a reason)."""
 
+import orjson
 from django.contrib import admin
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -16,6 +17,7 @@ from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin
 from tenants.scoping import Capability
 
 Related = admin.RelatedOnlyFieldListFilter
+BODY_PREVIEW = 300  # characters of an ACK's body in the evidence list; its page shows it whole
 
 
 class AttemptInline(ReadOnlyInline):
@@ -284,6 +286,7 @@ class CommandAdmin(ReadOnlyScopedAdmin):
 
 
 # Registered here, where Django looks for admins.
+from control.admin_collector_status import CollectorStatusAdmin  # noqa: E402, F401
 from control.admin_consent import ConsentPolicyAdmin  # noqa: E402, F401
 from control.admin_curtailment import CurtailmentAdmin  # noqa: E402
 
@@ -303,7 +306,9 @@ class CommandAckAdmin(ReadOnlyScopedAdmin):
     (kept, answered 200 so the collector stops re-sending, and shown here with their body)."""
 
     scoped = acks_for
-    list_display = ("received_at", "collector", "device_id", "endpoint", "wire_id", "disposition", "command_link")
+    list_display = (
+        *("received_at", "collector", "device_id", "endpoint", "wire_id", "disposition", "command_link", "body"),
+    )
     list_filter = ("disposition", "endpoint", ("collector", Related))
     search_fields = ("wire_id", "device_id")
     list_select_related = ("collector__site", "command")
@@ -311,6 +316,11 @@ class CommandAckAdmin(ReadOnlyScopedAdmin):
         *("received_at", "collector", "device_id", "endpoint", "wire_id", "disposition", "command", "payload"),
     )
     date_hierarchy = "received_at"
+
+    @admin.display(description="Body")
+    def body(self, ack) -> str:
+        text = orjson.dumps(ack.payload, option=orjson.OPT_SORT_KEYS).decode()
+        return text if len(text) <= BODY_PREVIEW else text[:BODY_PREVIEW] + "…"
 
     @admin.display(description="Command")
     def command_link(self, ack):

@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from control.api_status import CollectorStatusApi
 from hashinsight.ops import views as ops
 from portal.views import home
-from telemetry.api_status import CollectorStatusApi
 from tenants.api_audit import AuditEventListApi
 from tenants.api_tokens import MyTokenListApi, MyTokenRevokeApi
 from tenants.invitations import invitation_view

@@ -330,10 +330,11 @@ def fleet_summary(user, *, now=None, with_pk: bool = False) -> list[dict]:
     return sorted(per_site.values(), key=lambda s: s["site_id"])
 
 
-def site_status_list(user, *, now=None) -> list[dict]:
+def site_status_list(user, *, now=None, collector_health=None) -> list[dict]:
     """Per site the user sees: miner counts per state (fleet_summary: their miners only) and, for
     operators, the site's active collectors they see — name, zone, last_seen (newest use of any of
-    its tokens), devices (X-Device-IDs its tokens were used from), online (uploaded within stale).
+    its tokens), devices (X-Device-IDs its tokens were used from), online (uploaded within stale)
+    and, when `collector_health` (collector ids → {id: figures}) is given, `health`: its figures.
     Customers get `collectors: None`: collectors are operator-only (SPEC §2)."""
     now = now or timezone.now()
     collectors: dict[str, list] | None = None
@@ -352,12 +353,15 @@ def site_status_list(user, *, now=None) -> list[dict]:
                 online=Exists(uploaded),
             )
             .order_by("site__code", "name")
-            .values_list("site__code", "name", "zone__code", "last_seen", "devices", "online")
+            .values_list("pk", "site__code", "name", "zone__code", "last_seen", "devices", "online")
         )
-        for site_code, name, zone, last_seen, devices, online in rows:
-            collectors.setdefault(site_code, []).append(
-                {"name": name, "zone": zone, "last_seen": last_seen, "devices": devices, "online": online}
-            )
+        rows = list(rows)
+        health = collector_health([r[0] for r in rows]) if collector_health else None
+        for pk, site_code, name, zone, last_seen, devices, online in rows:
+            entry = {"name": name, "zone": zone, "last_seen": last_seen, "devices": devices, "online": online}
+            if health is not None:
+                entry["health"] = health.get(pk)
+            collectors.setdefault(site_code, []).append(entry)
     return [
         {
             "site_id": s["site_id"],

@@ -174,6 +174,7 @@ def _ingest_batch(
             unknown_registered=len(registered),
             registration_refused=registration_refused,
             first_reasons=checked.reasons,
+            rejected_codes=checked.codes,
             sample_from=sample_from,
             sample_to=sample_to,
         )

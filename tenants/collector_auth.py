@@ -96,7 +96,10 @@ class CollectorTokenAuthentication(BaseAuthentication):
         principal.site_check(request.GET.get("site_id", "").strip())
         edge_check(request, token)
         collector_token_touch(
-            token=token, device_id=principal.device_id, resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC
+            token=token,
+            device_id=principal.device_id,
+            resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC,
+            user_agent=request.META.get("HTTP_USER_AGENT", "").strip(),
         )
         return principal, token
 

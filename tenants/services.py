@@ -254,8 +254,11 @@ def collector_token_lookup(plaintext: str) -> CollectorToken | None:
     return token
 
 
-def collector_token_touch(*, token: CollectorToken, device_id: str, resolution_sec: int) -> None:
-    """Keep last_used_at and the device list; a device seen for the first time is audited."""
+def collector_token_touch(
+    *, token: CollectorToken, device_id: str, resolution_sec: int, user_agent: str = "", version: str = ""
+) -> None:
+    """Keep last_used_at and the device list (with the User-Agent and, from a register, the version
+    it reports); a device seen for the first time is audited."""
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() >= resolution_sec:
         # A conditional UPDATE: concurrent requests of one collector do not queue on the row.
@@ -264,13 +267,16 @@ def collector_token_touch(*, token: CollectorToken, device_id: str, resolution_s
     if not device_id:
         return
     device_id = device_id[:128]
-    updated = CollectorDevice.objects.filter(token=token, device_id=device_id).update(last_seen_at=now)
+    seen: dict = {"last_seen_at": now}
+    if user_agent:
+        seen["user_agent"] = user_agent[:256]
+    if version:
+        seen["version"] = version[:64]
+    updated = CollectorDevice.objects.filter(token=token, device_id=device_id).update(**seen)
     if updated:
         return
     with transaction.atomic():
-        _, created = CollectorDevice.objects.get_or_create(
-            token=token, device_id=device_id, defaults={"last_seen_at": now}
-        )
+        _, created = CollectorDevice.objects.get_or_create(token=token, device_id=device_id, defaults=seen)
         if created:
             audit_record(
                 actor=Actor.collector(token.collector, device_id),
@@ -279,6 +285,15 @@ def collector_token_touch(*, token: CollectorToken, device_id: str, resolution_s
                 payload={"device_id": device_id, "token_prefix": token.prefix},
                 site_code=token.collector.site.code,
             )
+
+
+def collector_poll_touch(*, collector: Collector, resolution_sec: int) -> None:
+    """A command poll: keep the collector's last_poll_at, written at most once per `resolution_sec`
+    (the collector row comes with the token, so most polls cost no query here)."""
+    now = timezone.now()
+    if collector.last_poll_at is None or (now - collector.last_poll_at).total_seconds() >= resolution_sec:
+        Collector.objects.filter(pk=collector.pk).update(last_poll_at=now)
+        collector.last_poll_at = now
 
 
 @transaction.atomic

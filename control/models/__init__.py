@@ -1,3 +1,4 @@
+from .collector_status import CollectorStatus
 from .commands import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -29,6 +30,7 @@ __all__ = [
     "CommandState",
     "CommandSigningKey",
     "CommandType",
+    "CollectorStatus",
     "ConsentPolicy",
     "EdgeSafetyEvent",
     "Curtailment",

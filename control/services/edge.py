@@ -26,12 +26,13 @@ def edge_register(*, principal, edge_id: str, zone_id: str = "", version: str = 
     if not edge_id:
         raise InvalidParameter("edge_id is required", field="edge_id")
     collector = principal.collector
-    collector_token_touch(token=principal.token, device_id=edge_id, resolution_sec=0)
+    version = str(version or "")[:64]
+    collector_token_touch(token=principal.token, device_id=edge_id, resolution_sec=0, version=version)
     audit_record(
         actor=Actor.collector(collector, edge_id),
         action="control.edge.registered",
         entity=collector,
-        payload={"edge_id": edge_id, "version": str(version or "")[:64], "zone_id": str(zone_id or "")[:64]},
+        payload={"edge_id": edge_id, "version": version, "zone_id": str(zone_id or "")[:64]},
         site_code=collector.site.code,
     )
 

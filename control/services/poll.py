@@ -31,6 +31,7 @@ from control.models import (
 from control.services.signing import command_sign, signing_secret
 from core.gc import gc_paused
 from tenants.models import Site
+from tenants.services import collector_poll_touch
 
 logger = structlog.get_logger(__name__)
 
@@ -201,7 +202,11 @@ def command_poll_lease(*, principal, limit: int) -> list[dict]:
     """Lease the calling collector's ready commands (queued → dispatched) and return their wire objects.
 
     The lease statement is the transition: it re-reads each row locked (`state = 'queued'` under
-    FOR UPDATE) and refuses the rest, and every lease is audited below in the same transaction."""
+    FOR UPDATE) and refuses the rest, and every lease is audited below in the same transaction.
+    The poll itself is kept as the collector's last_poll_at (its status), leases or not."""
+    collector_poll_touch(
+        collector=principal.collector, resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC
+    )
     with gc_paused():
         return _poll_lease(principal=principal, limit=limit)
 

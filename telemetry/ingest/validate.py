@@ -182,9 +182,11 @@ class Validated:
     rejected: int = 0
     duplicates: int = 0  # repeated (miner, ts) inside the upload
     reasons: list[dict] = field(default_factory=list)  # the first MAX_REASONS rejections
+    codes: dict[str, int] = field(default_factory=dict)  # every rejection, counted by error_code
 
     def reject(self, index: int, miner_id: str | None, err: RecordError) -> None:
         self.rejected += 1
+        self.codes[err.code] = self.codes.get(err.code, 0) + 1
         if len(self.reasons) < MAX_REASONS:
             if miner_id is not None:  # echoed into a jsonb column: no NUL, bounded
                 miner_id = miner_id.replace("\x00", "")[:MAX_MINER_ID]

@@ -26,6 +26,9 @@ class IngestBatch(models.Model):
     # hosting collector-health job raises one site alert from these.
     registration_refused = models.PositiveIntegerField(default=0, db_default=0)
     first_reasons = models.JSONField(default=list)
+    # Every rejected record counted by error_code ({"FUTURE_TIMESTAMP": 3}); first_reasons keeps
+    # only the first 20. The collector's status sums these over its last hour of receipts.
+    rejected_codes = models.JSONField(default=dict, db_default=models.Value({}, output_field=models.JSONField()))
     sample_from = models.DateTimeField(null=True, blank=True)
     sample_to = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)

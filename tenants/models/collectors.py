@@ -11,6 +11,9 @@ class Collector(models.Model):
     name = models.CharField(max_length=128)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Its newest command poll (legacy or v1), written at most once per
+    # COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC like a token's last_used_at (the collector's status).
+    last_poll_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["site_id", "name"]
@@ -72,6 +75,10 @@ class CollectorDevice(models.Model):
     device_id = models.CharField(max_length=128)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
+    # What it says it runs: the User-Agent of its newest request, and the version of its newest
+    # /api/edge/v1/register ("" when it never registered). The collector's status lists both.
+    user_agent = models.CharField(max_length=256, blank=True, default="", db_default="")
+    version = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["token", "device_id"], name="device_unique_per_token")]

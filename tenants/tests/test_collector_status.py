@@ -55,9 +55,10 @@ def test_an_operator_sees_their_sites_collectors_and_every_miner_there(client, m
 def test_a_collector_that_stopped_uploading_is_offline_and_its_miners_unknown(client, measured, owner):
     sites = sites_for(client, owner)
     assert list(sites) == ["SITE-X", "SITE-Y"]
-    assert sites["SITE-Y"]["collectors"] == [
-        {"name": "edge-y", "zone": None, "last_seen": None, "devices": [], "online": False}
-    ]
+    (collector,) = sites["SITE-Y"]["collectors"]
+    health = collector.pop("health")  # control/tests/test_collector_health.py
+    assert collector == {"name": "edge-y", "zone": None, "last_seen": None, "devices": [], "online": False}
+    assert (health["last_upload"], health["last_poll"], health["online"]) == (None, None, False)
     assert sites["SITE-Y"]["miners"] == {"online": 0, "offline": 0, "unknown": 2}
 
 
@@ -81,8 +82,9 @@ def test_a_customer_at_two_sites_sees_both_with_their_miners_only(client, measur
 
 def test_the_answer_takes_the_same_queries_however_many_collectors(client, measured, owner, django_assert_num_queries):
     client.force_login(owner)
-    # session, user, grants, sites, upload coverage, miners by state, collectors
-    with django_assert_num_queries(7) as first:
+    # session, user, grants, sites, upload coverage, miners by state, collectors, and their health:
+    # collectors (last upload, quarantine), uploads, rejected codes, devices, unknown ACKs
+    with django_assert_num_queries(12) as first:
         client.get(URL)
     for i in range(5):
         CollectorFactory(site=measured.site_y, name=f"edge-y{i}")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent
-from control.models import Command, CommandAck, ConsentPolicy, Curtailment, EdgeSafetyEvent
+from control.models import CollectorStatus, Command, CommandAck, ConsentPolicy, Curtailment, EdgeSafetyEvent
 from rules.models import Rule, RuleHit
 from telemetry.models import IngestBatch, QuarantinedBatch, TelemetryLive
 from tenants.models import (
@@ -457,6 +457,7 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     Site: lambda w: (w.site_y.pk, w.site_y.pk, w.site_x.pk),
     Zone: lambda w: (w.zone_y.pk, w.zone_y.pk, w.zone_x.pk),
     Collector: lambda w: (w.collector_y.pk, w.collector_y.pk, w.collector_x.pk),
+    CollectorStatus: lambda w: (w.collector_y.pk, w.collector_y.pk, w.collector_x.pk),
     CollectorToken: lambda w: (w.token_y.pk, w.token_y.pk, w.token_x.pk),
     Miner: lambda w: (w.miner_b_x.pk, w.miner_b_y.pk, w.miner_a_x.pk),
     MinerGroup: lambda w: (w.group_y.pk, w.group_y.pk, w.group_x.pk),

@@ -9,11 +9,72 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from control.selectors_collector_status import collector_status_get, collector_status_list
 from telemetry import legacy_shapes as shapes
 from telemetry import selectors
 from tenants.collector_auth import CollectorPrincipal, CollectorTokenAuthentication
 from tenants.collector_throttle import CollectorPollThrottle
 
+_COUNTS = serializers.DictField(child=serializers.IntegerField())
+_HEALTH = inline_serializer(
+    "CollectorHealth",
+    {
+        "last_upload": serializers.DateTimeField(allow_null=True, help_text="newest upload receipt"),
+        "last_poll": serializers.DateTimeField(
+            allow_null=True, help_text="newest command poll (to COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC)"
+        ),
+        "online": serializers.BooleanField(help_text="uploaded within TELEMETRY_STALE_SEC"),
+        "devices": inline_serializer(
+            "CollectorHealthDevice",
+            {
+                "device_id": serializers.CharField(),
+                "token_prefixes": serializers.ListField(child=serializers.CharField()),
+                "first_seen": serializers.DateTimeField(),
+                "last_seen": serializers.DateTimeField(),
+                "user_agent": serializers.CharField(help_text="User-Agent of its newest request"),
+                "version": serializers.CharField(help_text="version of its newest /api/edge/v1/register; '' if none"),
+            },
+            many=True,
+        ),
+        "versions": inline_serializer(
+            "CollectorHealthVersion",
+            {
+                "user_agent": serializers.CharField(),
+                "version": serializers.CharField(),
+                "devices": serializers.IntegerField(),
+                "last_seen": serializers.DateTimeField(),
+            },
+            many=True,
+            help_text="the (User-Agent, version) pairs its devices last reported",
+        ),
+        "uploads_last_hour": inline_serializer(
+            "CollectorHealthUploads",
+            {
+                "uploads": serializers.IntegerField(),
+                "records": serializers.IntegerField(),
+                "accepted": serializers.IntegerField(),
+                "rejected": serializers.IntegerField(),
+                "duplicates": serializers.IntegerField(),
+                "channels": _COUNTS,
+            },
+            help_text="upload receipts of the last hour; `channels`: receipts per endpoint/body format",
+        ),
+        "rejected_reasons_last_hour": serializers.DictField(
+            child=serializers.IntegerField(), help_text="rejected records of the last hour by error_code"
+        ),
+        "quarantined": serializers.IntegerField(help_text="encrypted uploads held until its payload key opens them"),
+        "unknown_acks": inline_serializer(
+            "CollectorHealthUnknownAcks",
+            {
+                "last_hour": serializers.IntegerField(),
+                "last_at": serializers.DateTimeField(allow_null=True),
+                "last_wire_id": serializers.CharField(allow_null=True),
+            },
+            help_text="ACKs for command ids its site was never handed (answered 200, kept, changed nothing)",
+        ),
+    },
+    help_text="what to check first when a site looks dark (docs/OPERATIONS.md)",
+)
 _SELF_CHECK = inline_serializer(
     "CollectorStatus",
     {
@@ -37,6 +98,7 @@ _SELF_CHECK = inline_serializer(
             },
             help_text="the original application's answer (its collectors and manual read `data`)",
         ),
+        "health": _HEALTH,
     },
 )
 _SITES = inline_serializer(
@@ -59,6 +121,7 @@ _SITES = inline_serializer(
                             child=serializers.CharField(), help_text="X-Device-IDs its tokens were used from"
                         ),
                         "online": serializers.BooleanField(help_text="uploaded within TELEMETRY_STALE_SEC"),
+                        "health": _HEALTH,
                     },
                     many=True,
                     allow_null=True,
@@ -99,14 +162,15 @@ class CollectorStatusApi(APIView):
             ),
             429: OpenApiResponse(description="RATE_LIMITED (collectors): COLLECTOR_POLL_RATE exceeded; Retry-After"),
         },
-        description="With a collector token: the token's self-check, and under `data` the original "
-        "application's answer. Signed in: per site you may see, miner counts "
-        "per state (your miners only) and, for operators, the site's collectors.",
+        description="With a collector token: the token's self-check, under `data` the original "
+        "application's answer, and under `health` the collector's status. Signed in: per site you may see, "
+        "miner counts per state (your miners only) and, for operators, the site's collectors with their `health`.",
     )
     def get(self, request):
         if isinstance(request.user, CollectorPrincipal):
             return Response(self._self_check(request.user))
-        return Response({"success": True, "sites": selectors.site_status_list(request.user)})
+        sites = selectors.site_status_list(request.user, collector_health=collector_status_list)
+        return Response({"success": True, "sites": sites})
 
     @staticmethod
     def _self_check(principal: CollectorPrincipal) -> dict:
@@ -126,4 +190,5 @@ class CollectorStatusApi(APIView):
                 counts=figures,
                 last_upload=figures["last_upload"],
             ),
+            "health": collector_status_get(collector),
         }
