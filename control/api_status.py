@@ -15,66 +15,60 @@ from telemetry import selectors
 from tenants.collector_auth import CollectorPrincipal, CollectorTokenAuthentication
 from tenants.collector_throttle import CollectorPollThrottle
 
-_COUNTS = serializers.DictField(child=serializers.IntegerField())
-_HEALTH = inline_serializer(
-    "CollectorHealth",
-    {
-        "last_upload": serializers.DateTimeField(allow_null=True, help_text="newest upload receipt"),
-        "last_poll": serializers.DateTimeField(
-            allow_null=True, help_text="newest command poll (to COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC)"
-        ),
-        "online": serializers.BooleanField(help_text="uploaded within TELEMETRY_STALE_SEC"),
-        "devices": inline_serializer(
-            "CollectorHealthDevice",
-            {
-                "device_id": serializers.CharField(),
-                "token_prefixes": serializers.ListField(child=serializers.CharField()),
-                "first_seen": serializers.DateTimeField(),
-                "last_seen": serializers.DateTimeField(),
-                "user_agent": serializers.CharField(help_text="User-Agent of its newest request"),
-                "version": serializers.CharField(help_text="version of its newest /api/edge/v1/register; '' if none"),
-            },
-            many=True,
-        ),
-        "versions": inline_serializer(
-            "CollectorHealthVersion",
-            {
-                "user_agent": serializers.CharField(),
-                "version": serializers.CharField(),
-                "devices": serializers.IntegerField(),
-                "last_seen": serializers.DateTimeField(),
-            },
-            many=True,
-            help_text="the (User-Agent, version) pairs its devices last reported",
-        ),
-        "uploads_last_hour": inline_serializer(
-            "CollectorHealthUploads",
-            {
-                "uploads": serializers.IntegerField(),
-                "records": serializers.IntegerField(),
-                "accepted": serializers.IntegerField(),
-                "rejected": serializers.IntegerField(),
-                "duplicates": serializers.IntegerField(),
-                "channels": _COUNTS,
-            },
-            help_text="upload receipts of the last hour; `channels`: receipts per endpoint/body format",
-        ),
-        "rejected_reasons_last_hour": serializers.DictField(
-            child=serializers.IntegerField(), help_text="rejected records of the last hour by error_code"
-        ),
-        "quarantined": serializers.IntegerField(help_text="encrypted uploads held until its payload key opens them"),
-        "unknown_acks": inline_serializer(
-            "CollectorHealthUnknownAcks",
-            {
-                "last_hour": serializers.IntegerField(),
-                "last_at": serializers.DateTimeField(allow_null=True),
-                "last_wire_id": serializers.CharField(allow_null=True),
-            },
-            help_text="ACKs for command ids its site was never handed (answered 200, kept, changed nothing)",
-        ),
-    },
-    help_text="what to check first when a site looks dark (docs/OPERATIONS.md)",
-)
+
+class CollectorHealthDevice(serializers.Serializer):
+    device_id = serializers.CharField()
+    token_prefixes = serializers.ListField(child=serializers.CharField())
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    user_agent = serializers.CharField(help_text="User-Agent of its newest request")
+    version = serializers.CharField(help_text="version of its newest /api/edge/v1/register; '' if none")
+
+
+class CollectorHealthVersion(serializers.Serializer):
+    user_agent = serializers.CharField()
+    version = serializers.CharField()
+    devices = serializers.IntegerField()
+    last_seen = serializers.DateTimeField()
+
+
+class CollectorHealthUploads(serializers.Serializer):
+    uploads = serializers.IntegerField()
+    records = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    channels = serializers.DictField(
+        child=serializers.IntegerField(), help_text="receipts per endpoint/body format (legacy/list, v1/envelope)"
+    )
+
+
+class CollectorHealthUnknownAcks(serializers.Serializer):
+    last_hour = serializers.IntegerField()
+    last_at = serializers.DateTimeField(allow_null=True)
+    last_wire_id = serializers.CharField(allow_null=True)
+
+
+class CollectorStatusHealth(serializers.Serializer):
+    """What to check first when a site looks dark (docs/OPERATIONS.md "A site looks dark")."""
+
+    last_upload = serializers.DateTimeField(allow_null=True, help_text="newest upload receipt")
+    last_poll = serializers.DateTimeField(
+        allow_null=True, help_text="newest command poll (to COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC)"
+    )
+    online = serializers.BooleanField(help_text="uploaded within TELEMETRY_STALE_SEC")
+    devices = CollectorHealthDevice(many=True)
+    versions = CollectorHealthVersion(many=True, help_text="the (User-Agent, version) pairs its devices last reported")
+    uploads_last_hour = CollectorHealthUploads(help_text="upload receipts of the last hour")
+    rejected_reasons_last_hour = serializers.DictField(
+        child=serializers.IntegerField(), help_text="rejected records of the last hour by error_code"
+    )
+    quarantined = serializers.IntegerField(help_text="encrypted uploads held until its payload key opens them")
+    unknown_acks = CollectorHealthUnknownAcks(
+        help_text="ACKs for command ids its site was never handed (answered 200, kept, changed nothing)"
+    )
+
+
 _SELF_CHECK = inline_serializer(
     "CollectorStatus",
     {
@@ -98,7 +92,7 @@ _SELF_CHECK = inline_serializer(
             },
             help_text="the original application's answer (its collectors and manual read `data`)",
         ),
-        "health": _HEALTH,
+        "health": CollectorStatusHealth(),
     },
 )
 _SITES = inline_serializer(
@@ -121,7 +115,7 @@ _SITES = inline_serializer(
                             child=serializers.CharField(), help_text="X-Device-IDs its tokens were used from"
                         ),
                         "online": serializers.BooleanField(help_text="uploaded within TELEMETRY_STALE_SEC"),
-                        "health": _HEALTH,
+                        "health": CollectorStatusHealth(),
                     },
                     many=True,
                     allow_null=True,

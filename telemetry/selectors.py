@@ -355,9 +355,9 @@ def site_status_list(user, *, now=None, collector_health=None) -> list[dict]:
             .order_by("site__code", "name")
             .values_list("pk", "site__code", "name", "zone__code", "last_seen", "devices", "online")
         )
-        rows = list(rows)
-        health = collector_health([r[0] for r in rows]) if collector_health else None
-        for pk, site_code, name, zone, last_seen, devices, online in rows:
+        listed = list(rows)
+        health = collector_health([r[0] for r in listed]) if collector_health else None
+        for pk, site_code, name, zone, last_seen, devices, online in listed:
             entry = {"name": name, "zone": zone, "last_seen": last_seen, "devices": devices, "online": online}
             if health is not None:
                 entry["health"] = health.get(pk)

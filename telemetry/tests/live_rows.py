@@ -39,7 +39,7 @@ def live(
 
 
 def receipt(
-    collector, *, age_sec: float = 10, accepted=10, rejected=0, duplicates=0, reasons=(), now=None
+    collector, *, age_sec: float = 10, accepted=10, rejected=0, duplicates=0, reasons=(), rejected_codes=None, now=None
 ) -> IngestBatch:
     """An upload receipt: the collector uploaded `age_sec` ago."""
     now = now or timezone.now()
@@ -59,6 +59,7 @@ def receipt(
         rejected=rejected,
         duplicates=duplicates,
         first_reasons=list(reasons),
+        rejected_codes=rejected_codes or {},
     )
 
 
