@@ -183,3 +183,18 @@ def test_the_admin_status_page_lists_devices_versions_reasons_and_links_the_unkn
     assert "888001" not in acks
     other = client.get(reverse("admin:control_collectorstatus_change", args=[dark_ish.collector_y.pk]))
     assert other.status_code == 403
+
+
+def test_an_unknown_ack_moves_command_acks_total_unknown_once_in_metrics(
+    client, world, django_capture_on_commit_callbacks
+):
+    def scraped() -> float:
+        text = client.get("/metrics").content.decode()
+        line = next((x for x in text.splitlines() if x.startswith('command_acks_total{disposition="unknown"}')), "")
+        return float(line.split()[-1]) if line else 0.0
+
+    before = scraped()
+    with django_capture_on_commit_callbacks(execute=True):
+        _ack_unknown(client, world, "555001")
+    assert scraped() == before + 1
+    assert collector_status_get(world.collector_x)["unknown_acks"]["last_hour"] == 1
