@@ -195,8 +195,8 @@ def test_status_figures_beyond_the_callers_miners_fail_the_run(monkeypatch, leak
 
     scoped = selectors.site_status_list
 
-    def leaky(user, *, now=None):
-        sites = scoped(user, now=now)
+    def leaky(user, **options):
+        sites = scoped(user, **options)
         for s in sites:
             if leak == "counts":  # every miner of the site, not only the caller's
                 s["miners"]["offline"] += (
