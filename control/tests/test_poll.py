@@ -17,7 +17,7 @@ from control.tests.factories import (
     principal_for,
 )
 from telemetry.models import TelemetryLive
-from tenants.services import collector_token_create
+from tenants.services import collector_poll_touch, collector_token_create
 from tests.factories import CollectorFactory
 
 pytestmark = pytest.mark.django_db
@@ -248,6 +248,8 @@ def test_a_poll_is_one_lease_statement_plus_the_audit_append(world):
     for miner in world.miners_a_x + world.miners_b_x:
         ControlCommandFactory(miner=miner)
     principal = principal_for(world.collector_x)
+    # last_poll_at is written at most once per resolution: a collector that just polled writes nothing
+    collector_poll_touch(collector=principal.collector, resolution_sec=0)
     with CaptureQueriesContext(connection) as queries:
         assert len(command_poll_lease(principal=principal, limit=10)) == 5
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
