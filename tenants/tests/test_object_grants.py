@@ -378,3 +378,32 @@ def test_a_grant_manager_lists_only_object_grants_of_their_site(world, ops_manag
     assert pks(scoping.object_grants_for(ops_manager_x)) == {contractor.grant.pk}
     assert not scoping.can(ops_manager_x, Capability.MANAGE_GRANTS, other)
     assert not scoping.object_grants_for(noc_y).exists()
+
+
+def test_a_group_customers_telemetry_and_summaries_show_the_group_only(world, group_customer):
+    client = Client()
+    client.force_login(group_customer)
+    live = client.get("/api/v1/telemetry/live", {"site_id": "SITE-X"})
+    assert live.status_code == 200
+    text = live.content.decode()
+    assert world.miners_a_x[0].miner_id in text and world.miners_a_x[1].miner_id in text
+    for foreign in (world.miners_a_x[2], world.miners_b_x[0], world.miners_b_x[1]):
+        assert foreign.miner_id not in text
+    sites = client.get("/api/sites").content.decode()
+    assert "SITE-X" in sites and "SITE-Y" not in sites
+    for page in ("downtime", "reports", "events", "work-orders"):
+        response = client.get(f"/portal/t/tenant-a/{page}/")
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert all(m.miner_id not in html for m in (world.miners_a_x[2], *world.miners_b_x)), page
+    # Evidence packs are tenant-wide: a group-limited customer gets none (fail closed).
+    assert client.get("/portal/t/tenant-a/evidence/").status_code in (200, 403)
+
+
+def test_the_beat_task_runs_the_expiry(world, contractor, settings):
+    from tenants.tasks import object_grants_expire_task
+
+    assert "tenants.object_grants_expire" in settings.CELERY_BEAT_SCHEDULE
+    with time_machine.travel(timezone.now() + WEEK + dt.timedelta(minutes=1)):
+        assert object_grants_expire_task() == 1
+    assert ObjectGrant.objects.get(pk=contractor.grant.pk).state == "expired"
