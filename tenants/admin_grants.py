@@ -4,6 +4,7 @@ manager's own sites and tenants (tenants.scoping.grantable_users_for)."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from core.errors import DomainError
 from tenants import scoping
@@ -31,6 +32,9 @@ class ObjectGrantForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from exc
         if not scoping.can_object_grant(self.acting_user, **target):
             raise forms.ValidationError("You may grant only within your own scope.")
+        expires_at = data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError({"expires_at": "The expiry is in the past."})
         return data
 
 

@@ -83,11 +83,6 @@ class UserScope:
     def is_customer(self) -> bool:
         return self.has_customer_side and not self.is_operator
 
-    @property
-    def is_zone_limited(self) -> bool:
-        """An operator whose view reaches no whole site: zones only (audit events by zone)."""
-        return not self.is_platform and not self.all_sites and not self.site_ids.get("view")
-
     def customer_miner_q(self, tenant_field: str = "tenant", miner_field: str = "pk") -> Q:
         """The customer side of this scope on miners (or on rows naming a tenant and a miner, with
         these field names): all of a whole tenant's, only the granted groups' of a group-limited

@@ -407,3 +407,21 @@ def test_the_beat_task_runs_the_expiry(world, contractor, settings):
     with time_machine.travel(timezone.now() + WEEK + dt.timedelta(minutes=1)):
         assert object_grants_expire_task() == 1
     assert ObjectGrant.objects.get(pk=contractor.grant.pk).state == "expired"
+
+
+def test_the_grant_admin_refuses_an_expiry_in_the_past(world, ops_manager_x, noc_x):
+    client = Client()
+    client.force_login(ops_manager_x)
+    response = client.post(
+        reverse("admin:tenants_objectgrant_add"),
+        {
+            "user": noc_x.pk,
+            "role": Role.TECHNICIAN,
+            "zone": world.zone_x1.pk,
+            "expires_at_0": (timezone.now() - WEEK).strftime("%Y-%m-%d"),
+            "expires_at_1": "12:00:00",
+        },
+    )
+    assert response.status_code == 200
+    assert "The expiry is in the past." in response.content.decode()
+    assert not ObjectGrant.objects.exists()
