@@ -20,8 +20,8 @@ def commands_for(user, capability: str = Capability.VIEW) -> QuerySet[Command]:
     if scope.is_platform or capability in scope.all_sites:
         return qs
     cond = Q(site__in=scope.site_ids.get(capability, ())) | Q(zone__in=scope.zone_ids.get(capability, ()))
-    if capability == Capability.VIEW and scope.customer_tenant_ids:
-        cond |= Q(tenant__in=scope.customer_tenant_ids)
+    if capability == Capability.VIEW and scope.has_customer_side:
+        cond |= scope.customer_miner_q(tenant_field="tenant", miner_field="miner")
     return qs.filter(cond)
 
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "guardian",
     "pgtrigger",
     "django_structlog",
     "allauth",
@@ -130,7 +131,12 @@ PASSWORD_HASHERS = (
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
+    # django-guardian: user.has_perm(perm, obj) reads the mirror of live object grants (tenants.object_grants).
+    "guardian.backends.ObjectPermissionBackend",
 ]
+# No guardian "AnonymousUser" row: anonymous requests hold no object permission.
+ANONYMOUS_USER_NAME = None
+GUARDIAN_MONKEY_PATCH_USER = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -310,6 +316,7 @@ CELERY_BEAT_SCHEDULE = {
     "telemetry.rollup": {"task": "telemetry.rollup", "schedule": 60.0},
     "telemetry.retention": {"task": "telemetry.retention", "schedule": 3600.0},
     "telemetry.quarantine_drain": {"task": "telemetry.quarantine_drain", "schedule": 300.0},
+    "tenants.object_grants_expire": {"task": "tenants.object_grants_expire", "schedule": 60.0},
 }
 
 # --- telemetry -----------------------------------------------------------------------------------

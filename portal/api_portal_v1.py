@@ -41,7 +41,7 @@ def error(exc: DomainError) -> Response:
 
 def caller_tenant(request) -> Tenant:
     """The customer tenant of the call (403 for operators and for a tenant not theirs)."""
-    ids = scope_for(request.user).customer_tenant_ids
+    ids = scope_for(request.user).customer_tenants_all  # whole, or limited to miner groups (object grants)
     qs = Tenant.objects.filter(pk__in=ids).order_by("slug")
     slug = request.query_params.get("tenant", "")
     tenant = (qs.filter(slug=slug) if slug else qs).first()

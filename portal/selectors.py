@@ -42,10 +42,9 @@ class PortalView:
 
 def portal_tenants(user) -> QuerySet[Tenant]:
     """Tenants whose portal the user may open (the switcher's list)."""
-    scope = scoping.scope_for(user)
-    if scope.is_operator:
-        return scoping.tenants_for(user).order_by("name")
-    return Tenant.objects.filter(pk__in=scope.customer_tenant_ids).order_by("name")
+    # Operators: tenants with miners in their scope; customers: their own tenants, whole or by
+    # miner-group object grants (the miners within are scoped again by miners_for).
+    return scoping.tenants_for(user).order_by("name")
 
 
 def portal_view_get(user, slug: str) -> PortalView:

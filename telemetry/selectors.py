@@ -127,9 +127,10 @@ def _live_relation(user) -> FilteredRelation:
     """The miner's live row. A customer sees it only while it is attributed to one of their
     tenants: right after an ownership change the last sample still belongs to the previous owner."""
     scope = scoping.scope_for(user)
-    if scope.is_operator or not scope.customer_tenant_ids:
+    if scope.is_operator or not scope.has_customer_side:
         return FilteredRelation("live")
-    return FilteredRelation("live", condition=Q(live__tenant_id__in=scope.customer_tenant_ids))
+    # Group-limited tenants too: the miners themselves are already limited by scoping.miners_for.
+    return FilteredRelation("live", condition=Q(live__tenant_id__in=scope.customer_tenants_all))
 
 
 def miners_with_state(

@@ -79,8 +79,8 @@ def tier_rows_for(user, tier: str) -> QuerySet:
         parts.append(Q(site_id__in=scope.site_ids[Capability.VIEW]))
     if scope.zone_ids.get(Capability.VIEW):
         parts.append(Q(miner_id__in=Miner.objects.filter(zone__in=scope.zone_ids[Capability.VIEW]).values("pk")))
-    if scope.customer_tenant_ids:
-        parts.append(Q(tenant_id__in=scope.customer_tenant_ids))
+    if scope.has_customer_side:  # whole tenants, and the granted groups' miners of group-limited ones
+        parts.append(scope.customer_miner_q(tenant_field="tenant_id", miner_field="miner_id"))
     return qs.filter(reduce(operator.or_, parts)) if parts else qs.none()
 
 

@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth import get_user_model
 from django.db.models import Max, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -370,7 +369,8 @@ class GrantAdminMixin:
         "site": scoping.sites_for,
         "zone": scoping.zones_for,
         "tenant": scoping.tenants_for,
-        "user": lambda user, cap: get_user_model().objects.filter(is_active=True),
+        # Only the users of the manager's own sites and tenants (everyone for an all-sites manager).
+        "user": scoping.grantable_users_for,
     }
     manage_capability = Capability.MANAGE_GRANTS
 
@@ -467,4 +467,5 @@ class InvitationAdmin(GrantAdminMixin, ScopedModelAdmin):
 admin.site.register(AuditEvent, AuditEventAdmin)
 admin.site.register(AuditCheckpoint, AuditCheckpointAdmin)
 
-import tenants.admin_edge  # noqa: E402, F401 -- registers the edge security admins (its own module: size)
+import tenants.admin_edge  # noqa: E402 -- registers the edge security admins (its own module: size)
+import tenants.admin_grants  # noqa: E402, F401 -- registers the object grant admin (its own module: size)

@@ -5,11 +5,18 @@ Every API view, admin page, portal page, export and CLI asks here. Rules (SPEC �
 - operator roles see the sites (or zones) they are granted, or all sites;
 - a Customer sees only miners whose current owner is one of their tenants, and the sites and
   zones those miners are in; Customers never act.
+- object grants (tenants.models.ObjectGrant, docs/SECURITY.md "Object grants") add what roles do
+  not cover: a Customer limited to some miner groups of a tenant, an operator role on one zone
+  until an expiry. Live ones only — not revoked, not expired, `expires_at` still ahead, checked
+  here on every read. This module is the one that reads them.
 """
 
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import BigIntegerField, BooleanField, CharField, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast
+from django.utils import timezone
 
 from core.errors import Forbidden
 from tenants.models import (
@@ -19,6 +26,7 @@ from tenants.models import (
     CollectorToken,
     Miner,
     MinerGroup,
+    ObjectGrant,
     Role,
     RoleGrant,
     Site,
@@ -60,14 +68,36 @@ class UserScope:
     site_ids: dict[str, frozenset[int]] = field(default_factory=dict)
     zone_ids: dict[str, frozenset[int]] = field(default_factory=dict)
     customer_tenant_ids: frozenset[int] = frozenset()
+    #: object grants: tenant id -> the miner groups of it the customer is limited to
+    customer_group_ids: dict[int, frozenset[int]] = field(default_factory=dict)
 
     @property
     def is_operator(self) -> bool:
         return self.is_platform or bool(self.all_sites or self.site_ids or self.zone_ids)
 
     @property
+    def has_customer_side(self) -> bool:
+        return bool(self.customer_tenant_ids or self.customer_group_ids)
+
+    @property
     def is_customer(self) -> bool:
-        return bool(self.customer_tenant_ids) and not self.is_operator
+        return self.has_customer_side and not self.is_operator
+
+    def customer_miner_q(self, tenant_field: str = "tenant", miner_field: str = "pk") -> Q:
+        """The customer side of this scope on miners (or on rows naming a tenant and a miner, with
+        these field names): all of a whole tenant's, only the granted groups' of a group-limited
+        one. Matches nothing when there is no customer side."""
+        q = Q(**{f"{tenant_field}__in": self.customer_tenant_ids}) if self.customer_tenant_ids else Q(pk__in=[])
+        through = MinerGroup.miners.through
+        for tenant_id, groups in sorted(self.customer_group_ids.items()):
+            members = through.objects.filter(minergroup_id__in=groups).values("miner_id")
+            q |= Q(**{f"{tenant_field}": tenant_id, f"{miner_field}__in": members})
+        return q
+
+    @property
+    def customer_tenants_all(self) -> frozenset[int]:
+        """Every tenant the customer side reaches, whole or by miner groups."""
+        return self.customer_tenant_ids | frozenset(self.customer_group_ids)
 
     def has(self, capability: str) -> bool:
         """Holds the capability somewhere (not necessarily on a given object)."""
@@ -93,19 +123,23 @@ def scope_for(user) -> UserScope:
     sites: dict[str, set[int]] = {}
     zones: dict[str, set[int]] = {}
     tenants: set[int] = set()
-    for grant in RoleGrant.objects.filter(user=user).only("role", "all_sites", "site_id", "zone_id", "tenant_id"):
-        if grant.role == Role.CUSTOMER:
-            assert grant.tenant_id is not None  # the check constraint: a customer grant names its tenant
-            tenants.add(grant.tenant_id)
-            continue
-        for cap in ROLE_CAPABILITIES[grant.role]:
-            if grant.all_sites:
-                all_sites.add(cap)
-            elif grant.zone_id:
-                zones.setdefault(cap, set()).add(grant.zone_id)
+    groups: dict[int, set[int]] = {}
+    for role, every_site, site_id, zone_id, tenant_id, group_id in _grant_rows(user):
+        if role == Role.CUSTOMER:
+            assert tenant_id is not None  # the check constraints: a customer grant names its tenant
+            if group_id is None:
+                tenants.add(tenant_id)
             else:
-                assert grant.site_id is not None  # the check constraint: neither all sites nor a zone → one site
-                sites.setdefault(cap, set()).add(grant.site_id)
+                groups.setdefault(tenant_id, set()).add(group_id)
+            continue
+        for cap in ROLE_CAPABILITIES[role]:
+            if every_site:
+                all_sites.add(cap)
+            elif zone_id:
+                zones.setdefault(cap, set()).add(zone_id)
+            else:
+                assert site_id is not None  # the check constraint: neither all sites nor a zone → one site
+                sites.setdefault(cap, set()).add(site_id)
     scope = UserScope(
         is_authenticated=True,
         is_platform=user.is_superuser,
@@ -113,9 +147,49 @@ def scope_for(user) -> UserScope:
         site_ids={k: frozenset(v) for k, v in sites.items()},
         zone_ids={k: frozenset(v) for k, v in zones.items()},
         customer_tenant_ids=frozenset(tenants),
+        # A group grant of a tenant the user also holds whole adds nothing.
+        customer_group_ids={t: frozenset(g) for t, g in groups.items() if t not in tenants},
     )
     user._hi_scope = scope
     return scope
+
+
+def live_object_grants(now=None) -> QuerySet[ObjectGrant]:
+    """Object grants in force at `now`: neither revoked nor expired, and expires_at still ahead."""
+    now = now or timezone.now()
+    return ObjectGrant.objects.filter(revoked_at__isnull=True, expired_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+_GRANT_COLUMNS = ("g_role", "g_all", "g_site", "g_zone", "g_tenant", "g_group")
+
+
+def _grant_rows(user) -> list[tuple]:
+    """The user's role grants and live object grants, as (role, all_sites, site, zone, tenant,
+    group) rows: one UNION ALL query."""
+    roles = RoleGrant.objects.filter(user=user).annotate(
+        g_role=F("role"),
+        g_all=F("all_sites"),
+        g_site=F("site_id"),
+        g_zone=F("zone_id"),
+        g_tenant=F("tenant_id"),
+        g_group=Value(None, output_field=BigIntegerField()),
+    )
+    objects = (
+        live_object_grants()
+        .filter(user=user)
+        .annotate(
+            g_role=F("role"),
+            g_all=Value(False, output_field=BooleanField()),
+            g_site=Value(None, output_field=BigIntegerField()),
+            g_zone=F("zone_id"),
+            g_tenant=F("tenant_id"),
+            g_group=F("miner_group_id"),
+        )
+    )
+    union = roles.values_list(*_GRANT_COLUMNS).union(objects.values_list(*_GRANT_COLUMNS), all=True)
+    return list(union)
 
 
 def _everywhere(scope: UserScope, capability: str) -> bool:
@@ -131,8 +205,8 @@ def sites_for(user, capability: str = Capability.VIEW) -> QuerySet[Site]:
     if _everywhere(scope, capability):
         return qs
     cond = Q(pk__in=scope.site_ids.get(capability, ())) | Q(zones__in=scope.zone_ids.get(capability, ()))
-    if capability == Capability.VIEW and scope.customer_tenant_ids:
-        cond |= Q(Exists(Miner.objects.filter(site=OuterRef("pk"), tenant__in=scope.customer_tenant_ids)))
+    if capability == Capability.VIEW and scope.has_customer_side:
+        cond |= Q(Exists(Miner.objects.filter(scope.customer_miner_q(), site=OuterRef("pk"))))
     return qs.filter(pk__in=Site.objects.filter(cond).values("pk"))
 
 
@@ -142,8 +216,8 @@ def zones_for(user, capability: str = Capability.VIEW) -> QuerySet[Zone]:
     if _everywhere(scope, capability):
         return qs
     cond = Q(site__in=scope.site_ids.get(capability, ())) | Q(pk__in=scope.zone_ids.get(capability, ()))
-    if capability == Capability.VIEW and scope.customer_tenant_ids:
-        cond |= Q(Exists(Miner.objects.filter(zone=OuterRef("pk"), tenant__in=scope.customer_tenant_ids)))
+    if capability == Capability.VIEW and scope.has_customer_side:
+        cond |= Q(Exists(Miner.objects.filter(scope.customer_miner_q(), zone=OuterRef("pk"))))
     return qs.filter(cond)
 
 
@@ -153,8 +227,8 @@ def miners_for(user, capability: str = Capability.VIEW) -> QuerySet[Miner]:
     if _everywhere(scope, capability):
         return qs
     cond = Q(site__in=scope.site_ids.get(capability, ())) | Q(zone__in=scope.zone_ids.get(capability, ()))
-    if capability == Capability.VIEW and scope.customer_tenant_ids:
-        cond |= Q(tenant__in=scope.customer_tenant_ids)
+    if capability == Capability.VIEW and scope.has_customer_side:
+        cond |= scope.customer_miner_q()
     return qs.filter(cond)
 
 
@@ -165,8 +239,8 @@ def tenants_for(user, capability: str = Capability.VIEW) -> QuerySet[Tenant]:
     if _everywhere(scope, capability):
         return qs
     cond = Q(Exists(miners_for(user, capability).filter(tenant=OuterRef("pk"))))
-    if capability == Capability.VIEW and scope.customer_tenant_ids:
-        cond |= Q(pk__in=scope.customer_tenant_ids)
+    if capability == Capability.VIEW and scope.has_customer_side:
+        cond |= Q(pk__in=scope.customer_tenants_all)
     return qs.filter(cond)
 
 
@@ -215,8 +289,33 @@ def role_grants_for(user, capability: str = Capability.MANAGE_GRANTS) -> QuerySe
     )
 
 
+#: Upper floors name the audit entities of theirs that belong to zones (control: commands), so
+#: that a zone-limited operator's audit list finds them: f(zone_ids) -> (entity_type, QuerySet of
+#: one text column, the entity ids).
+ZONE_AUDIT_ENTITIES: list = []
+
+
+def _zone_entity_q(zone_ids) -> Q:
+    """Audit events about a zone, its miners, collectors and miner groups (and what upper floors registered)."""
+    text = CharField()
+    sources = [
+        ("tenants.zone", Zone.objects.filter(pk__in=zone_ids)),
+        ("tenants.miner", Miner.objects.filter(zone__in=zone_ids)),
+        ("tenants.collector", Collector.objects.filter(zone__in=zone_ids)),
+    ]
+    q = Q(pk__in=[])
+    for entity_type, rows in sources:
+        q |= Q(entity_type=entity_type, entity_id__in=rows.annotate(k=Cast("pk", text)).values("k"))
+    for source in ZONE_AUDIT_ENTITIES:
+        entity_type, ids = source(zone_ids)
+        q |= Q(entity_type=entity_type, entity_id__in=ids)
+    return q
+
+
 def audit_events_for(user):
-    """Operators: events of the sites they see (site and tenant chains) — all of them at all-sites scope."""
+    """Operators: events of the sites they see (site and tenant chains) — all of them at all-sites
+    scope. An operator whose grant is a zone (a role or object grant) sees only the events about
+    that zone's own objects, not the rest of its site."""
     from audit.models import AuditEvent
 
     scope = scope_for(user)
@@ -225,8 +324,41 @@ def audit_events_for(user):
         return qs
     if not scope.is_operator:
         return qs.none()
-    codes = sites_for(user).values("code")
-    return qs.filter(site_code__in=codes)
+    whole_sites = Site.objects.filter(pk__in=scope.site_ids.get(Capability.VIEW, ())).values("code")
+    cond = Q(site_code__in=whole_sites)
+    zone_ids = scope.zone_ids.get(Capability.VIEW, frozenset())
+    if zone_ids:
+        zone_sites = Site.objects.filter(zones__in=zone_ids).values("code")
+        cond |= Q(site_code__in=zone_sites) & _zone_entity_q(zone_ids)
+    return qs.filter(cond)
+
+
+def object_grants_for(user, capability: str = Capability.MANAGE_GRANTS) -> QuerySet[ObjectGrant]:
+    """Grant managers see the object grants on zones and miner groups of the sites (zones) they manage."""
+    scope = scope_for(user)
+    qs = ObjectGrant.objects.all()
+    if _everywhere(scope, capability):
+        return qs
+    sites = scope.site_ids.get(capability, frozenset())
+    return qs.filter(
+        Q(zone__site__in=sites) | Q(zone__in=scope.zone_ids.get(capability, ())) | Q(miner_group__site__in=sites)
+    )
+
+
+def grantable_users_for(user, capability: str = Capability.MANAGE_GRANTS):
+    """The users a grant manager may pick in a grant admin: everyone active for a platform or
+    all-sites manager; otherwise the users of their own sites and tenants — those holding a role
+    or object grant the manager sees."""
+    users = get_user_model().objects.filter(is_active=True)
+    scope = scope_for(user)
+    if _everywhere(scope, capability):
+        return users
+    if not scope.has(capability):
+        return users.none()
+    held = Q(pk__in=role_grants_for(user, capability).values("user_id")) | Q(
+        pk__in=object_grants_for(user, capability).values("user_id")
+    )
+    return users.filter(held)
 
 
 # --- what the caller named, in scope or 403 ---------------------------------------------------------
@@ -285,6 +417,7 @@ def can(user, capability: str, obj) -> bool:
         CollectorToken: collector_tokens_for,
         MinerGroup: miner_groups_for,
         RoleGrant: role_grants_for,
+        ObjectGrant: object_grants_for,
     }[type(obj)]
     return finder(user, capability).filter(pk=obj.pk).exists()
 
@@ -305,6 +438,23 @@ def can_grant(user, *, role: str, all_sites: bool = False, site=None, zone=None,
     return site is not None and site.pk in sites
 
 
+def can_object_grant(user, *, role: str, zone=None, miner_group=None, tenant=None) -> bool:
+    """May the user hand out this object grant? A zone inside their grant scope; a miner group of
+    a site they manage, for a tenant they manage."""
+    scope = scope_for(user)
+    if _everywhere(scope, Capability.MANAGE_GRANTS):
+        return True
+    if zone is not None:
+        return can_grant(user, role=role, zone=zone)
+    sites = scope.site_ids.get(Capability.MANAGE_GRANTS, frozenset())
+    return (
+        miner_group is not None
+        and tenant is not None
+        and miner_group.site_id in sites
+        and tenants_for(user, Capability.MANAGE_GRANTS).filter(pk=tenant.pk).exists()
+    )
+
+
 def is_operator(user) -> bool:
     return scope_for(user).is_operator
 
@@ -316,11 +466,15 @@ __all__ = [
     "audit_events_for",
     "can",
     "can_grant",
+    "can_object_grant",
     "collector_tokens_for",
     "collectors_for",
+    "grantable_users_for",
     "is_operator",
+    "live_object_grants",
     "miner_groups_for",
     "miners_for",
+    "object_grants_for",
     "role_grants_for",
     "scope_for",
     "sites_for",

@@ -96,7 +96,7 @@ def _scope_label(user, tenant: Tenant | None) -> dict:
         return {"slug": tenant.slug, "name": tenant.name}
     scope = scoping.scope_for(user)
     if scope.is_customer:
-        names = list(Tenant.objects.filter(pk__in=scope.customer_tenant_ids).order_by("name").values("slug", "name"))
+        names = list(Tenant.objects.filter(pk__in=scope.customer_tenants_all).order_by("name").values("slug", "name"))
         if len(names) == 1:
             return names[0]
         return {"slug": None, "name": ", ".join(t["name"] for t in names)}

@@ -20,9 +20,9 @@ def alerts_for(user, capability: str = Capability.VIEW) -> QuerySet[Alert]:
         return qs
     if scope.is_operator:
         return qs.filter(scoping.miner_or_site_q(user, capability))
-    if scope.customer_tenant_ids and capability == Capability.VIEW:
+    if scope.has_customer_side and capability == Capability.VIEW:
         return qs.filter(
-            Q(tenant_id__in=scope.customer_tenant_ids)
+            scope.customer_miner_q(tenant_field="tenant_id", miner_field="miner_id")
             | Q(miner__isnull=True, kind=COLLECTOR_DARK, site__in=scoping.sites_for(user))
         )
     return qs.none()

@@ -25,7 +25,7 @@ def _scope_q(user) -> Q:
         return Q()
     if scope.is_operator:
         return Q(miner__in=scoping.miners_for(user))
-    return Q(tenant_id__in=scope.customer_tenant_ids)
+    return scope.customer_miner_q(tenant_field="tenant_id", miner_field="miner_id")
 
 
 def downtime_intervals_for(user, capability: str = scoping.Capability.VIEW) -> QuerySet[DowntimeInterval]:
@@ -151,7 +151,7 @@ def downtime_scope_params(
         [tenant.pk]
         if tenant is not None
         else (
-            list(scope.customer_tenant_ids) if scope.is_customer else list(Tenant.objects.values_list("pk", flat=True))
+            list(scope.customer_tenants_all) if scope.is_customer else list(Tenant.objects.values_list("pk", flat=True))
         )
     )
     return {
@@ -166,8 +166,10 @@ def downtime_scope_params(
 
 def _miners_owned(scope, start, end):
     """Miners the customer's tenants owned at some time in the period (now or before)."""
+    owned = scope.customer_miner_q(tenant_field="ownerships__tenant_id", miner_field="pk")  # groups: theirs only
     return Miner.objects.filter(
-        Q(ownerships__tenant_id__in=scope.customer_tenant_ids, ownerships__valid_from__lt=end)
+        owned
+        & Q(ownerships__valid_from__lt=end)
         & (Q(ownerships__valid_to__isnull=True) | Q(ownerships__valid_to__gt=start))
     ).distinct()
 

@@ -68,9 +68,9 @@ def maintenance_windows_for(user, capability: str = Capability.VIEW):
             | Q(miner__isnull=True, zone__in=scoping.zones_for(user, capability))
             | Q(miner__isnull=True, zone__isnull=True, site__in=scoping.sites_for(user, capability))
         )
-    if not scope.customer_tenant_ids or capability != Capability.VIEW:
+    if not scope.has_customer_side or capability != Capability.VIEW:
         return qs.none()
-    mine = scoping.miners_for(user).filter(tenant_id__in=scope.customer_tenant_ids)
+    mine = scoping.miners_for(user).filter(scope.customer_miner_q())
     return qs.filter(
         Q(miner__in=mine)
         | Q(miner__isnull=True, zone__in=mine.values("zone"))

@@ -18,8 +18,8 @@ def work_orders_for(user, capability: str = Capability.VIEW) -> QuerySet[WorkOrd
         return qs
     if scope.is_operator:
         return qs.filter(scoping.miner_or_site_q(user, capability))
-    if scope.customer_tenant_ids and capability == Capability.VIEW:
-        return qs.filter(tenant_id__in=scope.customer_tenant_ids)
+    if scope.has_customer_side and capability == Capability.VIEW:
+        return qs.filter(scope.customer_miner_q(tenant_field="tenant_id", miner_field="miner_id"))
     return qs.none()
 
 

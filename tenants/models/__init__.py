@@ -5,10 +5,13 @@ from .edge import CollectorCertificate, SiteEdgeSecurity
 from .imports import ImportCheckpoint, ImportedRow
 from .inventory import Miner, MinerGroup, MinerOwnership, Site, Tenant, Zone
 from .invitations import Invitation
+from .object_grants import ZONE_GRANT_ROLES, ObjectGrant
 from .personal_tokens import PersonalToken
 
 __all__ = [
     "OPERATOR_ROLES",
+    "ZONE_GRANT_ROLES",
+    "ObjectGrant",
     "PersonalToken",
     "Collector",
     "CollectorCertificate",

@@ -325,11 +325,18 @@ def add_grant(client, user, **scope):
     return client.post(reverse("admin:tenants_rolegrant_add"), data)
 
 
+def _user_of_site_x(world):
+    """A person of site X already (the grant admin's user picker lists only the manager's own users)."""
+    from conftest import grant
+
+    return grant(UserFactory(username="newcomer"), Role.TECHNICIAN, zone=world.zone_x1)
+
+
 def test_ops_manager_grants_a_role_at_their_site(as_user, world, ops_manager_x):
-    newcomer = UserFactory(username="newcomer")
+    newcomer = _user_of_site_x(world)
     response = add_grant(as_user(ops_manager_x), newcomer, site=world.site_x.pk)
     assert response.status_code == 302, response.content
-    grant = RoleGrant.objects.get(user=newcomer)
+    grant = RoleGrant.objects.get(user=newcomer, role=Role.NOC)
     assert (grant.role, grant.site, grant.granted_by) == (Role.NOC, world.site_x, ops_manager_x)
     assert AuditEvent.objects.filter(
         action="tenants.role_grant.created", entity_id=str(grant.pk), chain_key="site:SITE-X"
@@ -338,7 +345,7 @@ def test_ops_manager_grants_a_role_at_their_site(as_user, world, ops_manager_x):
 
 @pytest.mark.parametrize("scope", ["all_sites", "other_site", "zone_of_other_site"])
 def test_ops_manager_cannot_grant_beyond_their_own_scope(as_user, world, ops_manager_x, scope):
-    newcomer = UserFactory(username="newcomer")
+    newcomer = _user_of_site_x(world)
     data = {
         "all_sites": {"role": Role.OWNER, "all_sites": "on"},
         "other_site": {"site": world.site_y.pk},
@@ -346,7 +353,16 @@ def test_ops_manager_cannot_grant_beyond_their_own_scope(as_user, world, ops_man
     }[scope]
     response = add_grant(as_user(ops_manager_x), newcomer, **data)
     assert response.status_code == 200  # the form again, with an error
-    assert not RoleGrant.objects.filter(user=newcomer).exists()
+    assert not RoleGrant.objects.filter(user=newcomer).exclude(role=Role.TECHNICIAN).exists()
+
+
+def test_ops_manager_cannot_pick_a_user_of_no_site_of_theirs(as_user, world, ops_manager_x, noc_y):
+    """Someone without a grant they see (a stranger, site Y's NOC) is not in the picker: invite them instead."""
+    for user in (UserFactory(username="stranger"), noc_y):
+        response = add_grant(as_user(ops_manager_x), user, site=world.site_x.pk)
+        assert response.status_code == 200
+        assert "Select a valid choice" in response.content.decode()
+        assert not RoleGrant.objects.filter(user=user, site=world.site_x).exists()
 
 
 def test_ops_manager_revokes_a_grant_at_their_site(as_user, world, ops_manager_x, noc_x):

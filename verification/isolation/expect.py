@@ -158,5 +158,21 @@ class LikeAnonymous(Expect):
         return None
 
 
+@dataclass(frozen=True)
+class OrDenied(Expect):
+    """`inner`, or a 403: a persona narrower than the one the probe was written for (an object
+    grant) may be refused more, never shown more (the markers still apply)."""
+
+    inner: Expect
+
+    @property
+    def label(self):
+        return f"{self.inner.label} or 403"
+
+    def problem(self, a):
+        inner = self.inner.problem(a)
+        return None if inner is None or a.final_status == 403 else inner
+
+
 PUBLIC = Reachable(statuses=(200, 503), label_text="public, no tenant data")
 SELF_SERVICE = Reachable(statuses=(200, 403, 404), label_text="own account only")

@@ -9,6 +9,7 @@ from verification.isolation.expect import (
     Expect,
     LikeAnonymous,
     LoginRedirect,
+    OrDenied,
     Reachable,
 )
 from verification.isolation.routes import Route
@@ -55,7 +56,21 @@ ANON, CUSTOMER_A_ON_B, NOC_X_ON_Y, NOC_X_OWN, CUSTOMER_A_OWN = (
     "customer_a_own",
 )
 COLLECTOR_Y_ON_X, COLLECTOR_X_OWN = "collector_y_on_x", "collector_x_own"
-PERSONA_USER = {CUSTOMER_A_ON_B: "customer_a", CUSTOMER_A_OWN: "customer_a", NOC_X_ON_Y: "noc_x", NOC_X_OWN: "noc_x"}
+# Object-grant personas (django-guardian mirrored, tenants.ObjectGrant): a Customer of tenant A
+# limited to miner group X2 (A's and B's miners at site X in it), and a contractor Technician on
+# zone X for a week. Each gets every probe of the whole-scope persona it narrows (runner.plan).
+GROUP_CUSTOMER_ON_B, GROUP_CUSTOMER_OWN = "group_customer_a_on_b", "group_customer_a_own"
+ZONE_TECH_ON_Y, ZONE_TECH_OWN = "zone_tech_x_on_y", "zone_tech_x_own"
+PERSONA_USER = {
+    CUSTOMER_A_ON_B: "customer_a",
+    CUSTOMER_A_OWN: "customer_a",
+    NOC_X_ON_Y: "noc_x",
+    NOC_X_OWN: "noc_x",
+    GROUP_CUSTOMER_ON_B: "group_customer_a",
+    GROUP_CUSTOMER_OWN: "group_customer_a",
+    ZONE_TECH_ON_Y: "zone_tech_x",
+    ZONE_TECH_OWN: "zone_tech_x",
+}
 # The same persona with its personal API token (Authorization: Bearer hip_…) instead of a session.
 TOKEN_SUFFIX = "+token"
 
@@ -81,6 +96,26 @@ def with_token(probe: Probe) -> Probe | None:
         return replace(probe, persona=persona, csrf=False)
     # No marker check: a login redirect may echo the path (?next=), which names the object.
     return replace(probe, persona=persona, expect=LikeAnonymous(), markers=(), missing_path="")
+
+
+def narrowed(probe: Probe, w: World) -> Probe | None:
+    """The probe again for the object-grant persona narrowing its persona. What customer A or NOC X
+    may not reach, the group customer or the zone technician may not either (the same expectation);
+    on their own side they may be refused more (403), but never shown tenant B's rows (B's miner
+    is in group X2) nor site Y's."""
+    if "Authorization" in probe.headers:
+        return None
+    if probe.persona == CUSTOMER_A_ON_B:
+        return replace(probe, persona=GROUP_CUSTOMER_ON_B)
+    if probe.persona == NOC_X_ON_Y:
+        return replace(probe, persona=ZONE_TECH_ON_Y)
+    if probe.persona == CUSTOMER_A_OWN:
+        markers = tuple(dict.fromkeys((*probe.markers, *w.markers_b())))
+        return replace(probe, persona=GROUP_CUSTOMER_OWN, expect=OrDenied(probe.expect), markers=markers)
+    if probe.persona == NOC_X_OWN:
+        markers = tuple(dict.fromkeys((*probe.markers, *w.markers_y())))
+        return replace(probe, persona=ZONE_TECH_OWN, expect=OrDenied(probe.expect), markers=markers)
+    return None
 
 
 def public_probes(route: Route, w: World) -> list[Probe]:

@@ -16,6 +16,7 @@ from tenants.models import (
     Invitation,
     Miner,
     MinerGroup,
+    ObjectGrant,
     RoleGrant,
     Site,
     SiteAlias,
@@ -462,6 +463,7 @@ ADMIN_OBJECTS: dict[type, Callable[[World], tuple]] = {
     Miner: lambda w: (w.miner_b_x.pk, w.miner_b_y.pk, w.miner_a_x.pk),
     MinerGroup: lambda w: (w.group_y.pk, w.group_y.pk, w.group_x.pk),
     RoleGrant: lambda w: (w.grant_customer_b.pk, w.grant_noc_y.pk, None),
+    ObjectGrant: lambda w: (w.object_grant_group_b_y.pk, w.object_grant_group_b_y.pk, None),
     Invitation: lambda w: (w.invitation_b.pk, w.invitation_b.pk, None),
     AuditEvent: lambda w: (
         _event(tenant_id=w.tenant_b.pk),

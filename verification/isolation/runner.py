@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 
 from verification.isolation.cases import case_for
 from verification.isolation.expect import Answer, LikeAnonymous
-from verification.isolation.probes import ANON, TOKEN_SUFFIX, Probe, persona_user, with_token
+from verification.isolation.probes import ANON, TOKEN_SUFFIX, Probe, narrowed, persona_user, with_token
 from verification.isolation.routes import WRITE_METHODS, Route, route_list
 from verification.isolation.world import (
     World,
@@ -178,6 +178,7 @@ def plan(world: World, only: str = "") -> Iterator[Probe | Line]:
                     route.path,
                     f"FAIL {method} {route.path} no isolation case (case {case.name!r} has no {method} probe)",
                 )
+        probes += [n for n in (narrowed(p, world) for p in probes) if n is not None]
         yield from probes
         yield from _token_probes(probes)
 

@@ -1,10 +1,12 @@
 """The fixture world the isolation checker probes: two customer tenants, two sites, personas."""
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import Actor
 from tenants.invitations import invitation_create
@@ -14,6 +16,7 @@ from tenants.models import (
     Invitation,
     Miner,
     MinerGroup,
+    ObjectGrant,
     PersonalToken,
     Role,
     RoleGrant,
@@ -21,6 +24,7 @@ from tenants.models import (
     Tenant,
     Zone,
 )
+from tenants.object_grants import object_grant_create
 from tenants.personal_tokens import personal_token_create, personal_token_revoke
 from tenants.services import (
     collector_token_create,
@@ -71,6 +75,15 @@ class World:
     #: personal tokens of customer B and NOC Y: what customer A and NOC X must not reach
     personal_token_b: PersonalToken
     personal_token_y: PersonalToken
+    #: object grants (django-guardian mirrored): a Customer of tenant A limited to group X2 (which
+    #: holds A's and B's miners at site X: only A's may show), a contractor technician on zone X
+    #: for a week, and customer B's grant on group Y (what neither may reach)
+    group_x2: MinerGroup | None = None
+    group_customer_a: object = None
+    zone_tech_x: object = None
+    object_grant_group_a: ObjectGrant | None = None
+    object_grant_zone_x: ObjectGrant | None = None
+    object_grant_group_b_y: ObjectGrant | None = None
     token_x: CollectorToken | None = None
     token_y: CollectorToken | None = None
     token_x_plain: str = ""
@@ -134,6 +147,36 @@ def _personal_token(user, name: str) -> PersonalToken:
     return existing or personal_token_create(actor=ACTOR, user=user, name=name, expires_in_days=1)[0]
 
 
+def _object_grant(user, role: str, **target) -> ObjectGrant:
+    """A live object grant (the world is reused: one that lapsed since is replaced by a new one)."""
+    from tenants.scoping import live_object_grants
+
+    existing = live_object_grants().filter(user=user, role=role, **target).first()
+    if existing is not None and (
+        existing.expires_at is None or existing.expires_at > timezone.now() + dt.timedelta(days=1)
+    ):
+        return existing
+    return object_grant_create(
+        actor=ACTOR,
+        granted_by=None,
+        user=user,
+        role=role,
+        expires_at=timezone.now() + dt.timedelta(days=7),
+        reason="isolation check",
+        **target,
+    )
+
+
+def _object_grants(w: "World") -> None:
+    w.group_x2 = _get_or_save(MinerGroup, {"site": w.site_x, "name": f"{w.tag} Group X2"})
+    w.group_x2.miners.set([w.miner_a_x, w.miner_b_x])
+    w.group_customer_a = _user(f"{w.tag}-group-customer-a@isolation.invalid")
+    w.zone_tech_x = _user(f"{w.tag}-zone-tech-x@isolation.invalid")
+    w.object_grant_group_a = _object_grant(w.group_customer_a, Role.CUSTOMER, miner_group=w.group_x2, tenant=w.tenant_a)
+    w.object_grant_zone_x = _object_grant(w.zone_tech_x, Role.TECHNICIAN, zone=w.zone_x)
+    w.object_grant_group_b_y = _object_grant(w.customer_b, Role.CUSTOMER, miner_group=w.group_y, tenant=w.tenant_b)
+
+
 def _miner(site: Site, tenant: Tenant, zone: Zone, miner_id: str) -> Miner:
     miners_register(
         actor=ACTOR,
@@ -178,7 +221,7 @@ def world_ensure() -> World:
             tenant=tb,
             valid_days=3650,
         )
-    return World(
+    world = World(
         tag=tag,
         tenant_a=ta,
         tenant_b=tb,
@@ -205,6 +248,8 @@ def world_ensure() -> World:
         personal_token_b=_personal_token(customer_b, f"{tag} token of customer B"),
         personal_token_y=_personal_token(noc_y, f"{tag} token of NOC Y"),
     )
+    _object_grants(world)
+    return world
 
 
 def world_tokens_mint(world: World) -> None:
@@ -216,7 +261,7 @@ def world_tokens_mint(world: World) -> None:
         actor=ACTOR, collector=world.collector_y, label="isolation check"
     )
     # Every probe of a signed-in persona runs again with that person's own personal token.
-    for attr in ("customer_a", "noc_x"):
+    for attr in ("customer_a", "noc_x", "group_customer_a", "zone_tech_x"):
         world.personal_tokens[attr] = personal_token_create(
             actor=ACTOR, user=getattr(world, attr), name="isolation check", expires_in_days=1
         )
