@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0005_personal_tokens'),
+        ('tenants', '0006_collector_poll_and_device_version'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
