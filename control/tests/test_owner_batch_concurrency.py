@@ -4,6 +4,7 @@ approves, one denies), or the owner and an operator rejecting one of its command
 ends all approved or all rejected by its owner, never half of each."""
 
 import threading
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -69,12 +70,19 @@ def test_two_owners_deciding_one_batch_at_once_never_split_it(world, setup, noc_
     for n in range(ROUNDS):
         commands = _batch(world, noc_x, n)
 
-        def decide(user, approve):
-            return lambda: consent.command_owner_decide_batch(
-                actor=Actor.user(user), user=user, commands=commands, approve=approve, reason="race"
+        outcomes = _race(
+            *(
+                partial(
+                    consent.command_owner_decide_batch,
+                    actor=Actor.user(user),
+                    user=user,
+                    commands=commands,
+                    approve=approve,
+                    reason="race",
+                )
+                for user, approve in ((customer_a, True), (other, False))
             )
-
-        outcomes = _race(decide(customer_a, True), decide(other, False))
+        )
         assert sorted(outcomes) == ["INVALID_TRANSITION", "ok"], outcomes
         rows = list(Command.objects.filter(pk__in=[c.pk for c in commands]))
         states = {(c.state, c.owner_approved_by_id) for c in rows}
@@ -91,11 +99,20 @@ def test_an_operator_rejecting_one_command_during_the_owners_batch_approval(
         commands = _batch(world, noc_x, n)
         middle = commands[1]
         outcomes = _race(
-            lambda: consent.command_owner_decide_batch(
-                actor=Actor.user(customer_a), user=customer_a, commands=commands, approve=True, reason="go"
+            partial(
+                consent.command_owner_decide_batch,
+                actor=Actor.user(customer_a),
+                user=customer_a,
+                commands=commands,
+                approve=True,
+                reason="go",
             ),
-            lambda: decisions.command_reject(
-                actor=Actor.user(ops_manager_x), user=ops_manager_x, command=middle, reason="no"
+            partial(
+                decisions.command_reject,
+                actor=Actor.user(ops_manager_x),
+                user=ops_manager_x,
+                command=middle,
+                reason="no",
             ),
         )
         rows = {c.pk: c for c in Command.objects.filter(pk__in=[c.pk for c in commands])}
