@@ -29,7 +29,14 @@ def test_a_customer_proposes_on_their_own_miners_and_an_operator_approves(
     r = propose(as_user(customer_a), world.miners_a_x[:2])
     assert r.status_code == 201, r.json()
     body = r.json()
-    assert set(body) == {"success", "command_id", "status", "require_approval", "require_dual_approval", "steps_required"}
+    assert set(body) == {
+        "success",
+        "command_id",
+        "status",
+        "require_approval",
+        "require_dual_approval",
+        "steps_required",
+    }
     assert (body["status"], body["require_approval"], body["require_dual_approval"], body["steps_required"]) == (
         "PENDING_APPROVAL",
         True,
@@ -62,7 +69,11 @@ def test_another_tenants_miner_is_403_with_an_error_code_and_audited(as_user, wo
     ConsentPolicy.objects.create(tenant=world.tenant_b, customer_types=["reboot"])
     before = AuditEvent.objects.count()
     theirs = world.miners_b_x[0]  # tenant B's miner at the shared site X
-    for targets, site in (([theirs], "SITE-X"), ([world.miners_a_x[0], theirs], "SITE-X"), (world.miners_b_y, "SITE-Y")):
+    for targets, site in (
+        ([theirs], "SITE-X"),
+        ([world.miners_a_x[0], theirs], "SITE-X"),
+        (world.miners_b_y, "SITE-Y"),
+    ):
         r = propose(as_user(customer_a), targets, site_id=site)
         assert (r.status_code, r.json()["error_code"]) == (403, "FORBIDDEN"), r.json()
         assert "tenant-b" not in r.content.decode()
