@@ -6,8 +6,9 @@ project's are integers — /api/v1/commands/<uuid>… answers the original's sha
 project's. GET /api/v1/commands (the list) answers the original's shape; this project's list is
 /api/admin/v1/commands. POST /api/v1/commands (no original route) stays this project's create.
 
-Reads are open to customers, scoped (their tenants' commands), as the original's were; proposing
-and deciding are operators' (403 FORBIDDEN for customers)."""
+Reads are open to customers, scoped (their tenants' commands), as the original's were; deciding is
+operators' (403 FORBIDDEN for customers). Proposing is operators' and, on their own miners and for
+the types their tenant's consent policy names (customer_types), customers' (control.services.owner_proposals)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -23,7 +24,8 @@ from control.api_serializers import forbidden, valid
 from control.errors import InvalidParams, MinerLocked
 from control.models import Command
 from control.selectors import GROUP_RELATED, commands_for, legacy_group_get, legacy_groups_page
-from control.services import creation, groups
+from control.services import creation, groups, owner_proposals
+from core.errors import Forbidden
 from tenants import scoping
 from tenants.permissions import IsOperator
 from tenants.site_identity import site_named_q
@@ -42,26 +44,60 @@ def reloaded(commands: list[Command]) -> list[Command]:
     return list(Command.objects.select_related(*GROUP_RELATED).filter(pk__in=[c.pk for c in commands]).order_by("pk"))
 
 
-def propose(request, data: dict, site) -> tuple[list[Command], bool]:
-    """Create the original's command (one batch) → (its commands, created now)."""
-    user = request.user
-    command_type, params = shapes.command_in(data["command_type"], data.get("payload"))
+def _targets(user, data: dict, site) -> list:
     miners = miners_named(user, site, data["target_ids"])
     zone_id = data.get("zone_id")
     if zone_id not in (None, ""):
         zone = scoping.zone_get(user, site, str(zone_id))
         if any(m.zone_id != zone.pk for m in miners):
             raise InvalidParams("target_ids", f"a target is not in zone {zone.code}")
-    result = creation.command_batch_create(
-        actor=Actor.user(user),
-        user=user,
-        miners=miners,
-        command_type=command_type,
-        params=params,
-        ttl_sec=data.get("ttl_seconds"),
-        dedupe_key=data.get("idempotency_key"),
-        reason=data["reason"],
-    )
+    return miners
+
+
+def propose(request, data: dict, site_id: str) -> tuple[list[Command], bool]:
+    """Create the original's command (one batch) → (its commands, created now). An operator's goes
+    through the approval policy; a customer's (the original's customer ABAC) is the owner's proposal
+    on their own miners, of a type their tenant's consent policy lets them propose, and waits for
+    an operator. A customer naming a miner or site not theirs is refused (403) and that is audited."""
+    user = request.user
+    command_type, params = shapes.command_in(data["command_type"], data.get("payload"))
+    scope = scoping.scope_for(user)
+    if not scope.is_operator:
+        if not scope.is_customer:
+            raise Forbidden("no grant lets you propose commands")
+        try:
+            miners = _targets(user, data, scoping.site_get(user, site_id))
+        except Forbidden:
+            owner_proposals.command_owner_proposal_refuse(
+                actor=Actor.user(user),
+                user=user,
+                tenant_ids=scope.customer_tenant_ids,
+                site_code=site_id,
+                target_ids=data["target_ids"],
+                why="not your miners",
+            )
+            raise
+        result = owner_proposals.command_owner_propose_batch(
+            actor=Actor.user(user),
+            user=user,
+            miners=miners,
+            command_type=command_type,
+            params=params,
+            ttl_sec=data.get("ttl_seconds"),
+            dedupe_key=data.get("idempotency_key"),
+            reason=decision_reason(data, "requested by the owner (original API)"),
+        )
+    else:
+        result = creation.command_batch_create(
+            actor=Actor.user(user),
+            user=user,
+            miners=_targets(user, data, scoping.site_get(user, site_id)),
+            command_type=command_type,
+            params=params,
+            ttl_sec=data.get("ttl_seconds"),
+            dedupe_key=data.get("idempotency_key"),
+            reason=data["reason"],
+        )
     if not result.created and not result.existing:
         raise MinerLocked("no target can take a command now", skipped=[s.reason for s in result.skipped])
     return reloaded([*result.created, *result.existing]), bool(result.created)
@@ -107,15 +143,16 @@ class LegacyV1CommandListApi(CommandListCreateApi):
 
 @extend_schema(deprecated=True, request=shapes.ProposeIn, responses={201: OpenApiTypes.OBJECT})
 class LegacyProposeApi(APIView):
-    """POST /api/v1/commands/propose {site_id, zone_id?, command_type, payload, target_ids, ttl_seconds?}."""
+    """POST /api/v1/commands/propose {site_id, zone_id?, command_type, payload, target_ids, ttl_seconds?}:
+    operators, and customers on their own miners (the types their tenant's consent policy allows)."""
 
-    permission_classes = [IsOperator]
+    permission_classes = [IsAuthenticated]
 
     def post(self, request):
         data = valid(shapes.ProposeIn, request.data)
         if "site_id" not in data:
             raise InvalidParams("site_id", "required")
-        commands, created = propose(request, data, scoping.site_get(request.user, data["site_id"]))
+        commands, created = propose(request, data, data["site_id"])
         body = {
             "success": True,
             "command_id": shapes.legacy_id(commands[0]),

@@ -60,9 +60,9 @@ class LegacySiteCommandsApi(APIView):
         )
 
     def post(self, request, site_id):
-        site = scoping.site_get(request.user, site_id)
+        scoping.site_get(request.user, site_id)
         data = valid(shapes.ProposeIn, request.data)
-        commands, created = propose(request, data, site)
+        commands, created = propose(request, data, site_id)
         command = shapes.command_dict(commands, include_results=True)
         if not created:  # the same idempotency_key again: the original answered the command it made
             return Response({"command": command})

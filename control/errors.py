@@ -69,3 +69,16 @@ class NotYours(DomainError):
 
     status_code = 404
     error_code = "NOT_FOUND"
+
+
+class BatchNotDecidable(DomainError):
+    """A batch decided all or none: one of its commands cannot take the decision, so none did."""
+
+    status_code = 409
+    error_code = "BATCH_NOT_DECIDABLE"
+
+
+class ProposalNotAllowed(Forbidden):
+    """A customer's proposal of a type their tenant's consent policy does not list (customer_types)."""
+
+    error_code = "PROPOSAL_NOT_ALLOWED"

@@ -5,7 +5,7 @@ caller must be a customer (an operator gets 403 {error}); `?tenant=<slug>` picks
 customer tenants, else the first. Errors are {error, error_code} with 400/401/403/404, as the
 original's clients read `error`. Read through the portal's and control's selectors."""
 
-from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -13,11 +13,13 @@ from rest_framework.views import APIView
 
 from audit.services import Actor
 from control import selectors as command_selectors
+from control.errors import BatchNotDecidable, InvalidTransition
 from control.legacy_v1_shapes import STATUS, TYPES_OUT, legacy_id, status_of
 from control.services import consent
 from core.errors import DomainError
 from portal import selectors
 from portal.legacy_client import ClientMinerSerializer, legacy, miner_row
+from portal.reports_v1 import my_reports_body
 from tenants.models import Tenant
 from tenants.scoping import scope_for
 
@@ -135,11 +137,13 @@ class OwnerDecisionIn(serializers.Serializer):
 
 
 class DecisionApi(PortalV1Api):
-    decide = staticmethod(consent.command_owner_approve)
+    approve = True
 
     @legacy(
         "Give (approve) or refuse (deny) the owner's approval of a command on your miners; a batch's "
-        "UUID decides every command of it waiting for you. reason is required.",
+        "UUID decides every command of it waiting for you, in one transaction: all of them or none "
+        "(400 BATCH_NOT_DECIDABLE naming each that cannot be, e.g. one the operator denied meanwhile). "
+        "reason is required.",
         inline_serializer(
             "PortalV1Decision",
             {"success": serializers.BooleanField(), "command_status": serializers.CharField()},
@@ -157,39 +161,52 @@ class DecisionApi(PortalV1Api):
         commands = list(mine.filter(q).order_by("pk")) if q is not None else []
         if not commands:
             return Response({"error": "no such command among yours", "error_code": "NOT_FOUND"}, status=404)
-        waiting = [c for c in commands if c.owner_consent_required and c.owner_approved_by_id is None]
-        if not waiting or any(c.state != "proposed" for c in waiting):
-            return Response(
-                {"error": "this command is not waiting for your approval", "error_code": "INVALID_TRANSITION"},
-                status=400,
+        try:
+            done = consent.command_owner_decide_batch(
+                actor=Actor.user(request.user),
+                user=request.user,
+                commands=commands,
+                approve=self.approve,
+                reason=body.validated_data["reason"],
             )
-        actor = Actor.user(request.user)
-        done = [
-            type(self).decide(actor=actor, user=request.user, command=c, reason=body.validated_data["reason"])
-            for c in waiting
-        ]
-
+        except (InvalidTransition, BatchNotDecidable) as exc:  # the original answered 400 here
+            return Response({"error": exc.message, "error_code": exc.error_code, **exc.extra}, status=400)
         return Response({"success": True, "command_status": status_of(done)})
 
 
 class DenyApi(DecisionApi):
-    decide = staticmethod(consent.command_owner_deny)
+    approve = False
 
 
 class MyReportsApi(PortalV1Api):
     @legacy(
-        "Your sites with links to their SLA report and evidence pack pages in the portal.",
+        "The original's three reports of your tenant with their bodies: sla_summary (last full month's SLA "
+        "figures, downloads and per-site pages), shadow_bill (available: false, not metered here), "
+        "audit_summary (your audit chain's events of the month by action; the evidence pack page).",
         inline_serializer(
             "PortalV1Reports",
             {
                 "reports": inline_serializer(
                     "PortalV1Report",
                     {
-                        "site_id": serializers.CharField(),
-                        "site_name": serializers.CharField(),
-                        "miners": serializers.IntegerField(),
-                        "report_url": serializers.CharField(),
-                        "evidence_url": serializers.CharField(),
+                        "report_type": serializers.ChoiceField(choices=["sla_summary", "shadow_bill", "audit_summary"]),
+                        "name": serializers.CharField(),
+                        "description": serializers.CharField(),
+                        "available": serializers.BooleanField(),
+                        "download_url": serializers.CharField(allow_null=True),
+                        "period": serializers.DictField(help_text="{from, to (exclusive)}: the last full month, UTC"),
+                        "summary": serializers.DictField(
+                            allow_null=True,
+                            help_text="sla_summary: the SLA report's summary (docs/REPORTS.md); audit_summary: "
+                            "{events, by_action, first_seq, last_seq}; shadow_bill: null",
+                        ),
+                        "downloads": serializers.DictField(required=False, help_text="sla_summary: json, csv, pdf"),
+                        "sites": serializers.ListField(
+                            child=serializers.DictField(),
+                            required=False,
+                            help_text="sla_summary: {site_id, site_name, miners, report_url, evidence_url}",
+                        ),
+                        "reason": serializers.CharField(required=False, help_text="why a report is not available"),
                     },
                     many=True,
                 ),
@@ -201,21 +218,7 @@ class MyReportsApi(PortalV1Api):
     )
     def get(self, request):
         tenant = caller_tenant(request)
-        view = selectors.portal_view_get(request.user, tenant.slug)
-        figures = selectors.dashboard_figures(request.user, view.miners(request.user))
-        reports_url = reverse("portal:reports", args=[tenant.slug])
-        evidence_url = reverse("portal:evidence", args=[tenant.slug])
-        reports = [
-            {
-                "site_id": s["code"],
-                "site_name": s["name"],
-                "miners": s["miners"],
-                "report_url": f"{reports_url}?site={s['code']}",
-                "evidence_url": f"{evidence_url}?site={s['code']}",
-            }
-            for s in figures["sites"]
-        ]
-        return Response({"reports": reports, "total_assets": figures["totals"]["miners"], "customer_id": tenant.slug})
+        return Response(my_reports_body(request, tenant, now=timezone.now()))
 
 
 class MyStatsApi(PortalV1Api):

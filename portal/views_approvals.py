@@ -1,35 +1,104 @@
 """The portal's "Approvals" page: commands on the tenant's miners waiting for the owner's approval
-(customer consent, control.services.consent), each approved or denied with a reason. An operator
-looking in sees the list read-only; the decision is the customer's."""
+(customer consent, control.services.consent), each approved or denied with a reason — or, for a
+batch, all its commands at once (one transaction: all or none); and "Request an action": a
+customer proposes a command on one of their miners, of a type their consent policy lets customers
+propose (control.services.owner_proposals), which then waits for an operator. An operator looking
+in sees the page read-only; the decisions and requests are the customer's."""
 
 from django.contrib import messages
 from django.shortcuts import redirect
 
 from audit.services import Actor
+from control.models import CommandType
 from control.selectors import commands_for, owner_approvals_waiting, pending_owner_approvals
-from control.services import consent
+from control.services import consent, owner_proposals
+from control.services.params import param_names
 from core.errors import DomainError, Forbidden
 from portal.views import portal_page
 from tenants.scoping import FORBIDDEN_MESSAGE
 
 LISTED = 200
+MY_REQUESTS = 20
 
 
 def _decide(request, pv) -> None:
     decision = request.POST.get("decision", "")
-    service = {"approve": consent.command_owner_approve, "deny": consent.command_owner_deny}.get(decision)
-    command = pending_owner_approvals(request.user, [pv.tenant.pk]).filter(pk=request.POST.get("command") or 0).first()
-    if service is None or command is None:
+    approve = decision in ("approve", "approve_batch")
+    waiting = pending_owner_approvals(request.user, [pv.tenant.pk])
+    command = waiting.filter(pk=request.POST.get("command") or 0).first()
+    if decision not in ("approve", "deny", "approve_batch", "deny_batch") or command is None:
         messages.error(request, "That command is not waiting for your approval.")
         return
+    actor, reason = Actor.user(request.user), request.POST.get("reason", "")
     try:
-        service(
-            actor=Actor.user(request.user), user=request.user, command=command, reason=request.POST.get("reason", "")
+        if decision.endswith("_batch") and command.batch_id:
+            batch = list(commands_for(request.user).filter(tenant=pv.tenant, batch_id=command.batch_id))
+            done = consent.command_owner_decide_batch(
+                actor=actor, user=request.user, commands=batch, approve=approve, reason=reason
+            )
+            what = f"{len(done)} commands of the batch"
+        else:
+            service = consent.command_owner_approve if approve else consent.command_owner_deny
+            service(actor=actor, user=request.user, command=command, reason=reason)
+            what = f"Command #{command.pk}"
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return
+    messages.success(request, f"{what} {'approved' if approve else 'denied'}.")
+
+
+def _params(request, command_type: str) -> dict:
+    out: dict = {}
+    for name in sorted(param_names(command_type)):
+        value = request.POST.get(f"param_{name}", "").strip()
+        if value:
+            out[name] = int(value) if value.isdigit() else value
+    return out
+
+
+def _request(request, pv) -> None:
+    site, miner_id = request.POST.get("site", ""), request.POST.get("miner_id", "").strip()
+    command_type = request.POST.get("command_type", "")
+    miner = pv.miners(request.user).select_related("site").filter(site__code=site, miner_id=miner_id).first()
+    actor = Actor.user(request.user)
+    if miner is None:
+        owner_proposals.command_owner_proposal_refuse(
+            actor=actor,
+            user=request.user,
+            tenant_ids=[pv.tenant.pk],
+            site_code=site,
+            target_ids=[miner_id],
+            why="not your miner",
+        )
+        messages.error(request, f"{miner_id or 'That miner'} is not one of your miners at {site or 'that site'}.")
+        return
+    try:
+        command = owner_proposals.command_owner_propose(
+            actor=actor,
+            user=request.user,
+            miner=miner,
+            command_type=command_type,
+            params=_params(request, command_type) if command_type in CommandType.values else None,
+            reason=request.POST.get("reason", ""),
         )
     except DomainError as exc:
         messages.error(request, exc.message)
         return
-    messages.success(request, f"Command #{command.pk} {'approved' if decision == 'approve' else 'denied'}.")
+    messages.success(request, f"Request #{command.pk} sent: it waits for your operator's approval.")
+
+
+def _request_form(request, pv) -> dict:
+    types = owner_proposals.customer_types(pv.tenant.pk)
+    labels = dict(CommandType.choices)
+    fields = sorted({n for t in types for n in param_names(t)} - {"post_wait_sec"})
+    sites = pv.miners(request.user).order_by("site__code").values_list("site__code", flat=True).distinct()
+    mine = commands_for(request.user).filter(tenant=pv.tenant, created_by=request.user)
+    return {
+        "request_types": [(t, labels.get(t, t)) for t in types],
+        "request_fields": fields,
+        "request_sites": list(sites),
+        "my_requests": list(mine.select_related("miner", "site").order_by("-pk")[:MY_REQUESTS]),
+    }
 
 
 @portal_page("approvals", methods=("GET", "POST"))
@@ -37,10 +106,19 @@ def approvals(request, pv):
     if request.method == "POST":
         if pv.as_operator:
             raise Forbidden(FORBIDDEN_MESSAGE)  # an operator's view of a tenant is read-only
-        _decide(request, pv)
+        if request.POST.get("action") == "request":
+            _request(request, pv)
+        else:
+            _decide(request, pv)
         return redirect("portal:approvals", tenant=pv.tenant.slug)
     if pv.as_operator:
         pending = list(owner_approvals_waiting(commands_for(request.user).filter(tenant=pv.tenant))[:LISTED])
-    else:
-        pending = list(pending_owner_approvals(request.user, [pv.tenant.pk])[:LISTED])
-    return {"pending": pending, "can_decide": not pv.as_operator}
+        return {"pending": pending, "can_decide": False}
+    pending = list(pending_owner_approvals(request.user, [pv.tenant.pk])[:LISTED])
+    batch_sizes: dict = {}
+    for c in pending:
+        if c.batch_id:
+            batch_sizes[c.batch_id] = batch_sizes.get(c.batch_id, 0) + 1
+    for c in pending:
+        c.batch_waiting = batch_sizes.get(c.batch_id, 0) if c.batch_id else 0
+    return {"pending": pending, "can_decide": True, **_request_form(request, pv)}

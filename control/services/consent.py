@@ -15,8 +15,8 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import Actor, audit_record
-from control.errors import ApprovalExpired, InvalidTransition, NotYours, SelfApproval
+from audit.services import Actor, EventSpec, audit_record_many
+from control.errors import ApprovalExpired, BatchNotDecidable, InvalidTransition, NotYours, SelfApproval
 from control.models import Command, ConsentPolicy, PriorityClass
 from control.services.params import S, reason_required
 from control.services.transitions import command_lock, command_transition
@@ -66,22 +66,25 @@ def _owner_command(user, command: Command) -> Command:
     return command
 
 
-def consent_event(actor: Actor, command: Command, action: str, user, reason: str) -> None:
-    audit_record(
-        actor=actor,
-        action=f"control.command.{action}",
-        entity_type="control.command",
-        entity_id=str(command.pk),
-        payload={
+def consent_spec(command: Command, action: str, user, reason: str) -> EventSpec:
+    return EventSpec(
+        f"control.command.{action}",
+        "control.command",
+        str(command.pk),
+        {
             "step": OWNER_STEP,
             "by": user.pk,
             "reason": reason,
             "command_type": command.command_type,
             "miner": command.miner_id,
         },
-        tenant_id=command.tenant_id,
-        site_code=command.site.code,
+        command.tenant_id,
+        command.site.code,
     )
+
+
+def consent_event(actor: Actor, command: Command, action: str, user, reason: str) -> None:
+    audit_record_many(actor=actor, events=[consent_spec(command, action, user, reason)])
 
 
 def release_approved(command: Command, *, actor: Actor, now) -> None:
@@ -142,3 +145,48 @@ def command_owner_deny(*, actor: Actor, user, command: Command, reason: str) -> 
         owner_decided_reason=reason,
         decided_reason=decided,
     )
+
+
+def _undecidable(user, c: Command, now) -> str:
+    """Why the owner cannot decide `c` now ("" when they can)."""
+    if c.state != S.PROPOSED:
+        return f"it is {c.state}"
+    if c.created_by_id == user.pk or c.approved_by_id == user.pk:
+        return "you requested it, or approved it as its operator"
+    if c.approval_expires_at is not None and c.approval_expires_at <= now:
+        return "its approval window lapsed"
+    return ""
+
+
+def command_owner_decide_batch(*, actor: Actor, user, commands: list[Command], approve: bool, reason: str):
+    """The owner's decision on a batch's commands that need it (`commands`: those of one tenant with
+    owner_consent_required), all in one transaction: every one not yet approved by its owner is
+    decided, or none is — BATCH_NOT_DECIDABLE names each that cannot be (the operator denied it
+    meanwhile, its window lapsed, …). Those the owner approved already are left as they are."""
+    reason = reason_required(reason, "approve" if approve else "deny")
+    if user is None:
+        raise Forbidden("consent needs a person")
+    decide = command_owner_approve if approve else command_owner_deny
+    with transaction.atomic():
+        # Lock the whole batch (pk order) before deciding any: an operator's decision or another
+        # owner's on the same batch cannot land between two of ours, and overlapping batches cannot deadlock.
+        locked = list(
+            Command.objects.select_for_update(of=("self",))
+            .select_related("site")
+            .filter(pk__in=[c.pk for c in commands], owner_consent_required=True)
+            .order_by("pk")
+        )
+        if any(not is_owner(user, c.tenant_id) for c in locked):
+            raise NotYours("no such command")
+        todo = [c for c in locked if c.owner_approved_by_id is None]
+        if not todo or all(c.state != S.PROPOSED for c in todo):
+            raise InvalidTransition("this command is not waiting for your approval")
+        now = timezone.now()
+        problems = {str(c.pk): why for c in todo if (why := _undecidable(user, c, now))}
+        if problems:
+            listed = "; ".join(f"#{pk}: {why}" for pk, why in problems.items())
+            raise BatchNotDecidable(
+                f"{len(problems)} of the batch's {len(todo)} commands cannot be decided ({listed}); none was",
+                commands=problems,
+            )
+        return [decide(actor=actor, user=user, command=c, reason=reason) for c in todo]

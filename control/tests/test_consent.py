@@ -5,7 +5,7 @@ import pytest
 from audit.models import AuditEvent
 from audit.services import Actor
 from control import selectors
-from control.errors import InvalidParams, InvalidTransition, NotYours, SelfApproval
+from control.errors import InvalidParams, InvalidTransition, NotYours, ProposalNotAllowed, SelfApproval
 from control.models import CommandState, ConsentPolicy, PriorityClass
 from control.services import consent, decisions
 from control.services.owner_proposals import command_owner_propose
@@ -157,7 +157,7 @@ def test_a_customer_proposal_waits_for_an_operator_and_is_never_self_approved(wo
 
 
 def test_a_customer_may_propose_only_allowed_types_on_their_own_miners(world, policy_a, customer_a, customer_b):
-    with pytest.raises(InvalidParams):
+    with pytest.raises(ProposalNotAllowed):
         command_owner_propose(
             actor=Actor.user(customer_a),
             user=customer_a,

@@ -120,8 +120,8 @@ def test_propose_takes_the_original_numeric_site_id_through_its_alias(as_user, w
 
 
 def test_propose_is_refused_to_customers_and_outside_the_scope(as_user, world, noc_x, customer_a):
-    r = propose(as_user(customer_a), world.miners_a_x[:1])
-    assert (r.status_code, r.json()["error_code"]) == (403, "FORBIDDEN")
+    r = propose(as_user(customer_a), world.miners_a_x[:1])  # no consent policy: customers propose nothing
+    assert (r.status_code, r.json()["error_code"]) == (403, "PROPOSAL_NOT_ALLOWED")
     r = propose(as_user(noc_x), world.miners_b_y[:1], site_id="SITE-Y")
     assert (r.status_code, r.json()["error_code"]) == (403, "FORBIDDEN")
     r = propose(as_user(noc_x), world.miners_b_y[:1])  # a miner of Y named at X

@@ -55,7 +55,7 @@ def test_my_miners_and_stats_are_the_customers_own(world, customer_a, noc_x):
     assert isinstance(stats["total_power_w"], int)
     reports = api.get(f"{V1}/my-reports").json()
     assert set(reports) == {"reports", "total_assets", "customer_id"} and reports["total_assets"] == 3
-    assert [r["site_id"] for r in reports["reports"]] == ["SITE-X"]
+    assert [r["report_type"] for r in reports["reports"]] == ["sla_summary", "shadow_bill", "audit_summary"]
 
 
 def test_the_gate_end_to_end_over_the_portal_api(world, customer_a, noc_x, ops_manager_x):
@@ -99,3 +99,78 @@ def test_another_tenants_customer_gets_404_and_nothing_changes(world, customer_b
         )
     c.refresh_from_db()
     assert c.state == S.PROPOSED and c.owner_approved_by is None
+
+
+REPORT_KEYS = {"report_type", "name", "description", "available", "download_url", "period", "summary"}
+
+
+def test_my_reports_carry_the_originals_three_reports_with_their_bodies(world, customer_a):
+    body = bearer(customer_a).get(f"{V1}/my-reports").json()
+    sla, bill, audit = body["reports"]
+    assert all(REPORT_KEYS <= set(r) for r in body["reports"])
+    assert (sla["available"], bill["available"], audit["available"]) == (True, False, True)
+    assert isinstance(sla["summary"]["miners"], int) and {"availability_pct", "uptime_pct"} <= set(sla["summary"])
+    assert sla["download_url"].startswith("http") and "format=json" in sla["download_url"]
+    assert set(sla["downloads"]) == {"json", "csv", "pdf"}
+    assert [s["site_id"] for s in sla["sites"]] == ["SITE-X"]
+    assert (bill["summary"], bill["download_url"]) == (None, None) and bill["reason"]
+    assert set(audit["summary"]) == {"events", "by_action", "first_seq", "last_seq"}
+    assert sla["period"] == audit["period"]
+
+
+def test_the_audit_summary_counts_the_tenants_own_chain_of_the_month(rf, world, customer_a, customer_b, noc_x):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from audit.models import AuditEvent
+    from portal.reports_v1 import my_reports_body
+
+    operator_command(noc_x, world.miners_a_x[0])  # created: on tenant A's chain
+    operator_command(noc_x, world.miners_b_x[0])  # tenant B's: never in A's summary
+    request = rf.get(f"{V1}/my-reports")
+    request.user = customer_a
+    next_month = (timezone.now().replace(day=28) + dt.timedelta(days=5)).replace(day=2)
+    body = my_reports_body(request, world.tenant_a, now=next_month)  # so "last month" is this one
+    summary = body["reports"][2]["summary"]
+    own = AuditEvent.objects.filter(chain_key=f"tenant:{world.tenant_a.pk}")
+    assert summary["events"] == own.count() > 0
+    assert summary["by_action"]["control.command.created"] == own.filter(action="control.command.created").count()
+    assert summary["last_seq"] == max(own.values_list("seq", flat=True))
+    assert body["reports"][0]["summary"]["miners"] == 3
+
+
+def batch_of(noc, miners):
+    from control.services import creation
+
+    return creation.command_batch_create(
+        actor=Actor.user(noc), user=noc, miners=miners, command_type="set_fan", params={"speed": 70}, reason="quiet"
+    )
+
+
+def test_a_batch_is_decided_all_or_none_over_the_portal_api(world, customer_a, noc_x, ops_manager_x):
+    result = batch_of(noc_x, world.miners_a_x)
+    first, second, third = sorted(result.created, key=lambda c: c.pk)
+    decisions.command_reject(actor=Actor.user(ops_manager_x), user=ops_manager_x, command=second, reason="not now")
+    api = bearer(customer_a)
+    r = api.post(f"{V1}/approvals/{result.batch_id}/approve", {"reason": "all fine"}, content_type="application/json")
+    assert (r.status_code, r.json()["error_code"]) == (400, "BATCH_NOT_DECIDABLE")
+    assert set(r.json()["commands"]) == {str(second.pk)} and "error" in r.json()
+    for c in (first, third):
+        c.refresh_from_db()
+        assert (c.state, c.owner_approved_by) == (S.PROPOSED, None)
+
+    result = batch_of(noc_x, world.miners_a_x)
+    r = api.post(f"{V1}/approvals/{result.batch_id}/approve", {"reason": "all fine"}, content_type="application/json")
+    assert r.json() == {"success": True, "command_status": "PENDING_APPROVAL"}  # the operator's step is still due
+    assert {c.owner_approved_by_id for c in batch_commands(result.batch_id)} == {customer_a.pk}
+    r = api.post(
+        f"{V1}/approvals/{result.batch_id}/deny", {"reason": "changed my mind"}, content_type="application/json"
+    )
+    assert (r.status_code, r.json()["error_code"]) == (400, "INVALID_TRANSITION")
+
+
+def batch_commands(batch_id):
+    from control.models import Command
+
+    return list(Command.objects.filter(batch_id=batch_id))

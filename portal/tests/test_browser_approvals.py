@@ -61,3 +61,62 @@ def test_a_customer_approves_and_denies_in_the_portal_and_cannot_open_anothers(
     theirs.refresh_from_db()
     assert theirs.state == S.PROPOSED
     assert errors == []
+
+
+def test_a_customer_requests_an_action_and_approves_a_whole_batch_in_the_portal(
+    live_server, page, world, noc_x, customer_a, customer_b, settings
+):
+    from control.models import Command
+    from control.services import creation
+
+    settings.COMMAND_BLAST_RADIUS_PCT = 100
+    ConsentPolicy.objects.create(tenant=world.tenant_a, consent_types=["set_fan"], customer_types=["reboot", "set_fan"])
+    ConsentPolicy.objects.create(tenant=world.tenant_b, consent_types=["set_fan"], customer_types=["reboot"])
+    batch = creation.command_batch_create(
+        actor=Actor.user(noc_x),
+        user=noc_x,
+        miners=world.miners_a_x[1:],
+        command_type="set_fan",
+        params={"speed": 55},
+        reason="night profile",
+    )
+    customer_a.email = "cust-a@example.com"
+    customer_a.save()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    tb._login(page, live_server.url, "cust-a@example.com")
+    page.goto(f"{live_server.url}/portal/t/{world.tenant_a.slug}/approvals/")
+
+    form = page.locator("#request-form")
+    assert form.locator("select[name=command_type] option").all_inner_texts() == ["Reboot", "Set fan"]
+    form.locator("select[name=site]").select_option("SITE-X")
+    form.locator("input[name=miner_id]").fill(world.miners_b_x[0].miner_id)  # tenant B's miner at the shared site
+    form.locator("input[name=reason]").fill("stuck")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "is not one of your miners" in page.content()
+    assert not Command.objects.filter(created_by=customer_a).exists()
+
+    form = page.locator("#request-form")
+    form.locator("input[name=miner_id]").fill(world.miners_a_x[0].miner_id)
+    form.locator("select[name=command_type]").select_option("reboot")
+    form.locator("input[name=reason]").fill("hashrate dropped")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    mine = Command.objects.get(created_by=customer_a)
+    assert f"Request #{mine.pk} sent" in page.content()
+    assert (mine.state, mine.command_type, mine.owner_approved_by_id) == (S.PROPOSED, "reboot", customer_a.pk)
+    assert "hashrate dropped" in page.locator("#my-requests").inner_text()
+
+    first = min(batch.created, key=lambda c: c.pk)
+    row = page.locator(f"#approval-table tr[data-command='{first.pk}']")
+    row.locator("input[name=reason]").fill("fine at night")
+    row.locator("button[value=approve_batch]").click()
+    page.wait_for_load_state()
+    assert "2 commands of the batch approved." in page.content()
+    assert {c.owner_approved_by_id for c in Command.objects.filter(batch_id=batch.batch_id)} == {customer_a.pk}
+
+    response = page.goto(f"{live_server.url}/portal/t/{world.tenant_b.slug}/approvals/")
+    assert response.status == 403
+    assert page.locator("#request-form").count() == 0
+    assert errors == []

@@ -67,6 +67,7 @@ from verification.isolation.probes_legacy_v1 import (
     LEGACY_SITE_SUMMARY_PATH,
     legacy_command_list_probes,
     legacy_command_probes,
+    legacy_propose_probes,
     legacy_site_commands_probes,
     legacy_site_summary_probes,
 )
@@ -179,10 +180,11 @@ CASES: list[Case] = [
         exact(*HOSTING_MINER_ACTION_PATHS, *HOSTING_MINER_BATCH_PATHS),
         hosting_miner_action_probes,
     ),
+    Case("original command list (v1)", exact(LEGACY_COMMAND_LIST_PATH), legacy_command_list_probes),
     Case(
-        "original command list and propose (v1)",
-        exact(LEGACY_COMMAND_LIST_PATH, LEGACY_PROPOSE_PATH),
-        legacy_command_list_probes,
+        "original propose (v1): operators and customers on their own miners",
+        exact(LEGACY_PROPOSE_PATH),
+        legacy_propose_probes,
     ),
     Case("original command routes (v1, remote control)", exact(*LEGACY_COMMAND_PATHS), legacy_command_probes),
     Case("original site commands", exact(LEGACY_SITE_COMMANDS_PATH), legacy_site_commands_probes),

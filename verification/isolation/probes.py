@@ -30,6 +30,8 @@ class Probe:
     headers: dict = field(default_factory=dict)
     #: send the CSRF header on writes, as a browser form does (personal-token calls send none)
     csrf: bool = True
+    #: a JSON body for writes whose scope check needs what the client names in it
+    body: dict | None = None
 
 
 @dataclass(frozen=True)

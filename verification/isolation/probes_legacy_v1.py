@@ -79,8 +79,7 @@ def legacy_command_probes(route: Route, w: World) -> list[Probe]:
 
 
 def legacy_command_list_probes(route: Route, w: World) -> list[Probe]:
-    """GET /api/v1/commands (the original's list): each caller's own commands; POST (create) and
-    POST …/propose are operators'."""
+    """GET /api/v1/commands (the original's list): each caller's own commands; POST (create) is operators'."""
     for m in (w.miner_a_x, w.miner_b_x, w.miner_b_y):
         _batch(m)
     path = route.fill()
@@ -96,6 +95,23 @@ def legacy_command_list_probes(route: Route, w: World) -> list[Probe]:
                 Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
             ]
     return out
+
+
+def legacy_propose_probes(route: Route, w: World) -> list[Probe]:
+    """POST /api/v1/commands/propose: operators on their sites' miners, customers on their own
+    tenant's (consent policy permitting); naming another tenant's miner at a shared site, or a site
+    not theirs, is 403 FORBIDDEN whoever asks, and nothing is created."""
+    path = route.fill()
+
+    def body(site, miner):
+        return {"site_id": site.code, "command_type": "reboot", "target_ids": [miner.miner_id], "reason": "probe"}
+
+    return [
+        Probe(route, "POST", ANON, path, ApiUnauthenticated(), w.markers_all(), body=body(w.site_x, w.miner_a_x)),
+        Probe(route, "POST", CUSTOMER_A_ON_B, path, ApiDenied(), w.markers_b(), body=body(w.site_x, w.miner_b_x)),
+        Probe(route, "POST", CUSTOMER_A_ON_B, path, ApiDenied(), w.markers_b(), body=body(w.site_y, w.miner_b_y)),
+        Probe(route, "POST", NOC_X_ON_Y, path, ApiDenied(), w.markers_y(), body=body(w.site_y, w.miner_b_y)),
+    ]
 
 
 def _customer(method: str, w: World) -> tuple:

@@ -70,12 +70,16 @@ class Client:
         self.session_keys.append(store.session_key)
         return store.session_key
 
-    def call(self, method: str, path: str, persona: str, headers: dict, csrf: bool = True) -> Answer:
+    def call(
+        self, method: str, path: str, persona: str, headers: dict, csrf: bool = True, body: dict | None = None
+    ) -> Answer:
         session = self._session(persona)
         extra = dict(headers)
         if csrf and method in WRITE_METHODS:
             extra |= {"X-CSRFToken": self.csrf, "Referer": f"https://{self.host}/"}
-        resp = session.request(method, self.base_url + path, headers=extra, allow_redirects=False, timeout=30)
+        resp = session.request(
+            method, self.base_url + path, headers=extra, json=body, allow_redirects=False, timeout=30
+        )
         first, bodies = resp, [resp.text]
         for _ in range(5):  # admin → admin login → allauth login is the longest chain
             location = resp.headers.get("Location")
@@ -126,10 +130,10 @@ def probe_run(client: Client, probe: Probe) -> Line:
     head = f"{probe.method} {probe.route.path} {probe.persona}"
     if not _resolves_to(probe.path, probe.route):
         return Line(False, probe.route.path, f"FAIL {head} probe path {probe.path} does not resolve to this route")
-    answer = client.call(probe.method, probe.path, probe.persona, probe.headers, probe.csrf)
+    answer = client.call(probe.method, probe.path, probe.persona, probe.headers, probe.csrf, probe.body)
     problem = probe.expect.problem(answer)
     if isinstance(probe.expect, LikeAnonymous):
-        anonymous = client.call(probe.method, probe.path, ANON, probe.headers, probe.csrf)
+        anonymous = client.call(probe.method, probe.path, ANON, probe.headers, probe.csrf, probe.body)
         if anonymous.shape() != answer.shape():
             problem = (
                 "a personal token changed the answer of a route that takes none: "
@@ -147,7 +151,7 @@ def probe_run(client: Client, probe: Probe) -> Line:
         if leaked:
             problem = f"answer shows {leaked!r} ({answer.short()})"
     if problem is None and probe.missing_path:
-        missing = client.call(probe.method, probe.missing_path, probe.persona, probe.headers, probe.csrf)
+        missing = client.call(probe.method, probe.missing_path, probe.persona, probe.headers, probe.csrf, probe.body)
         if missing.shape() != answer.shape():
             problem = (
                 f"answer differs for a missing id: {answer.short()} vs {missing.short()} — "
