@@ -27,8 +27,11 @@ _database = None
 
 
 def use_scratch_database(name: str) -> None:
-    """Point DATABASE_URL (Django and the raw-SQL baselines) at database `name` on the same server."""
+    """Point DATABASE_URL (Django and the raw-SQL baselines) at database `name` on the same server.
+    BENCH_DB_SUFFIX is appended to the name, so two checkouts (or the suite's smoke tests) sharing
+    one server do not drop each other's scratch database."""
     global _database
+    name += os.environ.get("BENCH_DB_SUFFIX", "")
     _database = name
     os.environ["DATABASE_URL"] = urlunsplit(_server._replace(path=f"/{name}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hashinsight.settings")
