@@ -113,10 +113,10 @@ def report_targets(r: dict, targets: list[tuple]) -> None:
 
 
 def write_results(prefix: str, r: dict) -> Path:
-    """Write r to bench/results/<prefix>_<UTC timestamp>.json and say where."""
-    out_dir = ROOT / "bench" / "results"
+    """Write r to bench/results/<prefix>_<UTC timestamp>.json (BENCH_RESULTS_DIR: elsewhere) and say where."""
+    out_dir = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{prefix}_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(r, indent=2, default=str))
-    print(f"  written to {out.relative_to(ROOT)}")
+    print(f"  written to {out}")
     return out

@@ -21,7 +21,7 @@ would serve them.
   fleet: no poll over 1 s, zero double dispatch (the attempts table), queue lag under one poll
   interval.
 
-Prints OK/MISS per target and exits 1 when one is missed. Results (with the load average) go to
+Prints OK/MISS per target and exits 3 when one is missed. Results (with the load average) go to
 bench/results/command_poll_<mode>_<timestamp>.json.
 """
 
@@ -36,6 +36,9 @@ from _harness import new_results, p95, percentile, report_targets, scratch_datab
 from _poll_cadence import PER_POLL, POLL_INTERVAL_SEC, RAW_LEASE
 
 use_scratch_database("hi_cmdbench")
+# cadence and fleet make set_fan commands faster than the per-site guardrail allows (500 per 300 s):
+# the guardrail is not what is measured.
+os.environ.setdefault("COMMAND_RATE_LIMITS", "set_fan=1000000/300")
 
 import psycopg2  # noqa: E402 — after use_scratch_database(), which must set DATABASE_URL before any Django import
 
@@ -397,7 +400,7 @@ def main():
         report_targets(r, targets)
         write_results(f"command_poll_{args.mode}", r)
     if not all(t[-1] for t in targets):
-        sys.exit(1)
+        sys.exit(3)
 
 
 if __name__ == "__main__":
