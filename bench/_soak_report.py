@@ -17,7 +17,7 @@ def markdown(r: dict) -> str:
     for s in r["steps"]:
         lines.append(
             f"| {s['sites']} | {s['records_per_sec']:,.0f} | {s['upload_p95_ms']:.0f} | {s['ingest_lag_p99_sec']:.1f} / "
-            f"{s['ingest_lag_max_sec']:.1f} | {s['failed_uploads']} | {s['load_avg']:.1f} | {'yes' if s['kept_up'] else 'NO'} |"
+            f"{s['ingest_lag_max_sec']:.1f} | {s['failed_uploads']} | {s['load_avg']:.1f} | { {True: 'yes', False: 'NO', None: 'no upload yet'}[s['kept_up']] } |"
         )
     u, copy = r["upload_ms"], r["bare_copy"]
     lines += [

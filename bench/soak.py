@@ -57,9 +57,11 @@ def db_query(sql: str, params=()):
 
 def telemetry_bytes() -> int:
     """Bytes of the telemetry tables (every partition, with its indexes and TOAST)."""
-    return db_query(
-        "SELECT coalesce(sum(pg_total_relation_size(oid)), 0) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'telemetry%%'"
-    )[0][0]
+    return int(
+        db_query(
+            "SELECT coalesce(sum(pg_total_relation_size(oid)), 0) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'telemetry%%'"
+        )[0][0]
+    )
 
 
 def register_sites(first: int, n: int, miners: int) -> list[str]:
@@ -123,6 +125,8 @@ def start_collectors(codes: list[str], url: str, out: str, seed: int) -> subproc
 
 
 def read_cycles(path: str) -> list[dict]:
+    if not os.path.exists(path):  # started, but no cycle done yet
+        return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -210,6 +214,12 @@ def main():
     parser.add_argument("--miners", type=int, default=5000, help="miners per site")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (WEB_CONCURRENCY)")
     parser.add_argument("--celery-concurrency", type=int, default=1)
+    parser.add_argument(
+        "--copy-records",
+        type=int,
+        default=0,
+        help="cap the bare COPY at this many records (default: as many as the soak)",
+    )
     args = parser.parse_args()
 
     with harness.scratch_database():
@@ -231,10 +241,12 @@ def main():
             deadline = t0 + args.minutes * 60
             ramping = True
             try:
-                while time.time() < deadline - 1:
+                while deadline - time.time() >= args.step_minutes * 30:  # at least half a step left
                     if ramping:
                         codes = register_sites(sites + 1, args.sites_per_step, args.miners)
                         connections.close_all()
+                        if deadline - time.time() < args.step_minutes * 30:
+                            break  # registering took the rest: a step shorter than half its length says nothing
                         out = os.path.join(logdir, f"collectors-{len(groups)}.jsonl")
                         proc = start_collectors(codes, url, out, seed=len(groups) + 1)
                         groups.append({"codes": codes, "proc": proc, "out": out})
@@ -257,14 +269,16 @@ def main():
                     fig["kept_up"] = (
                         worst < LAG_LIMIT_SEC and fig["failed_uploads"] == 0 and fig["records_accepted"] > 0
                     )
+                    if not fig["uploads"]:
+                        fig["kept_up"] = None  # no upload finished in the step yet (a simulator still starting)
                     steps.append(fig)
                     print(
                         f"  {time.time() - t0:5.0f}s {sites:3d} sites: {fig['records_per_sec']:8,.0f} records/s, "
                         f"upload p95 {fig['upload_p95_ms']:.0f} ms, ingest lag max {worst:.1f} s, "
-                        f"{fig['failed_uploads']} failed, load {fig['load_avg']:.1f}{'' if fig['kept_up'] else '  MISSED'}"
+                        f"{fig['failed_uploads']} failed, load {fig['load_avg']:.1f}{'  MISSED' if fig['kept_up'] is False else ''}"
                     )
                     sys.stdout.flush()
-                    if ramping and not fig["kept_up"]:
+                    if ramping and fig["kept_up"] is False:
                         ramping = False  # hold: the last step was too much, so it stops (unless it is the only one)
                         live = [g for g in groups if not g.get("stopped")]
                         if len(live) > 1:
@@ -294,7 +308,7 @@ def main():
         procs = stats.summary(wall)
         stack_cpu = sum(g["cpu_sec"] for g in procs.values() if not g["role"].startswith("simulator"))
         server_cpu = sum(g["cpu_sec"] for name, g in procs.items() if name in ("gunicorn", "postgres backends"))
-        copy = bare_copy(accepted, args.miners) if accepted else {}
+        copy = bare_copy(min(accepted, args.copy_records or accepted), args.miners) if accepted else {}
         kept = [s for s in steps if s["kept_up"]]
         best = max(kept, key=lambda s: s["records_per_sec"]) if kept else None
         rollups = celery.rollup_runs()
