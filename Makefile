@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services tools migrate seed static lock lint check bench clean
+.PHONY: run test venv services tools migrate seed static lock lint check bench soak soak-poll clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -56,9 +56,18 @@ check: lint
 	  ALLOWED_HOSTS=example.com CELERY_BROKER_URL=redis://127.0.0.1:6379/1 COLLECTOR_KEY_KEK=$$($(PY) -c "import secrets; print(secrets.token_hex(32))") $(PY) manage.py check --deploy --fail-level WARNING
 
 # Every bench/*.py in turn (each makes and drops its own scratch database); results in bench/results/.
-# bench/_*.py are shared helpers (bench/_harness.py), not benches.
+# bench/_*.py are shared helpers (bench/_harness.py), not benches; the soak has its own target.
 bench: venv services
-	@status=0; for f in bench/*.py; do case "$${f##*/}" in _*) continue;; esac; echo "== $$f"; $(PY) $$f || status=1; done; exit $$status
+	@status=0; for f in bench/*.py; do case "$${f##*/}" in _*|soak.py) continue;; esac; echo "== $$f"; $(PY) $$f || status=1; done; exit $$status
+
+# Sustained ingest soak, ≥ 10 minutes (bench/soak.py): `make soak SOAK_ARGS="--minutes 20"`. The
+# 100-collector command poll run: `make soak-poll` (bench/command_poll_bench.py --mode fleet).
+SOAK_ARGS ?=
+soak: venv services
+	$(PY) bench/soak.py $(SOAK_ARGS)
+
+soak-poll: venv services
+	$(PY) bench/command_poll_bench.py --mode fleet --collectors 100 --minutes 10
 
 lock:
 	$(PYTHON) -m venv /tmp/hi-lock && /tmp/hi-lock/bin/pip install -q -r requirements.in && \

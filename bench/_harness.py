@@ -27,8 +27,11 @@ _database = None
 
 
 def use_scratch_database(name: str) -> None:
-    """Point DATABASE_URL (Django and the raw-SQL baselines) at database `name` on the same server."""
+    """Point DATABASE_URL (Django and the raw-SQL baselines) at database `name` on the same server.
+    BENCH_DB_SUFFIX is appended to the name, so two checkouts (or the suite's smoke tests) sharing
+    one server do not drop each other's scratch database."""
     global _database
+    name += os.environ.get("BENCH_DB_SUFFIX", "")
     _database = name
     os.environ["DATABASE_URL"] = urlunsplit(_server._replace(path=f"/{name}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hashinsight.settings")
@@ -110,10 +113,10 @@ def report_targets(r: dict, targets: list[tuple]) -> None:
 
 
 def write_results(prefix: str, r: dict) -> Path:
-    """Write r to bench/results/<prefix>_<UTC timestamp>.json and say where."""
-    out_dir = ROOT / "bench" / "results"
+    """Write r to bench/results/<prefix>_<UTC timestamp>.json (BENCH_RESULTS_DIR: elsewhere) and say where."""
+    out_dir = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{prefix}_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(r, indent=2, default=str))
-    print(f"  written to {out.relative_to(ROOT)}")
+    print(f"  written to {out}")
     return out

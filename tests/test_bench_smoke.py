@@ -1,0 +1,103 @@
+"""Each bench mode of issues 17/18 run for seconds, as a subprocess against the real servers: the
+command poll bench's burst, cadence and fleet modes and the ingest soak (bench/soak.py). Their
+figures are not judged here (the box is shared); what is: they run to the end, write their
+results, and the correctness checks (no double dispatch) pass. Exit 3 is a missed latency target."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bench(tmp_path, script: str, *args: str, timeout: int = 240) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    env = {
+        **os.environ,
+        "BENCH_DB_SUFFIX": f"_smoke{os.getpid()}",
+        "BENCH_RESULTS_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
+    assert len(results) == 1, done.stdout
+    return done, results
+
+
+def target(results: list[dict], name: str) -> dict:
+    return results[0]["targets"][name]
+
+
+def test_poll_bench_burst(tmp_path):
+    done, results = run_bench(
+        tmp_path, "command_poll_bench.py", "--mode", "burst", "--history", "500", "--rounds", "2", "--no-diagnostics"
+    )
+    assert results[0]["burst"]["orm"]["polls"] == 20 and results[0]["burst"]["raw"]["polls"] == 20
+    assert results[0]["ratio_burst_p95"] > 0
+
+
+def test_poll_bench_cadence(tmp_path):
+    done, results = run_bench(
+        tmp_path, "command_poll_bench.py", "--mode", "cadence", "--history", "500", "--runs", "1", "--seconds", "8"
+    )
+    run = results[0]["cadence"]["runs"][0]
+    assert run["polls"] > 0 and run["raw_polls"] > 0, done.stdout
+    assert results[0]["commands_created"] > 0 and results[0]["commands_approved"] > 0
+    assert target(results, "cadence double dispatch")["met"]
+    assert "median of 1 runs' p95" in done.stdout
+
+
+def test_poll_bench_fleet(tmp_path):
+    done, results = run_bench(
+        tmp_path,
+        "command_poll_bench.py",
+        "--mode",
+        "fleet",
+        "--history",
+        "500",
+        "--collectors",
+        "20",
+        "--minutes",
+        "0.2",
+    )
+    fleet = results[0]["fleet"]
+    assert fleet["collectors"] == 20 and fleet["attempt_rows"] > 0, done.stdout
+    assert target(results, "double dispatch (attempts table)")["met"], done.stdout
+    assert fleet["leased_more_than_once"] == fleet["overlapping_leases"] == fleet["double_dispatch_seen"] == 0
+
+
+def test_soak(tmp_path):
+    done, results = run_bench(
+        tmp_path,
+        "soak.py",
+        "--minutes",
+        "0.6",
+        "--step-minutes",
+        "0.3",
+        "--sites-per-step",
+        "1",
+        "--miners",
+        "200",
+        "--workers",
+        "2",
+        timeout=300,
+    )
+    r = results[0]
+    assert r["records_accepted"] > 0 and r["uploads"] > 0, done.stdout
+    assert r["failed_uploads"] == 0, done.stdout
+    assert {"gunicorn", "worker", "beat", "simulator 1", "postgres backends"} <= set(r["processes"]), r["processes"]
+    assert r["bare_copy"]["records"] >= r["records_accepted"]
+    assert (tmp_path / next(tmp_path.glob("*.json")).with_suffix(".md").name).exists()
