@@ -59,6 +59,12 @@ from verification.isolation.probes_hosting_ops import (
     HOSTING_MINER_BATCH_PATHS,
     hosting_miner_action_probes,
 )
+from verification.isolation.probes_hosting_reads import (
+    HOSTING_FLEET_LIST_PATHS,
+    HOSTING_FLEET_MINER_PATHS,
+    HOSTING_FLEET_SITE_PATH,
+    hosting_fleet_probes,
+)
 from verification.isolation.probes_legacy_v1 import (
     LEGACY_COMMAND_LIST_PATH,
     LEGACY_COMMAND_PATHS,
@@ -178,6 +184,11 @@ CASES: list[Case] = [
         "original operator miner control (/hosting/api/miners…)",
         exact(*HOSTING_MINER_ACTION_PATHS, *HOSTING_MINER_BATCH_PATHS),
         hosting_miner_action_probes,
+    ),
+    Case(
+        "original operator fleet reads (/hosting/api/miners, /sites, /overview)",
+        exact(*HOSTING_FLEET_LIST_PATHS, *HOSTING_FLEET_MINER_PATHS, HOSTING_FLEET_SITE_PATH),
+        hosting_fleet_probes,
     ),
     Case(
         "original command list and propose (v1)",

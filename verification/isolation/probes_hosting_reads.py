@@ -1,0 +1,48 @@
+"""Probes of the original operator pages' fleet reads (/hosting/api/miners, /miners/<id>[/telemetry-history],
+/sites, /sites/<id>, /overview; portal/api_legacy_fleet.py)."""
+
+from verification.isolation.expect import ApiDenied, ApiUnauthenticated, Reachable
+from verification.isolation.probes import ANON, CUSTOMER_A_ON_B, NOC_X_ON_Y, NOC_X_OWN, Probe
+from verification.isolation.routes import Route
+from verification.isolation.world import MISSING_ID, World
+
+HOSTING_FLEET_LIST_PATHS = ("/hosting/api/miners", "/hosting/api/sites", "/hosting/api/overview")
+HOSTING_FLEET_MINER_PATHS = (
+    "/hosting/api/miners/<int:miner_id>",
+    "/hosting/api/miners/<int:miner_id>/telemetry-history",
+)
+HOSTING_FLEET_SITE_PATH = "/hosting/api/sites/<int:site_id>"
+
+
+def hosting_fleet_probes(route: Route, w: World) -> list[Probe]:
+    """Operators only, in their sites: the lists of a NOC of X never name site Y (nor `?site_id=` of Y:
+    403), a miner or site of Y answers the missing one's 403; customers 403 even on their own miner;
+    anonymous callers 401."""
+    if "<int:miner_id>" in route.raw:
+        on_y, own, missing = w.miner_b_y.pk, w.miner_a_x.pk, route.fill(miner_id=MISSING_ID)
+
+        def at(pk):
+            return route.fill(miner_id=pk)
+
+    elif "<int:site_id>" in route.raw:
+        on_y, own, missing = w.site_y.pk, w.site_x.pk, route.fill(site_id=MISSING_ID)
+
+        def at(pk):
+            return route.fill(site_id=pk)
+
+    else:
+        path = route.fill()
+        out = [
+            Probe(route, "GET", ANON, path, ApiUnauthenticated(), w.markers_all()),
+            Probe(route, "GET", CUSTOMER_A_ON_B, path, ApiDenied(), w.markers_b()),
+            Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
+        ]
+        if path == "/hosting/api/miners":
+            out.append(Probe(route, "GET", NOC_X_ON_Y, f"{path}?site_id={w.site_y.pk}", ApiDenied(), w.markers_y()))
+        return out
+    return [
+        Probe(route, "GET", ANON, at(on_y), ApiUnauthenticated(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_ON_B, at(own), ApiDenied(), w.markers_b(), missing),
+        Probe(route, "GET", NOC_X_ON_Y, at(on_y), ApiDenied(), w.markers_y(), missing),
+        Probe(route, "GET", NOC_X_OWN, at(own), Reachable(), w.markers_y()),
+    ]
