@@ -60,9 +60,13 @@ from verification.isolation.probes_hosting_ops import (
     hosting_miner_action_probes,
 )
 from verification.isolation.probes_hosting_reads import (
+    HOSTING_CURTAILMENT_CANCEL_PATH,
+    HOSTING_CURTAILMENT_HISTORY_PATH,
+    HOSTING_CURTAILMENT_SITE_PATHS,
     HOSTING_FLEET_LIST_PATHS,
     HOSTING_FLEET_MINER_PATHS,
     HOSTING_FLEET_SITE_PATH,
+    hosting_curtailment_probes,
     hosting_fleet_probes,
 )
 from verification.isolation.probes_legacy_v1 import (
@@ -189,6 +193,11 @@ CASES: list[Case] = [
         "original operator fleet reads (/hosting/api/miners, /sites, /overview)",
         exact(*HOSTING_FLEET_LIST_PATHS, *HOSTING_FLEET_MINER_PATHS, HOSTING_FLEET_SITE_PATH),
         hosting_fleet_probes,
+    ),
+    Case(
+        "original curtailment routes (/hosting/api/curtailment/…)",
+        exact(*HOSTING_CURTAILMENT_SITE_PATHS, HOSTING_CURTAILMENT_CANCEL_PATH, HOSTING_CURTAILMENT_HISTORY_PATH),
+        hosting_curtailment_probes,
     ),
     Case(
         "original command list and propose (v1)",

@@ -1,8 +1,10 @@
-"""Probes of the original operator pages' fleet reads (/hosting/api/miners, /miners/<id>[/telemetry-history],
-/sites, /sites/<id>, /overview; portal/api_legacy_fleet.py)."""
+"""Probes of the original operator pages' reads and curtailment routes: /hosting/api/miners,
+/miners/<id>[/telemetry-history], /sites, /sites/<id>, /overview (portal/api_legacy_fleet.py) and
+/hosting/api/curtailment/… (control/api_curtailment_legacy.py)."""
 
 from verification.isolation.expect import ApiDenied, ApiUnauthenticated, Reachable
 from verification.isolation.probes import ANON, CUSTOMER_A_ON_B, NOC_X_ON_Y, NOC_X_OWN, Probe
+from verification.isolation.probes_curtailment import _curtailment
 from verification.isolation.routes import Route
 from verification.isolation.world import MISSING_ID, World
 
@@ -46,3 +48,41 @@ def hosting_fleet_probes(route: Route, w: World) -> list[Probe]:
         Probe(route, "GET", NOC_X_ON_Y, at(on_y), ApiDenied(), w.markers_y(), missing),
         Probe(route, "GET", NOC_X_OWN, at(own), Reachable(), w.markers_y()),
     ]
+
+
+HOSTING_CURTAILMENT_SITE_PATHS = (
+    "/hosting/api/curtailment/calculate",
+    "/hosting/api/curtailment/execute",
+    "/hosting/api/curtailment/emergency-restore",
+)
+HOSTING_CURTAILMENT_CANCEL_PATH = "/hosting/api/curtailment/cancel"
+HOSTING_CURTAILMENT_HISTORY_PATH = "/hosting/api/curtailment/history"
+
+
+def hosting_curtailment_probes(route: Route, w: World) -> list[Probe]:
+    """The original curtailment routes (site or plan named in the body or the query): operators of the
+    site only; a NOC of X naming site Y or a plan of Y gets the missing one's 403 and nothing changes;
+    customers 403; anonymous callers 401."""
+    path = route.fill()
+    if route.path == HOSTING_CURTAILMENT_CANCEL_PATH:
+        key, on_y = "plan_id", _curtailment(w.site_y)
+    else:
+        key, on_y = "site_id", w.site_y.pk
+    out = []
+    for method in route.methods():
+        out += [
+            Probe(route, method, ANON, path, ApiUnauthenticated(), w.markers_all()),
+            Probe(route, method, CUSTOMER_A_ON_B, f"{path}?site_id={w.site_x.pk}", ApiDenied(), w.markers_b()),
+            Probe(
+                route,
+                method,
+                NOC_X_ON_Y,
+                f"{path}?{key}={on_y}",
+                ApiDenied(),
+                w.markers_y(),
+                f"{path}?{key}={MISSING_ID}",
+            ),
+        ]
+    if route.path == HOSTING_CURTAILMENT_HISTORY_PATH:
+        out.append(Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()))
+    return out
