@@ -66,8 +66,11 @@ from verification.isolation.probes_hosting_reads import (
     HOSTING_FLEET_LIST_PATHS,
     HOSTING_FLEET_MINER_PATHS,
     HOSTING_FLEET_SITE_PATH,
+    HOSTING_MONITORING_INCIDENT_PATH,
+    HOSTING_MONITORING_OVERVIEW_PATH,
     hosting_curtailment_probes,
     hosting_fleet_probes,
+    hosting_monitoring_probes,
 )
 from verification.isolation.probes_legacy_v1 import (
     LEGACY_COMMAND_LIST_PATH,
@@ -198,6 +201,11 @@ CASES: list[Case] = [
         "original curtailment routes (/hosting/api/curtailment/…)",
         exact(*HOSTING_CURTAILMENT_SITE_PATHS, HOSTING_CURTAILMENT_CANCEL_PATH, HOSTING_CURTAILMENT_HISTORY_PATH),
         hosting_curtailment_probes,
+    ),
+    Case(
+        "original event monitoring (/hosting/api/monitoring/…: alerts)",
+        exact(HOSTING_MONITORING_OVERVIEW_PATH, HOSTING_MONITORING_INCIDENT_PATH),
+        hosting_monitoring_probes,
     ),
     Case(
         "original command list and propose (v1)",

@@ -86,3 +86,34 @@ def hosting_curtailment_probes(route: Route, w: World) -> list[Probe]:
     if route.path == HOSTING_CURTAILMENT_HISTORY_PATH:
         out.append(Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()))
     return out
+
+
+HOSTING_MONITORING_OVERVIEW_PATH = "/hosting/api/monitoring/overview"
+HOSTING_MONITORING_INCIDENT_PATH = "/hosting/api/monitoring/incidents/<int:incident_id>"
+
+
+def hosting_monitoring_probes(route: Route, w: World) -> list[Probe]:
+    """The original event-monitoring page (alerts as incidents): operators only; the overview of a
+    NOC of X counts site X only, an alert of Y answers the missing one's 403 (reads and the PUT that
+    moves it: the scope answers before the body); customers 403; anonymous 401."""
+    from hosting.models import Alert
+    from verification.isolation.probes_api import ADMIN_OBJECTS
+
+    on_b_x, on_y, own = ADMIN_OBJECTS[Alert](w)
+    if route.path == HOSTING_MONITORING_OVERVIEW_PATH:
+        path = route.fill()
+        return [
+            Probe(route, "GET", ANON, path, ApiUnauthenticated(), w.markers_all()),
+            Probe(route, "GET", CUSTOMER_A_ON_B, path, ApiDenied(), w.markers_b()),
+            Probe(route, "GET", NOC_X_OWN, path, Reachable(), w.markers_y()),
+        ]
+    missing = route.fill(incident_id=MISSING_ID)
+    out = []
+    for method in route.methods():
+        out += [
+            Probe(route, method, ANON, route.fill(incident_id=on_y), ApiUnauthenticated(), w.markers_all()),
+            Probe(route, method, CUSTOMER_A_ON_B, route.fill(incident_id=on_b_x), ApiDenied(), w.markers_b(), missing),
+            Probe(route, method, NOC_X_ON_Y, route.fill(incident_id=on_y), ApiDenied(), w.markers_y(), missing),
+        ]
+    out.append(Probe(route, "GET", NOC_X_OWN, route.fill(incident_id=own), Reachable(), w.markers_y()))
+    return out

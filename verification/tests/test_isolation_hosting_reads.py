@@ -16,6 +16,9 @@ def test_the_original_operator_reads_pass_for_every_persona():
         "GET /hosting/api/miners/<int:miner_id> noc_x_on_y 403 FORBIDDEN (same as a missing id)" in line
         for line in lines
     )
+    for method in ("GET", "PUT"):
+        incident = f"{method} /hosting/api/monitoring/incidents/<int:incident_id> noc_x_on_y 403 FORBIDDEN (same"
+        assert any(incident in line for line in lines)
     for path in ("cancel", "execute", "emergency-restore"):
         assert any(f"POST /hosting/api/curtailment/{path} noc_x_on_y 403 FORBIDDEN (same" in line for line in lines)
     assert any(
