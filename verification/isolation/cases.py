@@ -68,9 +68,11 @@ from verification.isolation.probes_hosting_reads import (
     HOSTING_FLEET_SITE_PATH,
     HOSTING_MONITORING_INCIDENT_PATH,
     HOSTING_MONITORING_OVERVIEW_PATH,
+    HOSTING_SITE_EVIDENCE_PATH,
     hosting_curtailment_probes,
     hosting_fleet_probes,
     hosting_monitoring_probes,
+    hosting_site_evidence_probes,
 )
 from verification.isolation.probes_legacy_v1 import (
     LEGACY_COMMAND_LIST_PATH,
@@ -206,6 +208,11 @@ CASES: list[Case] = [
         "original event monitoring (/hosting/api/monitoring/…: alerts)",
         exact(HOSTING_MONITORING_OVERVIEW_PATH, HOSTING_MONITORING_INCIDENT_PATH),
         hosting_monitoring_probes,
+    ),
+    Case(
+        "original site evidence package (/hosting/api/sites/<id>/evidence-package)",
+        exact(HOSTING_SITE_EVIDENCE_PATH),
+        hosting_site_evidence_probes,
     ),
     Case(
         "original command list and propose (v1)",

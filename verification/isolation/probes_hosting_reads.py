@@ -117,3 +117,25 @@ def hosting_monitoring_probes(route: Route, w: World) -> list[Probe]:
         ]
     out.append(Probe(route, "GET", NOC_X_OWN, route.fill(incident_id=own), Reachable(), w.markers_y()))
     return out
+
+
+HOSTING_SITE_EVIDENCE_PATH = "/hosting/api/sites/<int:site_id>/evidence-package"
+
+
+def hosting_site_evidence_probes(route: Route, w: World) -> list[Probe]:
+    """The original site page's evidence package (hosting packs, one per tenant): operators with
+    site-level view only; site Y for a NOC of X answers the missing site's 403 before any pack is made;
+    customers 403; anonymous 401. Own site: today's packs, never a word of site Y."""
+    from django.utils import timezone
+
+    today = timezone.now().date().isoformat()
+
+    def at(pk) -> str:
+        return f"{route.fill(site_id=pk)}?start_date={today}&end_date={today}"
+
+    return [
+        Probe(route, "GET", ANON, at(w.site_y.pk), ApiUnauthenticated(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_ON_B, at(w.site_x.pk), ApiDenied(), w.markers_b()),
+        Probe(route, "GET", NOC_X_ON_Y, at(w.site_y.pk), ApiDenied(), w.markers_y(), at(MISSING_ID)),
+        Probe(route, "GET", NOC_X_OWN, at(w.site_x.pk), Reachable(), w.markers_y()),
+    ]

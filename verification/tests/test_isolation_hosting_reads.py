@@ -19,6 +19,9 @@ def test_the_original_operator_reads_pass_for_every_persona():
     for method in ("GET", "PUT"):
         incident = f"{method} /hosting/api/monitoring/incidents/<int:incident_id> noc_x_on_y 403 FORBIDDEN (same"
         assert any(incident in line for line in lines)
+    assert any(
+        "GET /hosting/api/sites/<int:site_id>/evidence-package noc_x_on_y 403 FORBIDDEN (same" in x for x in lines
+    )
     for path in ("cancel", "execute", "emergency-restore"):
         assert any(f"POST /hosting/api/curtailment/{path} noc_x_on_y 403 FORBIDDEN (same" in line for line in lines)
     assert any(
