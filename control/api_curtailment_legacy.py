@@ -19,6 +19,7 @@ another site and a missing plan answer the same 403 FORBIDDEN."""
 import datetime as dt
 
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -208,13 +209,19 @@ class LegacyCurtailmentCancelApi(_LegacyCurtailmentView):
     deprecated=True, tags=["legacy"], request=RestoreIn, responses=OpenApiTypes.OBJECT, description=DESCRIPTION
 )
 class LegacyCurtailmentEmergencyRestoreApi(_LegacyCurtailmentView):
-    """POST /hosting/api/curtailment/emergency-restore — cancel every scheduled or active curtailment of the site."""
+    """POST /hosting/api/curtailment/emergency-restore — cancel the site's approved and active curtailments."""
 
     def post(self, request):
         body, site = _site_first(request)
         data = _valid(RestoreIn, body)
         assert site is not None  # site_id is required
-        live = curtailments_for(request.user).filter(site=site, state__in=[C.SCHEDULED, C.ACTIVE]).order_by("pk")
+        # the original restored its approved and executing plans; one still waiting for approval stays
+        live = (
+            curtailments_for(request.user)
+            .filter(site=site)
+            .filter(Q(state=C.ACTIVE) | Q(state=C.SCHEDULED, approved_at__isnull=False))
+            .order_by("pk")
+        )
         restored, cancelled = 0, 0
         for c in live:
             done = service.curtailment_cancel(

@@ -73,9 +73,11 @@ def test_cancel_and_emergency_restore_re_enable_the_miners(as_user, fleet, noc_x
     assert (body["cancelled_plans"], body["restored_count"]) == (1, 0)  # no disable reached a collector yet
     assert Curtailment.objects.get(pk=pk).state == C.CANCELED
     assert not Command.objects.filter(command_type="disable_hashing").exclude(state="canceled").exists()
+    second = _execute(client, target_power_reduction_kw=3.0).json()["plan_id"]
+    # a plan still waiting for its approval is not restored, as in the original
     r = post(client, f"{H}/emergency-restore", {"site_id": "SITE-X"})
     assert r.json() == {"success": True, "restored_count": 0, "message": "No active curtailment plans to restore"}
-    second = _execute(client, target_power_reduction_kw=3.0).json()["plan_id"]
+    assert Curtailment.objects.get(pk=second).state == C.SCHEDULED
     r = post(client, f"{H}/cancel", {"plan_id": second, "reason": "not needed"})
     assert r.status_code == 200 and r.json()["success"] is True and isinstance(r.json()["message"], str)
     assert Curtailment.objects.get(pk=second).state == C.CANCELED
