@@ -70,6 +70,17 @@ def zip_response(pack: EvidencePack) -> FileResponse:
     return response
 
 
+def pack_build_or_queue(pack: EvidencePack) -> EvidencePack:
+    """A period up to EVIDENCE_PACK_SYNC_MAX_HOURS is built now (ready, or failed); a longer one is
+    queued for a worker once the request commits."""
+    if pack.period_end - pack.period_start <= dt.timedelta(hours=settings.EVIDENCE_PACK_SYNC_MAX_HOURS):
+        return evidence_pack_build(pack_id=pack.pk)
+    from hosting.tasks import evidence_pack_build_task
+
+    transaction.on_commit(lambda: evidence_pack_build_task.delay(pack.pk))
+    return pack
+
+
 class EvidencePackRequestApi(APIView):
     """GET /api/v1/hosting/evidence_pack — a pack of the caller's miners at one site for a period."""
 
@@ -100,15 +111,10 @@ class EvidencePackRequestApi(APIView):
         pack = evidence_pack_request(
             actor=Actor.user(request.user), user=request.user, site=site, tenant=tenant, start=start, end=end
         )
-        if end - start <= dt.timedelta(hours=settings.EVIDENCE_PACK_SYNC_MAX_HOURS):
-            pack = evidence_pack_build(pack_id=pack.pk)
-            if pack.status == EvidencePackStatus.READY:
-                return zip_response(pack)
-            return Response(pack_body(pack), status=500)
-        from hosting.tasks import evidence_pack_build_task
-
-        transaction.on_commit(lambda: evidence_pack_build_task.delay(pack.pk))
-        return Response(pack_body(pack), status=202)
+        pack = pack_build_or_queue(pack)
+        if pack.status == EvidencePackStatus.READY:
+            return zip_response(pack)
+        return Response(pack_body(pack), status=202 if pack.status == EvidencePackStatus.QUEUED else 500)
 
 
 class EvidencePackStatusApi(APIView):

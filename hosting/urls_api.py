@@ -3,7 +3,7 @@ paths of the original application (SPEC §11)."""
 
 from django.urls import path
 
-from hosting.api import alerts, downtime, legacy, legacy_collector, maintenance, work_orders
+from hosting.api import alerts, downtime, legacy, legacy_collector, legacy_monitoring, maintenance, work_orders
 
 V1 = "api/v1/hosting/"
 
@@ -48,8 +48,18 @@ urlpatterns = [
     path("hosting/api/incidents", legacy.LegacyIncidentsApi.as_view(), name="legacy-hosting-incidents"),
     path(
         "hosting/api/monitoring/incidents",
-        legacy.LegacyMonitoringIncidentsApi.as_view(),
+        legacy_monitoring.LegacyMonitoringIncidentsRaiseApi.as_view(),
         name="legacy-hosting-monitoring-incidents",
+    ),
+    path(
+        "hosting/api/monitoring/incidents/<int:incident_id>",
+        legacy_monitoring.LegacyMonitoringIncidentApi.as_view(),
+        name="legacy-hosting-monitoring-incident",
+    ),
+    path(
+        "hosting/api/monitoring/overview",
+        legacy_monitoring.LegacyMonitoringOverviewApi.as_view(),
+        name="legacy-hosting-monitoring-overview",
     ),
     path("api/collector/alerts", legacy_collector.LegacyCollectorAlertsApi.as_view(), name="legacy-collector-alerts"),
     path("api/collector/stats", legacy_collector.LegacyCollectorStatsApi.as_view(), name="legacy-collector-stats"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from hosting import api_evidence
+from hosting import api_evidence, api_evidence_legacy
 
 urlpatterns: list = [
     path(
@@ -17,5 +17,11 @@ urlpatterns: list = [
         "api/v1/hosting/evidence_packs/<int:pk>/download",
         api_evidence.EvidencePackDownloadApi.as_view(),
         name="hosting-evidence-pack-download",
+    ),
+    # the original site page's evidence package (legacy, hosting/api_evidence_legacy.py)
+    path(
+        "hosting/api/sites/<int:site_id>/evidence-package",
+        api_evidence_legacy.LegacySiteEvidencePackageApi.as_view(),
+        name="legacy-hosting-site-evidence-package",
     ),
 ]

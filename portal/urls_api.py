@@ -6,7 +6,7 @@ and chart (/hosting/api/client/reports, /reports/chart) are hosting's (hosting/u
 
 from django.urls import path
 
-from portal import api_legacy, api_legacy_usage, api_portal_v1, views_legacy
+from portal import api_legacy, api_legacy_fleet, api_legacy_usage, api_portal_v1, views_legacy
 
 ROOT_AND_HOSTING = [
     ("dashboard", api_legacy.ClientDashboardApi, "dashboard"),
@@ -23,7 +23,18 @@ HOSTING_ONLY = [
     ("reports/generate", api_legacy_usage.ClientReportGenerateApi, "reports-generate"),
 ]
 
+# the original operator pages' fleet reads (portal/api_legacy_fleet.py)
+FLEET = [
+    ("miners", api_legacy_fleet.LegacyHostingMinersApi, "miners"),
+    ("miners/<int:miner_id>", api_legacy_fleet.LegacyHostingMinerApi, "miner"),
+    ("miners/<int:miner_id>/telemetry-history", api_legacy_fleet.LegacyHostingMinerHistoryApi, "miner-history"),
+    ("sites", api_legacy_fleet.LegacyHostingSitesApi, "sites"),
+    ("sites/<int:site_id>", api_legacy_fleet.LegacyHostingSiteApi, "site"),
+    ("overview", api_legacy_fleet.LegacyHostingOverviewApi, "overview"),
+]
+
 urlpatterns = [
+    *(path(f"hosting/api/{p}", view.as_view(), name=f"legacy-hosting-{name}") for p, view, name in FLEET),
     *(path(f"api/client/{p}", view.as_view(), name=f"legacy-client-{name}") for p, view, name in ROOT_AND_HOSTING),
     *(
         path(f"hosting/api/client/{p}", view.as_view(), name=f"legacy-hosting-client-{name}")

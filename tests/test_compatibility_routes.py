@@ -180,12 +180,12 @@ def test_checker_flips_an_unserved_route_marked_same_shape(client):
 
 
 def test_checker_refuses_a_method_the_view_does_not_have(client):
-    # the list of monitoring incidents is served; creating one is not (alerts are raised elsewhere)
-    row = "| POST | `/hosting/api/monitoring/incidents` | replaced by `POST /api/v1/hosting/alerts` |"
+    # a miner of the operator pages is read here; editing one is not (the console edits miners)
+    row = "| PUT | `/hosting/api/miners/<int:miner_id>` | replaced by `/admin/tenants/miner/` |"
     problems = check(
-        original_routes(), _doctored(row, "| POST | `/hosting/api/monitoring/incidents` | mapped |"), client=client
+        original_routes(), _doctored(row, "| PUT | `/hosting/api/miners/<int:miner_id>` | mapped |"), client=client
     )
-    assert len(problems) == 1 and "LegacyMonitoringIncidentsApi has no POST" in problems[0]
+    assert len(problems) == 1 and "LegacyHostingMinerApi has no PUT" in problems[0]
 
 
 def test_checker_refuses_a_replacement_that_is_not_served(client):

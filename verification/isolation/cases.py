@@ -59,6 +59,21 @@ from verification.isolation.probes_hosting_ops import (
     HOSTING_MINER_BATCH_PATHS,
     hosting_miner_action_probes,
 )
+from verification.isolation.probes_hosting_reads import (
+    HOSTING_CURTAILMENT_CANCEL_PATH,
+    HOSTING_CURTAILMENT_HISTORY_PATH,
+    HOSTING_CURTAILMENT_SITE_PATHS,
+    HOSTING_FLEET_LIST_PATHS,
+    HOSTING_FLEET_MINER_PATHS,
+    HOSTING_FLEET_SITE_PATH,
+    HOSTING_MONITORING_INCIDENT_PATH,
+    HOSTING_MONITORING_OVERVIEW_PATH,
+    HOSTING_SITE_EVIDENCE_PATH,
+    hosting_curtailment_probes,
+    hosting_fleet_probes,
+    hosting_monitoring_probes,
+    hosting_site_evidence_probes,
+)
 from verification.isolation.probes_legacy_v1 import (
     LEGACY_COMMAND_LIST_PATH,
     LEGACY_COMMAND_PATHS,
@@ -185,6 +200,26 @@ CASES: list[Case] = [
         "original propose (v1): operators and customers on their own miners",
         exact(LEGACY_PROPOSE_PATH),
         legacy_propose_probes,
+    ),
+    Case(
+        "original operator fleet reads (/hosting/api/miners, /sites, /overview)",
+        exact(*HOSTING_FLEET_LIST_PATHS, *HOSTING_FLEET_MINER_PATHS, HOSTING_FLEET_SITE_PATH),
+        hosting_fleet_probes,
+    ),
+    Case(
+        "original curtailment routes (/hosting/api/curtailment/…)",
+        exact(*HOSTING_CURTAILMENT_SITE_PATHS, HOSTING_CURTAILMENT_CANCEL_PATH, HOSTING_CURTAILMENT_HISTORY_PATH),
+        hosting_curtailment_probes,
+    ),
+    Case(
+        "original event monitoring (/hosting/api/monitoring/…: alerts)",
+        exact(HOSTING_MONITORING_OVERVIEW_PATH, HOSTING_MONITORING_INCIDENT_PATH),
+        hosting_monitoring_probes,
+    ),
+    Case(
+        "original site evidence package (/hosting/api/sites/<id>/evidence-package)",
+        exact(HOSTING_SITE_EVIDENCE_PATH),
+        hosting_site_evidence_probes,
     ),
     Case("original command routes (v1, remote control)", exact(*LEGACY_COMMAND_PATHS), legacy_command_probes),
     Case("original site commands", exact(LEGACY_SITE_COMMANDS_PATH), legacy_site_commands_probes),
