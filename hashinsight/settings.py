@@ -237,6 +237,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Keep a crash traceback in one JSON log line instead of one line per printed fragment.
 CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BEAT_SCHEDULER = "hashinsight.ops.beat:TickRecordingScheduler"
+# Two queues, each with its own worker (Procfile `worker` and `worker-reports`): ingest-side work
+# (rollups, rule passes, the command queue's jobs, quarantine drains, heartbeats) never waits behind
+# a long evidence pack build. Everything not named goes to "ingest" (docs/DEPLOYMENT.md).
+CELERY_QUEUE_INGEST, CELERY_QUEUE_REPORTS = "ingest", "reports"
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_INGEST
+CELERY_TASK_ROUTES = {
+    "hosting.evidence_pack_build": {"queue": CELERY_QUEUE_REPORTS},
+    "*": {"queue": CELERY_QUEUE_INGEST},
+}
 HEALTH_HEARTBEAT_MAX_AGE_SEC = _int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
 
 # --- metrics -------------------------------------------------------------------------------------
