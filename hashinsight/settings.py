@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "hashinsight.ops.middleware.RequestIdHeaderMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "hashinsight.ops.middleware.ProbeMiddleware",
+    "core.replica.ReplicaReadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,6 +103,27 @@ DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Behind PgBouncer in transaction pooling mode a named (server-side) cursor cannot outlive its
+# transaction's server connection: True makes .iterator() fetch client-side (docs/DEPLOYMENT.md).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = _bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False)
+# A streaming replica for portal and report reads (core/replica.py). Unset: every read on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+# Replica reads fall back to the primary when its replay is more than this many seconds behind;
+# the lag is measured at most once per REPLICA_LAG_CHECK_SEC per process.
+REPLICA_MAX_LAG_SEC = _float("REPLICA_MAX_LAG_SEC", default=30.0)
+REPLICA_LAG_CHECK_SEC = _float("REPLICA_LAG_CHECK_SEC", default=5.0)
+# GET/HEAD requests under these paths read inside the replica scope (ReplicaReadMiddleware).
+REPLICA_READ_PATHS = env.list(
+    "REPLICA_READ_PATHS", default=["/portal/", "/api/v1/portal/", "/api/v1/hosting/sla_report"]
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Tests use their own Redis database (15): the suite flushes it between tests.
