@@ -3,7 +3,8 @@ tenants) with every database connection through PgBouncer in transaction pooling
 (deploy/pgbouncer/pgbouncer.ini, started on a free port in front of DATABASE_URL's server), with
 DB_CONN_MAX_AGE=0 and DB_DISABLE_SERVER_SIDE_CURSORS=True as docs/DEPLOYMENT.md asks. pytest runs
 with --reuse-db on its own test database (test_<name>_pgbouncer): PgBouncer keeps server connections
-to it open, so it is created once, migrated, and left for the next run instead of dropped. Extra arguments go to pytest."""
+to it open, so it is created once, migrated, and left for the next run instead of dropped.
+Extra arguments go to pytest."""
 
 import os
 import subprocess
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> int:
     upstream = urlsplit(procs.database_url())
     proc, port, directory = pgcluster.pgbouncer_start(upstream_port=upstream.port or 5432, pool_size=30)
     try:
-        # Its own test database (test_<name>_pgbouncer, kept by --reuse-db): never the one `make test` creates and drops.
+        # Its own test database (test_<name>_pgbouncer, kept by --reuse-db): never make test's.
         url = urlunsplit(
             upstream._replace(
                 netloc=upstream.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{port}", path=upstream.path + "_pgbouncer"
