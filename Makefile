@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services tools migrate seed static lock lint check bench soak soak-poll clean
+.PHONY: run test test-pgbouncer venv services tools migrate seed static lock lint check bench soak soak-poll clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -44,6 +44,11 @@ run: seed static
 
 test: venv services tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The API suites again with every connection through PgBouncer in transaction pooling mode
+# (scripts/test_pgbouncer.py; docs/DEPLOYMENT.md "PgBouncer"). PYTEST_ARGS replaces the suite list.
+test-pgbouncer: venv services tools
+	$(PY) scripts/test_pgbouncer.py $(PYTEST_ARGS)
 
 # Lint, format and types (pyproject.toml), then Django's deploy checks under production-like settings.
 lint: venv

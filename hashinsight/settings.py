@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "hashinsight.ops.middleware.RequestIdHeaderMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "hashinsight.ops.middleware.ProbeMiddleware",
+    "core.replica.ReplicaReadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -103,6 +104,27 @@ DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Behind PgBouncer in transaction pooling mode a named (server-side) cursor cannot outlive its
+# transaction's server connection: True makes .iterator() fetch client-side (docs/DEPLOYMENT.md).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = _bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False)
+# A streaming replica for portal and report reads (core/replica.py). Unset: every read on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+# Replica reads fall back to the primary when its replay is more than this many seconds behind;
+# the lag is measured at most once per REPLICA_LAG_CHECK_SEC per process.
+REPLICA_MAX_LAG_SEC = _float("REPLICA_MAX_LAG_SEC", default=30.0)
+REPLICA_LAG_CHECK_SEC = _float("REPLICA_LAG_CHECK_SEC", default=5.0)
+# GET/HEAD requests under these paths read inside the replica scope (ReplicaReadMiddleware).
+REPLICA_READ_PATHS = env.list(
+    "REPLICA_READ_PATHS", default=["/portal/", "/api/v1/portal/", "/api/v1/hosting/sla_report"]
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Tests use their own Redis database (15): the suite flushes it between tests.
@@ -243,6 +265,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Keep a crash traceback in one JSON log line instead of one line per printed fragment.
 CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BEAT_SCHEDULER = "hashinsight.ops.beat:TickRecordingScheduler"
+# Two queues, each with its own worker (Procfile `worker` and `worker-reports`): ingest-side work
+# (rollups, rule passes, the command queue's jobs, quarantine drains, heartbeats) never waits behind
+# a long evidence pack build. Everything not named goes to "ingest" (docs/DEPLOYMENT.md).
+CELERY_QUEUE_INGEST, CELERY_QUEUE_REPORTS = "ingest", "reports"
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_INGEST
+CELERY_TASK_ROUTES = {
+    "hosting.evidence_pack_build": {"queue": CELERY_QUEUE_REPORTS},
+    "*": {"queue": CELERY_QUEUE_INGEST},
+}
 HEALTH_HEARTBEAT_MAX_AGE_SEC = _int("HEALTH_HEARTBEAT_MAX_AGE_SEC", default=120)
 
 # --- metrics -------------------------------------------------------------------------------------

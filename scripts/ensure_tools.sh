@@ -4,10 +4,11 @@
 #   chromium, chromium-driver   browser tests (Playwright/Selenium drive Debian's chromium)
 #   libpango-1.0-0, libpangoft2-1.0-0, fonts-dejavu-core   WeasyPrint (SLA report PDFs) and its font
 #   nginx   in front of gunicorn (deploy/nginx): `make run`, the mTLS and slow-client tests
+#   pgbouncer   transaction pooling in front of PostgreSQL (deploy/pgbouncer): its test, `make test-pgbouncer`
 # Idempotent and quiet when everything is present; used by `make test` and .ci/run.
 set -euo pipefail
 
-PACKAGES=(docker-compose chromium chromium-driver libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core nginx)
+PACKAGES=(docker-compose chromium chromium-driver libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core nginx pgbouncer)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

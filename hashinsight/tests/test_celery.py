@@ -41,6 +41,8 @@ def celery_worker(django_db_setup, tmp_path_factory):
             "ops-test@%h",
             "--include",
             "hashinsight.tests.periodic_probe",
+            "-Q",
+            "ingest",  # the Procfile `worker`'s queue: everything but the reports
         ],
         env=procs.service_env(),
         log=tmp_path_factory.mktemp("worker") / "worker.log",

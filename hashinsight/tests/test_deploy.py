@@ -15,7 +15,7 @@ import yaml
 from hashinsight.tests import procs
 
 BASE_DIR = procs.BASE_DIR
-APP_SERVICES = {"web", "worker", "beat"}
+APP_SERVICES = {"web", "worker", "worker-reports", "beat"}
 
 
 def _compose_config(tmp_path, extra_env: str):

@@ -1,5 +1,5 @@
 """The single box under supervisord, as `make run` starts it (deploy/supervisor/hashinsight.conf,
-each program a Procfile line through scripts/proc.sh): nginx, gunicorn, the Celery worker and beat
+each program a Procfile line through scripts/proc.sh): nginx, gunicorn, the two Celery workers and beat
 on the test database and broker (the simulator is left out, as with SIMULATOR=0). Each of the
 gunicorn master, the worker and beat is killed with -9: supervisord logs the exit, starts it again,
 the others keep their pids, `/health/deep` turns ok again from the new process and uploads go on."""
@@ -22,7 +22,7 @@ from verification.fleet import miner_key_for
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CONF = procs.BASE_DIR / "deploy" / "supervisor" / "hashinsight.conf"
-PROGRAMS = ("web", "worker", "beat", "proxy")
+PROGRAMS = ("web", "worker", "worker-reports", "beat", "proxy")
 RECOVER_SEC = 90  # a Celery worker boots in ~10 s on an idle box; two loaded cores take longer
 
 
@@ -38,6 +38,7 @@ class Box:
             SIMULATOR_AUTOSTART="false",
             WEB_CONCURRENCY="2",
             CELERY_CONCURRENCY="1",
+            CELERY_REPORTS_CONCURRENCY="1",
         )
         (tmp_path / "run").mkdir()
         self.groups: set[int] = set()  # every process group a program ran in, for the clean-up
@@ -159,5 +160,5 @@ def _kill_and_recover(box, world, name: str, binary: str) -> None:
 def test_each_process_killed_with_9_is_restarted_and_the_rest_keep_running(box, world):
     procs.wait_until(lambda: _recovered(box), timeout=RECOVER_SEC, interval=1, proc=box.supervisord, what="healthy")
     assert _upload(box, world) == 200
-    for name, binary in (("web", "gunicorn"), ("worker", "celery"), ("beat", "celery")):
+    for name, binary in (("web", "gunicorn"), ("worker", "celery"), ("worker-reports", "celery"), ("beat", "celery")):
         _kill_and_recover(box, world, name, binary)

@@ -9,9 +9,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import Q
 
+from core.replica import read_alias
 from tenants.models import MinerOwnership, Site, Tenant
 
 
@@ -49,8 +50,10 @@ def owned_miner_pks(tenant: Tenant, site: Site, start: dt.datetime, end: dt.date
 
 def stream_sql(sql: str, params, *, name: str, itersize: int = 5000):
     """Rows of `sql` from a server-side cursor in one transaction: bounded memory, one snapshot."""
-    connection.ensure_connection()
-    with transaction.atomic(), connection.connection.cursor(name=name) as cur:
+    alias = read_alias()  # the replica inside the pack's replica scope (core/replica.py)
+    conn = connections[alias]
+    conn.ensure_connection()
+    with transaction.atomic(using=alias), conn.connection.cursor(name=name) as cur:
         cur.itersize = itersize
         cur.execute(sql, params)
         yield from cur

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
+from core.replica import replica_reads
 from hosting.evidence.builder import build_context, build_pack_zip
 from hosting.models import EvidencePack, EvidencePackStatus
 
@@ -60,7 +61,10 @@ def evidence_pack_build(*, pack_id: int, now: dt.datetime | None = None) -> Evid
         return pack
     actor = Actor.system("hosting.evidence_pack")
     try:
-        path, digest, size = build_pack_zip(build_context(pack, progress=_progress(pack.pk), now=now))
+        # The pack's data may be read from the replica (core/replica.py); its own row, claimed and
+        # saved above and below, stays on the primary.
+        with replica_reads():
+            path, digest, size = build_pack_zip(build_context(pack, progress=_progress(pack.pk), now=now))
     except Exception as exc:
         logger.exception("evidence_pack.failed", pack=pack.pk)
         with transaction.atomic():

@@ -42,6 +42,8 @@ def worker(django_db_setup, media, tmp_path):
             "--without-heartbeat",
             "--hostname",
             "evidence@%h",
+            "-Q",
+            "reports",  # the queue CELERY_TASK_ROUTES sends pack builds to (Procfile `worker-reports`)
         ],
         env=procs.service_env(MEDIA_ROOT=media),
         log=tmp_path / "worker.log",

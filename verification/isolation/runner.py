@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from verification.isolation.cases import case_for
+from verification.isolation.cleanup import world_purge
 from verification.isolation.expect import Answer, LikeAnonymous
 from verification.isolation.probes import ANON, TOKEN_SUFFIX, Probe, narrowed, persona_user, with_token
 from verification.isolation.routes import WRITE_METHODS, Route, route_list
@@ -214,6 +215,7 @@ def isolation_verify(*, base_url: str = "", only: str = "", write=print) -> bool
                 client.close()
     finally:
         world_tokens_revoke(world)
+        world_purge(world.tag)
     verdict = "FAIL" if failed else "PASS"
     counts = f"routes={len(routes)} checks={passed + failed} passed={passed} failed={failed}"
     write(f"{verdict} isolation world={world.tag} {counts} at={timezone.now():%Y-%m-%dT%H:%M:%SZ}")

@@ -195,10 +195,10 @@ def _find_tag() -> str:
 
 @transaction.atomic
 def world_ensure() -> World:
-    """Create the fixture world once (all names start with iso-<hex>), reuse it on later runs.
+    """Create the fixture world (all names start with iso-<hex>), or reuse the one a run left.
 
-    Audit events are append-only, so a throwaway world would leave its events behind anyway: one
-    reusable world keeps the footprint to a single set of clearly named rows."""
+    A run removes its world at the end (cleanup.world_purge); one a crashed run left behind is found
+    here by its tag, reused and then removed. Its audit events stay (append-only), named by the tag."""
     tag = _find_tag()
     ta = _get_or_save(Tenant, {"slug": f"{tag}-a"}, name=f"{tag} Tenant A")
     tb = _get_or_save(Tenant, {"slug": f"{tag}-b"}, name=f"{tag} Tenant B")

@@ -4,11 +4,13 @@ The command serves the app in a thread and calls it over HTTP; inside the test t
 thread shares the test's connection (tenants.LocalServer), so no transaction=True."""
 
 import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.http import JsonResponse
 from django.urls import include, path
 
 from tenants import scoping
-from tenants.models import Miner
+from tenants.models import Miner, Site, Tenant
 from verification import isolation
 from verification.isolation import ApiDenied, Case, Probe, cases
 from verification.isolation.testing import run_isolation
@@ -111,6 +113,27 @@ def test_the_project_passes_for_every_route_and_persona():
         line.startswith("PASS POST /admin/tenants/miner/<path:object_id>/change/ customer_a_on_b 403") for line in lines
     )
     assert lines[-1].startswith("PASS isolation ")
+    _assert_world_removed(tag=lines[-1].split("world=")[1].split()[0])
+
+
+def _assert_world_removed(tag: str):
+    """The run's scratch world is gone, and no row anywhere points at a site, tenant or miner that
+    no longer exists (the telemetry tiers have no foreign-key constraint to catch that)."""
+    assert tag.startswith("iso-")
+    assert not Tenant.objects.filter(slug__startswith=tag).exists()
+    assert not Site.objects.filter(code__startswith=tag).exists()
+    assert not Miner.objects.filter(miner_id__startswith=tag).exists()
+    assert not get_user_model().objects.filter(username__startswith=tag).exists()
+    targets = {Site: Site.objects.all(), Tenant: Tenant.objects.all(), Miner: Miner.objects.all()}
+    orphans = {}
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if field.is_relation and field.related_model in targets:
+                qs = model._base_manager.filter(**{f"{field.name}__isnull": False})
+                count = qs.exclude(**{f"{field.name}__in": targets[field.related_model].values("pk")}).count()
+                if count:
+                    orphans[f"{model._meta.label}.{field.name}"] = count
+    assert orphans == {}
 
 
 @pytest.mark.django_db

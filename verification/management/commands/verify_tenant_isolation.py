@@ -12,9 +12,8 @@ class Command(BaseCommand):
         "signed-in persona again with its personal API token (persona `…+token`); print "
         "PASS/FAIL per route, method and persona; exit 1 on any FAIL (a route without an isolation "
         "case in verification/isolation/cases.py is a FAIL). The fixture world (tenants, sites, miners, "
-        "collectors, users, all named iso-<hex>-…) is created in this database on the first run and "
-        "reused afterwards; each run mints two collector tokens and two personal tokens and revokes them "
-        "at the end. "
+        "collectors, users, all named iso-<hex>-…) is created in this database for the run and deleted "
+        "at its end with everything that points at it (its audit events stay: the chain is append-only). "
         "Sessions are written straight to the session store, so --base-url must be a server on this "
         "same database."
     )
