@@ -70,6 +70,14 @@ def zip_response(pack: EvidencePack) -> FileResponse:
     return response
 
 
+def failed_pack_response(pack: EvidencePack) -> Response:
+    """A pack built in the request that failed: 507 STORAGE_FULL when the pack storage is full
+    (nothing was stored), else 500 PACK_BUILD_FAILED; the body is the pack, with its error."""
+    if pack.error.startswith("STORAGE_FULL"):
+        return Response({**pack_body(pack), "error_code": "STORAGE_FULL"}, status=507)
+    return Response({**pack_body(pack), "error_code": "PACK_BUILD_FAILED"}, status=500)
+
+
 class EvidencePackRequestApi(APIView):
     """GET /api/v1/hosting/evidence_pack — a pack of the caller's miners at one site for a period."""
 
@@ -82,7 +90,13 @@ class EvidencePackRequestApi(APIView):
 
     @extend_schema(
         parameters=[InputSerializer],
-        responses={200: ZIP, 202: PackSerializer, **ERRORS},
+        responses={
+            200: ZIP,
+            202: PackSerializer,
+            **ERRORS,
+            500: OpenApiResponse(PackSerializer, description="PACK_BUILD_FAILED: the pack, with its error"),
+            507: OpenApiResponse(PackSerializer, description="STORAGE_FULL: the pack storage is full; nothing stored"),
+        },
         description=(
             "Periods up to EVIDENCE_PACK_SYNC_MAX_HOURS (24) answer with the zip; longer ones (up to "
             "EVIDENCE_PACK_MAX_DAYS, 93) answer 202 with the pack's status URL, built by a worker."
@@ -104,7 +118,7 @@ class EvidencePackRequestApi(APIView):
             pack = evidence_pack_build(pack_id=pack.pk)
             if pack.status == EvidencePackStatus.READY:
                 return zip_response(pack)
-            return Response(pack_body(pack), status=500)
+            return failed_pack_response(pack)
         from hosting.tasks import evidence_pack_build_task
 
         transaction.on_commit(lambda: evidence_pack_build_task.delay(pack.pk))
