@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services tools migrate seed static lock lint check bench clean
+.PHONY: run test faults venv services tools migrate seed static lock lint check bench clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -44,6 +44,11 @@ run: seed static
 
 test: venv services tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fault matrix (docs/OPERATIONS.md "Fault matrix"): the short versions (also in `make test`) and the
+# long variants (`soak`, minutes each), against the suite's own PostgreSQL cluster and redis-server.
+faults: venv services
+	$(PY) -m pytest hashinsight/tests/faults -m "fault or soak" -rA $(PYTEST_ARGS)
 
 # Lint, format and types (pyproject.toml), then Django's deploy checks under production-like settings.
 lint: venv
