@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pgbouncer venv services tools migrate seed static lock lint check bench soak soak-poll clean
+.PHONY: run test test-pgbouncer faults venv services tools migrate seed static lock lint check bench soak soak-poll clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -49,6 +49,11 @@ test: venv services tools
 # (scripts/test_pgbouncer.py; docs/DEPLOYMENT.md "PgBouncer"). PYTEST_ARGS replaces the suite list.
 test-pgbouncer: venv services tools
 	$(PY) scripts/test_pgbouncer.py $(PYTEST_ARGS)
+
+# The fault matrix (docs/OPERATIONS.md "Fault matrix"): the short versions (also in `make test`) and the
+# long variants (`soak`, minutes each), against the suite's own PostgreSQL cluster and redis-server.
+faults: venv services
+	$(PY) -m pytest hashinsight/tests/faults -m "fault or soak" -rA $(PYTEST_ARGS)
 
 # Lint, format and types (pyproject.toml), then Django's deploy checks under production-like settings.
 lint: venv

@@ -260,6 +260,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
+# A worker process killed mid-task (kill -9, the OOM killer) puts the message back on the queue
+# instead of acknowledging it: with acks_late, the task runs again (every task is idempotent).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A message taken by a worker that died whole (no process left to reject it) is delivered again
+# after this many seconds. Longer than the longest task (an evidence pack build).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _int("CELERY_VISIBILITY_TIMEOUT_SEC", default=3600)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Keep a crash traceback in one JSON log line instead of one line per printed fragment.

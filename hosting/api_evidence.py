@@ -81,6 +81,14 @@ def pack_build_or_queue(pack: EvidencePack) -> EvidencePack:
     return pack
 
 
+def failed_pack_response(pack: EvidencePack) -> Response:
+    """A pack built in the request that failed: 507 STORAGE_FULL when the pack storage is full
+    (nothing was stored), else 500 PACK_BUILD_FAILED; the body is the pack, with its error."""
+    if pack.error.startswith("STORAGE_FULL"):
+        return Response({**pack_body(pack), "error_code": "STORAGE_FULL"}, status=507)
+    return Response({**pack_body(pack), "error_code": "PACK_BUILD_FAILED"}, status=500)
+
+
 class EvidencePackRequestApi(APIView):
     """GET /api/v1/hosting/evidence_pack — a pack of the caller's miners at one site for a period."""
 
@@ -93,7 +101,13 @@ class EvidencePackRequestApi(APIView):
 
     @extend_schema(
         parameters=[InputSerializer],
-        responses={200: ZIP, 202: PackSerializer, **ERRORS},
+        responses={
+            200: ZIP,
+            202: PackSerializer,
+            **ERRORS,
+            500: OpenApiResponse(PackSerializer, description="PACK_BUILD_FAILED: the pack, with its error"),
+            507: OpenApiResponse(PackSerializer, description="STORAGE_FULL: the pack storage is full; nothing stored"),
+        },
         description=(
             "Periods up to EVIDENCE_PACK_SYNC_MAX_HOURS (24) answer with the zip; longer ones (up to "
             "EVIDENCE_PACK_MAX_DAYS, 93) answer 202 with the pack's status URL, built by a worker."
@@ -114,7 +128,9 @@ class EvidencePackRequestApi(APIView):
         pack = pack_build_or_queue(pack)
         if pack.status == EvidencePackStatus.READY:
             return zip_response(pack)
-        return Response(pack_body(pack), status=202 if pack.status == EvidencePackStatus.QUEUED else 500)
+        if pack.status == EvidencePackStatus.QUEUED:
+            return Response(pack_body(pack), status=202)
+        return failed_pack_response(pack)
 
 
 class EvidencePackStatusApi(APIView):

@@ -3,7 +3,10 @@
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -35,6 +38,12 @@ _REQUEST_LIMITS = (
 )
 
 
+# A dependency that is down (PostgreSQL restarting, Redis unreachable) is not the caller's fault: 503
+# with Retry-After, which a collector keeps in its spool and sends again (COLLECTOR_PROTOCOL §2.4).
+_UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+RETRY_AFTER_UNAVAILABLE_SEC = 5
+
+
 def error_body(error_code: str, message, **extra) -> dict:
     return {"success": False, "error_code": error_code, "error": message, **extra}
 
@@ -62,6 +71,13 @@ def exception_handler(exc, context):
         extra = {"fields": detail} if isinstance(exc, exceptions.ValidationError) else {}
         message = "invalid parameters" if extra else str(detail)
         return Response(error_body(code, message, **extra), status=exc.status_code, headers=headers)
+    if isinstance(exc, _UNAVAILABLE):
+        logger.warning("api.dependency_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+        return Response(
+            error_body("SERVICE_UNAVAILABLE", "a backing service is unavailable, retry later"),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SEC)},
+        )
     # Anything else is a bug: log it with the request id, never show a trace to the client.
     logger.exception("api.unhandled_exception", view=type(context.get("view")).__name__)
     return Response(error_body("INTERNAL_ERROR", "internal error"), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

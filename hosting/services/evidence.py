@@ -2,18 +2,24 @@
 visible progress, by a worker for long periods or in the request for short ones."""
 
 import datetime as dt
+import errno
 
 import structlog
 from django.core.files import File
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
+from core.periodic import advisory_lock_key, advisory_try_lock
 from core.replica import replica_reads
 from hosting.evidence.builder import build_context, build_pack_zip
 from hosting.models import EvidencePack, EvidencePackStatus
 
 logger = structlog.get_logger(__name__)
+
+# A second delivery of a pack's task waits this long for a builder that may be dying (kill -9: its
+# session, and the lock, go away within seconds); a live builder keeps the lock and wins.
+REBUILD_LOCK_WAIT_SEC = 10
 
 
 def _event(pack: EvidencePack, action: str, actor: Actor, **payload) -> None:
@@ -51,14 +57,39 @@ def _progress(pk: int):
     return report
 
 
+def _pack_lock_key(pack_id: int) -> int:
+    return advisory_lock_key(f"evidence_pack:{pack_id}")
+
+
 def evidence_pack_build(*, pack_id: int, now: dt.datetime | None = None) -> EvidencePack:
-    """Build a queued pack; safe to run twice (only the run that claims it builds)."""
-    claimed = EvidencePack.objects.filter(pk=pack_id, status=EvidencePackStatus.QUEUED).update(
-        status=EvidencePackStatus.BUILDING, started_at=timezone.now(), progress=1, step="starting"
-    )
+    """Build a queued pack; safe to run twice (only the run holding the pack's lock builds).
+
+    The lock is a PostgreSQL session advisory lock held for the whole build: a builder killed
+    mid-build (kill -9) loses its session and the lock with it, so the task's redelivery finds the
+    pack `building` with nobody holding it and builds it again from the start."""
+    lock_key = _pack_lock_key(pack_id)
+    if not advisory_try_lock(lock_key, REBUILD_LOCK_WAIT_SEC):
+        return EvidencePack.objects.select_related("site", "tenant", "requested_by").get(pk=pack_id)
+    try:
+        return _build_locked(pack_id, now)
+    finally:
+        try:
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", [lock_key])
+        except DatabaseError:
+            connection.close()
+
+
+def _build_locked(pack_id: int, now: dt.datetime | None) -> EvidencePack:
+    before = EvidencePack.objects.filter(pk=pack_id).values_list("status", flat=True).first()
+    claimed = EvidencePack.objects.filter(
+        pk=pack_id, status__in=[EvidencePackStatus.QUEUED, EvidencePackStatus.BUILDING]
+    ).update(status=EvidencePackStatus.BUILDING, started_at=timezone.now(), progress=1, step="starting")
     pack = EvidencePack.objects.select_related("site", "tenant", "requested_by").get(pk=pack_id)
     if not claimed:
         return pack
+    if before == EvidencePackStatus.BUILDING:
+        logger.warning("evidence_pack.rebuild", pack=pack.pk, reason="previous builder died")
     actor = Actor.system("hosting.evidence_pack")
     try:
         # The pack's data may be read from the replica (core/replica.py); its own row, claimed and
@@ -67,19 +98,43 @@ def evidence_pack_build(*, pack_id: int, now: dt.datetime | None = None) -> Evid
             path, digest, size = build_pack_zip(build_context(pack, progress=_progress(pack.pk), now=now))
     except Exception as exc:
         logger.exception("evidence_pack.failed", pack=pack.pk)
-        with transaction.atomic():
-            pack.status, pack.error, pack.finished_at = EvidencePackStatus.FAILED, str(exc)[:2000], timezone.now()
-            pack.step = "failed"
-            pack.save(update_fields=["status", "error", "finished_at", "step"])
-            _event(pack, "failed", actor, error=type(exc).__name__)
-        return pack
+        return _failed(pack, actor, str(exc), type(exc).__name__)
+    stored = None
     try:
         with open(path, "rb") as f, transaction.atomic():
-            pack.file.save(pack.filename, File(f), save=False)
+            stored = pack.file.storage.save(pack.file.field.generate_filename(pack, pack.filename), File(f))
+            pack.file.name = stored
             pack.sha256, pack.size, pack.status = digest, size, EvidencePackStatus.READY
             pack.progress, pack.step, pack.finished_at = 100, "ready", timezone.now()
             pack.save(update_fields=["file", "sha256", "size", "status", "progress", "step", "finished_at"])
             _event(pack, "built", actor, sha256=digest, bytes=size)
+    except OSError as exc:
+        # Storage full or unwritable: nothing half-written stays behind, and the pack says why.
+        logger.exception("evidence_pack.storage_failed", pack=pack.pk)
+        _remove_partial(pack, stored)
+        pack.refresh_from_db()
+        code = "STORAGE_FULL" if exc.errno == errno.ENOSPC else "STORAGE_ERROR"
+        return _failed(pack, actor, f"{code}: the pack could not be stored ({exc.strerror or exc})", code)
     finally:
         path.unlink(missing_ok=True)
+    return pack
+
+
+def _remove_partial(pack: EvidencePack, stored: str | None) -> None:
+    storage = pack.file.storage
+    for name in {stored, pack.file.field.generate_filename(pack, pack.filename)} - {None}:
+        try:
+            if storage.exists(name):
+                storage.delete(name)
+        except OSError:
+            logger.warning("evidence_pack.partial_not_removed", pack=pack.pk, name=name)
+
+
+def _failed(pack: EvidencePack, actor: Actor, error: str, error_type: str) -> EvidencePack:
+    with transaction.atomic():
+        pack.status, pack.error, pack.finished_at = EvidencePackStatus.FAILED, error[:2000], timezone.now()
+        pack.file.name = ""
+        pack.step = "failed"
+        pack.save(update_fields=["status", "error", "finished_at", "step", "file"])
+        _event(pack, "failed", actor, error=error_type)
     return pack

@@ -1,0 +1,39 @@
+"""Fixtures of the fault matrix (one place): the stack's own PostgreSQL and Redis for the whole
+session, and each test's processes stopped after it."""
+
+import pytest
+
+from hashinsight.tests.faults.stack import PgCluster, RedisServer, Stack
+
+
+@pytest.fixture(scope="session")
+def fault_servers():
+    pg = PgCluster()
+    try:
+        pg.migrate()
+        redis = RedisServer()
+    except BaseException:
+        pg.destroy()
+        raise
+    try:
+        yield pg, redis
+    finally:
+        redis.destroy()
+        pg.destroy()
+
+
+@pytest.fixture
+def stack(fault_servers, tmp_path):
+    pg, redis = fault_servers
+    (tmp_path / "media").mkdir()
+    s = Stack(pg=pg, redis=redis, tmp=tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop_all()
+        if s.redis.proc is None or s.redis.proc.poll() is not None:
+            s.redis.start()  # a test that failed while Redis was down
+        try:
+            pg.scalar("SELECT 1")
+        except Exception:
+            pg.start()
