@@ -159,6 +159,7 @@ class Stack:
         args = [procs.PYTHON, "-m", "celery", "-A", "hashinsight", "worker", "--loglevel", "INFO"]
         args += ["--concurrency", str(concurrency), "--pool", "prefork", "--without-gossip", "--without-mingle"]
         args += ["--without-heartbeat", "--hostname", f"{name}@%h", "--include", "hashinsight.tests.periodic_probe"]
+        args += ["-Q", "ingest,reports"]  # both queues (CELERY_TASK_ROUTES): the matrix kills one worker doing either
         proc = self._track(procs.start(args, env=self.env(**env), log=self.tmp / f"worker-{name}.log"))
         procs.wait_until(lambda: " ready." in proc.log_path.read_text(errors="replace"), proc=proc, what="worker ready")
         return proc
