@@ -28,7 +28,7 @@ from control.models import (
 )
 from control.selectors import commands_for
 from control.services import creation, decisions, rollback
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, filter_by, page_of, paginated
 from core.errors import Forbidden
 from tenants import scoping
 from tenants.permissions import IsOperator
@@ -139,7 +139,7 @@ class CommandListCreateApi(APIView):
 
     permission_classes = [IsOperator]
 
-    @extend_schema(parameters=[FilterIn], responses=CommandOut(many=True))
+    @extend_schema(parameters=[FilterIn, *PAGE_PARAMETERS], responses=page_of(CommandOut))
     def get(self, request):
         return paginated(request, filtered(request), lambda rows: CommandOut(rows, many=True).data, ordering=ORDERING)
 

@@ -18,7 +18,7 @@ from control.models import Curtailment, CurtailmentState
 from control.selectors import curtailment_command_counts, curtailments_for
 from control.services import curtailment as service
 from control.services.curtailment_power import curtailment_shed
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, filter_by, page_of, paginated
 from core.errors import Forbidden
 from tenants import scoping
 from tenants.permissions import IsOperator
@@ -128,7 +128,7 @@ class CurtailmentListCreateApi(APIView):
 
     permission_classes = [IsOperator]
 
-    @extend_schema(parameters=[CurtailmentFilterIn], responses=CurtailmentOut(many=True))
+    @extend_schema(parameters=[CurtailmentFilterIn, *PAGE_PARAMETERS], responses=page_of(CurtailmentOut))
     def get(self, request):
         f = _valid(CurtailmentFilterIn, request.query_params)
         qs = filter_by(curtailments_for(request.user), f, {"site_id": "site__code", "state": "state"})

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, filter_by, page_of, paginated
 from core.errors import Forbidden
 from rules.errors import InvalidRule
 from rules.models import Rule
@@ -150,7 +150,7 @@ class RuleListCreateApi(APIView):
 
     permission_classes = [IsOperator]
 
-    @extend_schema(responses=RuleOut(many=True))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(RuleOut))
     def get(self, request):
         qs = filter_by(rules_for(request.user), request.query_params, {"site_id": "site__code"})
         return paginated(request, qs, lambda rows: RuleOut(rows, many=True).data, ordering=("-updated_at", "-id"))
@@ -192,7 +192,7 @@ class RuleHitListApi(APIView):
 
     permission_classes = [IsOperator]
 
-    @extend_schema(parameters=[HitFilterIn], responses=RuleHitOut(many=True))
+    @extend_schema(parameters=[HitFilterIn, *PAGE_PARAMETERS], responses=page_of(RuleHitOut))
     def get(self, request, pk=None):
         f = validated(HitFilterIn, request.query_params)
         qs = rule_hits_for(request.user)

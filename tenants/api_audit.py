@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import filter_by, page_of, paginated
 from tenants import scoping
 from tenants.permissions import IsOperator
 
@@ -48,7 +48,7 @@ class AuditEventListApi(APIView):
         prev_hash = serializers.CharField()
         hash = serializers.CharField()
 
-    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer(many=True))
+    @extend_schema(parameters=[FilterSerializer], responses=page_of(OutputSerializer))
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import paginated
+from core.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from tenants.models import PersonalToken
 from tenants.personal_tokens import personal_token_create, personal_token_get, personal_token_revoke, personal_tokens_of
 
@@ -45,7 +45,7 @@ class MyTokenListApi(APIView):
         )
         read_only = serializers.BooleanField(default=False, help_text="GET, HEAD and OPTIONS only")
 
-    @extend_schema(responses=TokenOut(many=True))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(TokenOut))
     def get(self, request):
         qs = personal_tokens_of(request.user)
         return paginated(request, qs, lambda rows: TokenOut(rows, many=True).data, ordering=ORDERING)

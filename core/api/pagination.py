@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, transaction
 from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -35,6 +36,12 @@ def page_number_field(**kwargs) -> serializers.IntegerField:
     return serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_NUMBER, default=1, **kwargs)
 
 
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="The opaque `next` / `previous` position of an earlier page."),
+    OpenApiParameter("limit", int, description=f"Rows per page (at most {MAX_PAGE_SIZE}; more is cut to it)."),
+]
+
+
 class Cursor(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = MAX_PAGE_SIZE
@@ -53,6 +60,28 @@ class Cursor(CursorPagination):
                 return super().paginate_queryset(queryset, request, view)
         except (DjangoValidationError, DataError, ValueError, TypeError, OverflowError) as exc:
             raise InvalidParameter("invalid cursor", fields={"cursor": ["invalid cursor"]}) from exc
+
+
+_PAGES: dict[type, type] = {}
+
+
+def page_of(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of a `paginated` answer of `serializer_class` rows (issue 18: lists were declared
+    as bare arrays): `extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(RowOut))`."""
+    if serializer_class not in _PAGES:
+        name = serializer_class.__name__.removesuffix("Serializer").removesuffix("Out")
+        _PAGES[serializer_class] = type(
+            f"{name}Page",
+            (serializers.Serializer,),
+            {
+                "__module__": serializer_class.__module__,
+                "__doc__": "One page: `next` / `previous` are the URLs of the pages around it (null at the ends).",
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": serializer_class(many=True),
+            },
+        )
+    return _PAGES[serializer_class]()
 
 
 def filter_by(qs: QuerySet, params: Mapping, lookups: Mapping[str, str]) -> QuerySet:

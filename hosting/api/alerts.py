@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, filter_by, page_of, paginated
 from hosting.api.common import ERRORS, WRITE_ERRORS, ReadAllWriteOperators, site_and_miner, valid
 from hosting.api.serializers import AlertFilterIn, AlertOut, AlertRaiseIn, HostingReasonIn
 from hosting.models import AlertSource
@@ -36,7 +36,7 @@ class AlertListRaiseApi(APIView):
 
     permission_classes = [ReadAllWriteOperators]
 
-    @extend_schema(parameters=[AlertFilterIn], responses={200: AlertOut(many=True), **ERRORS})
+    @extend_schema(parameters=[AlertFilterIn, *PAGE_PARAMETERS], responses={200: page_of(AlertOut), **ERRORS})
     def get(self, request):
         f = valid(AlertFilterIn, request.query_params)
         qs = filter_by(alert_list(request.user), f, LOOKUPS)

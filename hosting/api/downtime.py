@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import paginated
+from core.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from hosting.api.common import ERRORS, valid
 from hosting.definitions import DEFINITIONS_VERSION
 from hosting.selectors.downtime import CAUSES, downtime_intervals_list, downtime_summary
@@ -68,7 +68,7 @@ class DowntimeIntervalListApi(APIView):
     """GET: intervals overlapping [from, to) in your scope, oldest first (filters site_id, tenant,
     miner_id, cause; cursor pagination). Not clipped to the period."""
 
-    @extend_schema(parameters=[IntervalsIn], responses={200: IntervalOut(many=True), **ERRORS})
+    @extend_schema(parameters=[IntervalsIn, *PAGE_PARAMETERS], responses={200: page_of(IntervalOut), **ERRORS})
     def get(self, request):
         p = valid(IntervalsIn, request.query_params)
         args = _scope_args(request.user, p)

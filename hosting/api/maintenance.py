@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import paginated
+from core.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from hosting.api.common import ERRORS, WRITE_ERRORS, ReadAllWriteOperators, site_and_miner, valid
 from hosting.api.serializers import HostingReasonIn, WindowCreateIn, WindowExpireIn, WindowFilterIn, WindowOut
 from hosting.selectors.maintenance import maintenance_window_get, maintenance_windows_for
@@ -40,7 +40,7 @@ class WindowListCreateApi(APIView):
 
     permission_classes = [ReadAllWriteOperators]
 
-    @extend_schema(parameters=[WindowFilterIn], responses={200: WindowOut(many=True), **ERRORS})
+    @extend_schema(parameters=[WindowFilterIn, *PAGE_PARAMETERS], responses={200: page_of(WindowOut), **ERRORS})
     def get(self, request):
         f = valid(WindowFilterIn, request.query_params)
         qs = maintenance_windows_for(request.user).select_related("site", "zone", "miner", "owner")

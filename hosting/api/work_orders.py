@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, filter_by, page_of, paginated
 from hosting.api.common import ERRORS, WRITE_ERRORS, ReadAllWriteOperators, site_and_miner, user_named, valid
 from hosting.api.serializers import (
     WorkOrderAssignIn,
@@ -43,7 +43,7 @@ class WorkOrderListCreateApi(APIView):
 
     permission_classes = [ReadAllWriteOperators]
 
-    @extend_schema(parameters=[WorkOrderFilterIn], responses={200: WorkOrderOut(many=True), **ERRORS})
+    @extend_schema(parameters=[WorkOrderFilterIn, *PAGE_PARAMETERS], responses={200: page_of(WorkOrderOut), **ERRORS})
     def get(self, request):
         f = valid(WorkOrderFilterIn, request.query_params)
         qs = filter_by(work_order_list(request.user), f, LOOKUPS)
