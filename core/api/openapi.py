@@ -10,7 +10,8 @@ error body `ErrorBody`:
 - 413 to any operation with a body (DATA_UPLOAD_MAX_MEMORY_SIZE, the upload limits);
 - 429 to the collector operations (the per-token throttles, docs/SECURITY.md).
 
-A view's own description of a code (its error_code words) is kept; only the body is added."""
+Request bodies are documented as JSON where a view takes JSON (not
+also as forms). A view's own description of a code (its error_code words) is kept; only the body is added."""
 
 ERROR_BODY = {
     "type": "object",
@@ -59,6 +60,18 @@ def _codes(operation: dict) -> set[int]:
     return codes
 
 
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _json_bodies_only(operation: dict) -> None:
+    """DRF also parses form bodies, but a JSON body's nesting (lists of ids, objects) has no form
+    spelling the views read back: the schema offers the JSON form wherever there is one."""
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        for media_type in _FORMS:
+            content.pop(media_type, None)
+
+
 def document_errors(result, generator, request, public):
     result.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = ERROR_BODY
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
@@ -69,6 +82,7 @@ def document_errors(result, generator, request, public):
             codes = _codes(operation)
             if method in _WRITES and any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 codes.add(409)
+            _json_bodies_only(operation)
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(str(code), {"description": _WORDS[code]})
