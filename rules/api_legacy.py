@@ -185,7 +185,9 @@ class ThermalStatsApi(LegacyThermalView):
 
 # The routes without the site in the path name it in the query (GET) or the body (PUT, POST): the
 # same views, their schema saying so (issue 18: a request without site_id was "schema-valid").
-_SITE_QUERY = OpenApiParameter("site_id", str, required=True, description="the site's code or the original's id")
+_SITE_QUERY = OpenApiParameter(
+    "site_id", {"type": "string", "minLength": 1}, required=True, description="the site's code or the original's id"
+)
 _SITE_BODY = {
     "type": "object",
     "required": ["site_id"],

@@ -46,6 +46,10 @@ for _name in NON_NEGATIVE:
 for _name in TEMPERATURES:
     RECORD["properties"][_name].update(minimum=TEMPERATURE_RANGE[0], maximum=TEMPERATURE_RANGE[1])
 
+# What an upload may carry as its records: anything (the upload is accepted); each item that is not
+# a RECORD is counted in `rejected` with its reason, never stored.
+ITEM = {"description": "A record (the first form); any other item is a counted rejection.", "anyOf": [RECORD, {}]}
+
 ENVELOPE = {
     "type": "object",
     "description": "telemetry_envelope.v1 (SPEC §4.1). Unknown keys are ignored; `payload_enc` instead of "
@@ -53,15 +57,18 @@ ENVELOPE = {
     "required": ["records"],
     "properties": {
         "schema": {"type": "string", "enum": ["telemetry_envelope.v1"]},
-        "site_id": {"type": "string", "description": "the token's site (code or alias): otherwise 403 SITE_MISMATCH"},
-        "mode": {"type": "string"},
-        "records": {"type": "array", "items": RECORD},
+        "site_id": {
+            "description": "a string: the token's site (code or alias), otherwise 403 SITE_MISMATCH; "
+            "any other value is ignored"
+        },
+        "mode": {"description": "a string (the collector's upload mode); any other value is ignored"},
+        "records": {"type": "array", "items": ITEM},
     },
 }
 UPLOAD_REQUEST = {
     "application/json": {
         "description": "A JSON list of records, or a telemetry_envelope.v1 object.",
-        "oneOf": [{"type": "array", "items": RECORD}, ENVELOPE],
+        "oneOf": [{"type": "array", "items": ITEM}, ENVELOPE],
     },
     "application/octet-stream": {
         "type": "string",

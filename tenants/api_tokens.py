@@ -42,7 +42,7 @@ class MyTokenListApi(APIView):
     pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=128)
+        name = serializers.CharField(max_length=128, trim_whitespace=False)  # the service strips
         expires_in_days = serializers.IntegerField(
             help_text="required; from 1 to PERSONAL_TOKEN_MAX_DAYS (default 90)",
             min_value=1,

@@ -10,6 +10,7 @@ error body `ErrorBody`:
 - 413 to any operation with a body (DATA_UPLOAD_MAX_MEMORY_SIZE, the upload limits);
 - 429 to the collector operations (the per-token throttles, docs/SECURITY.md).
 
+An optional query parameter may be empty (DRF reads it as absent).
 Request bodies are documented as JSON where a view takes JSON (not
 also as forms). A view's own description of a code (its error_code words) is kept; only the body is added."""
 
@@ -67,9 +68,20 @@ def _json_bodies_only(operation: dict) -> None:
     """DRF also parses form bodies, but a JSON body's nesting (lists of ids, objects) has no form
     spelling the views read back: the schema offers the JSON form wherever there is one."""
     content = operation.get("requestBody", {}).get("content", {})
+    if "application/octet-stream" in content:  # an upload: an empty body is 400 MALFORMED_BODY
+        operation["requestBody"]["required"] = True
     if "application/json" in content:
         for media_type in _FORMS:
             content.pop(media_type, None)
+
+
+def _empty_query_is_absent(operation: dict) -> None:
+    """DRF reads an optional query parameter sent empty (`?site_id=`) as not sent: the schema
+    does not claim it is refused (minLength 1 on an optional query parameter)."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if parameter.get("in") == "query" and not parameter.get("required") and schema.get("minLength") == 1:
+            del schema["minLength"]
 
 
 def document_errors(result, generator, request, public):
@@ -83,6 +95,7 @@ def document_errors(result, generator, request, public):
             if method in _WRITES and any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 codes.add(409)
             _json_bodies_only(operation)
+            _empty_query_is_absent(operation)
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(str(code), {"description": _WORDS[code]})
