@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv services tools migrate seed static lock lint check bench clean
+.PHONY: run test venv services tools migrate seed static lock lint check bench fuzz clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -59,6 +59,16 @@ check: lint
 # bench/_*.py are shared helpers (bench/_harness.py), not benches.
 bench: venv services
 	@status=0; for f in bench/*.py; do case "$${f##*/}" in _*) continue;; esac; echo "== $$f"; $(PY) $$f || status=1; done; exit $$status
+
+# Schemathesis over /api/schema/, every operation as anonymous, customer, NOC and collector token
+# (hashinsight/tests/test_fuzz_schema.py; the suite runs it with 3 examples per operation). Every
+# failure, with its request as curl and the answer, goes to FUZZ_REPORT. docs/SECURITY.md "Fuzzing".
+FUZZ_EXAMPLES ?= 50
+FUZZ_REPORT ?= var/fuzz-report.txt
+fuzz: venv services
+	@mkdir -p $(dir $(FUZZ_REPORT)) && rm -f $(FUZZ_REPORT)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=$(FUZZ_REPORT) $(PY) -m pytest hashinsight/tests/test_fuzz_schema.py -p no:logging -rA $(PYTEST_ARGS); \
+	  status=$$?; [ -s $(FUZZ_REPORT) ] && echo "failures: $(FUZZ_REPORT)"; exit $$status
 
 lock:
 	$(PYTHON) -m venv /tmp/hi-lock && /tmp/hi-lock/bin/pip install -q -r requirements.in && \

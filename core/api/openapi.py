@@ -16,7 +16,7 @@ also as forms). A view's own description of a code (its error_code words) is kep
 
 ERROR_BODY = {
     "type": "object",
-    "description": "Every error: `error_code` is stable (docs/API.md), `error` is for people; "
+    "description": "Every error: `error_code` is stable (docs/SECURITY.md), `error` is for people; "
     "`fields` (per-field messages) or `field` names the input at fault.",
     "properties": {
         "success": {"type": "boolean", "enum": [False]},

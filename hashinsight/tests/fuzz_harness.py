@@ -1,4 +1,4 @@
-"""Schemathesis over the product's own OpenAPI schema, in process (issue 18, docs/TESTING.md).
+"""Schemathesis over the product's own OpenAPI schema, in process (issue 18, docs/SECURITY.md "Fuzzing").
 
 Every operation of /api/schema/ is called through the WSGI app with the real test database, as one
 persona at a time; each generated case runs inside a savepoint that is rolled back, so a case
