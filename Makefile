@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pgbouncer faults venv services tools migrate seed static lock lint check bench soak soak-poll clean
+.PHONY: run test test-pgbouncer faults venv services tools migrate seed static lock lint check bench soak soak-poll fuzz clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -78,6 +78,16 @@ soak: venv services
 
 soak-poll: venv services
 	$(PY) bench/command_poll_bench.py --mode fleet --collectors 100 --minutes 10
+
+# Schemathesis over /api/schema/, every operation as anonymous, customer, NOC and collector token
+# (hashinsight/tests/test_fuzz_schema.py; the suite runs it with 3 examples per operation). Every
+# failure, with its request as curl and the answer, goes to FUZZ_REPORT. docs/SECURITY.md "Fuzzing".
+FUZZ_EXAMPLES ?= 50
+FUZZ_REPORT ?= var/fuzz-report.txt
+fuzz: venv services
+	@mkdir -p $(dir $(FUZZ_REPORT)) && rm -f $(FUZZ_REPORT)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=$(FUZZ_REPORT) $(PY) -m pytest hashinsight/tests/test_fuzz_schema.py -p no:logging -rA $(PYTEST_ARGS); \
+	  status=$$?; [ -s $(FUZZ_REPORT) ] && echo "failures: $(FUZZ_REPORT)"; exit $$status
 
 lock:
 	$(PYTHON) -m venv /tmp/hi-lock && /tmp/hi-lock/bin/pip install -q -r requirements.in && \

@@ -28,7 +28,7 @@ from control.models import (
 )
 from control.selectors import commands_for
 from control.services import creation, decisions, rollback
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, PageSchema, filter_by, paginated
 from core.errors import Forbidden
 from tenants import scoping
 from tenants.permissions import IsOperator
@@ -137,9 +137,11 @@ class CommandListCreateApi(APIView):
     batch_id; cursor pagination). POST: create for `miner_id`, a batch for `miners` or `group`,
     or with `dry_run: true` a preview that creates nothing."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     permission_classes = [IsOperator]
 
-    @extend_schema(parameters=[FilterIn], responses=CommandOut(many=True))
+    @extend_schema(parameters=[FilterIn, *PAGE_PARAMETERS], responses=CommandOut(many=True))
     def get(self, request):
         return paginated(request, filtered(request), lambda rows: CommandOut(rows, many=True).data, ordering=ORDERING)
 

@@ -18,7 +18,7 @@ from control.models import Curtailment, CurtailmentState
 from control.selectors import curtailment_command_counts, curtailments_for
 from control.services import curtailment as service
 from control.services.curtailment_power import curtailment_shed
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, PageSchema, filter_by, paginated
 from core.errors import Forbidden
 from tenants import scoping
 from tenants.permissions import IsOperator
@@ -126,9 +126,11 @@ class CurtailmentListCreateApi(APIView):
     """GET: curtailments of the caller's sites, latest start first (filters site_id, state).
     POST: schedule one (it waits for a second person's approval)."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     permission_classes = [IsOperator]
 
-    @extend_schema(parameters=[CurtailmentFilterIn], responses=CurtailmentOut(many=True))
+    @extend_schema(parameters=[CurtailmentFilterIn, *PAGE_PARAMETERS], responses=CurtailmentOut(many=True))
     def get(self, request):
         f = _valid(CurtailmentFilterIn, request.query_params)
         qs = filter_by(curtailments_for(request.user), f, {"site_id": "site__code", "state": "state"})

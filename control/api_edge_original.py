@@ -98,7 +98,10 @@ class SafetyEventsBatchApi(_EdgeApi):
             "SafetyEventsIn",
             {
                 "events": serializers.ListField(
-                    child=serializers.DictField(), help_text="miner_id, action, reason, temp_max, ts, snapshot_json"
+                    child=serializers.DictField(),
+                    min_length=1,
+                    max_length=1000,
+                    help_text="miner_id, action, reason, temp_max, ts, snapshot_json",
                 )
             },
         ),

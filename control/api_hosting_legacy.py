@@ -56,7 +56,7 @@ class CommandIn(ActionIn):
 
 class BatchActionIn(ActionIn):
     miner_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=BATCH_MAX
+        child=serializers.IntegerField(min_value=1), allow_empty=False, min_length=1, max_length=BATCH_MAX
     )
 
 

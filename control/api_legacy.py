@@ -35,7 +35,7 @@ class LegacyCreateIn(CreateIn):
     command = serializers.CharField(max_length=32, required=False)
     action = serializers.CharField(max_length=32, required=False)
     miner_ids = serializers.ListField(
-        child=serializers.CharField(max_length=128), required=False, allow_empty=False, max_length=5000
+        child=serializers.CharField(max_length=128), required=False, allow_empty=False, min_length=1, max_length=5000
     )
 
     def validate(self, data):

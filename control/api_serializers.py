@@ -155,14 +155,14 @@ class FilterIn(serializers.Serializer):
     type = serializers.ChoiceField(choices=CommandType.values, required=False)
     batch_id = serializers.UUIDField(required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    cursor = serializers.CharField(required=False)
+    cursor = serializers.CharField(required=False, allow_blank=True)
 
 
 class CreateIn(serializers.Serializer):
     site_id = serializers.CharField(max_length=64)
     miner_id = serializers.CharField(required=False, max_length=128)
     miners = serializers.ListField(
-        child=serializers.CharField(max_length=128), required=False, allow_empty=False, max_length=5000
+        child=serializers.CharField(max_length=128), required=False, allow_empty=False, min_length=1, max_length=5000
     )
     group = serializers.CharField(required=False, max_length=200)
     command_type = serializers.CharField(max_length=32)

@@ -287,7 +287,9 @@ class ProposeIn(serializers.Serializer):
     zone_id = serializers.CharField(required=False, allow_null=True, max_length=64)
     command_type = serializers.CharField(max_length=32)
     payload = serializers.JSONField(required=False, default=dict)
-    target_ids = serializers.ListField(child=serializers.CharField(max_length=128), allow_empty=False, max_length=5000)
+    target_ids = serializers.ListField(
+        child=serializers.CharField(max_length=128), allow_empty=False, min_length=1, max_length=5000
+    )
     target_scope = serializers.CharField(required=False, max_length=16)
     ttl_seconds = serializers.IntegerField(required=False, min_value=1)
     idempotency_key = serializers.CharField(required=False, max_length=120)

@@ -200,6 +200,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # One name per choice set used under several field names (status / to, state / status).
+    # Request components of their own (…Request): a field required or non-blank on input says so.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The enum names first (drf-spectacular's default hook), then every error answer with its body.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.openapi.document_errors"],
     "ENUM_NAME_OVERRIDES": {
         "WorkOrderStatusEnum": "hosting.models.work_orders.WorkOrderStatus",
         "AlertStateEnum": "hosting.models.alerts.AlertState",

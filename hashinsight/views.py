@@ -1,10 +1,13 @@
-"""Error pages: JSON with an error_code under /api/, plain pages elsewhere; never a trace."""
+"""Error pages: JSON with an error_code under /api/ and /hosting/api/, plain pages elsewhere; never a trace."""
 
 from django.http import HttpResponse, JsonResponse
 
+# Every API prefix of the OpenAPI schema: an unmatched URL there (a path id of the wrong type) is JSON too.
+API_PREFIXES = ("/api/", "/hosting/api/")
+
 
 def _wants_json(request) -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(API_PREFIXES)
 
 
 def not_found(request, exception=None):

@@ -137,10 +137,7 @@ class ClientMinersApi(APIView):
                 ),
             },
         ),
-        parameters=[
-            OpenApiParameter("page", OpenApiTypes.INT, description="from 1"),
-            OpenApiParameter("per_page", OpenApiTypes.INT, description=f"1–{MAX_PER_PAGE}, default 50"),
-        ],
+        parameters=[PageSerializer],  # page 1 … MAX_PAGE_NUMBER, per_page 1 … MAX_PER_PAGE
     )
     def get(self, request):
         params = PageSerializer(data=request.query_params)

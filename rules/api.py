@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, PageSchema, filter_by, paginated
 from core.errors import Forbidden
 from rules.errors import InvalidRule
 from rules.models import Rule
@@ -48,6 +48,12 @@ class RuleIn(serializers.Serializer):
     recovery_params = serializers.DictField(required=False)
     priority_class = serializers.IntegerField(required=False)
     approval_required = serializers.BooleanField(required=False)
+
+
+class RuleCreateIn(RuleIn):
+    """RuleIn on create (the schema of POST): the site is required there, not on PATCH."""
+
+    site_id = serializers.CharField(help_text="site code")
 
 
 class RuleOut(serializers.Serializer):
@@ -148,14 +154,16 @@ def rule_in_scope(request, pk) -> Rule:
 class RuleListCreateApi(APIView):
     """GET: rules of the sites in the caller's scope (filter site_id). POST: create one (site_id required)."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     permission_classes = [IsOperator]
 
-    @extend_schema(responses=RuleOut(many=True))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=RuleOut(many=True))
     def get(self, request):
         qs = filter_by(rules_for(request.user), request.query_params, {"site_id": "site__code"})
         return paginated(request, qs, lambda rows: RuleOut(rows, many=True).data, ordering=("-updated_at", "-id"))
 
-    @extend_schema(request=RuleIn, responses={201: RuleOut})
+    @extend_schema(request=RuleCreateIn, responses={201: RuleOut})
     def post(self, request):
         data = validated(RuleIn, request.data)
         if not data.get("site_id"):
@@ -190,9 +198,11 @@ class RuleDetailApi(APIView):
 class RuleHitListApi(APIView):
     """GET: rule hits in the caller's scope, newest first (filters site_id, miner_id, kind, rule_id)."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     permission_classes = [IsOperator]
 
-    @extend_schema(parameters=[HitFilterIn], responses=RuleHitOut(many=True))
+    @extend_schema(parameters=[HitFilterIn, *PAGE_PARAMETERS], responses=RuleHitOut(many=True))
     def get(self, request, pk=None):
         f = validated(HitFilterIn, request.query_params)
         qs = rule_hits_for(request.user)

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rules.api import RuleIn, fields_in_scope, rule_in_scope, validated
+from rules.api import RuleCreateIn, RuleIn, fields_in_scope, rule_in_scope, validated
 from rules.errors import BacktestPeriodInvalid, InvalidRule
 from rules.services.backtest import rule_backtest
 from tenants import scoping
@@ -26,7 +26,7 @@ class PeriodIn(serializers.Serializer):
     end = serializers.DateTimeField(required=False, help_text="ISO 8601, not in the future; default: now")
 
 
-class BacktestDraftIn(RuleIn, PeriodIn):
+class BacktestDraftIn(RuleCreateIn, PeriodIn):
     """A rule as POST /api/admin/v1/rules takes it (site_id required), plus the period."""
 
 

@@ -12,7 +12,7 @@ the same 403. Errors keep the project's body (error_code, error, field) and add 
 message_en / message_zh."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -104,26 +104,35 @@ def _check_body(site) -> dict:
     return {"success": True, "results": results, "message_en": en, "message_zh": zh}
 
 
+_CONFIG_GET = {
+    "responses": {200: OpenApiTypes.OBJECT, **ERRORS},
+    "description": DEPRECATED + "{success, config}: the site's thermal rules as the original's config. " + NEW_API,
+}
+_CONFIG_PUT = {
+    "responses": {200: OpenApiTypes.OBJECT, **ERRORS},
+    "description": DEPRECATED
+    + "A (partial) config of the original's fields, written as the site's thermal rules (each change "
+    "a new rule version, audited); 400 INVALID_THERMAL_CONFIG naming the field. " + NEW_API,
+}
+_CHECK = {
+    "responses": {200: OpenApiTypes.OBJECT, **ERRORS},
+    "description": DEPRECATED
+    + "One rule pass of the site now (all its enabled rules): {success, results, message_en, message_zh}. "
+    + "Use the rule engine's beat or manage.py evaluate_rules --site.",
+}
+
+
 @extend_schema(deprecated=True)
 class ThermalConfigApi(LegacyThermalView):
     """GET /api/thermal/config?site_id= · PUT /api/thermal/config {site_id, …} (deprecated), and the
     hosting variants GET/PUT /hosting/api/thermal/config/<id>."""
 
-    @extend_schema(
-        responses={200: OpenApiTypes.OBJECT, **ERRORS},
-        description=DEPRECATED + "{success, config}: the site's thermal rules as the original's config. " + NEW_API,
-    )
+    @extend_schema(**_CONFIG_GET)
     def get(self, request, **kwargs):
         site = site_for(request.user, self.site_ref(request, kwargs))
         return Response({"success": True, "config": thermal_config(site)})
 
-    @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT, **ERRORS},
-        description=DEPRECATED
-        + "A (partial) config of the original's fields, written as the site's thermal rules (each change "
-        "a new rule version, audited); 400 INVALID_THERMAL_CONFIG naming the field. " + NEW_API,
-    )
+    @extend_schema(request=OpenApiTypes.OBJECT, **_CONFIG_PUT)
     def put(self, request, **kwargs):
         site = site_for(request.user, self.site_ref(request, kwargs), scoping.Capability.OPERATE)
         return Response(_config_body(request, site))
@@ -133,13 +142,7 @@ class ThermalConfigApi(LegacyThermalView):
 class ThermalCheckApi(LegacyThermalView):
     """POST /api/thermal/check {site_id} and POST /hosting/api/thermal/check/<site_id> (deprecated)."""
 
-    @extend_schema(
-        request=None,
-        responses={200: OpenApiTypes.OBJECT, **ERRORS},
-        description=DEPRECATED
-        + "One rule pass of the site now (all its enabled rules): {success, results, message_en, message_zh}. "
-        + "Use the rule engine's beat or manage.py evaluate_rules --site.",
-    )
+    @extend_schema(request=None, **_CHECK)
     def post(self, request, **kwargs):
         site = site_for(request.user, self.site_ref(request, kwargs), scoping.Capability.OPERATE)
         return Response(_check_body(site))
@@ -178,3 +181,38 @@ class ThermalStatsApi(LegacyThermalView):
     )
     def get(self, request, site_id):
         return Response({"success": True, "stats": thermal_stats(site_for(request.user, site_id))})
+
+
+# The routes without the site in the path name it in the query (GET) or the body (PUT, POST): the
+# same views, their schema saying so (issue 18: a request without site_id was "schema-valid").
+_SITE_QUERY = OpenApiParameter(
+    "site_id", {"type": "string", "minLength": 1}, required=True, description="the site's code or the original's id"
+)
+_SITE_BODY = {
+    "type": "object",
+    "required": ["site_id"],
+    "properties": {"site_id": {"type": "string", "description": "the site's code or the original's id"}},
+    "additionalProperties": True,
+}
+
+
+@extend_schema(deprecated=True)
+class ThermalConfigBySiteIdApi(ThermalConfigApi):
+    __doc__ = ThermalConfigApi.__doc__
+
+    @extend_schema(parameters=[_SITE_QUERY], **_CONFIG_GET)
+    def get(self, request, **kwargs):
+        return super().get(request, **kwargs)
+
+    @extend_schema(request={"application/json": _SITE_BODY}, **_CONFIG_PUT)
+    def put(self, request, **kwargs):
+        return super().put(request, **kwargs)
+
+
+@extend_schema(deprecated=True)
+class ThermalCheckBySiteIdApi(ThermalCheckApi):
+    __doc__ = ThermalCheckApi.__doc__
+
+    @extend_schema(request={"application/json": _SITE_BODY}, **_CHECK)
+    def post(self, request, **kwargs):
+        return super().post(request, **kwargs)

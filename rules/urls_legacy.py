@@ -5,8 +5,8 @@ from django.urls import path
 from rules import api_legacy as legacy
 
 urlpatterns = [
-    path("api/thermal/config", legacy.ThermalConfigApi.as_view(), name="legacy-thermal-config"),
-    path("api/thermal/check", legacy.ThermalCheckApi.as_view(), name="legacy-thermal-check"),
+    path("api/thermal/config", legacy.ThermalConfigBySiteIdApi.as_view(), name="legacy-thermal-config"),
+    path("api/thermal/check", legacy.ThermalCheckBySiteIdApi.as_view(), name="legacy-thermal-check"),
     path(
         "hosting/api/thermal/config/<int:site_id>",
         legacy.ThermalConfigApi.as_view(),

@@ -20,6 +20,7 @@ from telemetry import legacy_shapes as shapes
 from telemetry import metrics
 from telemetry.models import QuarantinedBatch
 from telemetry.services import telemetry_ingest_batch
+from telemetry.upload_schema import UPLOAD_REQUEST
 from tenants.collector_auth import CollectorTokenAuthentication, IsCollector
 from tenants.collector_throttle import CollectorUploadThrottle
 
@@ -97,7 +98,7 @@ class _TelemetryUploadApi(APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
-        request={"application/octet-stream": {"type": "string", "format": "binary", "description": "gzip(JSON)"}},
+        request=UPLOAD_REQUEST,
         parameters=_HEADERS,
         responses={200: _RESULT},
     )

@@ -149,7 +149,7 @@ class TelemetryLiveApi(APIView):
             required=False, choices=["json", "compact"], help_text="compact: the whole site as column arrays"
         )
         limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
-        cursor = serializers.CharField(required=False)
+        cursor = serializers.CharField(required=False, allow_blank=True)
 
     @extend_schema(
         parameters=[FilterSerializer],

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PageSchema, filter_by, paginated
 from tenants import scoping
 from tenants.permissions import IsOperator
 
@@ -19,6 +19,8 @@ LOOKUPS = {
 class AuditEventListApi(APIView):
     """GET /api/admin/v1/audit — audit events in the caller's scope, newest first."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     # Redundant once REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] names this class.
     permission_classes = [IsOperator]
 
@@ -29,7 +31,7 @@ class AuditEventListApi(APIView):
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-        cursor = serializers.CharField(required=False)
+        cursor = serializers.CharField(required=False, allow_blank=True)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()

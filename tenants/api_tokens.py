@@ -2,13 +2,14 @@
 /api/v1/me/tokens/<id> (DELETE revokes). A session or a personal token; nobody reaches
 another person's tokens (403 FORBIDDEN, as for a missing id)."""
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import paginated
+from core.api.pagination import PAGE_PARAMETERS, PageSchema, paginated
 from tenants.models import PersonalToken
 from tenants.personal_tokens import personal_token_create, personal_token_get, personal_token_revoke, personal_tokens_of
 
@@ -38,14 +39,18 @@ def _created_by_token(request) -> PersonalToken | None:
 class MyTokenListApi(APIView):
     """GET: my tokens, newest first (revoked and expired ones too). POST: a new token."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=128)
+        name = serializers.CharField(max_length=128, trim_whitespace=False)  # the service strips
         expires_in_days = serializers.IntegerField(
-            help_text="required; from 1 to PERSONAL_TOKEN_MAX_DAYS (default 90)", min_value=1
+            help_text="required; from 1 to PERSONAL_TOKEN_MAX_DAYS (default 90)",
+            min_value=1,
+            max_value=settings.PERSONAL_TOKEN_MAX_DAYS,
         )
         read_only = serializers.BooleanField(default=False, help_text="GET, HEAD and OPTIONS only")
 
-    @extend_schema(responses=TokenOut(many=True))
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=TokenOut(many=True))
     def get(self, request):
         qs = personal_tokens_of(request.user)
         return paginated(request, qs, lambda rows: TokenOut(rows, many=True).data, ordering=ORDERING)

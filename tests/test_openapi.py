@@ -48,3 +48,35 @@ def test_people_apis_name_the_personal_token_and_edge_apis_the_collector_token(t
         # either header alone is accepted: alternatives (OR), never both required (AND)
         assert {"collectorToken": []} in schema["paths"][path][method]["security"], path
     assert schemes["collectorBearer"] == schemes["collectorBearer"] | {"type": "http", "scheme": "bearer"}
+
+
+def test_the_schema_tells_the_truth_about_pages_errors_and_uploads(tmp_path):
+    # issue 18: what a generated client is built from (the fuzz run checks it against the server)
+    schema = _schema(tmp_path)
+    components = schema["components"]["schemas"]
+
+    def ref(response):
+        return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+    for path in ["/api/admin/v1/audit", "/api/admin/v1/commands", "/api/v1/hosting/alerts", "/api/v1/me/tokens"]:
+        page = components[ref(schema["paths"][path]["get"]["responses"]["200"])]
+        assert set(page["properties"]) == {"next", "previous", "results"}, path  # a page, not a bare array
+        limit = next(p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "limit")
+        assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000), path
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            responses = operation["responses"]
+            if {} not in operation.get("security", [{}]):
+                assert {"401", "403"} <= set(responses), (method, path)
+            if "requestBody" in operation:
+                assert {"400", "413"} <= set(responses), (method, path)
+            for code, response in responses.items():
+                if code.startswith("4"):
+                    assert ref(response) == "ErrorBody", (method, path, code)
+    assert components["ErrorBody"]["required"] == ["error_code"]
+    for path in ["/api/collector/upload", "/api/edge/v1/telemetry/batch"]:
+        body = schema["paths"][path]["post"]["requestBody"]
+        assert body["required"] and set(body["content"]) == {"application/json", "application/octet-stream"}
+        record = body["content"]["application/json"]["schema"]["oneOf"][0]["items"]["anyOf"][0]
+        assert record["required"] == ["miner_id", "timestamp", "online"]
+        assert "429" in schema["paths"][path]["post"]["responses"]

@@ -35,6 +35,16 @@ def page_number_field(**kwargs) -> serializers.IntegerField:
     return serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_NUMBER, default=1, **kwargs)
 
 
+class _PageIn(serializers.Serializer):
+    cursor = serializers.CharField(
+        required=False, allow_blank=True, help_text="The opaque `next` / `previous` position of an earlier page."
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, help_text="Rows per page.")
+
+
+PAGE_PARAMETERS = [_PageIn]  # extend_schema(parameters=[FilterIn, *PAGE_PARAMETERS]): the two query parameters
+
+
 class Cursor(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = MAX_PAGE_SIZE
@@ -45,7 +55,12 @@ class Cursor(CursorPagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         """A well-signed cursor can still carry a position the column cannot hold (a forged or
-        fuzzed `p=`): 400, and the savepoint keeps the request's transaction usable."""
+        fuzzed `p=`): 400, and the savepoint keeps the request's transaction usable. `limit` outside
+        1 … MAX_PAGE_SIZE is 400 too, as the schema says (DRF alone would quietly use another size)."""
+        if self.page_size_query_param in request.query_params:
+            page_in = _PageIn(data={"limit": request.query_params[self.page_size_query_param]})
+            if not page_in.is_valid():
+                raise InvalidParameter("invalid limit", fields=page_in.errors)
         if not request.query_params.get(self.cursor_query_param):
             return super().paginate_queryset(queryset, request, view)  # a first page: no position to check
         try:
@@ -53,6 +68,18 @@ class Cursor(CursorPagination):
                 return super().paginate_queryset(queryset, request, view)
         except (DjangoValidationError, DataError, ValueError, TypeError, OverflowError) as exc:
             raise InvalidParameter("invalid cursor", fields={"cursor": ["invalid cursor"]}) from exc
+
+
+class PageSchema(Cursor):
+    """`pagination_class` of a list view answering with `paginated` (issue 18: the lists were
+    declared as bare arrays): drf-spectacular then declares its `X(many=True)` response as the
+    page {next, previous, results}. The query parameters come from PAGE_PARAMETERS (bounded)."""
+
+    def __init__(self, ordering: tuple[str, ...] = ("-pk",), page_size: int = 100):
+        super().__init__(ordering, page_size)
+
+    def get_schema_operation_parameters(self, view):
+        return []
 
 
 def filter_by(qs: QuerySet, params: Mapping, lookups: Mapping[str, str]) -> QuerySet:

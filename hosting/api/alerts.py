@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, PageSchema, filter_by, paginated
 from hosting.api.common import ERRORS, WRITE_ERRORS, ReadAllWriteOperators, site_and_miner, valid
 from hosting.api.serializers import AlertFilterIn, AlertOut, AlertRaiseIn, HostingReasonIn
 from hosting.models import AlertSource
@@ -34,9 +34,11 @@ class AlertListRaiseApi(APIView):
     """GET: alerts in your scope, newest first (filters state, severity, kind, site_id, miner_id).
     POST (operators): raise one; a live alert with the same dedupe key answers 200 with that alert."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     permission_classes = [ReadAllWriteOperators]
 
-    @extend_schema(parameters=[AlertFilterIn], responses={200: AlertOut(many=True), **ERRORS})
+    @extend_schema(parameters=[AlertFilterIn, *PAGE_PARAMETERS], responses={200: AlertOut(many=True), **ERRORS})
     def get(self, request):
         f = valid(AlertFilterIn, request.query_params)
         qs = filter_by(alert_list(request.user), f, LOOKUPS)

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import paginated
+from core.api.pagination import PAGE_PARAMETERS, PageSchema, paginated
 from hosting.api.common import ERRORS, valid
 from hosting.definitions import DEFINITIONS_VERSION
 from hosting.selectors.downtime import CAUSES, downtime_intervals_list, downtime_summary
@@ -41,7 +41,7 @@ class IntervalsIn(PeriodIn):
     miner_id = serializers.CharField(required=False, max_length=128)
     cause = serializers.ChoiceField(choices=CAUSES, required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    cursor = serializers.CharField(required=False)
+    cursor = serializers.CharField(required=False, allow_blank=True)
 
 
 class IntervalOut(serializers.Serializer):
@@ -68,7 +68,9 @@ class DowntimeIntervalListApi(APIView):
     """GET: intervals overlapping [from, to) in your scope, oldest first (filters site_id, tenant,
     miner_id, cause; cursor pagination). Not clipped to the period."""
 
-    @extend_schema(parameters=[IntervalsIn], responses={200: IntervalOut(many=True), **ERRORS})
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
+    @extend_schema(parameters=[IntervalsIn, *PAGE_PARAMETERS], responses={200: IntervalOut(many=True), **ERRORS})
     def get(self, request):
         p = valid(IntervalsIn, request.query_params)
         args = _scope_args(request.user, p)

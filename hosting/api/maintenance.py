@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import paginated
+from core.api.pagination import PAGE_PARAMETERS, PageSchema, paginated
 from hosting.api.common import ERRORS, WRITE_ERRORS, ReadAllWriteOperators, site_and_miner, valid
 from hosting.api.serializers import HostingReasonIn, WindowCreateIn, WindowExpireIn, WindowFilterIn, WindowOut
 from hosting.selectors.maintenance import maintenance_window_get, maintenance_windows_for
@@ -38,9 +38,11 @@ class WindowListCreateApi(APIView):
     """GET: windows in your scope, latest start first (filters site_id, active). POST (operators):
     a one-off window (ends_at) or a weekly one (weekdays, start_time, duration_minutes, timezone)."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     permission_classes = [ReadAllWriteOperators]
 
-    @extend_schema(parameters=[WindowFilterIn], responses={200: WindowOut(many=True), **ERRORS})
+    @extend_schema(parameters=[WindowFilterIn, *PAGE_PARAMETERS], responses={200: WindowOut(many=True), **ERRORS})
     def get(self, request):
         f = valid(WindowFilterIn, request.query_params)
         qs = maintenance_windows_for(request.user).select_related("site", "zone", "miner", "owner")

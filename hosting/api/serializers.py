@@ -35,7 +35,7 @@ class WorkOrderFilterIn(serializers.Serializer):
     site_id = serializers.CharField(required=False, max_length=64, help_text="Site.code")
     miner_id = serializers.CharField(required=False, max_length=128, help_text="edge miner id")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    cursor = serializers.CharField(required=False)
+    cursor = serializers.CharField(required=False, allow_blank=True)
 
 
 class WorkOrderCreateIn(serializers.Serializer):
@@ -142,7 +142,7 @@ class AlertFilterIn(serializers.Serializer):
     site_id = serializers.CharField(required=False, max_length=64)
     miner_id = serializers.CharField(required=False, max_length=128)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    cursor = serializers.CharField(required=False)
+    cursor = serializers.CharField(required=False, allow_blank=True)
 
 
 class AlertRaiseIn(serializers.Serializer):
@@ -196,7 +196,7 @@ class WindowFilterIn(serializers.Serializer):
         choices=["true", "false"], required=False, help_text="true: not canceled and not over"
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    cursor = serializers.CharField(required=False)
+    cursor = serializers.CharField(required=False, allow_blank=True)
 
 
 class WindowCreateIn(serializers.Serializer):

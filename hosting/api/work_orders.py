@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.api.pagination import filter_by, paginated
+from core.api.pagination import PAGE_PARAMETERS, PageSchema, filter_by, paginated
 from hosting.api.common import ERRORS, WRITE_ERRORS, ReadAllWriteOperators, site_and_miner, user_named, valid
 from hosting.api.serializers import (
     WorkOrderAssignIn,
@@ -41,9 +41,11 @@ class WorkOrderListCreateApi(APIView):
     """GET: work orders in your scope, newest first (filters status, site_id, miner_id; cursor
     pagination). POST (operators): open one at a site or miner, or from an alert."""
 
+    pagination_class = PageSchema  # the schema's page shape; the view answers with `paginated`
+
     permission_classes = [ReadAllWriteOperators]
 
-    @extend_schema(parameters=[WorkOrderFilterIn], responses={200: WorkOrderOut(many=True), **ERRORS})
+    @extend_schema(parameters=[WorkOrderFilterIn, *PAGE_PARAMETERS], responses={200: WorkOrderOut(many=True), **ERRORS})
     def get(self, request):
         f = valid(WorkOrderFilterIn, request.query_params)
         qs = filter_by(work_order_list(request.user), f, LOOKUPS)

@@ -1,0 +1,105 @@
+"""The schema tells the truth about errors (issue 18: 71 status codes the server returned were
+undocumented). A drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS) gives every operation
+the error answers the one exception handler (core.api.exceptions) can give it, each with the one
+error body `ErrorBody`:
+
+- 400 to any operation that takes parameters or a body (validation, MALFORMED_BODY, TOO_MANY_FIELDS);
+- 401 and 403 to any operation that needs credentials (not signed in / outside the caller's scope);
+- 404 to any operation with a path parameter or a `cursor` (an unknown id, an unreadable cursor);
+- 409 to any write on a named object (a transition the object's state does not allow);
+- 413 to any operation with a body (DATA_UPLOAD_MAX_MEMORY_SIZE, the upload limits);
+- 429 to the collector operations (the per-token throttles, docs/SECURITY.md).
+
+An optional query parameter may be empty (DRF reads it as absent).
+Request bodies are documented as JSON where a view takes JSON (not
+also as forms). A view's own description of a code (its error_code words) is kept; only the body is added."""
+
+ERROR_BODY = {
+    "type": "object",
+    "description": "Every error: `error_code` is stable (docs/SECURITY.md), `error` is for people; "
+    "`fields` (per-field messages) or `field` names the input at fault.",
+    "properties": {
+        "success": {"type": "boolean", "enum": [False]},
+        "error_code": {"type": "string"},
+        "error": {"type": "string"},
+        "fields": {"type": "object", "additionalProperties": True},
+        "field": {"type": "string"},
+    },
+    "required": ["error_code"],
+    "additionalProperties": True,
+}
+_WORDS = {
+    400: "Invalid input (INVALID_PARAMETER with `fields`, MALFORMED_BODY, TOO_MANY_FIELDS, …)",
+    401: "UNAUTHENTICATED / INVALID_TOKEN: no or bad credentials",
+    403: "FORBIDDEN: outside the caller's scope or role",
+    404: "NOT_FOUND: no such object in the caller's scope (or an unreadable cursor)",
+    409: "INVALID_TRANSITION: not allowed from the object's current state",
+    413: "PAYLOAD_TOO_LARGE: body over the size limit",
+    429: "RATE_LIMITED: over the collector token's rate (Retry-After)",
+}
+_WRITES = {"post", "put", "patch", "delete"}
+_METHODS = _WRITES | {"get", "head", "options"}
+
+
+def _codes(operation: dict) -> set[int]:
+    parameters = operation.get("parameters", [])
+    security = operation.get("security", [])
+    schemes = {name for requirement in security for name in requirement}
+    codes: set[int] = set()
+    has_body = "requestBody" in operation
+    named = any(p.get("in") == "path" for p in parameters)
+    if parameters or has_body:
+        codes.add(400)
+    if security and {} not in security:
+        codes |= {401, 403}
+    if named or any(p.get("name") == "cursor" for p in parameters):
+        codes.add(404)
+    if has_body:
+        codes.add(413)
+    if "collectorToken" in schemes:
+        codes.add(429)
+    return codes
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _json_bodies_only(operation: dict) -> None:
+    """DRF also parses form bodies, but a JSON body's nesting (lists of ids, objects) has no form
+    spelling the views read back: the schema offers the JSON form wherever there is one."""
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/octet-stream" in content:  # an upload: an empty body is 400 MALFORMED_BODY
+        operation["requestBody"]["required"] = True
+    if "application/json" in content:
+        for media_type in _FORMS:
+            content.pop(media_type, None)
+
+
+def _empty_query_is_absent(operation: dict) -> None:
+    """DRF reads an optional query parameter sent empty (`?site_id=`) as not sent: the schema
+    does not claim it is refused (minLength 1 on an optional query parameter)."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if parameter.get("in") == "query" and not parameter.get("required") and schema.get("minLength") == 1:
+            del schema["minLength"]
+
+
+def document_errors(result, generator, request, public):
+    result.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = ERROR_BODY
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path_item in result.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _METHODS:
+                continue
+            codes = _codes(operation)
+            if method in _WRITES and any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                codes.add(409)
+            _json_bodies_only(operation)
+            _empty_query_is_absent(operation)
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(str(code), {"description": _WORDS[code]})
+            for code, response in responses.items():
+                if code.startswith("4") and "content" not in response:
+                    response["content"] = body
+    return result
