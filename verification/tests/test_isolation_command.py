@@ -191,7 +191,8 @@ def test_a_write_refused_by_csrf_does_not_count_as_denied(settings):
     code, lines = run("--only", "/admin/tenants/site/add/")
     assert code == 1
     assert [line.split(" refused")[0] for line in lines if "refused by CSRF" in line] == [
-        "FAIL POST /admin/tenants/site/add/ customer_a_on_b"
+        "FAIL POST /admin/tenants/site/add/ customer_a_on_b",
+        "FAIL POST /admin/tenants/site/add/ group_customer_a_on_b",
     ]
 
 
@@ -206,8 +207,12 @@ def test_the_status_route_checks_collectors_and_people():
         "collector_x_own",
         "customer_a_own",
         "noc_x_own",
+        "group_customer_a_own",
+        "zone_tech_x_own",
         "customer_a_own+token",
         "noc_x_own+token",
+        "group_customer_a_own+token",
+        "zone_tech_x_own+token",
     ]
 
 
@@ -235,9 +240,11 @@ def test_status_figures_beyond_the_callers_miners_fail_the_run(monkeypatch, leak
     code, lines = run("--only", "/api/collector/status")
     assert code == 1
     expected = "expected sites and miner counts" if leak == "counts" else "collector details shown to a customer"
-    # the session and the personal token of customer A both see it
+    # the session and the personal token of customer A, and of A's group-limited customer, all see it
     assert [line.split()[3] for line in lines if line.startswith("FAIL GET")] == [
         "customer_a_own",
+        "group_customer_a_own",
         "customer_a_own+token",
+        "group_customer_a_own+token",
     ]
     assert expected in next(line for line in lines if line.startswith("FAIL GET"))

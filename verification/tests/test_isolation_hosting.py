@@ -17,6 +17,7 @@ def test_the_hosting_routes_pass_for_every_persona():
     assert code == 0, [line for line in lines if not line.startswith("PASS")]
     personas = {line.split()[3] for line in lines[:-1]}
     signed_in = {"customer_a_on_b", "noc_x_on_y", "customer_a_own", "noc_x_own"}
+    signed_in |= {"group_customer_a_on_b", "zone_tech_x_on_y", "group_customer_a_own", "zone_tech_x_own"}
     assert personas == {"anonymous", *signed_in, *(f"{p}+token" for p in signed_in)}
     assert any("POST /api/v1/hosting/work_orders/<int:pk>/transition customer_a_on_b 403" in line for line in lines)
 
