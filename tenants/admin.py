@@ -9,7 +9,7 @@ from audit.models import AuditCheckpoint, AuditEvent
 from core.errors import DomainError
 from tenants import scoping
 from tenants.admin_audit import AuditCheckpointAdmin, AuditEventAdmin
-from tenants.admin_base import ReadOnlyInline, ReadOnlyScopedAdmin, ScopedModelAdmin
+from tenants.admin_base import GrantPermissionsMixin, ReadOnlyInline, ReadOnlyScopedAdmin, ScopedModelAdmin
 from tenants.invitations import invitation_create
 from tenants.lockout import login_unlock
 from tenants.models import (
@@ -382,7 +382,7 @@ class GrantAdminMixin:
 
 
 @admin.register(RoleGrant)
-class RoleGrantAdmin(GrantAdminMixin, ScopedModelAdmin):
+class RoleGrantAdmin(GrantPermissionsMixin, GrantAdminMixin, ScopedModelAdmin):
     scoped = scoping.role_grants_for
     list_display = ("user", "role", "all_sites", "site", "zone", "tenant", "granted_by", "granted_at")
     list_filter = ("role", ("site", Related))
@@ -390,23 +390,11 @@ class RoleGrantAdmin(GrantAdminMixin, ScopedModelAdmin):
     fields = ("user", "role", "all_sites", "site", "zone", "tenant")
     actions = ["unlock_sign_in"]
 
-    def get_queryset(self, request):
-        return scoping.role_grants_for(request.user).select_related(*self.list_select_related)
-
     @admin.action(description="Unlock sign-in of the selected grants' users")
     def unlock_sign_in(self, request, queryset):
         emails = sorted({g.user.email for g in queryset if g.user.email})
         unlocked = [e for e in emails if login_unlock(actor=self.actor(request), email=e)]
         self.message_user(request, f"unlocked: {', '.join(unlocked)}" if unlocked else "none of them was locked")
-
-    def has_view_permission(self, request, obj=None):
-        return scoping.scope_for(request.user).has(Capability.MANAGE_GRANTS) and (
-            obj is None or scoping.role_grants_for(request.user).filter(pk=obj.pk).exists()
-        )
-
-    def has_change_permission(self, request, obj=None):
-        # Grants are created and revoked, never edited in place.
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return self.has_view_permission(request, obj)

@@ -1,6 +1,8 @@
 """Base class for every product ModelAdmin: rows and permissions come from tenants.scoping,
 writes go through services (which audit them)."""
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
@@ -86,6 +88,25 @@ class ScopedModelAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+class GrantPermissionsMixin:
+    """Grants (role and object) are seen by holders of MANAGE_GRANTS through the admin's `scoped`,
+    and created and revoked, never edited in place."""
+
+    scoped: Any
+    list_select_related: Any
+
+    def get_queryset(self, request):
+        return type(self).scoped(request.user).select_related(*self.list_select_related)
+
+    def has_view_permission(self, request, obj=None):
+        return scoping.scope_for(request.user).has(Capability.MANAGE_GRANTS) and (
+            obj is None or type(self).scoped(request.user).filter(pk=obj.pk).exists()
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class ReadOnlyScopedAdmin(ScopedModelAdmin):

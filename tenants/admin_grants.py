@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from tenants import scoping
-from tenants.admin_base import ScopedModelAdmin
+from tenants.admin_base import GrantPermissionsMixin, ScopedModelAdmin
 from tenants.models import ObjectGrant
 from tenants.object_grants import object_grant_create, object_grant_revoke, object_grant_shape_check
 from tenants.scoping import Capability
@@ -39,7 +39,7 @@ class ObjectGrantForm(forms.ModelForm):
 
 
 @admin.register(ObjectGrant)
-class ObjectGrantAdmin(ScopedModelAdmin):
+class ObjectGrantAdmin(GrantPermissionsMixin, ScopedModelAdmin):
     scoped = scoping.object_grants_for
     manage_capability = Capability.MANAGE_GRANTS
     scoped_choices = {
@@ -53,9 +53,6 @@ class ObjectGrantAdmin(ScopedModelAdmin):
     list_select_related = ("user", "zone__site", "miner_group__site", "tenant", "granted_by")
     actions = ["revoke"]
 
-    def get_queryset(self, request):
-        return scoping.object_grants_for(request.user).select_related(*self.list_select_related)
-
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = ObjectGrantForm
         form = super().get_form(request, obj, **kwargs)
@@ -66,15 +63,6 @@ class ObjectGrantAdmin(ScopedModelAdmin):
         if obj is not None:
             return (*ObjectGrantForm.Meta.fields, "granted_by", "granted_at", "revoked_at", "revoked_by", "expired_at")
         return ()
-
-    def has_view_permission(self, request, obj=None):
-        return scoping.scope_for(request.user).has(Capability.MANAGE_GRANTS) and (
-            obj is None or scoping.object_grants_for(request.user).filter(pk=obj.pk).exists()
-        )
-
-    def has_change_permission(self, request, obj=None):
-        # Grants are created and revoked, never edited in place.
-        return False
 
     def has_delete_permission(self, request, obj=None):
         # Revocation keeps the row (revoked_at): the "revoke" action, not delete.
