@@ -11,6 +11,7 @@ import time
 
 import pytest
 from celery import Celery
+from django.conf import settings
 
 from hashinsight.tests import procs
 from hashinsight.tests.faults.stack import Collector, children, record, seed_site
@@ -20,8 +21,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.fault]
 
 
 def _send(stack, task: str, *args):
-    # Not Celery(broker=…): a CELERY_BROKER_URL in this environment would win over it.
+    # Not Celery(broker=…): a CELERY_BROKER_URL in this environment would win over it. The project's
+    # routes (settings.CELERY_TASK_ROUTES) put each task on its queue, as the product's app would.
     app = Celery()
+    app.conf.task_routes, app.conf.task_default_queue = settings.CELERY_TASK_ROUTES, settings.CELERY_TASK_DEFAULT_QUEUE
     with app.connection_for_write(stack.redis.url(1)) as conn:
         app.send_task(task, args=list(args), connection=conn)
 
