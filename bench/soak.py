@@ -1,7 +1,7 @@
 """Sustained ingest soak (SPEC §12, issue 18): simulated collectors over real HTTP through gunicorn
 at the collector's cadence while Celery beat and a worker run the rollups, for --minutes.
 
-    .venv/bin/python bench/soak.py [--minutes 10] [--sites-per-step 5] [--step-minutes 1] [--miners 5000]
+    .venv/bin/python bench/soak.py [--minutes 10] [--sites-per-step 10] [--step-minutes 1] [--miners 5000]
 
 The collectors are the product's simulator (`manage.py simulate_fleet`, one process per step of
 sites, raw every 60 s and latest every 30 s, 1,000-record chunks; bench/_soak_collectors.py
@@ -210,7 +210,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--step-minutes", type=float, default=1)
-    parser.add_argument("--sites-per-step", type=int, default=5)
+    parser.add_argument(
+        "--sites-per-step", type=int, default=10, help="sites added each step (10: the aim's 100 sites in 10 steps)"
+    )
     parser.add_argument("--miners", type=int, default=5000, help="miners per site")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (WEB_CONCURRENCY)")
     parser.add_argument("--celery-concurrency", type=int, default=1)
@@ -221,6 +223,8 @@ def main():
         help="cap the bare COPY at this many records (default: as many as the soak)",
     )
     args = parser.parse_args()
+    # `kill` (SIGTERM) stops the run like Ctrl-C: the finally blocks stop the simulators, gunicorn, the worker and beat
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     with harness.scratch_database():
         from django.db import connections
