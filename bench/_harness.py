@@ -26,6 +26,13 @@ _server = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1
 _database = None
 
 
+def use_server(url: str) -> None:
+    """Make the scratch database on the server of `url` instead (a bench's `--own-cluster`); call
+    use_scratch_database(name) again after it, before anything loads Django settings."""
+    global _server
+    _server = urlsplit(url)
+
+
 def use_scratch_database(name: str) -> None:
     """Point DATABASE_URL (Django and the raw-SQL baselines) at database `name` on the same server.
     BENCH_DB_SUFFIX is appended to the name, so two checkouts (or the suite's smoke tests) sharing

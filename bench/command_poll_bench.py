@@ -1,13 +1,21 @@
 """Command poll benchmark (SPEC §12, issue 17 "Targets", issue 18 "100 collectors polling"): the
 product's poll and ACK beside the bare SQL lease statement, same machine, same run.
 
-    .venv/bin/python bench/command_poll_bench.py [--mode burst|cadence|fleet] [--history 1000000]
+    .venv/bin/python bench/command_poll_bench.py [--mode burst|cadence|fleet] [--history 1000000] [--own-cluster]
         burst:   [--rounds 30]                    all 10 collectors polling at the same instant
         cadence: [--runs 3] [--seconds 60]        10 collectors, each every 5 s, ACKing what it got
         fleet:   [--collectors 100] [--minutes 10] N collectors at their cadence for minutes
 
 Collectors are forked processes, each with its own persistent connection, as gunicorn workers
 would serve them.
+
+The server is DATABASE_URL's (a scratch database on it), or with --own-cluster a scratch cluster on
+loopback (core.devcluster) started with exactly production's settings: the postgres command of
+docker-compose.yml (WAL, checkpoints, max_connections), everything else PostgreSQL's defaults
+(autovacuum, fsync, synchronous_commit on); stopped and removed at the end. The settings the figures
+depend on are recorded with them, and a note lists those the server has otherwise than production.
+Where the server's autovacuum is off, the bench vacuums the hot tables itself (burst: before every
+round; cadence and fleet: every 30 s), as autovacuum would; where it is on, it leaves that to it.
 
 - burst (the worst case): each round queues 1,000 commands (100 per collector, one per miner) and
   releases all 10 collectors at the same instant (a barrier); every one leases up to 100. ORM and
@@ -32,7 +40,16 @@ import time
 from contextlib import contextmanager
 
 import _poll_cadence as cadence
-from _harness import new_results, p95, percentile, report_targets, scratch_database, use_scratch_database, write_results
+from _harness import (
+    new_results,
+    p95,
+    percentile,
+    report_targets,
+    scratch_database,
+    use_scratch_database,
+    use_server,
+    write_results,
+)
 from _poll_cadence import PER_POLL, POLL_INTERVAL_SEC, RAW_LEASE
 
 use_scratch_database("hi_cmdbench")
@@ -41,6 +58,8 @@ use_scratch_database("hi_cmdbench")
 os.environ.setdefault("COMMAND_RATE_LIMITS", "set_fan=1000000/300")
 
 import psycopg2  # noqa: E402 — after use_scratch_database(), which must set DATABASE_URL before any Django import
+
+from core import devcluster  # noqa: E402 — on sys.path once _harness is imported
 
 COLLECTORS = 10
 TARGET_P95_MS = 30
@@ -210,8 +229,9 @@ def stop_collectors(workers) -> None:
 
 
 def vacuum(db) -> None:
-    """What autovacuum does in production (docs/DEPLOYMENT.md; it is off on some dev servers):
-    without it every round would lease through the dead rows of all the rounds before."""
+    """What autovacuum does in production (docs/DEPLOYMENT.md), on a server that has it off (a shared
+    dev server): without it every round would lease through the dead rows of all the rounds before.
+    With autovacuum on (`--own-cluster`), the rounds get only what it does."""
     db.autocommit = True
     try:
         with db.cursor() as cur:
@@ -220,13 +240,16 @@ def vacuum(db) -> None:
         db.autocommit = False
 
 
-def run_burst(workers, db, *, tenant, site, miners, rounds: int, modes: tuple[str, ...]) -> dict[str, list[float]]:
+def run_burst(
+    workers, db, *, tenant, site, miners, rounds: int, modes: tuple[str, ...], manual_vacuum: bool
+) -> dict[str, list[float]]:
     results = {mode: [] for mode in modes}
     for n in range(rounds + 2):  # two warm-up rounds of each
         for mode in modes if n % 2 == 0 else reversed(modes):
             with db, db.cursor() as cur:
                 queue_commands(cur, tenant=tenant, site=site, first_miner=miners[0].pk, miners=COLLECTORS * PER_POLL)
-            vacuum(db)
+            if manual_vacuum:
+                vacuum(db)
             times, ids = ask_all(workers, ("burst", mode))
             assert len(ids) == len(set(ids)) == COLLECTORS * PER_POLL, (
                 f"{mode}: {len(set(ids))} of {len(ids)} distinct, {COLLECTORS * PER_POLL} queued"
@@ -237,49 +260,14 @@ def run_burst(workers, db, *, tenant, site, miners, rounds: int, modes: tuple[st
 
 
 def server_settings() -> dict:
-    """The server settings the figures depend on, recorded with them."""
-    names = (
-        "max_wal_size",
-        "wal_compression",
-        "checkpoint_timeout",
-        "checkpoint_completion_target",
-        "autovacuum",
-        "synchronous_commit",
-        "fsync",
-        "shared_buffers",
-    )
+    """The server settings the figures depend on (what production runs with, core.devcluster, and
+    shared_buffers), recorded with them."""
+    names = (*devcluster.expected_settings(), "shared_buffers")
     with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT "
-            + ", ".join(f"current_setting('{n}')" for n in names)
-            + ", pg_size_bytes(current_setting('max_wal_size'))"
-            + ", (SELECT setting::int FROM pg_settings WHERE name = 'checkpoint_timeout')"
-        )
-        *values, wal_bytes, checkpoint_sec = cur.fetchone()
+        cur.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+        values = cur.fetchone()
     conn.close()
-    return dict(zip(names, values, strict=True)) | {
-        "max_wal_size_bytes": wal_bytes,
-        "checkpoint_timeout_sec": checkpoint_sec,
-    }
-
-
-def missing_settings(server: dict) -> list[str]:
-    """The recommended settings (docker-compose.yml's postgres command) the server lacks, as text."""
-    missing = []
-    if server["max_wal_size_bytes"] < 4 * 2**30:
-        missing.append(f"max_wal_size = {server['max_wal_size']} (want >= 4GB)")
-    if server["wal_compression"] in ("off", "none"):
-        missing.append("wal_compression = off (want lz4 or on)")
-    if server["checkpoint_timeout_sec"] < 15 * 60:
-        missing.append(f"checkpoint_timeout = {server['checkpoint_timeout']} (want >= 15min)")
-    if float(server["checkpoint_completion_target"]) < 0.9:
-        missing.append(f"checkpoint_completion_target = {server['checkpoint_completion_target']} (want 0.9)")
-    if server["autovacuum"] != "on":
-        missing.append("autovacuum = off (want on, as in production)")
-    for name in ("synchronous_commit", "fsync"):
-        if server[name] != "on":
-            missing.append(f"{name} = {server[name]} (want on: the bench measures durable commits)")
-    return missing
+    return dict(zip(names, values, strict=True))
 
 
 def burst_mode(args, tenant, sites, miners_by_site) -> tuple[dict, list]:
@@ -287,8 +275,18 @@ def burst_mode(args, tenant, sites, miners_by_site) -> tuple[dict, list]:
     workers = start_collectors(site.pk)
     db = psycopg2.connect(os.environ["DATABASE_URL"])
     modes = ("orm", "raw") if args.no_diagnostics else ("orm", "raw", "no audit", "own chain")
+    manual_vacuum = not cadence.autovacuum_on()
     try:
-        burst = run_burst(workers, db, tenant=tenant, site=site, miners=miners, rounds=args.rounds, modes=modes)
+        burst = run_burst(
+            workers,
+            db,
+            tenant=tenant,
+            site=site,
+            miners=miners,
+            rounds=args.rounds,
+            modes=modes,
+            manual_vacuum=manual_vacuum,
+        )
     finally:
         stop_collectors(workers)
         db.close()
@@ -301,7 +299,8 @@ def burst_mode(args, tenant, sites, miners_by_site) -> tuple[dict, list]:
     ratio = round(r["orm"]["p95_ms"] / r["raw"]["p95_ms"], 2)
     print(f"  burst ratio command_poll_lease / raw SQL lease (p95): {ratio:.2f}×; double dispatch 0")
     targets = [("burst p95 / bare lease p95 (all 10 at once)", ratio, 2, "≤ 2×", ratio <= 2)]
-    return {"burst": r, "ratio_burst_p95": ratio}, targets
+    vacuumed = manual_vacuum and "before every round (server autovacuum off)"
+    return {"burst": r, "ratio_burst_p95": ratio, "vacuum_by_bench": vacuumed}, targets
 
 
 def cadence_mode(args, producer, sites) -> tuple[dict, list]:
@@ -365,43 +364,67 @@ def main():
     parser.add_argument(
         "--rate", type=int, default=0, help="commands created per second per site (default 10; fleet 5)"
     )
+    parser.add_argument(
+        "--own-cluster",
+        action="store_true",
+        help="run against a scratch PostgreSQL cluster on loopback started with production's settings "
+        "(docker-compose.yml's postgres command, autovacuum on), stopped and removed at the end",
+    )
     args = parser.parse_args()
     if args.mode == "cadence" and args.runs < 1:
         parser.error("--runs must be at least 1")
+    cluster = None
+    if args.own_cluster:
+        cluster = devcluster.PgCluster(devcluster.production_settings(), prefix="hi-bench-pg-")
+        use_server(cluster.url())
+        use_scratch_database("hi_cmdbench")
+    try:
+        met = run(args, cluster)
+    finally:
+        if cluster is not None:
+            cluster.destroy("fast")
+    if not met:
+        sys.exit(3)
 
+
+def run(args, cluster) -> bool:
+    """The bench of args.mode; whether every target was met."""
     with scratch_database():
         started = time.perf_counter()
         sites_n = max(1, args.collectors // COLLECTORS) if args.mode == "fleet" else 1
         per_site = min(COLLECTORS, args.collectors) if args.mode == "fleet" else COLLECTORS
         tenant, sites, miners_by_site = setup_fleet(args.history, sites=sites_n, collectors_per_site=per_site)
+        where = "its own cluster (docker-compose.yml's settings)" if cluster else "the DATABASE_URL server"
         print(
-            f"command poll bench ({args.mode}) on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}: "
-            f"set-up of {sites_n} site(s), {args.history:,} historical commands in {time.perf_counter() - started:.1f}s"
+            f"command poll bench ({args.mode}) on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+            f"against {where}: set-up of {sites_n} site(s), {args.history:,} historical commands in "
+            f"{time.perf_counter() - started:.1f}s"
         )
         if args.mode == "burst":
             r, targets = burst_mode(args, tenant, sites, miners_by_site)
         else:
             rate = args.rate or (10 if args.mode == "cadence" else 5)
             producer = cadence.Producer(sites, miners_by_site, per_tick=rate, approvals=max(1, rate // 5))
-            run = cadence_mode if args.mode == "cadence" else fleet_mode
-            r, targets = run(args, producer, sites)
+            run_mode = cadence_mode if args.mode == "cadence" else fleet_mode
+            r, targets = run_mode(args, producer, sites)
             r["commands_per_sec_per_site"] = rate
             r["vacuum_by_bench"] = producer.vacuum and f"every {cadence.VACUUM_EVERY_SEC} s (server autovacuum off)"
         r = new_results(
             mode=args.mode, collectors_as="processes (fork), one connection each", history=args.history, **r
         )
         r["load_avg_end"] = os.getloadavg()
+        r["own_cluster"] = cluster and {"dir": str(cluster.dir), "port": cluster.port}
         r["server"] = server_settings()
-        missing = missing_settings(r["server"])
-        if missing:
+        r["server_lacks"] = devcluster.settings_differing(r["server"])
+        if r["server_lacks"]:
             print(
-                "  note: this server lacks the recommended settings (docs/DEPLOYMENT.md, 'PostgreSQL settings "
-                "that matter'): " + "; ".join(missing) + ". Results are not comparable with a tuned server."
+                "  note: this server lacks production's settings (docker-compose.yml; docs/DEPLOYMENT.md, "
+                "'PostgreSQL settings that matter'): " + "; ".join(r["server_lacks"]) + ". Results are not "
+                "comparable with a production server (--own-cluster runs one)."
             )
         report_targets(r, targets)
         write_results(f"command_poll_{args.mode}", r)
-    if not all(t[-1] for t in targets):
-        sys.exit(3)
+    return all(t[-1] for t in targets)
 
 
 if __name__ == "__main__":

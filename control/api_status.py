@@ -54,7 +54,9 @@ class CollectorStatusHealth(serializers.Serializer):
 
     last_upload = serializers.DateTimeField(allow_null=True, help_text="newest upload receipt")
     last_poll = serializers.DateTimeField(
-        allow_null=True, help_text="newest command poll (to COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC)"
+        allow_null=True,
+        help_text="newest command poll, to the microsecond (kept in Redis by every poll; where Redis has none, "
+        "the database's copy, written once per COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC)",
     )
     online = serializers.BooleanField(help_text="uploaded within TELEMETRY_STALE_SEC")
     devices = CollectorHealthDevice(many=True)

@@ -5,7 +5,8 @@ control.selectors_collector_status adds the unknown ACKs (a higher floor's table
 
 The callers scope the collector ids (the token's own collector, or tenants.scoping.collectors_for);
 every figure is one statement for any number of collectors, each over an index led by the
-collector: ingest_collector_time_idx, quarantine_open_idx, device_unique_per_token.
+collector: ingest_collector_time_idx, quarantine_open_idx, device_unique_per_token. last_poll is
+the exact time of the newest poll (tenants.collector_last_poll: Redis, the column as fallback).
 """
 
 import datetime as dt
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from telemetry.models import IngestBatch, QuarantinedBatch, QuarantineStatus
 from telemetry.selectors import stale_cutoff
+from tenants.collector_last_poll import last_poll_many
 from tenants.models import Collector, CollectorDevice
 
 WINDOW = dt.timedelta(hours=1)
@@ -114,7 +116,8 @@ def _versions(devices: list[dict]) -> list[dict]:
 def collector_health_list(collector_ids, *, now: dt.datetime | None = None) -> dict[int, dict]:
     """Per collector id: last_upload, last_poll, online, devices, versions, uploads_last_hour
     (with `channels`, receipts per endpoint/body format), rejected_reasons_last_hour (counts by
-    error_code) and quarantined (encrypted uploads held, not yet opened). Five statements."""
+    error_code) and quarantined (encrypted uploads held, not yet opened). Five statements, and one
+    Redis MGET for last_poll (each poll's exact time; Collector.last_poll_at where Redis has none)."""
     ids = list(collector_ids)
     if not ids:
         return {}
@@ -133,11 +136,13 @@ def collector_health_list(collector_ids, *, now: dt.datetime | None = None) -> d
     uploads, codes, devices = _uploads(ids, since), _rejected_codes(ids, since), _devices(ids)
     stale = stale_cutoff(now)
     out = {}
-    for c in collectors.values("pk", "last_upload", "last_poll_at", "held"):
+    rows = list(collectors.values("pk", "last_upload", "last_poll_at", "held"))
+    polls = last_poll_many({c["pk"]: c["last_poll_at"] for c in rows})
+    for c in rows:
         seen = devices.get(c["pk"], [])
         out[c["pk"]] = {
             "last_upload": c["last_upload"],
-            "last_poll": c["last_poll_at"],
+            "last_poll": polls[c["pk"]],
             "online": c["last_upload"] is not None and c["last_upload"] >= stale,
             "devices": seen,
             "versions": _versions(seen),

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record, audit_record_many, entity_ref
 from core.errors import Conflict, InvalidParameter
+from tenants.collector_last_poll import last_poll_record
 from tenants.models import (
     Collector,
     CollectorDevice,
@@ -288,9 +289,11 @@ def collector_token_touch(
 
 
 def collector_poll_touch(*, collector: Collector, resolution_sec: int) -> None:
-    """A command poll: keep the collector's last_poll_at, written at most once per `resolution_sec`
-    (the collector row comes with the token, so most polls cost no query here)."""
+    """A command poll: its exact time in Redis (one SET, tenants.collector_last_poll: what the status
+    shows), and the collector's last_poll_at, the durable copy, written at most once per
+    `resolution_sec` (the collector row comes with the token, so most polls cost no query here)."""
     now = timezone.now()
+    last_poll_record(collector.pk, now)
     if collector.last_poll_at is None or (now - collector.last_poll_at).total_seconds() >= resolution_sec:
         Collector.objects.filter(pk=collector.pk).update(last_poll_at=now)
         collector.last_poll_at = now

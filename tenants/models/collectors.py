@@ -12,7 +12,8 @@ class Collector(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Its newest command poll (legacy or v1), written at most once per
-    # COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC like a token's last_used_at (the collector's status).
+    # COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC like a token's last_used_at: the durable copy of the
+    # exact time every poll keeps in Redis (tenants.collector_last_poll, the collector's status).
     last_poll_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

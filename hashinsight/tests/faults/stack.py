@@ -1,5 +1,5 @@
-"""The fault matrix's own servers (docs/OPERATIONS.md "Fault matrix"): a PostgreSQL cluster (initdb +
-pg_ctl in a temporary directory on a free port) and a redis-server on a free port, which the tests
+"""The fault matrix's own servers (docs/OPERATIONS.md "Fault matrix"): a PostgreSQL cluster
+(core.devcluster: initdb + pg_ctl in a temporary directory on a free port) and a redis-server on a free port, which the tests
 restart and kill freely — the shared PostgreSQL and Redis are never touched — and the product's
 processes (gunicorn, celery worker and beat) pointed at them.
 
@@ -9,7 +9,6 @@ import gzip
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,50 +18,28 @@ import orjson
 import psycopg2
 import requests
 
+from core import devcluster
 from hashinsight.tests import procs
 
-PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), Path("/usr/bin"))
 DB_NAME = "hashinsight_faults"
+# The cluster the tests crash and restart: durability is what recovery from WAL proves, not fsync.
+FAULT_SETTINGS = {"fsync": "off", "max_connections": "100"}
 
 
-def _as_postgres(args: list, **kwargs) -> subprocess.CompletedProcess:
-    # initdb and postgres refuse to run as root.
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + [str(a) for a in args], capture_output=True, text=True, check=True, **kwargs)
+class PgCluster(devcluster.PgCluster):
+    """core.devcluster's throwaway cluster, with the fault matrix's database on it."""
 
-
-class PgCluster:
     def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="hi-faults-pg-"))
-        self.data = self.dir / "data"
-        self.port = procs.free_port()
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        _as_postgres([PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync"])
-        self.start()
-
-    def _ctl(self, *args):
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
-        return _as_postgres([PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "pg.log", "-w", "-o", opts, *args])
-
-    def start(self):
-        self._ctl("start")
-
-    def stop(self, mode: str = "fast"):
-        self._ctl("stop", "-m", mode)
-
-    def restart(self, down_sec: float = 0.0, mode: str = "immediate"):
-        """An immediate stop is a crash (recovery from WAL on start); `down_sec` of outage between."""
-        self.stop(mode)
-        time.sleep(down_sec)
-        self.start()
+        super().__init__(FAULT_SETTINGS, prefix="hi-faults-pg-")
 
     def url(self, db: str = DB_NAME) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
 
     def migrate(self) -> None:
         """DB_NAME, migrated by the product's own `manage.py migrate`."""
-        _as_postgres([PG_BIN / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres", DB_NAME])
+        devcluster.as_postgres(
+            [devcluster.PG_BIN / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres", DB_NAME]
+        )
         env = procs.service_env(DATABASE_URL=self.url())
         result = procs.manage("migrate", "--noinput", env=env, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -78,13 +55,6 @@ class PgCluster:
             row = cur.fetchone()
         conn.close()
         return row[0] if row else None
-
-    def destroy(self):
-        try:
-            self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class RedisServer:
