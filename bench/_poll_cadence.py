@@ -49,7 +49,7 @@ INSERT INTO control_commandattempt (command_id, attempt, wire_id, lease_epoch, c
 SELECT id, attempt, CASE WHEN attempt = 1 THEN id::text ELSE id::text || '.' || attempt::text END, lease_epoch,
     %(collector)s, %(device)s, now(), now() + interval '60 seconds', NULL, '', '', '', ''
 FROM leased
-ON CONFLICT (wire_id) DO UPDATE SET lease_epoch = EXCLUDED.lease_epoch, collector_id = EXCLUDED.collector_id,
+ON CONFLICT (command_id, attempt) DO UPDATE SET lease_epoch = EXCLUDED.lease_epoch, collector_id = EXCLUDED.collector_id,
     device_id = EXCLUDED.device_id, leased_at = EXCLUDED.leased_at, lease_until = EXCLUDED.lease_until,
     lease_ended_at = NULL, lease_end_reason = ''
 )

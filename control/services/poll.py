@@ -105,9 +105,9 @@ ORDER BY miner_id, priority_class DESC, priority DESC, created_at
     SELECT id, attempt, CASE WHEN attempt = 1 THEN id::text ELSE id::text || '.' || attempt::text END, lease_epoch,
         %(collector)s, %(device)s, %(now)s, %(until)s, NULL, '', '', '', ''
     FROM leased
-    ON CONFLICT (wire_id) DO UPDATE SET lease_epoch = EXCLUDED.lease_epoch, collector_id = EXCLUDED.collector_id,
-        device_id = EXCLUDED.device_id, leased_at = EXCLUDED.leased_at, lease_until = EXCLUDED.lease_until,
-        lease_ended_at = NULL, lease_end_reason = ''
+    ON CONFLICT (command_id, attempt) DO UPDATE SET lease_epoch = EXCLUDED.lease_epoch,
+        collector_id = EXCLUDED.collector_id, device_id = EXCLUDED.device_id, leased_at = EXCLUDED.leased_at,
+        lease_until = EXCLUDED.lease_until, lease_ended_at = NULL, lease_end_reason = ''
 )
 SELECT x.id, x.miner_id, x.tenant_id, x.command_type, x.params, x.attempt, x.lease_epoch, x.expires_at, \
 m.miner_id, m.miner_key,
