@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import structlog
@@ -290,7 +291,7 @@ def command_wire(
     """The command object a collector reads (SPEC §6.1, COLLECTOR_PROTOCOL §3.2). `site_id` is the
     name the polling collector sent for its site (default Site.code); the signature covers it.
     `zone_id` is the zoned collector's zone code; `issued_at` the poll's time (iso_z)."""
-    wire = {
+    wire: dict[str, Any] = {
         "command_id": grant.wire_id,
         "miner_id": grant.miner_name,
         "command": EDGE_ACTION.get(grant.command_type, grant.command_type),
