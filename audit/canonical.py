@@ -71,12 +71,23 @@ def normalize_payload(value):
     if isinstance(value, (float, decimal.Decimal)):
         return format(value, "f") if isinstance(value, decimal.Decimal) else repr(value)
     if isinstance(value, dict):
-        return {
-            (k if type(k) is str and _is_plain(k) else _clean_text(str(k))): (
-                v if _is_plain(v) else normalize_payload(v)
-            )
-            for k, v in value.items()
-        }
+        # _is_plain inlined: a poll's dispatch event lists 100 leases, and a call per key and
+        # value was most of its append's CPU.
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str or not k.isascii() or "\x00" in k:
+                k = _clean_text(str(k))
+            kind = type(v)
+            if kind is str:
+                if not v.isascii() or "\x00" in v:
+                    v = _clean_text(v)
+            elif kind is int:
+                if not -_INT64 <= v < _INT64:
+                    v = str(v)
+            elif v is not None and kind is not bool:
+                v = normalize_payload(v)
+            out[k] = v
+        return out
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
         return [v if _is_plain(v) else normalize_payload(v) for v in items]

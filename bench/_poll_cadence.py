@@ -37,6 +37,25 @@ FROM (SELECT id FROM control_command WHERE site_id = %(site)s AND state = 'queue
 WHERE c.id = r.id
 RETURNING c.id, c.miner_id, c.command_type, c.params, c.lease_epoch, c.expires_at
 """
+# The floor plus what the SPEC asks of any lease beside the UPDATE (§6.2: every attempt kept): the
+# same UPDATE and each command's attempt row, written as the product writes it, in the same
+# statement. No audit, no wire objects, none of the product's per-miner and affinity rules.
+RAW_LEASE_ATTEMPTS = (
+    "WITH leased AS ("
+    + RAW_LEASE.replace("RETURNING c.id,", "RETURNING c.attempt, c.id,")
+    + """), attempt AS (
+INSERT INTO control_commandattempt (command_id, attempt, wire_id, lease_epoch, collector_id, device_id, leased_at,
+    lease_until, lease_ended_at, lease_end_reason, ack_status, error_class, result_message)
+SELECT id, attempt, CASE WHEN attempt = 1 THEN id::text ELSE id::text || '.' || attempt::text END, lease_epoch,
+    %(collector)s, %(device)s, now(), now() + interval '60 seconds', NULL, '', '', '', ''
+FROM leased
+ON CONFLICT (command_id, attempt) DO UPDATE SET lease_epoch = EXCLUDED.lease_epoch, collector_id = EXCLUDED.collector_id,
+    device_id = EXCLUDED.device_id, leased_at = EXCLUDED.leased_at, lease_until = EXCLUDED.lease_until,
+    lease_ended_at = NULL, lease_end_reason = ''
+)
+SELECT id, miner_id, command_type, params, lease_epoch, expires_at FROM leased
+"""
+)
 # Its ACK: the one row ends, nothing else (no attempt row, no audit, no verification).
 RAW_ACK = """
 UPDATE control_command SET state = 'succeeded', outcome = 'succeeded', finished_at = now(), updated_at = now()

@@ -3,12 +3,13 @@
 One transition table (TRANSITIONS) says which state may follow which; control.services has
 one function per transition that re-reads the row locked and refuses the rest
 (INVALID_TRANSITION). The database holds the queue's invariants: at most one leased command per
-miner (partial unique index), one active command per dedupe key, unique wire ids per attempt.
+miner (partial unique index), one active command per dedupe key, one row and wire id per attempt.
 """
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Cast, Concat
 
 
 class CommandType(models.TextChoices):
@@ -253,9 +254,11 @@ class CommandAttempt(models.Model):
 
     command = models.ForeignKey(
         Command, on_delete=models.PROTECT, related_name="attempts", db_index=False
-    )  # attempt_lease_unique
+    )  # attempt_unique
     attempt = models.PositiveIntegerField()
-    wire_id = models.CharField(max_length=64)  # attempt_wire_unique; exact lookups only, so no LIKE index
+    # <command>[.<attempt>] (wire_id_of; attempt_wire_id_derived), so attempt_unique keeps it unique
+    # without an index of its own: an ACK's id is parsed into (command, attempt), never looked up.
+    wire_id = models.CharField(max_length=64)
     lease_epoch = models.PositiveIntegerField()
     collector = models.ForeignKey("tenants.Collector", on_delete=models.PROTECT, related_name="+")
     device_id = models.CharField(max_length=128, blank=True, default="")
@@ -274,8 +277,20 @@ class CommandAttempt(models.Model):
     class Meta:
         ordering = ["command_id", "attempt", "lease_epoch"]
         constraints = [
-            models.UniqueConstraint(fields=["command", "attempt", "lease_epoch"], name="attempt_lease_unique"),
-            models.UniqueConstraint(fields=["wire_id"], name="attempt_wire_unique"),
+            # One row per attempt: a lapsed lease re-dispatched under the same wire id updates it (the
+            # lease statement's ON CONFLICT arbiter), and the audit trail keeps every grant.
+            models.UniqueConstraint(fields=["command", "attempt"], name="attempt_unique"),
+            models.CheckConstraint(
+                condition=Q(
+                    wire_id=Case(
+                        When(attempt=1, then=Cast("command_id", models.CharField())),
+                        default=Concat(
+                            Cast("command_id", models.CharField()), Value("."), Cast("attempt", models.CharField())
+                        ),
+                    )
+                ),
+                name="attempt_wire_id_derived",
+            ),
         ]
 
 

@@ -7,10 +7,11 @@ the holder is matched by collector and device).
 """
 
 import datetime as dt
-import math
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import structlog
@@ -22,13 +23,11 @@ from audit.services import REFS_KEY, Actor, EventSpec, audit_record_many, entity
 from control import metrics
 from control.models import (
     TRANSITIONS,
-    Command,
     CommandSigningKey,
     CommandState,
     CommandType,
-    wire_id_of,
 )
-from control.services.signing import command_sign, signing_secret
+from control.services.signing import command_signer, signing_secret
 from core.gc import gc_paused
 from tenants.models import Site
 from tenants.services import collector_poll_touch
@@ -64,7 +63,9 @@ _MINER_SLOT_LOCK = 0x434D44  # "CMD"
 # `pick` keeps one command per miner and only miners whose slot no other poll is taking right now
 # (the advisory lock; a miner it misses is skipped, never waited for). `leased` moves them to
 # dispatched with a fresh epoch; `attempt` opens or re-opens (a lapsed lease re-dispatched under the
-# same wire id) the attempt row. `scanned` tells whether another round could find more.
+# same wire id) the attempt row. `scanned` tells whether another round could find more. The wire id,
+# `expires_at` as the wire writes it (ISO, milliseconds truncated, Z) and `ttl_sec` come out as
+# text and an integer: formatting them in Python was a third of a poll's CPU.
 _LEASE_SQL = """
 WITH busy AS MATERIALIZED (
     SELECT miner_id FROM control_command WHERE site_id = %(site)s AND state IN ('dispatched', 'running')
@@ -105,12 +106,14 @@ ORDER BY miner_id, priority_class DESC, priority DESC, created_at
     SELECT id, attempt, CASE WHEN attempt = 1 THEN id::text ELSE id::text || '.' || attempt::text END, lease_epoch,
         %(collector)s, %(device)s, %(now)s, %(until)s, NULL, '', '', '', ''
     FROM leased
-    ON CONFLICT (wire_id) DO UPDATE SET lease_epoch = EXCLUDED.lease_epoch, collector_id = EXCLUDED.collector_id,
-        device_id = EXCLUDED.device_id, leased_at = EXCLUDED.leased_at, lease_until = EXCLUDED.lease_until,
-        lease_ended_at = NULL, lease_end_reason = ''
+    ON CONFLICT (command_id, attempt) DO UPDATE SET lease_epoch = EXCLUDED.lease_epoch,
+        collector_id = EXCLUDED.collector_id, device_id = EXCLUDED.device_id, leased_at = EXCLUDED.leased_at,
+        lease_until = EXCLUDED.lease_until, lease_ended_at = NULL, lease_end_reason = ''
 )
-SELECT x.id, x.miner_id, x.tenant_id, x.command_type, x.params, x.attempt, x.lease_epoch, x.expires_at, \
-m.miner_id, m.miner_key,
+SELECT x.id, x.miner_id, x.tenant_id, x.command_type, x.params::text, x.attempt, x.lease_epoch, \
+CASE WHEN x.attempt = 1 THEN x.id::text ELSE x.id::text || '.' || x.attempt::text END, \
+to_char(x.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), \
+greatest(1, ceil(extract(epoch FROM x.expires_at - %(now)s)))::int, m.miner_id, m.miner_key,
     (SELECT count(*) FROM cand), \
 (SELECT k.salt FROM control_commandsigningkey k WHERE k.collector_id = %(collector)s AND k.enabled)
 FROM leased x JOIN tenants_miner m ON m.id = x.miner_id
@@ -132,22 +135,16 @@ class _Grant:
     tenant_id: int
     site: Site
     miner_id: int  # the Miner pk, as on Command
-    miner: "_GrantMiner"
     command_type: str
     params: dict
     attempt: int
     lease_epoch: int
-    expires_at: dt.datetime
-    lease_until: dt.datetime
-
-    def wire_id(self) -> str:
-        return wire_id_of(self.pk, self.attempt)
-
-
-@dataclass(slots=True)
-class _GrantMiner:
-    miner_id: str
+    wire_id: str  # wire_id_of(pk, attempt), made by the lease statement
+    expires_at: str  # as the wire writes it (iso_z)
+    ttl_sec: int  # whole seconds from the poll's `now` to expires_at, rounded up, at least 1
+    miner_name: str  # Miner.miner_id, the name the collector knows
     miner_key: str
+    lease_until: dt.datetime
 
 
 def _lease(*, collector, device_id: str, limit: int, now: dt.datetime) -> tuple[list[_Grant], str | None]:
@@ -173,25 +170,28 @@ def _lease(*, collector, device_id: str, limit: int, now: dt.datetime) -> tuple[
             want = limit - len(grants)
             cur.execute(_LEASE_SQL.format(zone=zone), params | {"limit": want})
             rows = cur.fetchall()
-            for pk, miner_pk, tenant_id, kind, args, attempt, epoch, expires_at, miner_id, miner_key, _, _ in rows:
-                args = orjson.loads(args) if isinstance(args, str) else args
+            for pk, miner_pk, tenant_id, kind, args, attempt, epoch, wire_id, expires, ttl, name, key, _, _ in rows:
+                args = (orjson.loads(args) if isinstance(args, str) else args) or {}
                 grants.append(
                     _Grant(
                         pk,
                         tenant_id,
                         site,
                         miner_pk,
-                        _GrantMiner(miner_id, miner_key),
                         kind,
                         args,
                         attempt,
                         epoch,
-                        expires_at,
+                        wire_id,
+                        expires,
+                        ttl,
+                        name,
+                        key,
                         until,
                     )
                 )
-            scanned = rows[0][10] if rows else 0
-            salt = rows[0][11] if rows else salt  # the same on every row: the collector's key
+            scanned = rows[0][12] if rows else 0
+            salt = rows[0][13] if rows else salt  # the same on every row: the collector's key
             # Nothing leased ends the poll: its candidates (if any) were all taken by other polls.
             if not rows or len(grants) >= limit or scanned < want:
                 break
@@ -203,10 +203,8 @@ def command_poll_lease(*, principal, limit: int) -> list[dict]:
 
     The lease statement is the transition: it re-reads each row locked (`state = 'queued'` under
     FOR UPDATE) and refuses the rest, and every lease is audited below in the same transaction.
-    The poll itself is kept as the collector's last_poll_at (its status), leases or not."""
-    collector_poll_touch(
-        collector=principal.collector, resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC
-    )
+    The poll itself is kept as the collector's last_poll_at (its status), leases or not, in the
+    lease's transaction (one commit, not two)."""
     with gc_paused():
         return _poll_lease(principal=principal, limit=limit)
 
@@ -220,6 +218,10 @@ def _poll_lease(*, principal, limit: int) -> list[dict]:
         try:
             with transaction.atomic():
                 commands, salt = _lease(collector=collector, device_id=device_id, limit=limit, now=now)
+                # After the lease: an IntegrityError retry above must not find it already written.
+                collector_poll_touch(
+                    collector=collector, resolution_sec=settings.COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC
+                )
                 if not commands:
                     return []
                 actor = Actor.collector(collector, device_id)
@@ -240,11 +242,11 @@ def _poll_lease(*, principal, limit: int) -> list[dict]:
             metrics.commands_dispatched_total.labels(kind).inc(n)
 
     transaction.on_commit(count_dispatched)
-    secret = signing_secret(CommandSigningKey(collector_id=collector.pk, salt=salt)) if salt else ""
-    site_id = principal.wire_site_id
-    return [
-        command_wire(c, collector=collector, now=now, signing_secret_value=secret, site_id=site_id) for c in commands
-    ]
+    sign = command_signer(signing_secret(CommandSigningKey(collector_id=collector.pk, salt=salt))) if salt else None
+    site_id = principal.wire_site_id or collector.site.code
+    zone_id = collector.zone.code if collector.zone_id else ""
+    issued_at = iso_z(now)
+    return [command_wire(c, issued_at=issued_at, site_id=site_id, zone_id=zone_id, sign=sign) for c in commands]
 
 
 DISPATCHED = "control.commands.dispatched"
@@ -269,7 +271,7 @@ def dispatched_events(grants: list[_Grant], *, collector, device_id: str) -> lis
             "commands": [
                 {
                     "id": g.pk,
-                    "wire_id": g.wire_id(),
+                    "wire_id": g.wire_id,
                     "attempt": g.attempt,
                     "lease_epoch": g.lease_epoch,
                     "command_type": g.command_type,
@@ -284,27 +286,26 @@ def dispatched_events(grants: list[_Grant], *, collector, device_id: str) -> lis
 
 
 def command_wire(
-    command: Command | _Grant, *, collector, now: dt.datetime, signing_secret_value: str = "", site_id: str = ""
+    grant: _Grant, *, issued_at: str, site_id: str, zone_id: str = "", sign: Callable[[dict], str] | None = None
 ) -> dict:
     """The command object a collector reads (SPEC §6.1, COLLECTOR_PROTOCOL §3.2). `site_id` is the
-    name the polling collector sent for its site (default Site.code); the signature covers it."""
-    wire = {
-        "command_id": command.wire_id(),
-        "miner_id": command.miner.miner_id,
-        "command": EDGE_ACTION.get(command.command_type, command.command_type),
-        "params": dict(command.params or {}),
-        "site_id": site_id or collector.site.code,
+    name the polling collector sent for its site (default Site.code); the signature covers it.
+    `zone_id` is the zoned collector's zone code; `issued_at` the poll's time (iso_z)."""
+    wire: dict[str, Any] = {
+        "command_id": grant.wire_id,
+        "miner_id": grant.miner_name,
+        "command": EDGE_ACTION.get(grant.command_type, grant.command_type),
+        "params": grant.params,
+        "site_id": site_id,
     }
-    if command.miner.miner_key:
-        wire["miner_key"] = command.miner.miner_key
-    if collector.zone_id:
-        wire["zone_id"] = collector.zone.code
-    wire |= {
-        "issued_at": iso_z(now),
-        "ttl_sec": max(1, math.ceil((command.expires_at - now).total_seconds())),
-        "expires_at": iso_z(command.expires_at),
-        "lease_epoch": command.lease_epoch,
-    }
-    if signing_secret_value:
-        wire["signature"] = command_sign(wire, signing_secret_value)
+    if grant.miner_key:
+        wire["miner_key"] = grant.miner_key
+    if zone_id:
+        wire["zone_id"] = zone_id
+    wire["issued_at"] = issued_at
+    wire["ttl_sec"] = grant.ttl_sec
+    wire["expires_at"] = grant.expires_at
+    wire["lease_epoch"] = grant.lease_epoch
+    if sign is not None:
+        wire["signature"] = sign(wire)
     return wire

@@ -10,6 +10,7 @@ Changing SECRET_KEY or the salt rotates every derived secret.
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 
 import orjson
 from django.conf import settings
@@ -28,11 +29,23 @@ def signing_secret(key: CommandSigningKey) -> str:
 
 
 def canonical_command_bytes(command: dict) -> bytes:
-    return orjson.dumps({k: v for k, v in command.items() if k != "signature"}, option=orjson.OPT_SORT_KEYS)
+    if "signature" in command:
+        command = {k: v for k, v in command.items() if k != "signature"}
+    return orjson.dumps(command, option=orjson.OPT_SORT_KEYS)
+
+
+def command_signer(secret: str) -> Callable[[dict], str]:
+    """command_sign with the secret bound: a poll signs every command it hands out with one key."""
+    key = secret.encode()
+
+    def sign(command: dict) -> str:
+        return hmac.digest(key, canonical_command_bytes(command), "sha256").hex()
+
+    return sign
 
 
 def command_sign(command: dict, secret: str) -> str:
-    return hmac.new(secret.encode(), canonical_command_bytes(command), hashlib.sha256).hexdigest()
+    return command_signer(secret)(command)
 
 
 def command_signature_valid(command: dict, secret: str) -> bool:

@@ -1,7 +1,8 @@
 import datetime as dt
 
 import pytest
-from django.db import connection
+import time_machine
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -264,3 +265,30 @@ def test_a_poll_is_one_lease_statement_plus_the_audit_append(world):
         (f"tenant:{world.tenant_b.pk}", 2),
     ]
     assert len({e.entity_id for e in events}) == 1  # the same poll
+
+
+def test_the_lease_statement_writes_expiry_and_ttl_as_the_wire_always_did(world):
+    # expires_at and ttl_sec come out of the lease statement: milliseconds truncated (as Python's
+    # isoformat), ttl rounded up to whole seconds from the poll's own `now`, at least 1.
+    now = dt.datetime(2026, 12, 7, 14, 37, 46, 830_999, tzinfo=dt.UTC)
+    a1, a2 = world.miners_a_x[:2]
+    far = ControlCommandFactory(miner=a1, expires_at=now + dt.timedelta(seconds=599, microseconds=1))
+    near = ControlCommandFactory(miner=a2, expires_at=now + dt.timedelta(microseconds=2_500))
+    with time_machine.travel(now, tick=False):
+        wires = {w["command_id"]: w for w in command_poll_lease(principal=principal_for(world.collector_x), limit=10)}
+    assert wires[str(far.pk)]["expires_at"] == "2026-12-07T14:47:45.831Z" and wires[str(far.pk)]["ttl_sec"] == 600
+    assert wires[str(near.pk)]["expires_at"] == "2026-12-07T14:37:46.833Z" and wires[str(near.pk)]["ttl_sec"] == 1
+    assert wires[str(far.pk)]["issued_at"] == "2026-12-07T14:37:46.830Z"
+
+
+def test_an_attempt_rows_wire_id_is_its_command_and_attempt(world):
+    command = ControlCommandFactory(miner=world.miners_a_x[0])
+    now = timezone.now()
+    row = {"command": command, "lease_epoch": 1, "collector": world.collector_x, "leased_at": now, "lease_until": now}
+    CommandAttempt.objects.create(attempt=1, wire_id=str(command.pk), **row)
+    CommandAttempt.objects.create(attempt=2, wire_id=f"{command.pk}.2", **row)
+    for attempt, wire_id in ((3, f"{command.pk}.4"), (1, f"{command.pk}.1"), (3, str(command.pk))):
+        with pytest.raises(IntegrityError, match="attempt_wire_id_derived"), transaction.atomic():
+            CommandAttempt.objects.create(attempt=attempt, wire_id=wire_id, **row)
+    with pytest.raises(IntegrityError, match="attempt_unique"), transaction.atomic():
+        CommandAttempt.objects.create(attempt=2, wire_id=f"{command.pk}.2", **(row | {"lease_epoch": 2}))
