@@ -24,6 +24,10 @@ class FixedWindowThrottle(SimpleRateThrottle):
 
     rate_setting = ""
     unavailable_event = "throttle.cache_unavailable"  # logged when Redis does not answer
+    # set by SimpleRateThrottle.__init__ from the rate (the stubs do not declare them)
+    num_requests: int
+    duration: int
+    retry_after: float = 0.0
 
     def get_rate(self):
         # Read on each request (not frozen at import like DRF's THROTTLE_RATES).
