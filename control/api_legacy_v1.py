@@ -11,7 +11,7 @@ operators' (403 FORBIDDEN for customers). Proposing is operators' and, on their 
 the types their tenant's consent policy names (customer_types), customers' (control.services.owner_proposals)."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -21,8 +21,9 @@ from audit.services import Actor
 from control import legacy_v1_shapes as shapes
 from control.api_admin import CommandListCreateApi, miners_named
 from control.api_serializers import forbidden, valid
-from control.errors import InvalidParams, MinerLocked
+from control.errors import InvalidParams, MinerLocked, NotYours
 from control.models import Command
+from control.proposal_throttle import proposal_gate, proposal_refusal_count
 from control.selectors import GROUP_RELATED, commands_for, legacy_group_get, legacy_groups_page
 from control.services import creation, groups, owner_proposals
 from core.errors import Forbidden
@@ -58,16 +59,19 @@ def propose(request, data: dict, site_id: str) -> tuple[list[Command], bool]:
     """Create the original's command (one batch) → (its commands, created now). An operator's goes
     through the approval policy; a customer's (the original's customer ABAC) is the owner's proposal
     on their own miners, of a type their tenant's consent policy lets them propose, and waits for
-    an operator. A customer naming a miner or site not theirs is refused (403) and that is audited."""
+    an operator. A customer naming a miner or site not theirs is refused (403) and that is audited;
+    past PROPOSAL_REFUSAL_RATE refusals, 429 (control.proposal_throttle)."""
     user = request.user
     command_type, params = shapes.command_in(data["command_type"], data.get("payload"))
     scope = scoping.scope_for(user)
     if not scope.is_operator:
         if not scope.is_customer:
             raise Forbidden("no grant lets you propose commands")
+        proposal_gate(user)  # 429 once this customer's refusals fill PROPOSAL_REFUSAL_RATE
         try:
             miners = _targets(user, data, scoping.site_get(user, site_id))
         except Forbidden:
+            proposal_refusal_count(user)
             owner_proposals.command_owner_proposal_refuse(
                 actor=Actor.user(user),
                 user=user,
@@ -77,16 +81,20 @@ def propose(request, data: dict, site_id: str) -> tuple[list[Command], bool]:
                 why="not your miners",
             )
             raise
-        result = owner_proposals.command_owner_propose_batch(
-            actor=Actor.user(user),
-            user=user,
-            miners=miners,
-            command_type=command_type,
-            params=params,
-            ttl_sec=data.get("ttl_seconds"),
-            dedupe_key=data.get("idempotency_key"),
-            reason=decision_reason(data, "requested by the owner (original API)"),
-        )
+        try:
+            result = owner_proposals.command_owner_propose_batch(
+                actor=Actor.user(user),
+                user=user,
+                miners=miners,
+                command_type=command_type,
+                params=params,
+                ttl_sec=data.get("ttl_seconds"),
+                dedupe_key=data.get("idempotency_key"),
+                reason=decision_reason(data, "requested by the owner (original API)"),
+            )
+        except (Forbidden, NotYours):  # PROPOSAL_NOT_ALLOWED; a customer limited to miner groups
+            proposal_refusal_count(user)
+            raise
     else:
         result = creation.command_batch_create(
             actor=Actor.user(user),
@@ -141,7 +149,16 @@ class LegacyV1CommandListApi(CommandListCreateApi):
         )
 
 
-@extend_schema(deprecated=True, request=shapes.ProposeIn, responses={201: OpenApiTypes.OBJECT})
+@extend_schema(
+    deprecated=True,
+    request=shapes.ProposeIn,
+    responses={
+        201: OpenApiTypes.OBJECT,
+        429: OpenApiResponse(
+            description="RATE_LIMITED: a customer past PROPOSAL_REFUSAL_RATE refused proposals (Retry-After)"
+        ),
+    },
+)
 class LegacyProposeApi(APIView):
     """POST /api/v1/commands/propose {site_id, zone_id?, command_type, payload, target_ids, ttl_seconds?}:
     operators, and customers on their own miners (the types their tenant's consent policy allows)."""

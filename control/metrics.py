@@ -45,3 +45,11 @@ def queue_lag_refresh(now=None) -> float:
     lag = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
     queue_lag_seconds.set(lag)
     return lag
+
+
+command_proposals_refused_total = Counter(
+    "command_proposals_refused_total",
+    "Customers' proposals refused, by outcome: refused (403; audited when a miner or site is not theirs) or "
+    "throttled (beyond PROPOSAL_REFUSAL_RATE: 429, not audited)",
+    ["outcome"],
+)

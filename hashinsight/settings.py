@@ -326,6 +326,9 @@ DOWNTIME_MAX_PASS_MINUTES = _int("DOWNTIME_MAX_PASS_MINUTES", default=360)
 DOWNTIME_MAX_REWIND_HOURS = _int("DOWNTIME_MAX_REWIND_HOURS", default=48)
 # The longest period one SLA report may cover (docs/REPORTS.md): bounded work per request.
 SLA_REPORT_MAX_DAYS = _int("SLA_REPORT_MAX_DAYS", default=400)
+# Seconds GET /api/v1/portal/my-reports keeps a tenant's last-full-month SLA summary (0 = rebuild on
+# every call; docs/PORTAL.md has the cost at 5,000 miners).
+PORTAL_MY_REPORTS_CACHE_SEC = _int("PORTAL_MY_REPORTS_CACHE_SEC", default=900)
 # How often the collector-dark job looks for collectors silent longer than TELEMETRY_STALE_SEC
 # (the same threshold that makes their miners "unknown"): one site alert each, resolved on resume.
 COLLECTOR_DARK_INTERVAL_SEC = _int("COLLECTOR_DARK_INTERVAL_SEC", default=60)
@@ -412,6 +415,9 @@ COMMAND_RATE_LIMITS = env.str(
 # power_off command at once (never fewer than COMMAND_BLAST_RADIUS_MIN_MINERS miners).
 COMMAND_BLAST_RADIUS_PCT = _float("COMMAND_BLAST_RADIUS_PCT", default=20.0)
 COMMAND_BLAST_RADIUS_MIN_MINERS = _int("COMMAND_BLAST_RADIUS_MIN_MINERS", default=1)
+# Refused customer proposals (another tenant's miner, a site not theirs, a type the policy does not
+# allow) per user, as a DRF rate ("" = off); past it 429 RATE_LIMITED, not audited (docs/SECURITY.md).
+PROPOSAL_REFUSAL_RATE = env.str("PROPOSAL_REFUSAL_RATE", default="20/hour")
 
 # --- control: command queue, edge channel (poll, ACK, lease expiry, verification) ---------------
 # A leased command not ACKed within this many seconds goes back to the queue (same wire id).

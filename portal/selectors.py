@@ -182,6 +182,29 @@ MINER_COLUMNS = (
 )
 
 
+def miner_search_q(q: str) -> Q:
+    """The portal's miner search: miner id, model, site code or site name containing `q`."""
+    return Q(miner_id__icontains=q) | Q(model__icontains=q) | Q(site__code__icontains=q) | Q(site__name__icontains=q)
+
+
+def miner_choices(user, view: PortalView, *, q: str = "", site: str = "", limit: int = 20) -> tuple[list[dict], bool]:
+    """The miners a picker offers: the portal's miners of the tenant (scoping: a group-limited customer
+    gets their groups' only), searched like the miner list, of one site if given, by site and miner id;
+    at most `limit` rows and whether there are more: one query of `limit + 1` rows, whatever the fleet."""
+    qs = view.miners(user)
+    if site:
+        qs = qs.filter(site__code=site)
+    if q:
+        qs = qs.filter(miner_search_q(q))
+    rows = list(
+        qs.order_by("site__code", "miner_id").values("miner_id", "model", "site__code", "zone__code")[: limit + 1]
+    )
+    return [
+        {"site": r["site__code"], "miner_id": r["miner_id"], "model": r["model"], "zone": r["zone__code"]}
+        for r in rows[:limit]
+    ], len(rows) > limit
+
+
 def miner_list(
     user, miners: QuerySet[Miner], *, q: str = "", state: str = "", sort: str = "miner", now=None
 ) -> tuple[QuerySet, dict[str, int]]:
@@ -191,9 +214,7 @@ def miner_list(
     qs = telemetry.miners_with_state(user, miners, site_ids=miners.values("site_id"), now=now)
     qs = qs.annotate(hashrate_ths=F("lv__hashrate_5s_ghs") / Value(1000.0))
     if q:
-        qs = qs.filter(
-            Q(miner_id__icontains=q) | Q(model__icontains=q) | Q(site__code__icontains=q) | Q(site__name__icontains=q)
-        )
+        qs = qs.filter(miner_search_q(q))
     counts = dict.fromkeys(telemetry.STATES, 0)
     counts.update(dict(qs.order_by().values_list("state").annotate(n=Count("pk")).values_list("state", "n")))
     if state in telemetry.STATES:

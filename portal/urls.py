@@ -16,4 +16,5 @@ urlpatterns = [
     path("t/<slug:tenant>/events/", views_hosting.events, name="events"),
     path("t/<slug:tenant>/evidence/", views_evidence.evidence, name="evidence"),
     path("t/<slug:tenant>/approvals/", views_approvals.approvals, name="approvals"),
+    path("t/<slug:tenant>/approvals/miners/", views_approvals.approval_miners, name="approval_miners"),
 ]

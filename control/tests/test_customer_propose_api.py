@@ -107,3 +107,25 @@ def test_a_user_without_grants_cannot_propose(client, world, policy_a):
     client.force_login(UserFactory(username="nobody"))
     r = propose(client, world.miners_a_x[:1])
     assert (r.status_code, r.json()["error_code"]) == (403, "FORBIDDEN")
+
+
+def test_a_customer_limited_to_miner_groups_does_not_propose(as_user, world, policy_a, ops_manager_x):
+    # A proposal carries the owner's step, a whole-tenant Customer's act (docs/SECURITY.md, object grants).
+    from tenants.models import MinerGroup, Role
+    from tenants.object_grants import object_grant_create
+    from tests.factories import UserFactory
+
+    group = MinerGroup.objects.create(site=world.site_x, name="row-7")
+    group.miners.set(world.miners_a_x[:2])
+    limited = UserFactory(username="cust-a-row7")
+    object_grant_create(
+        actor=Actor.system("test"),
+        granted_by=ops_manager_x,
+        user=limited,
+        role=Role.CUSTOMER,
+        miner_group=group,
+        tenant=world.tenant_a,
+    )
+    r = propose(as_user(limited), world.miners_a_x[:1])
+    assert (r.status_code, r.json()["error_code"]) == (404, "NOT_FOUND")
+    assert not Command.objects.exists()

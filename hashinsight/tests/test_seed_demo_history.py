@@ -169,3 +169,43 @@ def test_each_demo_site_gets_the_overheat_rule_and_it_catches_a_hot_miner(seeded
     report = rules_evaluate(now=now, site=rules[0].site)
     hit = next(d for d in report.decisions if d.kind == HitKind.TRIGGER)
     assert hit.miner_pk == live.miner_id and hit.command_type == "set_fan" and hit.command_id is not None
+
+
+def test_the_demo_customers_may_propose_reboots_and_acme_has_asked_for_one(seeded):
+    from control.models import CommandState, ConsentPolicy
+    from control.services.owner_proposals import customer_types
+
+    policies = ConsentPolicy.objects.select_related("tenant").order_by("tenant__slug")
+    assert [(p.tenant.slug, p.consent_types, p.customer_types) for p in policies] == [
+        ("acme", [], ["reboot"]),
+        ("blue-river", [], ["reboot"]),
+    ]
+    assert customer_types(Tenant.objects.get(slug="operator").pk) == []  # the operator's own miners: none
+    assert "customers may propose reboot" in seeded
+    asked = Command.objects.get(created_by__username="customer-acme@hashinsight.demo")
+    assert (asked.command_type, asked.state, asked.tenant.slug, asked.site.code) == (
+        CommandType.REBOOT,
+        CommandState.PROPOSED,
+        "acme",
+        "SITE-ACC",
+    )
+    assert asked.owner_approved_by_id == asked.created_by_id and asked.approved_by_id is None  # waits for the NOC
+    assert not DowntimeInterval.objects.filter(miner=asked.miner, ended_at__isnull=True).exists()
+    assert f"command #{asked.pk}, proposed" in seeded
+
+
+def test_a_demo_loaded_before_the_proposals_gets_them_once(seeded):
+    from control.models import ConsentPolicy
+
+    ConsentPolicy.objects.all().delete()
+    out = StringIO()
+    call_command("seed_demo_history", if_empty=True, stdout=out)
+    assert "already loaded" in out.getvalue() and "customers may propose reboot" in out.getvalue()
+    assert ConsentPolicy.objects.count() == 2
+    asked = Command.objects.filter(created_by__username="customer-acme@hashinsight.demo", state="proposed")
+    assert asked.count() == 2 and asked.values("miner_id").distinct().count() == 2  # not the busy miner again
+    again = StringIO()
+    call_command("seed_demo_history", if_empty=True, stdout=again)
+    assert again.getvalue().strip().splitlines() == ["demo history already loaded"]
+    assert ConsentPolicy.objects.count() == 2
+    assert Command.objects.filter(created_by__username="customer-acme@hashinsight.demo").count() == 2

@@ -120,3 +120,70 @@ def test_a_customer_requests_an_action_and_approves_a_whole_batch_in_the_portal(
     assert response.status == 403
     assert page.locator("#request-form").count() == 0
     assert errors == []
+
+
+def test_the_request_forms_miner_picker_offers_only_own_miners_and_refuses_anothers(
+    live_server, page, world, customer_a, settings
+):
+    from audit.models import AuditEvent
+    from control.models import Command
+
+    settings.COMMAND_BLAST_RADIUS_PCT = 100
+    ConsentPolicy.objects.create(tenant=world.tenant_a, customer_types=["reboot"])
+    ConsentPolicy.objects.create(tenant=world.tenant_b, customer_types=["reboot"])
+    customer_a.email = "cust-a@example.com"
+    customer_a.save()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    tb._login(page, live_server.url, "cust-a@example.com")
+    page.goto(f"{live_server.url}/portal/t/{world.tenant_a.slug}/approvals/")
+    form = page.locator("#request-form")
+    assert form.locator("select[name=command_type] option").all_inner_texts() == ["Reboot"]
+
+    # every miner id at the shared site starts S21_: the picker offers tenant A's only
+    form.locator("select[name=site]").select_option("SITE-X")
+    form.locator("#request-miner").fill("S21_")
+    page.wait_for_function("document.querySelectorAll('#miner-options option').length === 3")
+    offered = page.eval_on_selector_all("#miner-options option", "els => els.map(e => e.value)")
+    assert offered == sorted(m.miner_id for m in world.miners_a_x)
+    assert page.locator("#miner-hint").inner_text() == "3 miners match."
+    theirs = world.miners_b_x[0].miner_id
+    form.locator("#request-miner").fill(theirs)
+    page.wait_for_function("document.querySelectorAll('#miner-options option').length === 0")
+    assert "None of your miners" in page.locator("#miner-hint").inner_text()
+
+    # typed anyway, then forced (a site option and a miner of tenant B's own site): refused, audited
+    form.locator("input[name=reason]").fill("stuck")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert f"{theirs} is not one of your miners at SITE-X." in page.content()
+    with page.expect_navigation():
+        page.evaluate(
+            """([site, miner]) => {
+                const form = document.getElementById('request-form');
+                form.querySelector('select[name=site]').add(new Option(site, site, true, true));
+                form.querySelector('input[name=miner_id]').value = miner;
+                form.querySelector('input[name=reason]').value = 'forced';
+                form.submit();
+            }""",
+            ["SITE-Y", world.miners_b_y[0].miner_id],
+        )
+    assert f"{world.miners_b_y[0].miner_id} is not one of your miners at SITE-Y." in page.content()
+    assert not Command.objects.exists()
+    assert AuditEvent.objects.filter(action="control.command.proposal_refused").count() == 2
+
+    # picked from the list: sent, and listed under the customer's requests
+    mine = world.miners_a_x[1].miner_id
+    form = page.locator("#request-form")
+    form.locator("#request-miner").fill(mine[:-1])
+    page.wait_for_function(f"[...document.querySelectorAll('#miner-options option')].some(o => o.value === '{mine}')")
+    form.locator("#request-miner").fill(mine)
+    page.keyboard.press("Escape")  # close the datalist's popup, which may lie over the button
+    form.locator("input[name=reason]").fill("hashrate dropped")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    command = Command.objects.get(created_by=customer_a)
+    assert f"Request #{command.pk} sent" in page.content()
+    row = page.locator(f"#my-requests tr[data-command='{command.pk}']").inner_text()
+    assert mine in row and "hashrate dropped" in row and command.miner.miner_id == mine
+    assert errors == []

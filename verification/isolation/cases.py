@@ -106,9 +106,11 @@ from verification.isolation.probes_portal import (
     portal_tenant_probes,
 )
 from verification.isolation.probes_portal_v1 import (
+    PORTAL_APPROVAL_MINERS_PATH,
     PORTAL_APPROVALS_PATH,
     PORTAL_V1_DECISION_PATHS,
     PORTAL_V1_READ_PATHS,
+    portal_approval_miners_probes,
     portal_approvals_probes,
     portal_v1_decision_probes,
     portal_v1_read_probes,
@@ -148,6 +150,11 @@ CASES: list[Case] = [
     Case("portal miner page", exact(PORTAL_MINER_PATH), portal_miner_probes),
     Case("portal evidence packs page", exact(PORTAL_EVIDENCE_PATH), portal_evidence_probes),
     Case("portal approvals page (owner's consent)", exact(PORTAL_APPROVALS_PATH), portal_approvals_probes),
+    Case(
+        "portal approvals: the request form's miner picker",
+        exact(PORTAL_APPROVAL_MINERS_PATH),
+        portal_approval_miners_probes,
+    ),
     Case("portal downtime page", exact(PORTAL_DOWNTIME_PATH), portal_downtime_probes),
     Case("legacy client API", exact(*CLIENT_API_PATHS), client_api_probes),
     Case("original portal-lite API (reads)", exact(*PORTAL_V1_READ_PATHS), portal_v1_read_probes),

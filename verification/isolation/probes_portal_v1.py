@@ -57,3 +57,21 @@ def portal_approvals_probes(route: Route, w: World) -> list[Probe]:
         Probe(route, "GET", CUSTOMER_A_OWN, fill(w.tenant_a.slug), Reachable(), w.markers_b()),
         Probe(route, "GET", NOC_X_OWN, fill(b), Reachable(), w.markers_y()),
     ]
+
+
+PORTAL_APPROVAL_MINERS_PATH = "/portal/t/<slug:tenant>/approvals/miners/"
+
+
+def portal_approval_miners_probes(route: Route, w: World) -> list[Probe]:
+    """The request form's miner picker: another tenant's → the 403 page like a missing one; the
+    customer's own, asked for the other tenant's miner at the shared site by its exact id, lists
+    nothing of it; an operator's view of a tenant holds the miners at their sites only."""
+    fill = lambda slug, q="": route.fill(tenant=slug) + (f"?q={q}" if q else "")  # noqa: E731
+    b, c = w.tenant_b.slug, w.tenant_c.slug
+    return [
+        Probe(route, "GET", ANON, fill("some-tenant"), LoginRedirect(), w.markers_all()),
+        Probe(route, "GET", CUSTOMER_A_ON_B, fill(b), NoAccess(), w.markers_b(), fill(_missing_like(b))),
+        Probe(route, "GET", NOC_X_ON_Y, fill(c), NoAccess(), w.markers_y(), fill(_missing_like(c))),
+        Probe(route, "GET", CUSTOMER_A_OWN, fill(w.tenant_a.slug, w.miner_b_x.miner_id), Reachable(), w.markers_b()),
+        Probe(route, "GET", NOC_X_OWN, fill(b), Reachable(), w.markers_y()),
+    ]

@@ -12,7 +12,9 @@ seconds per 100k samples):
   3.5 hours (no uploads, no samples: unmeasured); three miners moved from Acme to Blue River
   mid-month (their past stays Acme's); a miner still down now (an open interval);
 - alerts (firing, acknowledged, resolved) and work orders in every state with public and internal
-  comments.
+  comments;
+- a consent policy letting the customer tenants propose reboots, and one such proposal by Acme's
+  customer waiting for the NOC (hashinsight.demo.consent).
 
 Alerts, work orders, commands and maintenance windows are created directly through the models
 (hashinsight.demo.events), with their historical timestamps: the services act at "now" (and
@@ -20,7 +22,8 @@ hosting's alert and work-order services are still being written). Then the downt
 over the month (downtime_rebuild's loop) and the watermarks left where the beat jobs go on.
 
 Idempotent: the upload receipts it writes carry device_id "demo-history"; when they exist the
-command does nothing (`--if-empty` says so quietly, as `make seed` runs it every time).
+command loads no history (`--if-empty` says so quietly, as `make seed` runs it every time) and only
+adds the consent policies to a demo that has none (a demo loaded before they existed).
 """
 
 import datetime as dt
@@ -33,6 +36,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from hashinsight.demo import events
+from hashinsight.demo.consent import demo_consent_seed
 from hashinsight.demo.plan import plan_create, random_outages
 from hashinsight.demo.tiers import DEVICE, tiers_write
 from hosting.models import DowntimeInterval
@@ -79,6 +83,7 @@ class Command(BaseCommand):
             raise CommandError(f"the scenario needs at least {MIN_MINERS} miners per demo site")
         if IngestBatch.objects.filter(site__in=sites, device_id=DEVICE).exists():
             (self.stdout if if_empty else self.stderr).write("demo history already loaded")
+            self._consent()  # a demo loaded before the demo had proposals gets them now
             return
         started = time.perf_counter()
         first = Telemetry1m.objects.filter(site__in=sites).aggregate(first=Min("bucket"))["first"]
@@ -113,6 +118,12 @@ class Command(BaseCommand):
             "Demo rule 'Overheat' at each site (docs/RULES.md): the simulator's heating miners get set_fan 100,"
             " proposed for approval in the admin (Commands)"
         )
+        self._consent()
+
+    def _consent(self) -> None:
+        with transaction.atomic():
+            for line in demo_consent_seed():
+                self.stdout.write(line)
 
 
 def _demo_rule(site) -> None:

@@ -1,0 +1,65 @@
+"""Fixed-window rate limits counted in the shared Redis cache, so a limit holds across gunicorn
+workers and hosts: the collector throttles (tenants.collector_throttle) and the refused-proposal
+limit (control.proposal_throttle). Over a limit the answer is 429 RATE_LIMITED with Retry-After
+(core.api.exceptions).
+
+DRF's SimpleRateThrottle keeps a list of timestamps and writes it back (get, then set): two
+workers answering the same key at once both read the old list and one increment is lost. Here a
+window is one Redis counter, incremented atomically (INCR), so every request counts.
+"""
+
+import math
+
+import structlog
+from django.conf import settings
+from redis.exceptions import RedisError
+from rest_framework.throttling import SimpleRateThrottle
+
+logger = structlog.get_logger(__name__)
+
+
+class FixedWindowThrottle(SimpleRateThrottle):
+    """`rate_setting` names the setting holding the rate ("120/min"; "" switches the limit off);
+    subclasses say what is counted (get_cache_key)."""
+
+    rate_setting = ""
+    unavailable_event = "throttle.cache_unavailable"  # logged when Redis does not answer
+    # set by SimpleRateThrottle.__init__ from the rate (the stubs do not declare them)
+    num_requests: int
+    duration: int
+    retry_after: float = 0.0
+
+    def get_rate(self):
+        # Read on each request (not frozen at import like DRF's THROTTLE_RATES).
+        return getattr(settings, self.rate_setting) or None
+
+    def _window(self, key: str) -> str:
+        now = self.timer()
+        window = int(now // self.duration)
+        self.retry_after = (window + 1) * self.duration - now
+        return f"{key}:{window}"
+
+    def allow_request(self, request, view):
+        """Count this request; False once the window holds more than the rate allows."""
+        key = self.get_cache_key(request, view) if self.rate else None
+        if key is None:
+            return True
+        key = self._window(key)
+        try:
+            count = self._count(key, timeout=math.ceil(self.retry_after) + 2)
+        except RedisError:
+            # The limit protects the cloud; it must not turn a Redis hiccup into refused requests.
+            logger.warning(self.unavailable_event, scope=self.scope)
+            return True
+        return count <= self.num_requests
+
+    def _count(self, key: str, *, timeout: int) -> int:
+        try:
+            return self.cache.incr(key)
+        except ValueError:  # first request of this window
+            if self.cache.add(key, 1, timeout=timeout):
+                return 1
+            return self.cache.incr(key)  # another worker created it in between
+
+    def wait(self):
+        return self.retry_after
