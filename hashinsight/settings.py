@@ -267,9 +267,18 @@ CELERY_TASK_ACKS_LATE = True
 # A worker process killed mid-task (kill -9, the OOM killer) puts the message back on the queue
 # instead of acknowledging it: with acks_late, the task runs again (every task is idempotent).
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# A message taken by a worker that died whole (no process left to reject it) is delivered again
-# after this many seconds. Longer than the longest task (an evidence pack build).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _int("CELERY_VISIBILITY_TIMEOUT_SEC", default=3600)}
+# A message taken by a worker that died whole (kill -9 of the main process and its pool, the box
+# lost: no process left to reject it) stays unacknowledged in Redis; any running worker puts it
+# back on its queue once it is CELERY_VISIBILITY_TIMEOUT_SEC old, looking every
+# CELERY_UNACKED_RESTORE_SEC (kombu's Redis transport). 900 s is 20x the slowest pack build
+# measured (45 s, docs/EVIDENCE_PACK.md): shorter brings a lost pack back sooner, but a task still
+# running past it is delivered a second time (harmless — the pack's and the periodic jobs' advisory
+# locks make the copy a no-op — but it takes a worker slot). docs/DEPLOYMENT.md "Processes".
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _int("CELERY_VISIBILITY_TIMEOUT_SEC", default=900),
+    "unacked_restore_interval": _int("CELERY_UNACKED_RESTORE_SEC", default=60),
+    "unacked_restore_throttle": 1,  # look at every interval (kombu's default: every 10th)
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Keep a crash traceback in one JSON log line instead of one line per printed fragment.

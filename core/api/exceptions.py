@@ -40,8 +40,10 @@ _REQUEST_LIMITS = (
 
 # A dependency that is down (PostgreSQL restarting, Redis unreachable) is not the caller's fault: 503
 # with Retry-After, which a collector keeps in its spool and sends again (COLLECTOR_PROTOCOL §2.4).
-_UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+# Raised outside a DRF view (a middleware reading the session), hashinsight.views.server_error answers the same.
+UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
 RETRY_AFTER_UNAVAILABLE_SEC = 5
+UNAVAILABLE_MESSAGE = "a backing service is unavailable, retry later"
 
 
 def error_body(error_code: str, message, **extra) -> dict:
@@ -71,10 +73,10 @@ def exception_handler(exc, context):
         extra = {"fields": detail} if isinstance(exc, exceptions.ValidationError) else {}
         message = "invalid parameters" if extra else str(detail)
         return Response(error_body(code, message, **extra), status=exc.status_code, headers=headers)
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, UNAVAILABLE):
         logger.warning("api.dependency_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
         return Response(
-            error_body("SERVICE_UNAVAILABLE", "a backing service is unavailable, retry later"),
+            error_body("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SEC)},
         )

@@ -126,13 +126,14 @@ def python(*args, env: dict, timeout=WAIT_SEC) -> subprocess.CompletedProcess:
 
 def http_get(port: int, path: str, **kwargs):
     """A fresh connection per call (no keep-alive), so gunicorn spreads calls over its workers.
-    None while nothing listens yet."""
+    None while nothing listens yet, or while the listening master has no booted worker to answer
+    (on a loaded box the app takes more than the read timeout to import)."""
     import requests
 
     try:
         headers = {"Connection": "close", **kwargs.pop("headers", {})}
         return requests.get(f"http://127.0.0.1:{port}{path}", timeout=10, headers=headers, **kwargs)
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         return None
 
 

@@ -221,6 +221,8 @@ class Collector:
         if response.status_code // 100 != 2:
             assert response.status_code in RETRYABLE, (response.status_code, response.text[:500])
             assert "error_code" in response.json(), response.text[:500]
+            if response.status_code in (429, 503):  # when to come back
+                assert int(response.headers["Retry-After"]) > 0, response.headers
             self.spool.append(records)
             return None
         return response.json()

@@ -1,6 +1,8 @@
 """Fault matrix, worker side (docs/OPERATIONS.md "Fault matrix"): the Celery worker killed with -9
-mid-rollup and mid-evidence-pack (the task re-runs to the same result), a full pack storage, and
-beats killed, doubled and cut off from Redis (each job once per interval, none lost)."""
+mid-rollup and mid-evidence-pack — its pool process alone (the worker re-queues the task at once), or
+the whole worker, main process and pool (nobody left to re-queue it: the broker's visibility timeout
+brings it back to the worker started next) — and the task re-runs to the same result; a full pack
+storage; and beats killed, doubled and cut off from Redis (each job once per interval, none lost)."""
 
 import datetime as dt
 import hashlib
@@ -8,8 +10,10 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
 from django.conf import settings
 
@@ -37,12 +41,66 @@ def _waiting_on_lock(stack, like: str) -> bool:
     )
 
 
+# The whole-worker kill: the redelivery is kombu's own (an unacknowledged message older than the
+# visibility timeout is put back by a running worker's sweep), with the production 900 s / 60 s
+# lowered so the test takes seconds. Above the redelivered run's length (a second or two here), so
+# the new worker never puts back the message it is running.
+FAST_REDELIVERY = {"CELERY_VISIBILITY_TIMEOUT_SEC": "15", "CELERY_UNACKED_RESTORE_SEC": "1"}
+KILLS = ["pool", "whole"]
+
+
+def _unacked(stack) -> int:
+    """Messages a worker took and has not acknowledged (kombu's Redis transport keeps them here)."""
+    client = redis.Redis.from_url(stack.redis.url(1))
+    try:
+        return client.hlen("unacked")
+    finally:
+        client.close()
+
+
+def _fresh_interval(stack, job: str) -> None:
+    """Forget the job's once-per-interval slot (core/periodic.py) an earlier test's run still holds,
+    which would make this test's run a skip; and any watermark it left (each test inserts its own)."""
+    client = redis.Redis.from_url(stack.redis.url(0))
+    try:
+        for key in client.scan_iter(f"hi-faults:*:periodic:{job}"):
+            client.delete(key)
+    finally:
+        client.close()
+    stack.pg.scalar("DELETE FROM telemetry_rollup_watermark WHERE tier = '15m' RETURNING 1")
+
+
 def _kill_pool(worker) -> list[int]:
     pids = children(worker.pid)
     assert pids, "the worker has no pool process"
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     return pids
+
+
+def _kill_mid_task(stack, worker, kill: str) -> None:
+    """`pool`: the pool process only; the worker main process re-queues the task (reject on worker
+    lost) and forks a new one. `whole`: the main process and its pool at once (kill -9 of the
+    process group, as the OOM killer or a lost box would): the message stays unacknowledged."""
+    if kill == "pool":
+        _kill_pool(worker)
+        procs.wait_until(lambda: children(worker.pid), proc=worker, what="a new pool process")
+        return
+    pool = children(worker.pid)
+    assert pool, "the worker has no pool process"
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    procs.wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pool), what="the pool gone")
+    assert _unacked(stack) == 1  # no process left to re-queue it: only the visibility timeout can
+
+
+def _worker_after(stack, worker, kill: str):
+    """The worker that finishes the task: the same one, or (whole) the one the supervisor starts."""
+    return worker if kill == "pool" else stack.worker("faults-2", **FAST_REDELIVERY)
+
+
+def _worker_env(kill: str) -> dict:
+    return FAST_REDELIVERY if kill == "whole" else {}
 
 
 def _upload_an_hour(stack, site: str, miners: int) -> tuple[int, dt.datetime]:
@@ -55,9 +113,12 @@ def _upload_an_hour(stack, site: str, miners: int) -> tuple[int, dt.datetime]:
     return 60 * miners, start
 
 
-def test_worker_killed_mid_rollup_reruns_it_to_the_same_result(stack):
-    sent, start = _upload_an_hour(stack, "F-ROLL", miners=20)
-    worker = stack.worker()
+@pytest.mark.parametrize("kill", KILLS)
+def test_worker_killed_mid_rollup_reruns_it_to_the_same_result(stack, kill):
+    sent, start = _upload_an_hour(stack, f"F-ROLL-{kill[0].upper()}", miners=20)
+    site_filter = f"site_id = (SELECT id FROM tenants_site WHERE code = 'F-ROLL-{kill[0].upper()}')"
+    _fresh_interval(stack, "telemetry.rollup")  # the session's cluster and Redis are shared
+    worker = stack.worker(**_worker_env(kill))
     # Hold the 15m watermark's row lock: the rollup starts, claims its slot and waits inside its
     # transaction — "mid-rollup" — until the lock goes.
     holder = stack.pg.connect()
@@ -73,23 +134,25 @@ def test_worker_killed_mid_rollup_reruns_it_to_the_same_result(stack):
     try:
         _send(stack, "telemetry.rollup")
         procs.wait_until(lambda: _waiting_on_lock(stack, "%rollup_watermark%"), proc=worker, what="rollup waiting")
-        _kill_pool(worker)
-        procs.wait_until(lambda: children(worker.pid), proc=worker, what="a new pool process")
+        _kill_mid_task(stack, worker, kill)
     finally:
         holder.commit()  # the watermark row now exists for everyone; the dead run's session ends
         holder.close()
+    first, worker = worker, _worker_after(stack, worker, kill)
     procs.wait_until(
         lambda: stack.pg.scalar(
             "SELECT closed_through > %s FROM telemetry_rollup_watermark WHERE tier = '15m'", [start]
         ),
-        timeout=60,
+        timeout=90,
         proc=worker,
         what="the redelivered rollup done",
     )
-    runs = [r for r in procs.json_lines(worker) if r.get("event") == "periodic.run" and r["job"] == "telemetry.rollup"]
+    logs = procs.json_lines(first) + (procs.json_lines(worker) if worker is not first else [])
+    runs = [r for r in logs if r.get("event") == "periodic.run" and r["job"] == "telemetry.rollup"]
     assert [r["redelivered"] for r in runs] == [False, True]
+    procs.wait_until(lambda: _unacked(stack) == 0, proc=worker, what="the redelivery acknowledged")
     closed = stack.pg.scalar("SELECT closed_through FROM telemetry_rollup_watermark WHERE tier = '15m'")
-    window = "bucket >= %s AND bucket < %s AND site_id = (SELECT id FROM tenants_site WHERE code = 'F-ROLL')"
+    window = f"bucket >= %s AND bucket < %s AND {site_filter}"
     in_15m = stack.pg.scalar(f"SELECT coalesce(sum(samples), 0) FROM telemetry_15m WHERE {window}", [start, closed])
     in_1m = stack.pg.scalar(f"SELECT coalesce(sum(samples), 0) FROM telemetry_1m WHERE {window}", [start, closed])
     assert in_15m == in_1m == sent  # every sample once: none lost in the killed run, none doubled
@@ -136,10 +199,12 @@ def _pack_events(stack, pk: int, action: str) -> int:
     )
 
 
-def test_worker_killed_mid_evidence_pack_rebuilds_it_once(stack):
-    _upload_an_hour(stack, "F-PACK", miners=5)
-    pk = _pack(stack, "F-PACK")
-    worker = stack.worker()
+@pytest.mark.parametrize("kill", KILLS)
+def test_worker_killed_mid_evidence_pack_rebuilds_it_once(stack, kill):
+    site = f"F-PACK-{kill[0].upper()}"
+    _upload_an_hour(stack, site, miners=5)
+    pk = _pack(stack, site)
+    worker = stack.worker(**_worker_env(kill))
     holder = stack.pg.connect()
     holder.autocommit = False
     with holder.cursor() as cur:  # the builder reads the audit chain: it waits there, mid-build
@@ -148,17 +213,21 @@ def test_worker_killed_mid_evidence_pack_rebuilds_it_once(stack):
         _send(stack, "hosting.evidence_pack_build", pk)
         procs.wait_until(lambda: _pack_row(stack, pk)["status"] == "building", proc=worker, what="pack building")
         procs.wait_until(lambda: _waiting_on_lock(stack, "%audit%"), proc=worker, what="builder waiting")
-        _kill_pool(worker)
-        procs.wait_until(lambda: children(worker.pid), proc=worker, what="a new pool process")
+        _kill_mid_task(stack, worker, kill)
     finally:
         holder.rollback()
         holder.close()
+    first, worker = worker, _worker_after(stack, worker, kill)
     procs.wait_until(lambda: _pack_row(stack, pk)["status"] == "ready", timeout=90, proc=worker, what="pack rebuilt")
+    procs.wait_until(lambda: _unacked(stack) == 0, proc=worker, what="the redelivery acknowledged")
     row = _pack_row(stack, pk)
     data = (stack.tmp / "media" / row["file"]).read_bytes()
     assert hashlib.sha256(data).hexdigest() == row["sha256"]
     assert _pack_events(stack, pk, "hosting.evidence_pack.built") == 1
-    assert any(r.get("event") == "evidence_pack.rebuild" for r in procs.json_lines(worker))
+    assert _pack_events(stack, pk, "hosting.evidence_pack.failed") == 0
+    assert [r.get("event") for r in procs.json_lines(worker)].count("evidence_pack.rebuild") == 1
+    if worker is not first:
+        assert "evidence_pack.rebuild" not in [r.get("event") for r in procs.json_lines(first)]
     stack.verify_audit_chain()
 
 
