@@ -9,15 +9,27 @@ sign-in, grants and tokens: a revoked grant or a new session must count at once)
 the replica's lag is at most `REPLICA_MAX_LAG_SEC`: beyond it, or when the replica does not answer,
 reads fall back to the primary, so a page never fails because the replica is behind. Writes and
 migrations always go to the primary.
+
+A read the replica itself fails mid-page — cancelled by a recovery conflict (SQLSTATE 40001,
+"canceling statement due to conflict with recovery": the standby replays a vacuum or a lock that
+the query is in the way of, past `max_standby_streaming_delay`) or its connection lost — is retried
+on the primary, once: `ReplicaReadMiddleware` runs the view again with the router pinned to the
+primary, unless the first run wrote anything (then its answer stands), and counts it in
+`replica_fallbacks_total{reason}` with a `replica.fallback` log line.
 """
 
 import contextlib
 import contextvars
 import logging
+import re
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections
+from django.http import HttpResponse
+
+from core import metrics
 
 REPLICA = "replica"
 log = logging.getLogger(__name__)
@@ -88,11 +100,30 @@ def replica_usable() -> bool:
     return usable
 
 
+def _mark_unusable() -> None:
+    """Until the next lag check, this process reads from the primary."""
+    _last_check[:] = [(time.monotonic(), False)]
+
+
+def _replica_connected() -> bool:
+    """The replica's connection is open (re-opened if its health check fails); a replica that went
+    away since the last lag check is found here, before a query is sent to it."""
+    conn = connections[REPLICA]
+    try:
+        conn.close_if_health_check_failed()
+        conn.ensure_connection()
+        return True
+    except DatabaseError as exc:
+        log.warning("replica.unreachable", extra={"error": str(exc)[:200]})
+        _mark_unusable()
+        return False
+
+
 def read_alias() -> str:
     """The database a raw-SQL read here should use: what the router picks for a shared model."""
     if not (_scope.get() and replica_configured()) or connections[DEFAULT_DB_ALIAS].in_atomic_block:
         return DEFAULT_DB_ALIAS
-    return REPLICA if replica_usable() else DEFAULT_DB_ALIAS
+    return REPLICA if replica_usable() and _replica_connected() else DEFAULT_DB_ALIAS
 
 
 def _primary_only(model) -> bool:
@@ -115,16 +146,108 @@ class ReplicaRouter:
         return db == DEFAULT_DB_ALIAS
 
 
+@dataclass
+class _Attempt:
+    """One run of a replica-scoped request: why the replica failed it, and whether it wrote."""
+
+    failure: str = ""  # "" | "recovery_conflict" | "connection_lost"
+    error: str = ""
+    wrote: bool = False
+
+
+_attempt: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar("replica_attempt", default=None)
+# Statements that change nothing (a UNION starts with "(SELECT"); anything else on the primary
+# (INSERT, UPDATE, a CTE, …) is a write.
+_READ_ONLY_SQL = re.compile(r"[\s(]*(SELECT|SAVEPOINT|RELEASE|ROLLBACK|SET|SHOW)\b", re.IGNORECASE)
+
+
+def replica_failure_reason(exc: BaseException) -> str:
+    """Why a statement failed on the replica, when running it on the primary can help."""
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return ""  # a bad query fails on the primary too
+    if getattr(exc.__cause__, "pgcode", None) == "40001" and "conflict with recovery" in str(exc):
+        return "recovery_conflict"
+    return "connection_lost"  # terminated, closed, reset, the server going away
+
+
+def _watch_replica(execute, sql, params, many, context):
+    try:
+        return execute(sql, params, many, context)
+    except DatabaseError as exc:
+        attempt = _attempt.get()
+        if attempt is not None and not attempt.failure and sql != LAG_SQL:  # a failed lag check falls back
+            attempt.failure, attempt.error = replica_failure_reason(exc), str(exc)[:300]
+        raise
+
+
+def _watch_primary(execute, sql, params, many, context):
+    attempt = _attempt.get()
+    if attempt is not None and not _READ_ONLY_SQL.match(sql):
+        attempt.wrote = True
+    return execute(sql, params, many, context)
+
+
+@contextlib.contextmanager
+def primary_reads():
+    """Every read in this block on the primary, even inside a replica scope (the fallback run)."""
+    token = _scope.set(False)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
 class ReplicaReadMiddleware:
-    """GET/HEAD under REPLICA_READ_PATHS (the portal, the customer and report APIs) read inside
-    `replica_reads()`; every other request, and every write, stays on the primary."""
+    """Last in MIDDLEWARE, so it wraps the view alone. GET/HEAD under REPLICA_READ_PATHS (the portal,
+    the customer and report APIs) read inside `replica_reads()`; every other request, and every
+    write, stays on the primary. A run the replica failed (recovery conflict, lost connection) that
+    wrote nothing is run once more on the primary: the page answers as if the replica were not
+    there. A streamed body that fails after its first bytes cannot be taken back (none of the
+    replica-scoped views stream)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
         self.prefixes = tuple(settings.REPLICA_READ_PATHS)
 
     def __call__(self, request):
-        if request.method in ("GET", "HEAD") and self.prefixes and request.path.startswith(self.prefixes):
+        if not (request.method in ("GET", "HEAD") and self.prefixes and request.path.startswith(self.prefixes)):
+            return self.get_response(request)
+        if not replica_configured():
             with replica_reads():
                 return self.get_response(request)
-        return self.get_response(request)
+        attempt = _Attempt()
+        token = _attempt.set(attempt)
+        try:
+            with (
+                replica_reads(),
+                connections[REPLICA].execute_wrapper(_watch_replica),
+                connections[DEFAULT_DB_ALIAS].execute_wrapper(_watch_primary),
+            ):
+                response = self.get_response(request)
+        finally:
+            _attempt.reset(token)
+        if not attempt.failure or attempt.wrote:
+            return response
+        if attempt.failure == "connection_lost":
+            connections[REPLICA].close()
+            _mark_unusable()
+        metrics.replica_fallbacks_total.labels(attempt.failure).inc()
+        log.warning(
+            "replica.fallback",
+            extra={
+                "reason": attempt.failure,
+                "path": request.path,
+                "first_status": response.status_code,
+                "error": attempt.error,
+            },
+        )
+        with primary_reads():
+            return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        """The replica's failure, raised by a view (DRF answers its own 503): a stand-in answer the
+        retry in __call__ replaces, so the first run is not logged as a server error."""
+        attempt = _attempt.get()
+        if attempt is not None and attempt.failure and not attempt.wrote and replica_failure_reason(exception):
+            return HttpResponse(status=503)
+        return None

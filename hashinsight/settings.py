@@ -66,7 +66,6 @@ MIDDLEWARE = [
     "hashinsight.ops.middleware.RequestIdHeaderMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "hashinsight.ops.middleware.ProbeMiddleware",
-    "core.replica.ReplicaReadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -78,6 +77,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "tenants.mfa.MfaRequiredMiddleware",
     "hashinsight.ops.middleware.MetricsMiddleware",
+    # Last: wraps the view alone, so a run the replica failed is re-run on the primary (core/replica.py).
+    "core.replica.ReplicaReadMiddleware",
 ]
 
 ROOT_URLCONF = "hashinsight.urls"

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from audit.services import Actor
 from core.errors import Conflict
 from hosting.models import EvidencePack, EvidencePackStatus
+from hosting.models.evidence import STORAGE_FULL
 from hosting.selectors.evidence import evidence_pack_get, evidence_period_check, evidence_scope_get
 from hosting.services.evidence import evidence_pack_build, evidence_pack_request
 
@@ -44,7 +45,12 @@ class PackSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     sha256 = serializers.CharField(help_text="SHA-256 of the zip, once ready")
     size = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField()
+    error = serializers.CharField(
+        source="public_error", help_text="why a failed pack failed, e.g. `STORAGE_FULL: the pack storage is full, …`"
+    )
+    error_code = serializers.CharField(
+        help_text="a failed pack's code: STORAGE_FULL, STORAGE_ERROR or PACK_BUILD_FAILED; empty otherwise"
+    )
     status_url = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
 
@@ -81,12 +87,15 @@ def pack_build_or_queue(pack: EvidencePack) -> EvidencePack:
     return pack
 
 
+# A pack built in the request that failed, by its error_code: 507 Insufficient Storage (RFC 4918) when
+# the pack storage is full — nothing was stored, the same request succeeds once space is freed.
+FAILED_STATUS = {STORAGE_FULL: 507}
+
+
 def failed_pack_response(pack: EvidencePack) -> Response:
-    """A pack built in the request that failed: 507 STORAGE_FULL when the pack storage is full
-    (nothing was stored), else 500 PACK_BUILD_FAILED; the body is the pack, with its error."""
-    if pack.error.startswith("STORAGE_FULL"):
-        return Response({**pack_body(pack), "error_code": "STORAGE_FULL"}, status=507)
-    return Response({**pack_body(pack), "error_code": "PACK_BUILD_FAILED"}, status=500)
+    """The pack, with its error and error_code: 507 STORAGE_FULL, else 500 (STORAGE_ERROR: the storage
+    refused the file; PACK_BUILD_FAILED: the builder raised). Never a zip."""
+    return Response(pack_body(pack), status=FAILED_STATUS.get(pack.error_code, 500))
 
 
 class EvidencePackRequestApi(APIView):
@@ -105,8 +114,13 @@ class EvidencePackRequestApi(APIView):
             200: ZIP,
             202: PackSerializer,
             **ERRORS,
-            500: OpenApiResponse(PackSerializer, description="PACK_BUILD_FAILED: the pack, with its error"),
-            507: OpenApiResponse(PackSerializer, description="STORAGE_FULL: the pack storage is full; nothing stored"),
+            500: OpenApiResponse(
+                PackSerializer, description="PACK_BUILD_FAILED or STORAGE_ERROR: the failed pack, with its error"
+            ),
+            507: OpenApiResponse(
+                PackSerializer,
+                description="STORAGE_FULL: the pack storage is full; the failed pack, nothing of it stored",
+            ),
         },
         description=(
             "Periods up to EVIDENCE_PACK_SYNC_MAX_HOURS (24) answer with the zip; longer ones (up to "
@@ -142,11 +156,23 @@ class EvidencePackStatusApi(APIView):
 
 
 class EvidencePackDownloadApi(APIView):
-    """GET /api/v1/hosting/evidence_packs/<id>/download — the zip, once ready (409 CONFLICT before)."""
+    """GET /api/v1/hosting/evidence_packs/<id>/download — the zip, once ready: 409 CONFLICT while queued
+    or building, 409 with the pack's error_code (STORAGE_FULL, …) once it failed. Never part of a zip."""
 
-    @extend_schema(responses={200: ZIP, 409: OpenApiResponse(description="CONFLICT: not ready yet"), **ERRORS})
+    @extend_schema(
+        responses={
+            200: ZIP,
+            409: OpenApiResponse(
+                description="CONFLICT: not ready yet; STORAGE_FULL, STORAGE_ERROR or PACK_BUILD_FAILED: the pack "
+                "failed (request a new one)"
+            ),
+            **ERRORS,
+        }
+    )
     def get(self, request, pk: int):
         pack = evidence_pack_get(request.user, pk)
+        if pack.status == EvidencePackStatus.FAILED:
+            raise Conflict(f"the pack failed: {pack.error_message}", error_code=pack.error_code, status=pack.status)
         if pack.status != EvidencePackStatus.READY:
             raise Conflict(f"the pack is {pack.status}", status=pack.status)
         return zip_response(pack)

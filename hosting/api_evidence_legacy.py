@@ -15,7 +15,7 @@ import datetime as dt
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from audit.services import Actor
 from core.errors import Forbidden, InvalidParameter
 from hosting.api.common import DEPRECATED, ERRORS, valid
-from hosting.api_evidence import pack_body, pack_build_or_queue, zip_response
+from hosting.api_evidence import FAILED_STATUS, pack_body, pack_build_or_queue, zip_response
 from hosting.models import EvidencePackStatus
 from hosting.selectors.evidence import evidence_period_check, evidence_scope_get
 from hosting.services.evidence import evidence_pack_request
@@ -87,7 +87,13 @@ class LegacySiteEvidencePackageApi(APIView):
         deprecated=True,
         tags=["legacy"],
         parameters=[PackageIn, OpenApiParameter("site_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
-        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, **ERRORS},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            202: OpenApiTypes.OBJECT,
+            **ERRORS,
+            500: OpenApiResponse(OpenApiTypes.OBJECT, description="STORAGE_ERROR or PACK_BUILD_FAILED: a pack failed"),
+            507: OpenApiResponse(OpenApiTypes.OBJECT, description="STORAGE_FULL: the pack storage is full"),
+        },
         description=DEPRECATED
         + "One evidence pack per tenant that owned miners at the site in the period; 202 while a worker builds "
         "them, `format=zip` answers the zip of a one-pack package. Use GET /api/v1/hosting/evidence_pack.",
@@ -122,5 +128,8 @@ class LegacySiteEvidencePackageApi(APIView):
             "status": overall,
             "packs": [pack_body(p) for p in packs],
         }
-        code = 500 if overall == S.FAILED else 202 if overall in (S.QUEUED, S.BUILDING) else 200
-        return Response({"success": overall != S.FAILED, "package": package}, status=code)
+        if overall == S.FAILED:
+            failed = next(p for p in packs if p.status == S.FAILED)
+            body = {"success": False, "error_code": failed.error_code, "error": failed.public_error, "package": package}
+            return Response(body, status=FAILED_STATUS.get(failed.error_code, 500))
+        return Response({"success": True, "package": package}, status=202 if overall in (S.QUEUED, S.BUILDING) else 200)

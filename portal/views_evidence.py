@@ -52,7 +52,9 @@ def _request(request, pv, form: PackForm) -> str:
         actor=Actor.user(request.user), user=request.user, site=site, tenant=tenant, start=start, end=end
     )
     if end - start <= dt.timedelta(hours=settings.EVIDENCE_PACK_SYNC_MAX_HOURS):
-        evidence_pack_build(pack_id=pack.pk)
+        built = evidence_pack_build(pack_id=pack.pk)
+        if built.status == EvidencePackStatus.FAILED:  # e.g. STORAGE_FULL: said at once, and in the list
+            return f"Pack #{built.pk} failed: {built.error_message}"
     else:
         from hosting.tasks import evidence_pack_build_task
 

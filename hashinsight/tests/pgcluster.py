@@ -95,7 +95,8 @@ def primary_start() -> Cluster:
     return primary
 
 
-def replica_start(primary: Cluster) -> Cluster:
+def replica_start(primary: Cluster, conf: str = "") -> Cluster:
+    """`conf`: more postgresql.conf lines for the replica (e.g. a short max_standby_streaming_delay)."""
     replica = Cluster(primary.dir.parent, "replica")
     run(
         [
@@ -114,8 +115,8 @@ def replica_start(primary: Cluster) -> Cluster:
             "-N",
         ]
     )
-    with open(replica.dir / "postgresql.conf", "a") as conf:
-        conf.write(f"port = {replica.port}\n")
+    with open(replica.dir / "postgresql.conf", "a") as f:
+        f.write(f"port = {replica.port}\n{conf}")
     replica.start()
     return replica
 

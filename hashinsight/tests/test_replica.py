@@ -12,13 +12,12 @@ from hashinsight.tests import pgcluster, procs
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def primary_and_replica(django_db_setup):
+def _primary_and_replica(replica_conf: str = ""):
     primary = pgcluster.primary_start()
     clusters = [primary]
     try:
         url = pgcluster.copy_test_database(primary)
-        replica = pgcluster.replica_start(primary)
+        replica = pgcluster.replica_start(primary, replica_conf)
         clusters.append(replica)
         pgcluster.wait_replayed(primary, replica)
         assert replica.psql("SELECT pg_is_in_recovery()") == "t"
@@ -27,18 +26,35 @@ def primary_and_replica(django_db_setup):
         pgcluster.remove(*clusters)
 
 
-def test_portal_reads_use_the_replica_and_fall_back_to_the_primary_when_it_lags(primary_and_replica):
-    primary_url, replica_url = primary_and_replica
+@pytest.fixture
+def primary_and_replica(django_db_setup):
+    yield from _primary_and_replica()
+
+
+# The standby cancels a query in replay's way after 300 ms (the deadlock check, after 60 s, never first).
+CONFLICT_CONF = "max_standby_streaming_delay = 300ms\ndeadlock_timeout = 60s\nhot_standby_feedback = off\n"
+
+
+@pytest.fixture
+def conflicting_replica(django_db_setup):
+    yield from _primary_and_replica(CONFLICT_CONF)
+
+
+def _scenario(script: str, primary_url: str, replica_url: str) -> dict:
     env = procs.service_env(
         DATABASE_URL=primary_url,
         DATABASE_REPLICA_URL=replica_url,
         REPLICA_LAG_CHECK_SEC="0",
         ALLOWED_HOSTS="testserver",
     )
-    result = procs.python("hashinsight/tests/replica_scenario.py", env=env, timeout=180)
+    result = procs.python(script, env=env, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    seen = json.loads(line.removeprefix("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def test_portal_reads_use_the_replica_and_fall_back_to_the_primary_when_it_lags(primary_and_replica):
+    seen = _scenario("hashinsight/tests/replica_scenario.py", *primary_and_replica)
     # current replica: the page is read there
     assert seen["current"]["status"] == 200 and seen["current"]["replica_queries"] > 0
     assert seen["current"]["shows"] == ["R-1"]
@@ -56,3 +72,28 @@ def test_portal_reads_use_the_replica_and_fall_back_to_the_primary_when_it_lags(
     assert (seen["scope_read"], seen["scope_write"], seen["scope_session_read"]) == ("replica", "default", "default")
     assert seen["scope_read_in_transaction"] == seen["outside_scope_read"] == "default"
     assert seen["replica_migrate"] is False
+
+
+def test_a_page_whose_replica_read_is_cancelled_by_recovery_or_cut_off_is_answered_from_the_primary(
+    conflicting_replica,
+):
+    seen = _scenario("hashinsight/tests/replica_conflict_scenario.py", *conflicting_replica)
+    assert seen["calm"]["status"] == 200 and seen["calm"]["replica_queries"] > 0
+    # A real recovery conflict cancelled the page's replica query (the standby counted it) …
+    conflict = seen["conflict"]
+    assert conflict["conflicts_after"] > conflict["conflicts_before"]
+    # … and the page still answered, with the customer's miners, read again on the primary.
+    assert conflict["status"] == 200 and conflict["shows"] == ["C-1", "C-2", "C-3"], conflict
+    assert conflict["primary_read_miners"] and conflict["replica_queries"] > 0
+    # Its replica backend terminated mid-page: the same.
+    terminate = seen["terminate"]
+    assert terminate["terminated"] is True
+    assert terminate["status"] == 200 and terminate["shows"] == ["C-1", "C-2", "C-3"], terminate
+    assert terminate["primary_read_miners"]
+    assert seen["after"]["status"] == 200
+    # Each fallback counted once, with its reason, and logged with the replica's own words.
+    assert seen["metric"] == {"recovery_conflict": 1.0, "connection_lost": 1.0}
+    assert [f["reason"] for f in seen["fallbacks"]] == ["recovery_conflict", "connection_lost"]
+    assert "conflict with recovery" in seen["fallbacks"][0]["error"]
+    lost = seen["fallbacks"][1]["error"]
+    assert "terminating connection" in lost or "server closed the connection unexpectedly" in lost, lost

@@ -11,6 +11,14 @@ def evidence_storage():
     return storages[settings.EVIDENCE_PACK_STORAGE]
 
 
+# A failed pack's `error` is "CODE: what a person is told" when the storage refused the zip; any other
+# failure (the builder raised) is PACK_BUILD_FAILED and its error is the exception, for the operators.
+STORAGE_FULL = "STORAGE_FULL"
+STORAGE_ERROR = "STORAGE_ERROR"
+PACK_BUILD_FAILED = "PACK_BUILD_FAILED"
+BUILD_FAILED_MESSAGE = "the pack could not be built (the error is logged for the operators); request it again later"
+
+
 class EvidencePackStatus(models.TextChoices):
     QUEUED = "queued"
     BUILDING = "building"
@@ -51,3 +59,28 @@ class EvidencePack(models.Model):
     @property
     def filename(self) -> str:
         return f"evidence-{self.site.code}-{self.period_start:%Y%m%d}-{self.period_end:%Y%m%d}-{self.pk}.zip"
+
+    @property
+    def error_code(self) -> str:
+        """STORAGE_FULL, STORAGE_ERROR or PACK_BUILD_FAILED for a failed pack; empty otherwise."""
+        if self.status != EvidencePackStatus.FAILED:
+            return ""
+        code = self.error.split(":", 1)[0]
+        return code if code in (STORAGE_FULL, STORAGE_ERROR) else PACK_BUILD_FAILED
+
+    @property
+    def error_message(self) -> str:
+        """What the portal tells a person about a failed pack (never an exception's text)."""
+        code = self.error_code
+        if code in (STORAGE_FULL, STORAGE_ERROR):
+            return self.error.split(":", 1)[1].strip()
+        return BUILD_FAILED_MESSAGE if code else ""
+
+    @property
+    def public_error(self) -> str:
+        """`error` as the API shows it: the storage's sentence, or for a build failure its code and a
+        sentence — the exception itself is for the operators (the log, the admin), not the customer."""
+        code = self.error_code
+        if code == PACK_BUILD_FAILED:
+            return f"{PACK_BUILD_FAILED}: {BUILD_FAILED_MESSAGE}"
+        return self.error if code else ""

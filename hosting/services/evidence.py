@@ -14,6 +14,7 @@ from core.periodic import advisory_lock_key, advisory_try_lock
 from core.replica import replica_reads
 from hosting.evidence.builder import build_context, build_pack_zip
 from hosting.models import EvidencePack, EvidencePackStatus
+from hosting.models.evidence import STORAGE_ERROR, STORAGE_FULL
 
 logger = structlog.get_logger(__name__)
 
@@ -113,11 +114,21 @@ def _build_locked(pack_id: int, now: dt.datetime | None) -> EvidencePack:
         logger.exception("evidence_pack.storage_failed", pack=pack.pk)
         _remove_partial(pack, stored)
         pack.refresh_from_db()
-        code = "STORAGE_FULL" if exc.errno == errno.ENOSPC else "STORAGE_ERROR"
-        return _failed(pack, actor, f"{code}: the pack could not be stored ({exc.strerror or exc})", code)
+        error = _storage_error(exc)
+        return _failed(pack, actor, error, error.split(":", 1)[0])
     finally:
         path.unlink(missing_ok=True)
     return pack
+
+
+def _storage_error(exc: OSError) -> str:
+    """The pack's error (EvidencePack.error_code / error_message read it back)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{STORAGE_FULL}: the pack storage is full, so the pack was not stored and nothing of it was kept; "
+            f"request it again once the operators have freed space ({exc.strerror or exc})"
+        )
+    return f"{STORAGE_ERROR}: the pack storage refused the file, nothing of it was kept ({exc.strerror or exc})"
 
 
 def _remove_partial(pack: EvidencePack, stored: str | None) -> None:

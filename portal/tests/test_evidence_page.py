@@ -90,3 +90,34 @@ def test_an_operator_sees_a_tenants_packs_read_only(client, pw, customer_a, noc_
         page(pw.world.tenant_a.slug), {"site": "SITE-X", "date_from": "2026-11-02", "date_to": "2026-11-02"}
     )
     assert response.status_code == 403 and EvidencePack.objects.count() == 1
+
+
+def test_a_failed_pack_says_why_in_words_on_the_page_the_status_and_the_download(
+    client, pw, customer_a, django_capture_on_commit_callbacks
+):
+    import errno
+
+    from hosting.services.evidence import _storage_error
+
+    client.force_login(customer_a)
+    slug = pw.world.tenant_a.slug
+    with django_capture_on_commit_callbacks(execute=False):
+        for _ in range(2):
+            client.post(page(slug), {"site": "SITE-X", "date_from": "2026-11-01", "date_to": "2026-11-03"})
+    full, broken = EvidencePack.objects.order_by("pk")
+    full_error = _storage_error(OSError(errno.ENOSPC, "No space left on device"))
+    EvidencePack.objects.filter(pk=full.pk).update(status="failed", error=full_error)
+    EvidencePack.objects.filter(pk=broken.pk).update(status="failed", error="KeyError: 'secret internals'")
+    body = client.get(page(slug)).content.decode()
+    assert 'data-error-code="STORAGE_FULL">Failed: the pack storage is full, so the pack was not stored' in body
+    assert 'data-error-code="PACK_BUILD_FAILED">Failed: the pack could not be built' in body
+    assert "secret internals" not in body and "/download" not in body
+    status = client.get(f"/api/v1/hosting/evidence_packs/{full.pk}").json()
+    assert (status["status"], status["error_code"], status["error"]) == ("failed", "STORAGE_FULL", full_error)
+    download = client.get(f"/api/v1/hosting/evidence_packs/{full.pk}/download")
+    assert download.status_code == 409 and download.json()["error_code"] == "STORAGE_FULL"
+    assert (
+        client.get(f"/api/v1/hosting/evidence_packs/{broken.pk}/download").json()["error_code"] == "PACK_BUILD_FAILED"
+    )
+    hidden = client.get(f"/api/v1/hosting/evidence_packs/{broken.pk}").json()
+    assert hidden["error"].startswith("PACK_BUILD_FAILED: the pack could not be built"), hidden

@@ -1,9 +1,11 @@
 """Fixtures of the fault matrix (one place): the stack's own PostgreSQL and Redis for the whole
 session, and each test's processes stopped after it."""
 
+import subprocess
+
 import pytest
 
-from hashinsight.tests.faults.stack import PgCluster, RedisServer, Stack
+from hashinsight.tests.faults.stack import PgCluster, RedisServer, Stack, fill_up
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,15 @@ def stack(fault_servers, tmp_path):
             pg.scalar("SELECT 1")
         except Exception:
             pg.start()
+
+
+@pytest.fixture
+def tiny_media(stack):
+    """MEDIA_ROOT on a 1 MiB tmpfs, filled but for a few KiB (root only: mount)."""
+    media = stack.tmp / "media"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(media)], check=True)
+    try:
+        fill_up(media, leave=8192)  # about 8 KiB left: less than a pack
+        yield media
+    finally:
+        subprocess.run(["umount", "-l", str(media)], check=False)

@@ -156,6 +156,21 @@ class Stack:
         self.started.clear()
 
 
+def fill_up(directory: Path, *, leave: int, name: str = "filler") -> Path:
+    """Fill the filesystem of `directory` with one file, then give back `leave` bytes."""
+    filler = directory / name
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler
+
+
 def children(pid: int) -> list[int]:
     """Direct children of a process (the prefork pool of a celery worker)."""
     found = []

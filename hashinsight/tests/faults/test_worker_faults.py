@@ -8,7 +8,6 @@ import datetime as dt
 import hashlib
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -229,27 +228,6 @@ def test_worker_killed_mid_evidence_pack_rebuilds_it_once(stack, kill):
     if worker is not first:
         assert "evidence_pack.rebuild" not in [r.get("event") for r in procs.json_lines(first)]
     stack.verify_audit_chain()
-
-
-@pytest.fixture
-def tiny_media(stack):
-    """MEDIA_ROOT on a 1 MiB tmpfs, filled but for a few KiB (root only: mount)."""
-    media = stack.tmp / "media"
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(media)], check=True)
-    try:
-        filler = media / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        os.truncate(filler, filler.stat().st_size - 8192)  # about 8 KiB left: less than a pack
-        yield media
-    finally:
-        subprocess.run(["umount", "-l", str(media)], check=False)
 
 
 def test_a_full_pack_storage_fails_the_pack_clearly_and_stores_nothing(stack, tiny_media):
