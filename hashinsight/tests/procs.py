@@ -50,6 +50,21 @@ def direct_connect():
     return psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=host, port=port, password=db["PASSWORD"])
 
 
+def connect_as_worker() -> None:
+    """Point this thread's default database connection at PostgreSQL itself, as a worker's is
+    (DATABASE_DIRECT_URL; nothing to do unless `make test-pgbouncer`). For tests that run worker
+    code in threads of their own: core/periodic.py's session advisory lock, taken in autocommit
+    through the transaction pool, would land on whatever server connection another thread had
+    just released, and be granted twice."""
+    from django.db import connection
+
+    if not settings.DATABASE_DIRECT_URL:
+        return
+    direct = urlsplit(settings.DATABASE_DIRECT_URL)
+    connection.close()
+    connection.settings_dict = {**connection.settings_dict, "HOST": direct.hostname, "PORT": direct.port or 5432}
+
+
 def clean_env(**overrides) -> dict:
     """An environment with nothing inherited but PATH/HOME: what a supervisor would pass."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
