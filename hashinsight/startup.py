@@ -8,6 +8,7 @@ connection and released on another (docs/DEPLOYMENT.md "PgBouncer")."""
 
 import sys
 
+import psycopg2
 from django.conf import settings
 from django.db import connections
 
@@ -60,7 +61,7 @@ def refuse_a_pooled_database(role: str) -> None:
     source = "DATABASE_DIRECT_URL" if settings.DATABASE_DIRECT_URL and settings.PROCESS_ROLE else "DATABASE_URL"
     try:
         pooled = transaction_pooled(wrapper)
-    except wrapper.Database.Error as exc:  # not reachable yet: tasks retry on their own
+    except psycopg2.Error as exc:  # not reachable yet: tasks retry on their own
         sys.stderr.write(f"celery {role}: pooler check skipped, {source} ({where}) not reachable: {exc}\n")
         return
     if pooled:
