@@ -45,8 +45,8 @@ run: seed static
 test: venv services tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The API suites again with every connection through PgBouncer in transaction pooling mode
-# (scripts/test_pgbouncer.py; docs/DEPLOYMENT.md "PgBouncer"). PYTEST_ARGS replaces the suite list.
+# The whole API suite again with every web-side connection through PgBouncer in transaction pooling
+# mode (scripts/test_pgbouncer.py; docs/DEPLOYMENT.md "PgBouncer"). PYTEST_ARGS replaces the suite list.
 test-pgbouncer: venv services tools
 	$(PY) scripts/test_pgbouncer.py $(PYTEST_ARGS)
 

@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 
 from audit.services import Actor
+from hashinsight.tests.session_state import guard_web_requests
 from tenants.models import Role, Tenant
 from tenants.services import collector_token_create, role_grant_create
 from tests.factories import CollectorFactory, MinerFactory, SiteFactory, TenantFactory, UserFactory, ZoneFactory
@@ -23,6 +24,15 @@ def _clean_cache():
     # Tests share one Redis (prefix hi-test): throttles and locks must not leak between tests.
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_session_state_on_web_path():
+    # Every request a test makes runs as behind PgBouncer's transaction pool must: nothing that
+    # outlives its transaction on the server connection (hashinsight/tests/session_state.py).
+    with guard_web_requests() as seen:
+        yield
+    assert not seen, f"session-level state on web's path: {seen}"
 
 
 @dataclass

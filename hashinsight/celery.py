@@ -11,9 +11,17 @@ app.autodiscover_tasks()
 
 
 @celeryd_init.connect
-@beat_init.connect
-def _refuse_without_required_settings(**kwargs):
+def _worker_start_checks(**kwargs):
     # At worker/beat start, not at import: `manage.py check` imports this module too.
-    from hashinsight.startup import refuse_without_required_settings
+    from hashinsight.startup import refuse_a_pooled_database, refuse_without_required_settings
 
     refuse_without_required_settings()
+    refuse_a_pooled_database("worker")
+
+
+@beat_init.connect
+def _beat_start_checks(**kwargs):
+    from hashinsight.startup import refuse_a_pooled_database, refuse_without_required_settings
+
+    refuse_without_required_settings()
+    refuse_a_pooled_database("beat")

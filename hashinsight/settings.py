@@ -8,6 +8,7 @@ configuration problem is a system check (hashinsight/checks.py), listed together
 
 import logging
 import os
+import sys
 
 from core.logging import configure_logging
 from hashinsight import settings_env
@@ -20,6 +21,7 @@ from hashinsight.settings_env import (
     _int,
     _required,
     env,
+    process_role,
 )
 from hashinsight.settings_identity import *  # noqa: F403 -- the identity block (allauth, MFA, lockout, OIDC)
 
@@ -99,7 +101,15 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
+# Celery worker and beat hold session-level advisory locks (core/periodic.py, the quarantine drain,
+# evidence packs) that a transaction-pooling PgBouncer cannot keep: they, and manage.py commands,
+# connect to DATABASE_DIRECT_URL (PostgreSQL itself) when it is set; web to DATABASE_URL. A worker
+# or beat that would still reach a transaction pooler refuses to start (hashinsight/startup.py).
+PROCESS_ROLE = process_role(sys.argv)
+DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default="")
+_DATABASE_URL = _required("DATABASE_URL")
+_DIRECT = bool(PROCESS_ROLE and DATABASE_DIRECT_URL)
+DATABASES = {"default": env.db_url_config(DATABASE_DIRECT_URL if _DIRECT else _DATABASE_URL)}
 # Persistent connections: web workers × CONN_MAX_AGE connections stay open; see docs/DEPLOYMENT.md
 # for the connection budget (PostgreSQL allows 100 here).
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DB_CONN_MAX_AGE", default=60)

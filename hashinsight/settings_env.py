@@ -72,3 +72,28 @@ def _required(name):
         return _DEV_DEFAULTS[name]
     CONFIG_ERRORS.append(("hashinsight.E001", f"required environment variable {name} is not set (DEBUG=False)"))
     return _MISSING[name]
+
+
+# Global options of the `celery` command that take a value (the token after them is no subcommand).
+_CELERY_VALUE_OPTIONS = {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"}
+
+
+def process_role(argv: list[str]) -> str:
+    """What this process is, from its command line: "worker" (`celery … worker`), "beat"
+    (`celery … beat`), "manage" (`manage.py <command>`, runserver excepted), or "" (gunicorn,
+    runserver, pytest, the other celery commands). Those three connect to DATABASE_DIRECT_URL
+    when it is set (settings.py; docs/DEPLOYMENT.md "PgBouncer")."""
+    if not argv:
+        return ""
+    program = Path(argv[0])
+    if program.name == "manage.py":
+        return "" if argv[1:2] == ["runserver"] else "manage"
+    if program.name != "celery" and not (program.name == "__main__.py" and program.parent.name == "celery"):
+        return ""
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in _CELERY_VALUE_OPTIONS:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg if arg in ("worker", "beat") else ""
+    return ""

@@ -78,9 +78,10 @@ def zip_response(pack: EvidencePack) -> FileResponse:
 
 def pack_build_or_queue(pack: EvidencePack) -> EvidencePack:
     """A period up to EVIDENCE_PACK_SYNC_MAX_HOURS is built now (ready, or failed); a longer one is
-    queued for a worker once the request commits."""
+    queued for a worker once the request commits. Built here without the worker's session lock: the
+    pack is this request's own, and web may be behind PgBouncer (docs/DEPLOYMENT.md "PgBouncer")."""
     if pack.period_end - pack.period_start <= dt.timedelta(hours=settings.EVIDENCE_PACK_SYNC_MAX_HOURS):
-        return evidence_pack_build(pack_id=pack.pk)
+        return evidence_pack_build(pack_id=pack.pk, session_lock=False)
     from hosting.tasks import evidence_pack_build_task
 
     transaction.on_commit(lambda: evidence_pack_build_task.delay(pack.pk))

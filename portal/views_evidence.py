@@ -52,7 +52,8 @@ def _request(request, pv, form: PackForm) -> str:
         actor=Actor.user(request.user), user=request.user, site=site, tenant=tenant, start=start, end=end
     )
     if end - start <= dt.timedelta(hours=settings.EVIDENCE_PACK_SYNC_MAX_HOURS):
-        built = evidence_pack_build(pack_id=pack.pk)
+        # The request's own pack, never queued: no worker session lock (web may be behind PgBouncer).
+        built = evidence_pack_build(pack_id=pack.pk, session_lock=False)
         if built.status == EvidencePackStatus.FAILED:  # e.g. STORAGE_FULL: said at once, and in the list
             return f"Pack #{built.pk} failed: {built.error_message}"
     else:

@@ -5,18 +5,19 @@ triggers under the test suite only.)"""
 import io
 
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
 
 def tamper(sql: str, params=()) -> int:
-    """Run SQL as an attacker with database access would: with every trigger switched off."""
-    with connection.cursor() as cur:
-        cur.execute("SET session_replication_role = replica")
-        try:
-            cur.execute(sql, params)
-            return cur.rowcount
-        finally:
-            cur.execute("SET session_replication_role = DEFAULT")
+    """Run SQL as an attacker with database access would: with every trigger switched off.
+
+    SET LOCAL in its own transaction (a savepoint inside a test's): under `make test-pgbouncer`
+    a session-level SET and the statement could land on two server connections, and the switch
+    would stay on the first for whoever gets it next."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL session_replication_role = replica")
+        cur.execute(sql, params)
+        return cur.rowcount
 
 
 def verify_command(*args: str) -> tuple[int, str]:

@@ -150,14 +150,17 @@ def wait_replayed(primary: Cluster, replica: Cluster, timeout=60) -> None:
         time.sleep(0.2)
 
 
-def pgbouncer_config(directory: Path, *, upstream_port: int, port: int, pool_size: int = 20) -> Path:
-    """deploy/pgbouncer/pgbouncer.ini with this run's ports and files: transaction pooling, trust
-    on loopback (the tests' PostgreSQL trusts loopback too)."""
+def pgbouncer_config(
+    directory: Path, *, upstream_port: int, port: int, pool_size: int = 20, pool_mode: str = "transaction"
+) -> Path:
+    """deploy/pgbouncer/pgbouncer.ini with this run's ports and files: transaction pooling (or
+    `pool_mode`), trust on loopback (the tests' PostgreSQL trusts loopback too)."""
     template = (procs.BASE_DIR / "deploy" / "pgbouncer" / "pgbouncer.ini").read_text()
     text = (
         template.replace("port=5432", f"port={upstream_port}")
         .replace("listen_port = 6432", f"listen_port = {port}")
         .replace("default_pool_size = 20", f"default_pool_size = {pool_size}")
+        .replace("pool_mode = transaction", f"pool_mode = {pool_mode}")
         .replace("/var/run/postgresql", str(directory))
         .replace("/var/log/postgresql/pgbouncer.log", str(directory / "pgbouncer.log"))
         .replace("auth_type = scram-sha-256", "auth_type = trust")
@@ -171,13 +174,13 @@ def pgbouncer_config(directory: Path, *, upstream_port: int, port: int, pool_siz
     return ini
 
 
-def pgbouncer_start(*, upstream_port: int, pool_size: int = 20):
+def pgbouncer_start(*, upstream_port: int, pool_size: int = 20, pool_mode: str = "transaction"):
     """PgBouncer (Debian's /usr/sbin/pgbouncer) on a free loopback port; returns (process, port, dir)."""
     binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     assert os.path.exists(binary), "pgbouncer is missing: make tools (scripts/ensure_tools.sh)"
     directory = _root()
     port = procs.free_port()
-    ini = pgbouncer_config(directory, upstream_port=upstream_port, port=port, pool_size=pool_size)
+    ini = pgbouncer_config(directory, upstream_port=upstream_port, port=port, pool_size=pool_size, pool_mode=pool_mode)
     proc = procs.start(_as_postgres([binary, ini]), env=procs.clean_env(), log=directory / "stdout.log")
     procs.wait_until(lambda: procs.listening(port), proc=proc, what="pgbouncer listening")
     return proc, port, directory

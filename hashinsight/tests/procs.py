@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 
@@ -26,6 +26,45 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def direct_database_url() -> str | None:
+    """The test database on PostgreSQL itself when DATABASE_DIRECT_URL is set (`make test-pgbouncer`:
+    DATABASE_URL is PgBouncer), for the worker, beat and manage.py processes a test starts."""
+    if not settings.DATABASE_DIRECT_URL:
+        return None
+    return urlunsplit(urlsplit(settings.DATABASE_DIRECT_URL)._replace(path="/" + settings.DATABASES["default"]["NAME"]))
+
+
+def direct_connect():
+    """A psycopg2 connection to the test database on PostgreSQL itself, past PgBouncer under
+    `make test-pgbouncer`: a second session that holds session-level locks, as a worker's does
+    (through the pooler they would stay on a server connection that the suite's next
+    transactions may or may not get)."""
+    import psycopg2
+
+    db = settings.DATABASES["default"]
+    if settings.DATABASE_DIRECT_URL:
+        direct = urlsplit(settings.DATABASE_DIRECT_URL)
+        host, port = direct.hostname, direct.port or 5432
+    else:
+        host, port = db["HOST"], db["PORT"]
+    return psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=host, port=port, password=db["PASSWORD"])
+
+
+def connect_as_worker() -> None:
+    """Point this thread's default database connection at PostgreSQL itself, as a worker's is
+    (DATABASE_DIRECT_URL; nothing to do unless `make test-pgbouncer`). For tests that run worker
+    code in threads of their own: core/periodic.py's session advisory lock, taken in autocommit
+    through the transaction pool, would land on whatever server connection another thread had
+    just released, and be granted twice."""
+    from django.db import connection
+
+    if not settings.DATABASE_DIRECT_URL:
+        return
+    direct = urlsplit(settings.DATABASE_DIRECT_URL)
+    connection.close()
+    connection.settings_dict = {**connection.settings_dict, "HOST": direct.hostname, "PORT": direct.port or 5432}
+
+
 def clean_env(**overrides) -> dict:
     """An environment with nothing inherited but PATH/HOME: what a supervisor would pass."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
@@ -40,6 +79,8 @@ def service_env(**overrides) -> dict:
         "TESTING": "1",
         "DEBUG": "False",
         "DATABASE_URL": database_url(),
+        # A test that names its own DATABASE_URL (another cluster) means it for every process.
+        "DATABASE_DIRECT_URL": None if "DATABASE_URL" in overrides else direct_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],

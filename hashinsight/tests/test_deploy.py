@@ -81,6 +81,8 @@ def test_compose_app_services_take_env_from_dotenv_and_reach_the_compose_service
         assert env["SECRET_KEY"] == "compose-secret"  # from .env
         assert env["DEBUG"] == "False"
         assert env["DATABASE_URL"] == "postgres://hashinsight:compose-pw@postgres:5432/hashinsight"
+        # worker and beat (and manage.py) on PostgreSQL itself, whatever DATABASE_URL becomes
+        assert env["DATABASE_DIRECT_URL"] == "postgres://hashinsight:compose-pw@postgres:5432/hashinsight"
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"

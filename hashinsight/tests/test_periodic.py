@@ -9,6 +9,7 @@ from django.db import connection
 from prometheus_client import REGISTRY
 
 from core.periodic import once_per_interval
+from hashinsight.tests import procs
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +21,7 @@ def _count(job, outcome):
 def _in_thread(fn):
     def run():
         try:
+            procs.connect_as_worker()  # the code under test is a worker's: PostgreSQL itself, not PgBouncer
             fn()
         finally:
             connection.close()  # each thread opened its own PostgreSQL session

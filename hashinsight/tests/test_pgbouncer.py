@@ -2,7 +2,7 @@
 deploy/pgbouncer/pgbouncer.ini): gunicorn with DATABASE_URL at PgBouncer, DB_CONN_MAX_AGE=0 and
 DB_DISABLE_SERVER_SIDE_CURSORS=True; a collector uploads telemetry, polls a command and ACKs it,
 and a NOC operator reads the miners back with a personal token. The whole API suite runs the same
-way under `make test-pgbouncer` (scripts/test_pgbouncer.sh)."""
+way under `make test-pgbouncer` (scripts/test_pgbouncer.py)."""
 
 import datetime as dt
 import subprocess
@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def bouncer(django_db_setup):
-    upstream = urlsplit(procs.database_url())
+    # In front of PostgreSQL itself (under `make test-pgbouncer`, not of that run's own PgBouncer).
+    upstream = urlsplit(procs.direct_database_url() or procs.database_url())
     proc, port, directory = pgcluster.pgbouncer_start(upstream_port=upstream.port or 5432, pool_size=5)
     try:
         netloc = upstream.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{port}"

@@ -62,17 +62,24 @@ def _pack_lock_key(pack_id: int) -> int:
     return advisory_lock_key(f"evidence_pack:{pack_id}")
 
 
-def evidence_pack_build(*, pack_id: int, now: dt.datetime | None = None) -> EvidencePack:
+def evidence_pack_build(*, pack_id: int, now: dt.datetime | None = None, session_lock: bool = True) -> EvidencePack:
     """Build a queued pack; safe to run twice (only the run holding the pack's lock builds).
 
     The lock is a PostgreSQL session advisory lock held for the whole build: a builder killed
     mid-build (kill -9) loses its session and the lock with it, so the task's redelivery finds the
-    pack `building` with nobody holding it and builds it again from the start."""
+    pack `building` with nobody holding it and builds it again from the start.
+
+    session_lock=False is web's build in the request (hosting/api_evidence.py) of the pack it has
+    just created and never queued: no other builder can exist, and web may sit behind PgBouncer in
+    transaction pooling mode, where a session lock would be taken on one server connection and
+    released on another (left held there), the build's transactions spread over several."""
+    if not session_lock:
+        return _build(pack_id, now)
     lock_key = _pack_lock_key(pack_id)
     if not advisory_try_lock(lock_key, REBUILD_LOCK_WAIT_SEC):
         return EvidencePack.objects.select_related("site", "tenant", "requested_by").get(pk=pack_id)
     try:
-        return _build_locked(pack_id, now)
+        return _build(pack_id, now)
     finally:
         try:
             with connection.cursor() as cur:
@@ -81,7 +88,7 @@ def evidence_pack_build(*, pack_id: int, now: dt.datetime | None = None) -> Evid
             connection.close()
 
 
-def _build_locked(pack_id: int, now: dt.datetime | None) -> EvidencePack:
+def _build(pack_id: int, now: dt.datetime | None) -> EvidencePack:
     before = EvidencePack.objects.filter(pk=pack_id).values_list("status", flat=True).first()
     claimed = EvidencePack.objects.filter(
         pk=pack_id, status__in=[EvidencePackStatus.QUEUED, EvidencePackStatus.BUILDING]

@@ -2,13 +2,13 @@
 
 import datetime as dt
 
-import psycopg2
 import pytest
 import time_machine
 from django.db import connection
 
 from audit.models import AuditEvent
 from core.periodic import advisory_lock_key
+from hashinsight.tests import procs
 from telemetry.models import RollupWatermark
 from telemetry.partitions import ensure_partition
 from telemetry.rollups import telemetry_rollup_15m, telemetry_rollup_daily
@@ -289,10 +289,7 @@ def test_the_beat_task_rolls_up_and_a_second_call_in_the_interval_is_skipped(wor
 
 def test_the_beat_task_skips_while_another_run_holds_the_job(world, partitions):
     m1(world.miners_a_x[0], at(DAY, "01:00"))
-    db = connection.settings_dict
-    other = psycopg2.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], password=db["PASSWORD"]
-    )
+    other = procs.direct_connect()  # another worker's session: workers connect to PostgreSQL itself
     try:
         with other.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", [advisory_lock_key("telemetry.rollup")])
