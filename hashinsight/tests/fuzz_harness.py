@@ -128,16 +128,27 @@ def load_schema():
 class Persona:
     name: str
     headers: dict = field(default_factory=dict)
+    requests: int = 0  # requests sent by run_persona (make fuzz prints them)
+    operations: int = 0
 
 
 class _Rollback(Exception):
     pass
 
 
+def _report(text: str) -> None:
+    """`make fuzz`: each failure goes to FUZZ_REPORT the moment it is found (a long run can be read
+    while it goes on)."""
+    if report := os.environ.get("FUZZ_REPORT"):
+        with open(report, "a") as out:
+            out.write(text)
+
+
 def _call(case, persona: Persona, failures: list[str], details: dict) -> None:
     try:
         with transaction.atomic():
             response = case.call(headers=persona.headers)
+            persona.requests += 1
             try:
                 case.validate_response(response, checks=CHECKS)
             except (AssertionError, BaseExceptionGroup) as exc:  # a FailureGroup: every failed check of the case
@@ -149,6 +160,7 @@ def _call(case, persona: Persona, failures: list[str], details: dict) -> None:
                     if line not in failures:
                         failures.append(line)
                         details.setdefault(line, f"{failure}\n{case.as_curl_command()}\n{response.text[:300]}")
+                        _report(f"== {line}\n{details[line]}\n\n")
             raise _Rollback
     except _Rollback:
         pass
@@ -163,6 +175,10 @@ def run_persona(schema, persona: Persona, *, n: int, operations=None, details=No
         operation = result.ok()
         if operations and not any(o in operation.label for o in operations):
             continue
+        persona.operations += 1
+        if progress := os.environ.get("FUZZ_PROGRESS"):  # one line per operation started
+            with open(progress, "a") as out:
+                out.write(f"{persona.name} {persona.operations} {operation.label} {persona.requests}\n")
         for mode in MODES:
             strategy = operation.as_strategy(generation_mode=mode)
 
