@@ -9,6 +9,7 @@ Examples per operation: FUZZ_EXAMPLES (environment; `make fuzz` sets a large one
 derandomized with no deadline and no example database: the same commit fuzzes the same requests."""
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import schemathesis
@@ -68,13 +69,19 @@ GONE_ROUTES = {"POST /hosting/api/client/usage/alerts"}
 
 
 AUTH_HEADERS = {"authorization", "x-collector-key", "x-site-id", "cookie"}
+# schemathesis turns `allowEmptyValue` (every optional query parameter, core/api/openapi.py) into
+# `anyOf: [schema, {enum: [""]}]`, and a negative case that mutates other parts names the value as
+# "violates `enum` at /properties/<name>/anyOf/1" though it satisfies the first branch (seen at 50
+# examples: `?miner_id=y…` beside a mutated Authorization). Such a line is no mutation: it is left
+# out of the check below, so the case is excused only if the persona's own headers are all that changed.
+_EMPTY_BRANCH = re.compile(r"violates `enum` at /properties/[^/\s]+/anyOf/1\s*$")
 
 
 def _only_our_headers(failure) -> bool:
     """A negative case whose only mutations are of headers the persona sets itself (its credentials):
     the request sent carried the persona's valid ones, so it was no invalid request."""
     lines = [ln for ln in str(failure).splitlines() if "header" in ln or "body" in ln or "query" in ln]
-    mutated = [ln for ln in lines if "violates" in ln or "Invalid component" in ln]
+    mutated = [ln for ln in lines if ("violates" in ln or "Invalid component" in ln) and not _EMPTY_BRANCH.search(ln)]
     return bool(mutated) and all(
         "header" in ln and any(f"/{h}" in ln.lower() or f"`{h}`" in ln.lower() for h in AUTH_HEADERS) for ln in mutated
     )
