@@ -84,7 +84,8 @@ class HistoryIn(serializers.Serializer):
 def _body(request) -> dict:
     """The JSON body, over the query string (the original read the body or the form; a query works too)."""
     body = request.data if isinstance(request.data, dict) else {}
-    return {**request.query_params.dict(), **body}
+    query = {name: value for name, value in request.query_params.items() if value != ""}  # empty = absent
+    return {**query, **body}
 
 
 def _site(user, ref):

@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "hashinsight.ops.middleware.RequestIdHeaderMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "hashinsight.ops.middleware.ProbeMiddleware",
+    "core.api.parsers.NulFreeQueryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -198,6 +199,12 @@ REST_FRAMEWORK = {
         "core.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies with NUL characters dropped (core/api/parsers.py), then DRF's form parsers.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

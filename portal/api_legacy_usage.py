@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.exceptions import error_body
+from core.errors import InvalidParameter
 from hosting.api_reports import monthly_reports, report_for, report_links
 from hosting.reports.sla import month_start, next_month
 from portal import selectors
@@ -182,6 +183,8 @@ class ClientReportGenerateApi(APIView):
     )
     def post(self, request):
         # the page posts JSON; site_id / tenant may also come in the query string (as on the GET routes)
+        if not hasattr(request.data, "dict") and not isinstance(request.data, dict):  # a JSON list, string, …
+            raise InvalidParameter("the body must be a JSON object", fields={"body": ["expected an object"]})
         sent = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
         body = ReportRequestSerializer(data={**request.query_params.dict(), **sent})
         body.is_valid(raise_exception=True)

@@ -75,7 +75,12 @@ _HEADERS = [
     ),
     OpenApiParameter("X-Device-ID", str, OpenApiParameter.HEADER, required=False),
     OpenApiParameter("X-Zone-ID", str, OpenApiParameter.HEADER, required=False, description='"" means no zone'),
-    OpenApiParameter("X-Upload-Mode", str, OpenApiParameter.HEADER, required=False, enum=["raw", "latest"]),
+    # Recorded with the batch as sent (raw or latest from the collector), never a reason to refuse an
+    # upload (the collector would spool it forever): no enum (issue 18 `make fuzz`: an empty value was
+    # "schema-violating, accepted").
+    OpenApiParameter(
+        "X-Upload-Mode", str, OpenApiParameter.HEADER, required=False, description="raw or latest; recorded as sent"
+    ),
 ]
 
 

@@ -71,7 +71,8 @@ class OriginalPageIn(serializers.Serializer):
 
 
 def _page(request, per_page: int) -> dict:
-    p = OriginalPageIn(data={"per_page": per_page, **request.query_params.dict()})
+    given = {name: value for name, value in request.query_params.items() if value != ""}  # empty = absent
+    p = OriginalPageIn(data={"per_page": per_page, **given})
     p.is_valid(raise_exception=True)
     return {**p.validated_data, "online_only": p.validated_data["online_only"].lower() == "true"}
 

@@ -63,7 +63,7 @@ def legacy_site_get(user, value: str) -> Site:
     the original's integer id arrives), else — digits only — its pk. 403 outside scope, existing or not."""
     scope = scoping.sites_for(user)
     site = site_by_code_or_alias(value, scope)
-    if site is None and value.isdigit() and len(value) < 10:
+    if site is None and value.isascii() and value.isdigit() and len(value) < 10:  # "¹" is a digit int() refuses
         site = scope.filter(pk=int(value)).first()
     if site is None:
         raise Forbidden(FORBIDDEN_MESSAGE)

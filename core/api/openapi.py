@@ -10,7 +10,7 @@ error body `ErrorBody`:
 - 413 to any operation with a body (DATA_UPLOAD_MAX_MEMORY_SIZE, the upload limits);
 - 429 to the collector operations (the per-token throttles, docs/SECURITY.md).
 
-An optional query parameter may be empty (DRF reads it as absent).
+An optional query parameter may be empty (`allowEmptyValue`: DRF reads it as absent).
 Request bodies are documented as JSON where a view takes JSON (not
 also as forms). A view's own description of a code (its error_code words) is kept; only the body is added."""
 
@@ -61,6 +61,7 @@ def _codes(operation: dict) -> set[int]:
     return codes
 
 
+_ANY_OBJECT = {"type": "object", "additionalProperties": {}}
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -70,18 +71,25 @@ def _json_bodies_only(operation: dict) -> None:
     content = operation.get("requestBody", {}).get("content", {})
     if "application/octet-stream" in content:  # an upload: an empty body is 400 MALFORMED_BODY
         operation["requestBody"]["required"] = True
+    if content.get("application/json", {}).get("schema") == _ANY_OBJECT:
+        # a body declared as any JSON object (the collector's ACKs, `request={"application/json": dict}`)
+        # is read by core.wire, which refuses an empty one (400 MALFORMED_BODY; issue 18 `make fuzz`)
+        operation["requestBody"]["required"] = True
     if "application/json" in content:
         for media_type in _FORMS:
             content.pop(media_type, None)
 
 
 def _empty_query_is_absent(operation: dict) -> None:
-    """DRF reads an optional query parameter sent empty (`?site_id=`) as not sent: the schema
-    does not claim it is refused (minLength 1 on an optional query parameter)."""
+    """DRF reads an optional query parameter sent empty (`?site_id=`, `?since=`, `?state=`) as not
+    sent: the schema says so (`allowEmptyValue`, issue 18 `make fuzz`: `?since=&until=` and `?state=`
+    were "schema-violating requests accepted") and does not claim it is refused (no minLength 1)."""
     for parameter in operation.get("parameters", []):
         schema = parameter.get("schema", {})
-        if parameter.get("in") == "query" and not parameter.get("required") and schema.get("minLength") == 1:
-            del schema["minLength"]
+        if parameter.get("in") == "query" and not parameter.get("required"):
+            parameter["allowEmptyValue"] = True
+            if schema.get("minLength") == 1:
+                del schema["minLength"]
 
 
 def document_errors(result, generator, request, public):

@@ -57,7 +57,7 @@ class Cursor(CursorPagination):
         """A well-signed cursor can still carry a position the column cannot hold (a forged or
         fuzzed `p=`): 400, and the savepoint keeps the request's transaction usable. `limit` outside
         1 … MAX_PAGE_SIZE is 400 too, as the schema says (DRF alone would quietly use another size)."""
-        if self.page_size_query_param in request.query_params:
+        if request.query_params.get(self.page_size_query_param):  # `?limit=` is absent, as every empty parameter
             page_in = _PageIn(data={"limit": request.query_params[self.page_size_query_param]})
             if not page_in.is_valid():
                 raise InvalidParameter("invalid limit", fields=page_in.errors)
