@@ -29,6 +29,7 @@ import time
 import _harness as harness
 import psycopg2
 from _harness import p95
+from _portal_fleet import AGGREGATES, FULL_BUCKET, customer_of, fleet, live_row, receipts
 
 BENCH_DB = "hi_bench_portal_reports"
 TARGET_P95_MS = 300.0
@@ -69,79 +70,25 @@ RAW = [
 def fill(miners: int, start: dt.datetime, end: dt.datetime):
     """Tenant A: `miners` miners over sites P and Q (Q shared with tenant B's 1,000), owned since 60
     days before the month; the month in the 15m tier; two downtime intervals per miner."""
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.utils import timezone
 
     from audit.services import Actor, EventSpec, audit_record_many
-    from telemetry.models import IngestBatch, TelemetryLive
-    from tenants.models import Collector, Miner, MinerOwnership, Role, RoleGrant, Site, Tenant, Zone
+    from telemetry.models import TelemetryLive
+    from tenants.models import MinerOwnership
 
     now = timezone.now()
-    sites = [Site.objects.create(code=f"BENCH-{c}", name=f"Bench site {c}") for c in "PQ"]
-    zones = [Zone.objects.create(site=s, code=f"Z{i}") for s in sites for i in range(2)]
-    tenant_a = Tenant.objects.create(slug="bench-a", name="Bench A")
-    tenant_b = Tenant.objects.create(slug="bench-b", name="Bench B")
-    rows = Miner.objects.bulk_create(
-        [
-            Miner(
-                site=zones[i % 4].site,
-                zone=zones[i % 4],
-                tenant=tenant_a,
-                miner_id=f"S21_{i:05d}",
-                model="S21" if i % 3 else "S19",
-                nominal_hashrate_ths=200,
-            )
-            for i in range(miners)
-        ]
-        + [Miner(site=sites[1], tenant=tenant_b, miner_id=f"B_{i:05d}", model="S21") for i in range(1000)],
-        batch_size=2000,
-    )
+    sites, tenant_a, rows = fleet(miners)
     since = start - dt.timedelta(days=60)
     MinerOwnership.objects.bulk_create(
         [MinerOwnership(miner=m, tenant=m.tenant, valid_from=since) for m in rows], batch_size=2000
     )
-    TelemetryLive.objects.bulk_create(
-        [
-            TelemetryLive(
-                miner=m,
-                site_id=m.site_id,
-                tenant=m.tenant,
-                ts=now - dt.timedelta(seconds=15),
-                received_at=now,
-                online=True,
-                hashrate_5s_ghs=190_000.0 + i,
-                temperature_max=60.0 + i % 30,
-            )
-            for i, m in enumerate(rows)
-        ],
-        batch_size=2000,
-    )
-    for s in sites:
-        IngestBatch.objects.create(
-            site=s,
-            collector=Collector.objects.create(site=s, name=f"edge-{s.code}"),
-            token_prefix="bench",
-            endpoint="v1",
-            body_format="envelope",
-            received_at=now,
-            body_sha256="0" * 64,
-            body_bytes=1,
-            record_count=1,
-            accepted=1,
-            rejected=0,
-            duplicates=0,
-        )
-    aggregates = (
-        "samples, online_samples, hashrate_5s_sum, hashrate_5s_count, hashrate_5s_max, temperature_max_max, "
-        "temperature_max_sum, temperature_max_count, frequency_sum, frequency_count, first_ts, last_ts, revision, "
-        "corrected, updated_at"
-    )
-    values = "90, 90, 90 * 190000.0, 90, 195000.0, 75, 90 * 70.0, 90, 0, 0, b, b, 0, false, now()"
+    TelemetryLive.objects.bulk_create([live_row(m, i, now) for i, m in enumerate(rows)], batch_size=2000)
+    receipts(sites, now)
     with connection.cursor() as cur:
         cur.execute(
-            f"INSERT INTO telemetry_15m (site_id, tenant_id, miner_id, bucket, {aggregates}) "
-            f"SELECT m.site_id, m.tenant_id, m.id, b, {values} FROM tenants_miner m, "
+            f"INSERT INTO telemetry_15m (site_id, tenant_id, miner_id, bucket, {AGGREGATES}) "
+            f"SELECT m.site_id, m.tenant_id, m.id, b, {FULL_BUCKET} FROM tenants_miner m, "
             "generate_series(%s::timestamptz, %s::timestamptz - interval '15 minutes', interval '15 minutes') b "
             "WHERE m.tenant_id = %s",
             [start, end, tenant_a.pk],
@@ -167,9 +114,7 @@ def fill(miners: int, start: dt.datetime, end: dt.datetime):
             for i in range(300)
         ],
     )
-    customer = get_user_model().objects.create(username="bench-customer")
-    RoleGrant.objects.create(user=customer, role=Role.CUSTOMER, tenant=tenant_a)
-    return tenant_a, customer
+    return tenant_a, customer_of(tenant_a)
 
 
 def time_calls(client, path: str, requests: int, warm: int) -> tuple[list[float], dict]:
