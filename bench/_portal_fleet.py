@@ -86,3 +86,28 @@ def customer_of(tenant):
     user = get_user_model().objects.create(username="bench-customer")
     RoleGrant.objects.create(user=user, role=Role.CUSTOMER, tenant=tenant)
     return user
+
+
+def time_sql(statements: list[str], params: dict, requests: int, *, warm: int, refresh=None) -> list[float]:
+    """Milliseconds of each run of `statements` (the bare SQL beside a page), after `warm` untimed
+    runs, on one autocommit connection; `refresh(params)` before each run (e.g. a moving cutoff)."""
+    import os
+    import time
+
+    import psycopg2
+
+    conn = psycopg2.connect(os.environ["DATABASE_URL"])
+    conn.autocommit = True
+    out = []
+    for i in range(requests + warm):
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            if refresh:
+                refresh(params)
+            for sql in statements:
+                cur.execute(sql, params)
+                cur.fetchall()
+        if i >= warm:
+            out.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return out

@@ -19,9 +19,8 @@ import statistics
 import time
 
 import _harness as harness
-import psycopg2
 from _harness import p95
-from _portal_fleet import AGGREGATES, FULL_BUCKET, customer_of, fleet, live_row, receipts
+from _portal_fleet import AGGREGATES, FULL_BUCKET, customer_of, fleet, live_row, receipts, time_sql
 
 BENCH_DB = "hi_bench_portal"
 TARGET_P95_MS = 300.0
@@ -107,20 +106,10 @@ def time_page(user, path: str, requests: int, must_contain: str) -> list[float]:
 def time_raw(statements: list[str], params: dict, requests: int) -> list[float]:
     from django.conf import settings
 
-    conn = psycopg2.connect(os.environ["DATABASE_URL"])
-    conn.autocommit = True
-    out = []
-    for i in range(requests + 5):
-        started = time.perf_counter()
-        with conn.cursor() as cur:
-            params["cutoff"] = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.TELEMETRY_STALE_SEC)
-            for sql in statements:
-                cur.execute(sql, params)
-                cur.fetchall()
-        if i >= 5:
-            out.append((time.perf_counter() - started) * 1000)
-    conn.close()
-    return out
+    def cutoff(p: dict) -> None:
+        p["cutoff"] = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.TELEMETRY_STALE_SEC)
+
+    return time_sql(statements, params, requests, warm=5, refresh=cutoff)
 
 
 def main():

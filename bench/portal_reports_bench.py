@@ -27,9 +27,8 @@ import statistics
 import time
 
 import _harness as harness
-import psycopg2
 from _harness import p95
-from _portal_fleet import AGGREGATES, FULL_BUCKET, customer_of, fleet, live_row, receipts
+from _portal_fleet import AGGREGATES, FULL_BUCKET, customer_of, fleet, live_row, receipts, time_sql
 
 BENCH_DB = "hi_bench_portal_reports"
 TARGET_P95_MS = 300.0
@@ -130,22 +129,6 @@ def time_calls(client, path: str, requests: int, warm: int) -> tuple[list[float]
     return out, response.json()
 
 
-def time_raw(params: dict, requests: int) -> list[float]:
-    conn = psycopg2.connect(os.environ["DATABASE_URL"])
-    conn.autocommit = True
-    out = []
-    for i in range(requests + 1):
-        started = time.perf_counter()
-        with conn.cursor() as cur:
-            for sql in RAW:
-                cur.execute(sql, params)
-                cur.fetchall()
-        if i >= 1:
-            out.append((time.perf_counter() - started) * 1000)
-    conn.close()
-    return out
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--miners", type=int, default=5000)
@@ -171,7 +154,7 @@ def main():
         timings: dict[str, list[float]] = {"uncached": [], "cached": [], "raw": []}
         n = max(1, args.requests // 2)
         for _ in range(2):  # interleaved rounds: drift on the machine hits all alike
-            timings["raw"] += time_raw(params, n)
+            timings["raw"] += time_sql(RAW, params, n, warm=1)
             with override_settings(PORTAL_MY_REPORTS_CACHE_SEC=0):
                 values, body = time_calls(client, path, n, warm=1)
             timings["uncached"] += values
