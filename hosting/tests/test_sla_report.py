@@ -256,3 +256,25 @@ def test_the_daily_chart_has_one_bar_per_day_and_a_floor_below_the_worst_day(mon
     assert "2026-11-01: 98.264 % available" in svg
     assert axis_floor([98.264, 100.0]) == 95.0
     assert axis_floor([]) == 99.0
+
+
+def test_the_15m_tier_is_read_once_with_jit_off_and_the_setting_ends_with_it(month, customer_a):
+    """One scan of the period's 15m rows gives the sums and the newest bucket (the 1m tail starts
+    after it, as test_delivered_hashrate_… checks); PostgreSQL's JIT is off for it only, even
+    inside the test's own transaction."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW jit")
+        default = cur.fetchone()[0]
+    with CaptureQueriesContext(connection) as ctx:
+        sla_report(customer_a, start=D1, end=END, now=NOW)
+    statements = [q["sql"] for q in ctx.captured_queries]
+    reads = [i for i, sql in enumerate(statements) if 'FROM "telemetry_15m"' in sql]
+    assert len(reads) == 1, statements
+    assert "MAX" in statements[reads[0]] and "SUM" in statements[reads[0]]
+    assert "set_config('jit', 'off', true)" in statements[reads[0] - 1]
+    with connection.cursor() as cur:
+        cur.execute("SHOW jit")
+        assert cur.fetchone()[0] == default
