@@ -37,7 +37,7 @@ def _audit_summary(tenant, start, end) -> dict:
 
 def _sla_summary(user, tenant, start, end, now) -> dict:
     """The SLA report's summary of a closed month, kept PORTAL_MY_REPORTS_CACHE_SEC: building it
-    reads the month's 15m tier of every miner (seconds at 5,000 miners, docs/PORTAL.md), and a
+    reads the month's 15m tier of every miner (seconds at 5,000 miners, docs/REPORTS.md "Cost"), and a
     closed month changes only when late data re-judges its last hours. Cached per tenant for its
     whole-tenant customers (they all see the same miners) and per person otherwise (a customer
     limited to miner groups sees fewer)."""
