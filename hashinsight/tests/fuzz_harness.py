@@ -10,6 +10,7 @@ derandomized with no deadline and no example database: the same commit fuzzes th
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 
 import schemathesis
@@ -137,6 +138,7 @@ class Persona:
     headers: dict = field(default_factory=dict)
     requests: int = 0  # requests sent by run_persona (make fuzz prints them)
     operations: int = 0
+    seconds: dict = field(default_factory=lambda: {"call": 0.0, "check": 0.0})  # the rest is generation
 
 
 class _Rollback(Exception):
@@ -154,7 +156,10 @@ def _report(text: str) -> None:
 def _call(case, persona: Persona, failures: list[str], details: dict) -> None:
     try:
         with transaction.atomic():
+            started = time.perf_counter()
             response = case.call(headers=persona.headers)
+            checked = time.perf_counter()
+            persona.seconds["call"] += checked - started
             persona.requests += 1
             try:
                 case.validate_response(response, checks=CHECKS)
@@ -168,6 +173,8 @@ def _call(case, persona: Persona, failures: list[str], details: dict) -> None:
                         failures.append(line)
                         details.setdefault(line, f"{failure}\n{case.as_curl_command()}\n{response.text[:300]}")
                         _report(f"== {line}\n{details[line]}\n\n")
+            finally:
+                persona.seconds["check"] += time.perf_counter() - checked
             raise _Rollback
     except _Rollback:
         pass

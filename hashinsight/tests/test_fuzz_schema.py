@@ -36,9 +36,12 @@ def test_every_operation_agrees_with_the_schema(persona, personas, settings):
     started, who = time.monotonic(), personas[persona]
     operations = [o for o in os.environ.get("FUZZ_OPERATIONS", "").split(",") if o] or None  # make fuzz
     failures = run_persona(load_schema(), who, n=examples(), operations=operations, details=details)
+    took = time.monotonic() - started
     print(
         f"fuzz {persona}: {who.operations} operations, {examples()} examples per mode, "
-        f"{who.requests} requests, {time.monotonic() - started:.0f} s, {len(failures)} failures"
+        f"{who.requests} requests, {took:.0f} s ({who.requests / max(took, 1e-9):.1f} requests/s; "
+        f"server {who.seconds['call']:.0f} s, checks {who.seconds['check']:.0f} s, generation the rest), "
+        f"{len(failures)} failures"
     )
     first = "\n\n".join(details[line] for line in failures[:3])
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures) + "\n\nFirst ones:\n" + first
