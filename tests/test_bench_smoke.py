@@ -124,5 +124,5 @@ def test_portal_reports_bench(tmp_path):
     done, results = run_bench(tmp_path, "portal_reports_bench.py", "--miners", "40", "--requests", "2", "--cached", "4")
     r = results[0]
     assert (r["summary"]["miners"], r["summary"]["hashrate_tier"]) == (40, "15m"), done.stdout
-    assert r["requests"] == {"uncached": 2, "cached": 4, "raw": 2}
-    assert r["uncached_p50_ms"] > 0 and r["cached_p50_ms"] > 0 and r["raw_p50_ms"] > 0
+    assert r["requests"] == {"before": 2, "uncached": 2, "cached": 4, "raw": 2}
+    assert r["before_p50_ms"] > 0 and r["uncached_p50_ms"] > 0 and r["cached_p50_ms"] > 0 and r["raw_p50_ms"] > 0
