@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from control.api_admin import command_create_from_request
+from control.api_fields import CommandTypeField
 from control.api_serializers import CreateIn, valid
 from control.errors import MinerLocked
 from control.legacy_shapes import original_name
@@ -49,7 +50,7 @@ class ActionIn(serializers.Serializer):
 
 
 class CommandIn(ActionIn):
-    command_type = serializers.CharField(max_length=32)
+    command_type = CommandTypeField()
     parameters = serializers.JSONField(required=False, default=dict)
     confirmed = serializers.BooleanField(required=False, default=False)
 

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from audit.services import Actor
 from control import legacy_shapes
 from control.api_admin import command_create_from_request
+from control.api_fields import CommandTypeField
 from control.api_serializers import (
     CreateIn,
     ReasonIn,
@@ -31,9 +32,9 @@ from tenants.permissions import IsOperator
 class LegacyCreateIn(CreateIn):
     """The old app's body: `command` (or `action`) for command_type, `miner_ids` for miners."""
 
-    command_type = serializers.CharField(max_length=32, required=False)
-    command = serializers.CharField(max_length=32, required=False)
-    action = serializers.CharField(max_length=32, required=False)
+    command_type = CommandTypeField(required=False)
+    command = CommandTypeField(required=False)
+    action = CommandTypeField(required=False)
     miner_ids = serializers.ListField(
         child=serializers.CharField(max_length=128), required=False, allow_empty=False, min_length=1, max_length=5000
     )

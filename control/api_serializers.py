@@ -4,6 +4,7 @@
 from rest_framework import serializers
 
 from audit.models import AuditEvent
+from control.api_fields import CommandTypeField
 from control.errors import InvalidParams
 from control.models import (
     Command,
@@ -165,7 +166,7 @@ class CreateIn(serializers.Serializer):
         child=serializers.CharField(max_length=128), required=False, allow_empty=False, min_length=1, max_length=5000
     )
     group = serializers.CharField(required=False, max_length=200)
-    command_type = serializers.CharField(max_length=32)
+    command_type = CommandTypeField()
     params = serializers.JSONField(required=False, default=dict)
     priority_class = serializers.ChoiceField(choices=list(CLASS_BY_NAME), default="convenience")
     priority = serializers.IntegerField(default=0, min_value=-1000, max_value=1000)

@@ -10,6 +10,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from control.api_fields import enum_command_type_field
 from control.errors import InvalidParams
 from control.models import Command, CommandState, CommandType
 from control.services import params as command_params
@@ -95,6 +96,8 @@ TYPES_IN: dict[str, tuple[str, dict[str, str]]] = {
 # Original keys that say nothing this product acts on (reboot mode, fan mode, thresholds).
 IGNORED_KEYS = {"mode", "profile", "fan_mode", "temp_warning_c", "temp_critical_c"}
 NOT_CARRIED = {"POWER_MODE", "LED", "DEVICE_REBOOT", "ROLLBACK"}
+#: the names command_in takes: this project's, and the original's in upper or lower case
+NAMES_IN = sorted({*T.values, *TYPES_IN, *(name.lower() for name in TYPES_IN)})
 TYPES_OUT: dict[str, str] = {
     T.REBOOT: "REBOOT",
     T.DISABLE_HASHING: "HASHING_DISABLE",
@@ -121,7 +124,7 @@ def command_in(command_type, payload) -> tuple[str, dict]:
     name = command_type.upper()
     if name in NOT_CARRIED:
         raise InvalidParams("command_type", f"{command_type} is not a command this product sends to miners")
-    if name not in TYPES_IN:
+    if command_type not in NAMES_IN:
         raise InvalidParams("command_type", f"unknown type {command_type!r}; one of {', '.join(sorted(TYPES_IN))}")
     ours, keys = TYPES_IN[name]
     out = {}
@@ -285,7 +288,7 @@ class ProposeIn(serializers.Serializer):
 
     site_id = serializers.CharField(required=False, max_length=64)  # the original's numeric id (an alias) or code
     zone_id = serializers.CharField(required=False, allow_null=True, max_length=64)
-    command_type = serializers.CharField(max_length=32)
+    command_type = enum_command_type_field(NAMES_IN)
     payload = serializers.JSONField(required=False, default=dict)
     target_ids = serializers.ListField(
         child=serializers.CharField(max_length=128), allow_empty=False, min_length=1, max_length=5000

@@ -225,6 +225,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "WorkOrderStatusEnum": "hosting.models.work_orders.WorkOrderStatus",
         "AlertStateEnum": "hosting.models.alerts.AlertState",
+        "CommandTypeEnum": "control.api_fields.CREATE_NAMES",
+        "OriginalCommandTypeEnum": "control.legacy_v1_shapes.NAMES_IN",
     },
 }
 

@@ -92,8 +92,35 @@ def _empty_query_is_absent(operation: dict) -> None:
                 del schema["minLength"]
 
 
+# "holds a character that is neither whitespace nor NUL" (a JSON Schema pattern is an unanchored search):
+# Python's str.strip() whitespace (str.isspace, which is wider than ECMA's \s: U+001C–U+001F, U+0085)
+# spelled out, so a client's regex engine and the server agree; NULs are dropped before the trim.
+NON_BLANK = r"[^\x00\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def _non_blank(schema) -> None:
+    """A required-text field of a request body (DRF CharField, allow_blank=False) trims its value and
+    refuses what is left blank: `"\\n"` has minLength 1 but is refused (issue 18 `make fuzz`, site_id).
+    The schema says so with a pattern; a field with its own pattern, format or enum is left alone."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and schema.get("minLength", 0) >= 1:
+        if not any(key in schema for key in ("pattern", "format", "enum")):
+            schema["pattern"] = NON_BLANK
+    for child in schema.get("properties", {}).values():
+        _non_blank(child)
+    _non_blank(schema.get("items"))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for child in schema.get(key, []):
+            _non_blank(child)
+
+
 def document_errors(result, generator, request, public):
-    result.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = ERROR_BODY
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in schemas.items():
+        if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: what clients send
+            _non_blank(schema)
+    schemas["ErrorBody"] = ERROR_BODY
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():

@@ -5,11 +5,13 @@ absent (200) while the schema said it was invalid (now `allowEmptyValue`), excep
 was a 400 (now absent too)."""
 
 import json
+import re
 
 import pytest
 from django.core.management import call_command
 
 from control.models import Command
+from core.api.openapi import NON_BLANK
 
 
 @pytest.fixture
@@ -106,3 +108,46 @@ def test_an_upload_mode_header_is_recorded_as_sent_and_no_enum_is_claimed(client
     for path in ("/api/collector/upload", "/api/collector/telemetry", "/api/edge/v1/telemetry/batch"):
         headers = {p["name"]: p for p in schema["paths"][path]["post"]["parameters"] if p["in"] == "header"}
         assert "enum" not in headers["X-Upload-Mode"]["schema"], path
+
+
+def test_the_schema_lists_the_command_types_each_route_accepts(tmp_path):
+    # was: `command_type: string` on every command-create body, so a generated client (and schemathesis at
+    # 50 examples: POST /api/v1/commands/propose {"command_type": "miners_for"}) sent names the server refuses
+    from control.api_fields import CREATE_NAMES
+    from control.legacy_v1_shapes import NAMES_IN
+
+    schemas = _schema(tmp_path)["components"]["schemas"]
+    assert schemas["CommandTypeEnum"]["enum"] == CREATE_NAMES
+    assert schemas["OriginalCommandTypeEnum"]["enum"] == NAMES_IN
+    for component in ("CreateInRequest", "LegacyCreateInRequest", "CommandInRequest"):
+        assert schemas[component]["properties"]["command_type"]["allOf"] == [
+            {"$ref": "#/components/schemas/CommandTypeEnum"}
+        ], component
+    assert schemas["ProposeInRequest"]["properties"]["command_type"]["allOf"] == [
+        {"$ref": "#/components/schemas/OriginalCommandTypeEnum"}
+    ]
+    assert {"reboot", "REBOOT", "miner_restart", "set_pool"} <= set(NAMES_IN) and "Reboot" not in NAMES_IN
+
+
+@pytest.mark.parametrize("name,ok", [("reboot", True), ("REBOOT", True), ("miner_restart", True), ("Reboot", False)])
+def test_the_original_command_names_are_taken_in_upper_or_lower_case_only(name, ok):
+    # the schema's enum is exact; "Reboot" was taken (upper-cased) though no schema allowed it
+    from control.errors import InvalidParams
+    from control.legacy_v1_shapes import command_in
+
+    if ok:
+        assert command_in(name, {}) == ("reboot", {})
+    else:
+        with pytest.raises(InvalidParams):
+            command_in(name, {})
+
+
+def test_a_blank_after_trimming_request_string_is_refused_and_the_schema_says_so(noc, tmp_path):
+    # was: site_id "\n" (minLength 1 in the schema) refused with 400 "may not be blank" (DRF trims first)
+    body = {"site_id": "\n", "miner_id": "m", "command_type": "reboot"}
+    response = noc.post("/api/admin/v1/commands", body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["field"] == "site_id", response.content
+    site_id = _schema(tmp_path)["components"]["schemas"]["CreateInRequest"]["properties"]["site_id"]
+    assert site_id["minLength"] == 1 and site_id["pattern"] == NON_BLANK
+    blank = [chr(c) for c in range(0x3001) if chr(c).isspace()] + ["\x00"]  # what the server trims or drops
+    assert not re.search(NON_BLANK, "".join(blank)) and all(re.search(NON_BLANK, f" {c}x ") for c in "S\u200b\ufeff")
