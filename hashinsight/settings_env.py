@@ -101,6 +101,9 @@ def process_role(argv: list[str]) -> str:
 
 # Seconds libpq waits for a database connection (0: for ever, libpq's own default).
 DB_CONNECT_TIMEOUT_SEC = _int("DB_CONNECT_TIMEOUT_SEC", default=5)
+if DB_CONNECT_TIMEOUT_SEC < 0:
+    CONFIG_ERRORS.append(("hashinsight.E003", f"DB_CONNECT_TIMEOUT_SEC={DB_CONNECT_TIMEOUT_SEC} must be 0 or more"))
+    DB_CONNECT_TIMEOUT_SEC = 5
 
 
 def db_url_config(url: str) -> dict:

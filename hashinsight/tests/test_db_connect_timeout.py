@@ -64,6 +64,9 @@ def test_a_malformed_timeout_in_the_url_is_a_configuration_error_and_the_default
     assert _show(DB_CONNECT_TIMEOUT_SEC="soon")["errors"] == [
         ["hashinsight.E003", "DB_CONNECT_TIMEOUT_SEC='soon' is not a valid int"]
     ]
+    negative = _show(DB_CONNECT_TIMEOUT_SEC="-1")
+    assert negative["aliases"]["default"] == ["5", None]
+    assert negative["errors"] == [["hashinsight.E003", "DB_CONNECT_TIMEOUT_SEC=-1 must be 0 or more"]]
 
 
 def test_a_database_that_never_answers_fails_with_a_timeout_instead_of_hanging():
