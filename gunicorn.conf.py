@@ -7,6 +7,13 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 accesslog = None  # request logs come from django-structlog, as JSON with the request id
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn ≥ 25.1 opens a control socket (for `gunicornc`) at ONE path per user by default
+# ($XDG_RUNTIME_DIR/gunicorn.ctl, else ~/.gunicorn/gunicorn.ctl): a second gunicorn of the same user
+# on the box (the tests', a second instance, a restart overlapping the old master) unlinks the
+# first one's socket and binds its own, and unlinks it again on exit, so `gunicornc` reaches the
+# wrong master or none. Off, unless GUNICORN_CONTROL_SOCKET names a path for this instance alone.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 
 
 def on_starting(server):

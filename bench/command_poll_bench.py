@@ -391,6 +391,7 @@ def main():
         parser.error("--runs must be at least 1")
     cluster = None
     if args.own_cluster:
+        devcluster.exit_on_signals()  # TERM/HUP stop and remove the cluster too, as Ctrl-C does
         cluster = devcluster.PgCluster(devcluster.production_settings(), prefix="hi-bench-pg-")
         use_server(cluster.url())
         use_scratch_database("hi_cmdbench")

@@ -8,9 +8,11 @@ service's command in docker-compose.yml (docs/DEPLOYMENT.md, "PostgreSQL setting
 everything it does not set stays at PostgreSQL's default, as in production (autovacuum, fsync and
 synchronous_commit on)."""
 
+import atexit
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -75,9 +77,12 @@ def settings_differing(server: dict[str, str], expected: dict[str, str] | None =
 class PgCluster:
     """initdb'd in a fresh temporary directory (under `parent`, else the system's) and started with
     `settings` (name → value, as `-c` options) on a free loopback port, trust authentication for
-    the postgres user. `restart`/`stop`/`start` at will; `destroy` stops it and removes the files."""
+    the postgres user. `restart`/`stop`/`start` at will; `destroy` stops it and removes the files.
+    One not destroyed by its owner is destroyed when the process that made it exits (normally, on
+    Ctrl-C, or on TERM/HUP after `exit_on_signals()`), never by a forked child's exit."""
 
     def __init__(self, settings: dict[str, str], *, prefix: str = "hi-pg-", parent: str | None = None):
+        self.owner = os.getpid()
         self.settings = dict(settings)
         self.dir = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
         self.data = self.dir / "data"
@@ -88,9 +93,10 @@ class PgCluster:
         try:
             initdb = [PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]
             as_postgres(initdb)
+            _LIVE.add(self)
             self.start()
         except BaseException:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.destroy()
             raise
 
     def options(self) -> str:
@@ -117,8 +123,41 @@ class PgCluster:
         return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
 
     def destroy(self, mode: str = "immediate") -> None:
+        _LIVE.discard(self)
         try:
             self.stop(mode)
-        except subprocess.CalledProcessError:
+        except (subprocess.CalledProcessError, OSError):
             pass  # already stopped (or never started)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# The clusters made in this process and not destroyed yet: what leaving it must not leave behind.
+_LIVE: set[PgCluster] = set()
+
+
+@atexit.register
+def _destroy_live() -> None:
+    for cluster in list(_LIVE):
+        if cluster.owner == os.getpid():  # a forked child exiting leaves its parent's clusters alone
+            cluster.destroy()
+
+
+def exit_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> None:
+    """Make TERM and HUP end this process the way Ctrl-C does: SystemExit is raised in the main
+    thread, so `finally` blocks run and, at exit, every cluster still up is stopped and its directory
+    removed. Without it those signals kill Python outright and leave the postmaster running and its
+    files in the temporary directory (a bench under timeout(1), a cancelled CI job, a closed
+    terminal). Call it from the main thread of a script (the benches' `--own-cluster`), not under
+    pytest (which reports a SystemExit as a failed test and goes on). A forked child (the benches'
+    collector processes) still dies of the signal as before."""
+    parent = os.getpid()
+
+    def _exit(signum, frame):
+        if os.getpid() != parent:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise SystemExit(128 + signum)
+
+    for signum in signums:
+        signal.signal(signum, _exit)

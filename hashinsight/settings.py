@@ -20,6 +20,7 @@ from hashinsight.settings_env import (
     _float,
     _int,
     _required,
+    db_url_config,
     env,
     process_role,
 )
@@ -110,7 +111,8 @@ PROCESS_ROLE = process_role(sys.argv)
 DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default="")
 _DATABASE_URL = _required("DATABASE_URL")
 _DIRECT = bool(PROCESS_ROLE and DATABASE_DIRECT_URL)
-DATABASES = {"default": env.db_url_config(DATABASE_DIRECT_URL if _DIRECT else _DATABASE_URL)}
+# Every alias gets libpq's connect_timeout (DB_CONNECT_TIMEOUT_SEC; settings_env.db_url_config).
+DATABASES = {"default": db_url_config(DATABASE_DIRECT_URL if _DIRECT else _DATABASE_URL)}
 # Persistent connections: web workers × CONN_MAX_AGE connections stay open; see docs/DEPLOYMENT.md
 # for the connection budget (PostgreSQL allows 100 here).
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DB_CONN_MAX_AGE", default=60)
@@ -123,7 +125,7 @@ DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = _bool("DB_DISABLE_SERVER_S
 DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = {
-        **env.db_url_config(DATABASE_REPLICA_URL),
+        **db_url_config(DATABASE_REPLICA_URL),
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
         "CONN_HEALTH_CHECKS": True,
         "TEST": {"MIRROR": "default"},

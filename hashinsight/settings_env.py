@@ -97,3 +97,34 @@ def process_role(argv: list[str]) -> str:
         elif not arg.startswith("-"):
             return arg if arg in ("worker", "beat") else ""
     return ""
+
+
+# Seconds libpq waits for a database connection (0: for ever, libpq's own default).
+DB_CONNECT_TIMEOUT_SEC = _int("DB_CONNECT_TIMEOUT_SEC", default=5)
+if DB_CONNECT_TIMEOUT_SEC < 0:
+    CONFIG_ERRORS.append(("hashinsight.E003", f"DB_CONNECT_TIMEOUT_SEC={DB_CONNECT_TIMEOUT_SEC} must be 0 or more"))
+    DB_CONNECT_TIMEOUT_SEC = 5
+
+
+def db_url_config(url: str) -> dict:
+    """env.db_url_config with libpq's connect_timeout always set, so a database that does not answer
+    (a host gone, a firewall that drops packets) fails a connection in seconds instead of the TCP
+    stack's minutes. DB_CONNECT_TIMEOUT_SEC (default 5) unless the URL's query string names its own;
+    django-environ hands that one over as given ("2.5", "10s"), so it is made a whole number of
+    seconds here or recorded as malformed (hashinsight.E003) and replaced by the default."""
+    config = env.db_url_config(url)
+    options = config.setdefault("OPTIONS", {})
+    default = DB_CONNECT_TIMEOUT_SEC
+    given = options.get("connect_timeout", default)
+    try:
+        seconds = int(str(given).strip())
+        if seconds < 0:
+            raise ValueError
+    except ValueError:
+        problem = (
+            f"connect_timeout={given!r} (DB_CONNECT_TIMEOUT_SEC or a database URL) is not a whole number of seconds"
+        )
+        CONFIG_ERRORS.append(("hashinsight.E003", problem))
+        seconds = default
+    options["connect_timeout"] = seconds
+    return config
