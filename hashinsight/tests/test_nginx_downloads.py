@@ -202,5 +202,56 @@ def test_an_upload_with_the_body_temporary_disk_full_is_refused_whole_never_half
     finally:
         stub.close()
     assert small.status_code == 200 and big.status_code == 500, (small.status_code, big.status_code)
+    # nginx's own failure in the one error body, so the collector reads an error_code (was nginx's HTML page)
+    assert big.headers["Content-Type"] == "application/json" and big.json()["error_code"] == "PROXY_ERROR", big.text
     assert [len(body) for body in stub.posts] == [512 * 1024]
     assert "No space left on device" in log, log
+
+
+def test_an_app_that_does_not_answer_is_a_retryable_json_error_and_the_apps_own_500_passes_through(tmp_path):
+    # gunicorn down (nothing listening): 502 in the one error body with Retry-After, not nginx's HTML
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    run = Path(tempfile.mkdtemp(prefix="hi-nginx-down-"))
+    run.chmod(0o755)
+    server = procs.start_nginx(run, app_port=dead_port)
+    try:
+        down = requests.post(f"http://127.0.0.1:{server.port}/api/collector/upload", data=b"[]", timeout=30)
+    finally:
+        procs.stop(server)
+        shutil.rmtree(run, ignore_errors=True)
+    assert down.status_code == 502 and down.headers["Retry-After"] == "5", (down.status_code, down.headers)
+    assert down.json() == {
+        "success": False,
+        "error_code": "SERVICE_UNAVAILABLE",
+        "error": "the application is not answering; retry later",
+    }
+    # The app's own 500 is not replaced (proxy_intercept_errors off): its body is what the client gets.
+    stub = Stub(b"")
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b'{"success": false, "error_code": "INTERNAL_ERROR"}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    stub.server.RequestHandlerClass = Failing
+    run = Path(tempfile.mkdtemp(prefix="hi-nginx-500-"))
+    run.chmod(0o755)
+    server = procs.start_nginx(run, app_port=stub.port)
+    try:
+        own = requests.get(f"http://127.0.0.1:{server.port}/api/miners", timeout=30)
+    finally:
+        procs.stop(server)
+        stub.close()
+        shutil.rmtree(run, ignore_errors=True)
+    assert own.status_code == 500 and own.json() == {"success": False, "error_code": "INTERNAL_ERROR"}
