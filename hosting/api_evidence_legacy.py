@@ -94,8 +94,7 @@ class LegacySiteEvidencePackageApi(APIView):
             500: OpenApiResponse(OpenApiTypes.OBJECT, description="STORAGE_ERROR or PACK_BUILD_FAILED: a pack failed"),
             507: OpenApiResponse(OpenApiTypes.OBJECT, description="STORAGE_FULL: the pack storage is full"),
             410: OpenApiResponse(
-                OpenApiTypes.OBJECT,
-                description="PACK_FILE_MISSING (format=zip): the pack's file was gone from the storage when served",
+                description="PACK_FILE_MISSING (format=zip): the pack's file was gone from the storage when served"
             ),
         },
         description=DEPRECATED
