@@ -14,8 +14,10 @@ A read the replica itself fails mid-page — cancelled by a recovery conflict (S
 "canceling statement due to conflict with recovery": the standby replays a vacuum or a lock that
 the query is in the way of, past `max_standby_streaming_delay`) or its connection lost — is retried
 on the primary, once: `ReplicaReadMiddleware` runs the view again with the router pinned to the
-primary, unless the first run wrote anything (then its answer stands), and counts it in
-`replica_fallbacks_total{reason}` with a `replica.fallback` log line.
+primary, unless the first run wrote anything (then its answer stands, logged as
+`replica.failed_after_write`), and counts it in `replica_fallbacks_total{reason}` with a
+`replica.fallback` log line. A lost replica connection is closed and the replica marked unusable
+until the next lag check, retried or not. Raw-SQL reads take their database from `read_alias()`.
 """
 
 import contextlib
@@ -156,9 +158,27 @@ class _Attempt:
 
 
 _attempt: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar("replica_attempt", default=None)
-# Statements that change nothing (a UNION starts with "(SELECT"); anything else on the primary
-# (INSERT, UPDATE, a CTE, …) is a write.
+# Statements that change nothing (a UNION starts with "(SELECT").
 _READ_ONLY_SQL = re.compile(r"[\s(]*(SELECT|SAVEPOINT|RELEASE|ROLLBACK|SET|SHOW)\b", re.IGNORECASE)
+_WITH_SQL = re.compile(r"[\s(]*WITH\b", re.IGNORECASE)
+# A data-modifying CTE or main statement. Whole words only ("updated_at" is no UPDATE); a literal or a
+# `FOR UPDATE` that happens to say one counts as a write too — the side that never runs a write twice.
+_WRITE_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+
+
+def statement_writes(sql) -> bool:
+    """Whether a statement sent to the primary may have changed something: anything but a SELECT (or
+    a transaction/setting statement), and a `WITH …` query that says INSERT, UPDATE, DELETE or MERGE
+    anywhere (`WITH x AS (DELETE … RETURNING …) SELECT …` writes; `WITH days AS (SELECT …) SELECT …`,
+    as the SLA report's figures are, reads). A statement that is not plain text (psycopg's composed
+    SQL) counts as a write."""
+    if not isinstance(sql, str):
+        return True
+    if _READ_ONLY_SQL.match(sql):
+        return False
+    if _WITH_SQL.match(sql):
+        return _WRITE_WORD.search(sql) is not None
+    return True
 
 
 def replica_failure_reason(exc: BaseException) -> str:
@@ -182,7 +202,7 @@ def _watch_replica(execute, sql, params, many, context):
 
 def _watch_primary(execute, sql, params, many, context):
     attempt = _attempt.get()
-    if attempt is not None and not _READ_ONLY_SQL.match(sql):
+    if attempt is not None and not attempt.wrote and statement_writes(sql):
         attempt.wrote = True
     return execute(sql, params, many, context)
 
@@ -226,11 +246,24 @@ class ReplicaReadMiddleware:
                 response = self.get_response(request)
         finally:
             _attempt.reset(token)
-        if not attempt.failure or attempt.wrote:
+        if not attempt.failure:
             return response
         if attempt.failure == "connection_lost":
+            # Whatever happens next: a dead connection is not kept for this thread's next request.
             connections[REPLICA].close()
             _mark_unusable()
+        if attempt.wrote:
+            # Not run again: the primary already has what this run wrote. Its answer stands.
+            log.warning(
+                "replica.failed_after_write",
+                extra={
+                    "reason": attempt.failure,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "error": attempt.error,
+                },
+            )
+            return response
         metrics.replica_fallbacks_total.labels(attempt.failure).inc()
         log.warning(
             "replica.fallback",

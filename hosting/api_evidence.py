@@ -6,6 +6,7 @@ queued for a worker (202 with the pack's status URL). Outside the caller's scope
 the same whether the site, tenant or pack exists or not."""
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -18,11 +19,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from core.errors import Conflict
+from core.errors import Conflict, DomainError
 from hosting.models import EvidencePack, EvidencePackStatus
-from hosting.models.evidence import STORAGE_FULL
+from hosting.models.evidence import PACK_FILE_MISSING, STORAGE_FULL
 from hosting.selectors.evidence import evidence_pack_get, evidence_period_check, evidence_scope_get
-from hosting.services.evidence import evidence_pack_build, evidence_pack_request
+from hosting.services.evidence import evidence_pack_build, evidence_pack_file_missing, evidence_pack_request
 
 ERRORS = {
     400: OpenApiResponse(description="INVALID_PARAMETER: bad or reversed dates, or a period over the limit"),
@@ -49,7 +50,8 @@ class PackSerializer(serializers.Serializer):
         source="public_error", help_text="why a failed pack failed, e.g. `STORAGE_FULL: the pack storage is full, …`"
     )
     error_code = serializers.CharField(
-        help_text="a failed pack's code: STORAGE_FULL, STORAGE_ERROR or PACK_BUILD_FAILED; empty otherwise"
+        help_text="a failed pack's code: STORAGE_FULL, STORAGE_ERROR, PACK_FILE_MISSING or PACK_BUILD_FAILED; "
+        "empty otherwise"
     )
     status_url = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
@@ -67,13 +69,45 @@ def pack_body(pack: EvidencePack) -> dict:
     return PackSerializer(pack).data
 
 
-def zip_response(pack: EvidencePack) -> FileResponse:
-    response = FileResponse(
-        pack.file.open("rb"), as_attachment=True, filename=pack.filename, content_type="application/zip"
-    )
+class PackFileMissing(DomainError):
+    """410 Gone: the pack was ready, its file is no longer in the storage; a new request builds it again."""
+
+    status_code = 410
+    error_code = PACK_FILE_MISSING
+
+
+def zip_response(pack: EvidencePack, user) -> FileResponse:
+    """The pack's zip. A ready pack whose file the storage no longer has (FileNotFoundError: the
+    filesystem's, and django-storages' S3 backend's for a missing key) is marked failed and answers
+    410 PACK_FILE_MISSING, never a 500 or part of a zip."""
+    try:
+        if not pack.file.name:
+            raise FileNotFoundError(pack.pk)
+        handle = pack.file.open("rb")
+    except FileNotFoundError:
+        raise _gone(evidence_pack_file_missing(actor=Actor.user(user), pack=pack)) from None
+    response = FileResponse(handle, as_attachment=True, filename=pack.filename, content_type="application/zip")
     response["X-Evidence-Pack-Id"] = str(pack.pk)
     response["X-Evidence-Pack-SHA256"] = pack.sha256
     return response
+
+
+def _gone(pack: EvidencePack) -> PackFileMissing:
+    return PackFileMissing(
+        f"the pack failed: {pack.error_message}", status=pack.status, id=pack.pk, request_url=_request_url(pack)
+    )
+
+
+def _request_url(pack: EvidencePack) -> str:
+    """The request of a new pack of the same scope and period."""
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    query = {
+        "site_id": pack.site.code,
+        "tenant": pack.tenant.slug,
+        "from": pack.period_start.astimezone(dt.UTC).strftime(fmt),
+        "to": pack.period_end.astimezone(dt.UTC).strftime(fmt),
+    }
+    return f"{reverse('hosting-evidence-request')}?{urlencode(query)}"
 
 
 def pack_build_or_queue(pack: EvidencePack) -> EvidencePack:
@@ -90,7 +124,7 @@ def pack_build_or_queue(pack: EvidencePack) -> EvidencePack:
 
 # A pack built in the request that failed, by its error_code: 507 Insufficient Storage (RFC 4918) when
 # the pack storage is full — nothing was stored, the same request succeeds once space is freed.
-FAILED_STATUS = {STORAGE_FULL: 507}
+FAILED_STATUS = {STORAGE_FULL: 507, PACK_FILE_MISSING: 410}
 
 
 def failed_pack_response(pack: EvidencePack) -> Response:
@@ -122,6 +156,7 @@ class EvidencePackRequestApi(APIView):
                 PackSerializer,
                 description="STORAGE_FULL: the pack storage is full; the failed pack, nothing of it stored",
             ),
+            410: OpenApiResponse(description="PACK_FILE_MISSING: the built pack's file was gone from the storage"),
         },
         description=(
             "Periods up to EVIDENCE_PACK_SYNC_MAX_HOURS (24) answer with the zip; longer ones (up to "
@@ -142,7 +177,7 @@ class EvidencePackRequestApi(APIView):
         )
         pack = pack_build_or_queue(pack)
         if pack.status == EvidencePackStatus.READY:
-            return zip_response(pack)
+            return zip_response(pack, request.user)
         if pack.status == EvidencePackStatus.QUEUED:
             return Response(pack_body(pack), status=202)
         return failed_pack_response(pack)
@@ -158,7 +193,8 @@ class EvidencePackStatusApi(APIView):
 
 class EvidencePackDownloadApi(APIView):
     """GET /api/v1/hosting/evidence_packs/<id>/download — the zip, once ready: 409 CONFLICT while queued
-    or building, 409 with the pack's error_code (STORAGE_FULL, …) once it failed. Never part of a zip."""
+    or building, 409 with the pack's error_code (STORAGE_FULL, …) once it failed, 410 PACK_FILE_MISSING
+    once a ready pack's file was found gone from the storage. Never part of a zip."""
 
     @extend_schema(
         responses={
@@ -167,13 +203,19 @@ class EvidencePackDownloadApi(APIView):
                 description="CONFLICT: not ready yet; STORAGE_FULL, STORAGE_ERROR or PACK_BUILD_FAILED: the pack "
                 "failed (request a new one)"
             ),
+            410: OpenApiResponse(
+                description="PACK_FILE_MISSING: the pack was ready but its file is no longer in the pack storage; "
+                "the pack is now failed, `request_url` requests a new one of the same period"
+            ),
             **ERRORS,
         }
     )
     def get(self, request, pk: int):
         pack = evidence_pack_get(request.user, pk)
+        if pack.error_code == PACK_FILE_MISSING:
+            raise _gone(pack)
         if pack.status == EvidencePackStatus.FAILED:
             raise Conflict(f"the pack failed: {pack.error_message}", error_code=pack.error_code, status=pack.status)
         if pack.status != EvidencePackStatus.READY:
             raise Conflict(f"the pack is {pack.status}", status=pack.status)
-        return zip_response(pack)
+        return zip_response(pack, request.user)

@@ -93,6 +93,9 @@ class LegacySiteEvidencePackageApi(APIView):
             **ERRORS,
             500: OpenApiResponse(OpenApiTypes.OBJECT, description="STORAGE_ERROR or PACK_BUILD_FAILED: a pack failed"),
             507: OpenApiResponse(OpenApiTypes.OBJECT, description="STORAGE_FULL: the pack storage is full"),
+            410: OpenApiResponse(
+                description="PACK_FILE_MISSING (format=zip): the pack's file was gone from the storage when served"
+            ),
         },
         description=DEPRECATED
         + "One evidence pack per tenant that owned miners at the site in the period; 202 while a worker builds "
@@ -118,7 +121,7 @@ class LegacySiteEvidencePackageApi(APIView):
         ]
         overall = _overall(packs)
         if data["format"] == "zip" and overall == S.READY:
-            return zip_response(packs[0])
+            return zip_response(packs[0], request.user)
         package = {
             "site_id": legacy_site_ids([site.pk])[site.pk],
             "site_code": site.code,

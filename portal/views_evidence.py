@@ -63,6 +63,16 @@ def _request(request, pv, form: PackForm) -> str:
     return ""
 
 
+def _again(pack) -> dict | None:
+    """The form's fields that request a failed pack's period again: whole UTC days only (what the form
+    can say); a pack of other hours was requested through the API, and is requested again there."""
+    start, end = pack.period_start.astimezone(dt.UTC), pack.period_end.astimezone(dt.UTC)
+    if start.time() != dt.time() or end.time() != dt.time():
+        return None
+    last = (end - dt.timedelta(days=1)).date()
+    return {"site": pack.site.code, "date_from": start.date().isoformat(), "date_to": last.isoformat()}
+
+
 @portal_page("evidence", methods=("GET", "POST"))
 def evidence(request, pv):
     sites = list(pv.miners(request.user).order_by("site__code").values_list("site__code", "site__name").distinct())
@@ -82,11 +92,14 @@ def evidence(request, pv):
         form = PackForm(sites=sites, initial={"date_from": today.replace(day=1), "date_to": today})
     packs = list(evidence_packs_for(request.user).filter(tenant=pv.tenant)[:LISTED])
     busy = any(p.status in (EvidencePackStatus.QUEUED, EvidencePackStatus.BUILDING) for p in packs)
+    can_request = not pv.as_operator and bool(sites)
+    for p in packs:
+        p.again = _again(p) if can_request and p.status == EvidencePackStatus.FAILED else None
     return {
         "form": form,
         "error": error,
         "packs": packs,
         "refresh_sec": REFRESH_SEC if busy else 0,
         "max_days": settings.EVIDENCE_PACK_MAX_DAYS,
-        "can_request": not pv.as_operator and bool(sites),
+        "can_request": can_request,
     }

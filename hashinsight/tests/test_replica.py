@@ -97,3 +97,51 @@ def test_a_page_whose_replica_read_is_cancelled_by_recovery_or_cut_off_is_answer
     assert "conflict with recovery" in seen["fallbacks"][0]["error"]
     lost = seen["fallbacks"][1]["error"]
     assert "terminating connection" in lost or "server closed the connection unexpectedly" in lost, lost
+
+
+@pytest.fixture(scope="module")
+def write_scenario(django_db_setup, django_db_blocker):
+    clusters = _primary_and_replica()
+    with django_db_blocker.unblock():
+        primary_url, replica_url = next(clusters)
+        try:
+            yield _scenario("hashinsight/tests/replica_write_scenario.py", primary_url, replica_url)
+        finally:
+            clusters.close()  # stops and removes both clusters
+
+
+def test_a_page_that_wrote_is_not_run_again_when_the_replica_fails_but_its_dead_connection_is_closed(write_scenario):
+    writes = write_scenario["writes"]
+    for mode in ("insert", "cte_write"):
+        seen = writes[mode]
+        # One run, one row: the primary already had the write; the failed run's answer stands.
+        assert (seen["runs"], seen["rows_written"], seen["status"], seen["fallbacks"]) == (1, 1, 500, 0), seen
+        # … and the replica connection it lost is closed, the replica unusable until the next check.
+        assert seen["replica_connection_closed"] is True and seen["marked_unusable"] is True, seen
+        assert seen["logged"] == [{"event": "replica.failed_after_write", "reason": "connection_lost", "status": 500}]
+    assert writes["next_page"] == {"status": 200, "replica_statements": 0, "shows": True}
+
+
+def test_a_read_only_cte_on_the_primary_does_not_stop_the_retry_on_the_primary(write_scenario):
+    seen = write_scenario["writes"]["cte_read"]
+    assert (seen["runs"], seen["rows_written"], seen["status"], seen["body"]) == (2, 0, 200, "W-1"), seen
+    assert seen["fallbacks"] == 1 and seen["replica_connection_closed"] is True
+    assert seen["logged"] == [{"event": "replica.fallback", "reason": "connection_lost", "status": 503}]
+
+
+def test_the_sla_reports_raw_sql_reads_the_replica_and_falls_back_to_the_primary(write_scenario):
+    current, lagging, lost = (write_scenario[k] for k in ("report_current", "report_lagging", "report_replica_lost"))
+    # The day rows and the per-miner downtime (both raw SQL) are read on the replica …
+    assert (current["status"], current["days_sql_on"], current["summary_sql_on"]) == (200, ["replica"], ["replica"])
+    assert current["offline_minutes"] == 60 and ("2026-11-02", 60) in [tuple(d) for d in current["days"]]
+    # … on the primary when the replica is behind beyond REPLICA_MAX_LAG_SEC …
+    assert (lagging["status"], lagging["days_sql_on"], lagging["summary_sql_on"]) == (200, ["default"], ["default"])
+    # … and, cut off at the day rows, the report is run again on the primary, once.
+    assert (lost["status"], lost["days_sql_on"], lost["summary_sql_on"]) == (
+        200,
+        ["replica", "default"],
+        ["replica", "default"],
+    )
+    assert lost["fallbacks"] == 1
+    assert current["days"] == lagging["days"] == lost["days"]
+    assert current["offline_minutes"] == lagging["offline_minutes"] == lost["offline_minutes"]

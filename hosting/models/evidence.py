@@ -16,6 +16,11 @@ def evidence_storage():
 STORAGE_FULL = "STORAGE_FULL"
 STORAGE_ERROR = "STORAGE_ERROR"
 PACK_BUILD_FAILED = "PACK_BUILD_FAILED"
+# A pack that was ready and whose file later went missing from the storage (deleted by hand, a lifecycle
+# rule, a restore without the media): failed on the first download that finds it gone (410 Gone).
+PACK_FILE_MISSING = "PACK_FILE_MISSING"
+# Codes whose `error` is "CODE: the sentence a person is told".
+WORDED_CODES = (STORAGE_FULL, STORAGE_ERROR, PACK_FILE_MISSING)
 BUILD_FAILED_MESSAGE = "the pack could not be built (the error is logged for the operators); request it again later"
 
 
@@ -62,17 +67,18 @@ class EvidencePack(models.Model):
 
     @property
     def error_code(self) -> str:
-        """STORAGE_FULL, STORAGE_ERROR or PACK_BUILD_FAILED for a failed pack; empty otherwise."""
+        """STORAGE_FULL, STORAGE_ERROR, PACK_FILE_MISSING or PACK_BUILD_FAILED for a failed pack; empty
+        otherwise."""
         if self.status != EvidencePackStatus.FAILED:
             return ""
         code = self.error.split(":", 1)[0]
-        return code if code in (STORAGE_FULL, STORAGE_ERROR) else PACK_BUILD_FAILED
+        return code if code in WORDED_CODES else PACK_BUILD_FAILED
 
     @property
     def error_message(self) -> str:
         """What the portal tells a person about a failed pack (never an exception's text)."""
         code = self.error_code
-        if code in (STORAGE_FULL, STORAGE_ERROR):
+        if code in WORDED_CODES:
             return self.error.split(":", 1)[1].strip()
         return BUILD_FAILED_MESSAGE if code else ""
 

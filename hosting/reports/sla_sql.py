@@ -8,10 +8,11 @@ import contextlib
 import datetime as dt
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.db.models import F, FloatField, Max, Sum, Value
 from django.db.models.functions import Cast, NullIf, TruncDay, TruncHour
 
+from core.replica import read_alias
 from telemetry.selectors_history import tier_rows_for
 
 # One row per UTC day touched by the period, clipped to [start, now): the minutes owned and the
@@ -51,7 +52,7 @@ ORDER BY d.day, w.cause
 def day_rows(params: dict) -> dict[dt.date, dict]:
     """{day: {"period_minutes": …, "minutes": {cause: …}}} for every UTC day of the period."""
     days: dict[dt.date, dict] = {}
-    with connection.cursor() as cur:
+    with connections[read_alias()].cursor() as cur:  # the replica inside a replica scope (core/replica.py)
         cur.execute(_DAYS_SQL, params)
         for day, owned, cause, minutes in cur.fetchall():
             row = days.setdefault(day, {"period_minutes": round(float(owned), 3), "minutes": {}})

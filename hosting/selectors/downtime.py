@@ -6,10 +6,11 @@ docs/DOWNTIME.md (hosting.definitions)."""
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.replica import read_alias
 from hosting.models import DowntimeCause, DowntimeInterval
 from hosting.models.downtime import PLANNED_CAUSES
 from tenants import scoping
@@ -122,7 +123,7 @@ def downtime_by_miner(
     downtime_scope_params already computed for the same arguments."""
     params = params or downtime_scope_params(user, start=start, end=end, site=site, tenant=tenant, now=now)
     rows: dict[tuple[int, int], MinerDowntime] = {}
-    with connection.cursor() as cur:
+    with connections[read_alias()].cursor() as cur:  # the replica inside a replica scope (core/replica.py)
         cur.execute(_SUMMARY_SQL, params)
         for miner_pk, edge_id, site_code, tenant_id, period, cause, minutes in cur.fetchall():
             row = rows.setdefault(

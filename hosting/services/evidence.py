@@ -12,9 +12,10 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from core.periodic import advisory_lock_key, advisory_try_lock
 from core.replica import replica_reads
+from hosting import metrics
 from hosting.evidence.builder import build_context, build_pack_zip
 from hosting.models import EvidencePack, EvidencePackStatus
-from hosting.models.evidence import STORAGE_ERROR, STORAGE_FULL
+from hosting.models.evidence import PACK_FILE_MISSING, STORAGE_ERROR, STORAGE_FULL
 
 logger = structlog.get_logger(__name__)
 
@@ -155,4 +156,30 @@ def _failed(pack: EvidencePack, actor: Actor, error: str, error_type: str) -> Ev
         pack.step = "failed"
         pack.save(update_fields=["status", "error", "finished_at", "step", "file"])
         _event(pack, "failed", actor, error=error_type)
+    return pack
+
+
+FILE_MISSING_ERROR = (
+    f"{PACK_FILE_MISSING}: the pack's file is no longer in the pack storage, so it cannot be downloaded; "
+    "request a new pack of the same period"
+)
+
+
+def evidence_pack_file_missing(*, actor: Actor, pack: EvidencePack) -> EvidencePack:
+    """A ready pack whose file the storage no longer has: failed with PACK_FILE_MISSING, once.
+
+    Two downloads of the same pack find the file gone at the same time: the conditional UPDATE
+    (`ready` → `failed`) is the one transition — the second waits on the first's row lock, then
+    matches nothing — so exactly one of them audits it and counts it. Returns the pack as it is now."""
+    name = pack.file.name
+    with transaction.atomic():
+        changed = EvidencePack.objects.filter(pk=pack.pk, status=EvidencePackStatus.READY).update(
+            status=EvidencePackStatus.FAILED, error=FILE_MISSING_ERROR, step="failed", file=""
+        )
+        pack = EvidencePack.objects.select_related("site", "tenant", "requested_by").get(pk=pack.pk)
+        if changed:
+            _event(pack, "failed", actor, error=PACK_FILE_MISSING, file=name, sha256=pack.sha256)
+    if changed:  # committed: the download's request runs outside any transaction (no ATOMIC_REQUESTS)
+        metrics.evidence_pack_files_missing_total.inc()
+    logger.warning("evidence_pack.file_missing", pack=pack.pk, file=name, marked_failed=bool(changed))
     return pack
