@@ -110,7 +110,8 @@ class SlaReportApi(APIView):
         },
         description="Availability over measured time, measured/unmeasured minutes, downtime minutes by cause "
         "(planned vs unplanned), per site, per miner and per UTC day, delivered vs nominal hashrate, and the "
-        "definitions. The period is [from, to), at most SLA_REPORT_MAX_DAYS days; reversed or malformed dates "
+        "definitions. The period is [from, to): give both or neither (neither: this month), at most "
+        "SLA_REPORT_MAX_DAYS days; one of the two alone, reversed or malformed dates "
         "and longer periods are 400 INVALID_PARAMETER. A site where you have no miners, or another tenant, is "
         "403 FORBIDDEN.",
     )

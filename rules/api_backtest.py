@@ -76,7 +76,12 @@ def _period(data) -> tuple[dt.datetime, dt.datetime]:
         name, errors = next(iter(s.errors.items()))
         raise BacktestPeriodInvalid(name, str(errors[0]))
     end = s.validated_data.get("end") or dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    return s.validated_data.get("start") or end - DEFAULT_PERIOD, end
+    if "start" in s.validated_data:
+        return s.validated_data["start"], end
+    try:
+        return end - DEFAULT_PERIOD, end
+    except OverflowError:  # an end in year 1's first day (issue 18 `make fuzz`: was a 500)
+        raise BacktestPeriodInvalid("end", "too early: 24 h before it is before year 1") from None
 
 
 class RuleBacktestDraftApi(APIView):

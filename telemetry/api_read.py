@@ -122,6 +122,22 @@ def _summary_from_columns(cols: dict, now: dt.datetime) -> dict:
     return {"miners": len(cols["state"]), **counts, "hashrate_5s_ghs": hashrate, "temperature_max": temp}
 
 
+class OriginalLiveParams(serializers.Serializer):
+    """The original application's own parameters of this path (telemetry.api_legacy_v1.LiveIn): with one of
+    them (or `limit` without site_id, or its numeric site id) the answer is the original's {miners, count, _meta}."""
+
+    miner_id = serializers.CharField(required=False, max_length=128, help_text="the original's request: one miner")
+    online = serializers.CharField(required=False, max_length=8, help_text="the original's request: true = online only")
+
+
+LIVE_ORIGINAL = inline_serializer(
+    "TelemetryLiveOriginal",
+    {
+        "miners": serializers.ListField(child=serializers.DictField()),
+        "count": serializers.IntegerField(),
+        "_meta": serializers.DictField(),
+    },
+)
 LIVE_ORDERING = ("miner_id",)  # unique per site: a stable keyset
 LIVE_PAGE_SIZE = 500
 
@@ -138,7 +154,12 @@ class TelemetryLiveApi(APIView):
     original_shape = None
 
     class FilterSerializer(serializers.Serializer):
-        site_id = serializers.CharField(max_length=64, help_text="Site.code")
+        site_id = serializers.CharField(
+            required=False,
+            max_length=64,
+            help_text="Site.code; required, except in the original application's request "
+            "(limit, online or miner_id without it, or its numeric site id)",
+        )
         zone = serializers.CharField(required=False, max_length=64, help_text="zone code at the site")
         tenant = serializers.SlugField(required=False, max_length=64, help_text="tenant slug")
         state = serializers.ChoiceField(required=False, choices=STATES)
@@ -148,14 +169,20 @@ class TelemetryLiveApi(APIView):
         format = serializers.ChoiceField(
             required=False, choices=["json", "compact"], help_text="compact: the whole site as column arrays"
         )
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+        limit = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            help_text=f"rows per page, at most {MAX_PAGE_SIZE} (the original's request: miners, at most 5,000)",
+        )
         cursor = serializers.CharField(required=False, allow_blank=True)
 
     @extend_schema(
-        parameters=[FilterSerializer],
+        parameters=[FilterSerializer, OriginalLiveParams],
         responses={
             200: PolymorphicProxySerializer(
-                "TelemetryLive", serializers=[LivePageSerializer, CompactLiveSerializer], resource_type_field_name=None
+                "TelemetryLive",
+                serializers=[LivePageSerializer, CompactLiveSerializer, LIVE_ORIGINAL],
+                resource_type_field_name=None,
             ),
             **ERRORS,
         },
@@ -169,6 +196,8 @@ class TelemetryLiveApi(APIView):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         p = params.validated_data
+        if "site_id" not in p:
+            raise serializers.ValidationError({"site_id": ["This field is required."]})
         user = request.user
         site = scoping.site_get(user, p["site_id"])
         filters = LiveFilters(

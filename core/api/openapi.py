@@ -65,10 +65,19 @@ _ANY_OBJECT = {"type": "object", "additionalProperties": {}}
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def _json_bodies_only(operation: dict) -> None:
+def _resolve(schema: dict, components: dict) -> dict:
+    ref = schema.get("$ref", "")
+    return components.get(ref.rsplit("/", 1)[-1], {}) if ref.startswith("#/components/schemas/") else schema
+
+
+def _json_bodies_only(operation: dict, components: dict) -> None:
     """DRF also parses form bodies, but a JSON body's nesting (lists of ids, objects) has no form
     spelling the views read back: the schema offers the JSON form wherever there is one."""
     content = operation.get("requestBody", {}).get("content", {})
+    if _resolve(content.get("application/json", {}).get("schema", {}), components).get("required"):
+        # a body with required fields cannot be left out (no body reads as {}: 400 naming the first one);
+        # issue 18 `make fuzz`: POST /api/thermal/check with no body was schema-valid
+        operation["requestBody"]["required"] = True
     if "application/octet-stream" in content:  # an upload: an empty body is 400 MALFORMED_BODY
         operation["requestBody"]["required"] = True
     if content.get("application/json", {}).get("schema") == _ANY_OBJECT:
@@ -90,6 +99,10 @@ def _empty_query_is_absent(operation: dict) -> None:
             parameter["allowEmptyValue"] = True
             if schema.get("minLength") == 1:
                 del schema["minLength"]
+        elif parameter.get("in") == "query":
+            # a required one sent as whitespace alone is read as empty (NulFreeQueryMiddleware), then refused
+            # as blank: `?site_id=%0D%09` on the evidence pack request (issue 18 `make fuzz`)
+            _non_blank(schema)
 
 
 # "holds a character that is neither whitespace nor NUL" (a JSON Schema pattern is an unanchored search):
@@ -129,7 +142,7 @@ def document_errors(result, generator, request, public):
             codes = _codes(operation)
             if method in _WRITES and any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 codes.add(409)
-            _json_bodies_only(operation)
+            _json_bodies_only(operation, schemas)
             _empty_query_is_absent(operation)
             responses = operation.setdefault("responses", {})
             for code in codes:

@@ -151,3 +151,41 @@ def test_a_blank_after_trimming_request_string_is_refused_and_the_schema_says_so
     assert site_id["minLength"] == 1 and site_id["pattern"] == NON_BLANK
     blank = [chr(c) for c in range(0x3001) if chr(c).isspace()] + ["\x00"]  # what the server trims or drops
     assert not re.search(NON_BLANK, "".join(blank)) and all(re.search(NON_BLANK, f" {c}x ") for c in "S\u200b\ufeff")
+
+
+def test_a_backtest_ending_in_year_one_is_a_period_error_not_a_500(noc):
+    # was: 500 (end − 24 h overflowed datetime)
+    body = {"end": "0001-01-01T03:00:00Z", "site_id": "SITE-X", "metric": "temperature", "op": "gt", "threshold": 80}
+    response = noc.post("/api/admin/v1/rules/backtest", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert (response.json()["error_code"], response.json()["field"]) == ("BACKTEST_PERIOD_INVALID", "end")
+
+
+def test_what_the_fuzz_found_refused_is_what_the_schema_now_says(tmp_path):
+    # schema-valid requests the server refuses, each now outside the schema (issue 18 `make fuzz`, 50 examples)
+    schema = _schema(tmp_path)
+    paths = schema["paths"]
+    # no body at all: `site_id` is required, so is the body
+    assert paths["/api/thermal/check"]["post"]["requestBody"]["required"] is True
+    assert paths["/api/thermal/config"]["put"]["requestBody"]["required"] is True
+    # `?site_id=%0D%09` is blank once read; `?tenant=%22%07` is no slug
+    evidence = {p["name"]: p for p in paths["/api/v1/hosting/evidence_pack"]["get"]["parameters"]}
+    assert evidence["site_id"]["required"] and evidence["site_id"]["schema"]["pattern"] == NON_BLANK
+    generate = {p["name"]: p for p in paths["/hosting/api/client/reports/generate"]["post"]["parameters"]}
+    assert generate["tenant"]["schema"]["pattern"] == "^[-a-zA-Z0-9_]+$"
+    # /api/v1/telemetry/live also answers the original's request: its parameters and answer are documented
+    live = paths["/api/v1/telemetry/live"]["get"]
+    params = {p["name"]: p for p in live["parameters"]}
+    assert not params["site_id"].get("required") and {"miner_id", "online"} <= set(params)
+    shapes = live["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/TelemetryLiveOriginal"} in schema["components"]["schemas"][
+        shapes["$ref"].rsplit("/", 1)[-1]
+    ]["oneOf"]
+
+
+def test_the_live_api_still_requires_a_site_outside_the_originals_request(noc):
+    response = noc.get("/api/v1/telemetry/live?state=online")
+    assert response.status_code == 400 and list(response.json()["fields"]) == ["site_id"], response.content
+    original = noc.get("/api/v1/telemetry/live?limit=3")  # the original's request: all your miners, its shape
+    assert original.status_code == 200 and set(original.json()) == {"miners", "count", "_meta"}
+    assert noc.get("/api/v1/telemetry/live?site_id=SITE-X&limit=1001").status_code == 400  # this API's pages

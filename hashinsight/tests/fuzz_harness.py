@@ -50,9 +50,12 @@ CROSS_FIELD = {
     "POST /api/v1/hosting/work_orders": {"site_id"},  # site_id or alert_id
     "POST /hosting/api/tickets": {"title"},  # title or subject
     "GET /api/v1/telemetry/history": {"miner_id"},  # miner_id or site_id
+    # site_id, unless the original's request (limit / online / miner_id alone); its pages: limit ≤ 1000
+    "GET /api/v1/telemetry/live": {"site_id", "limit"},
     "GET /api/v1/hosting/downtime": {"to"},  # to after from
     "GET /api/v1/hosting/downtime/summary": {"to"},
     "GET /api/v1/hosting/evidence_pack": {"to"},
+    "GET /api/v1/hosting/sla_report": {"from", "to"},  # both or neither (this month)
 }
 # The gzip form of an upload (application/octet-stream) is "gzip of the JSON form": JSON Schema cannot
 # say it, so random bytes are refused (400 MALFORMED_BODY); telemetry/tests/test_hostile_uploads.py
