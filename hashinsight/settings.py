@@ -233,6 +233,8 @@ PERSONAL_TOKEN_MAX_DAYS = _int("PERSONAL_TOKEN_MAX_DAYS", default=90)
 
 # --- collectors ------------------------------------------------------------------------------
 COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC = _int("COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC", default=60)
+# Seconds a worker keeps a resolved collector token (0 = off): revoked elsewhere, refused after it (SECURITY.md).
+COLLECTOR_AUTH_CACHE_SEC = _int("COLLECTOR_AUTH_CACHE_SEC", default=10)
 # How long a rotated collector token (an imported legacy key, most often) keeps working beside its successor.
 LEGACY_KEY_ROTATION_GRACE_HOURS = _int("LEGACY_KEY_ROTATION_GRACE_HOURS", default=168)
 # Requests per collector token, as DRF rates "<n>/<s|min|hour|day>" ("" = off), counted in the
