@@ -11,9 +11,14 @@ docs/SECURITY.md. What can lapse on its own is checked on every request against 
 its expires_at (tenants.collector_auth); the edge checks (allowlist, mTLS certificate) still run
 per request. Unknown tokens are never cached: a new token works at once, garbage costs a query.
 
+Beside it, what this process last wrote of each collector device's row (tenants.services
+collector_token_touch writes one at most once per COLLECTOR_TOKEN_LAST_USED_RESOLUTION_SEC), kept
+whatever COLLECTOR_AUTH_CACHE_SEC says: a worker re-reading a token does not rewrite its devices.
+
 Per process, no lock: a gunicorn worker serves one request at a time, and a dict's get, set and
 clear are atomic under the GIL where threads share one."""
 
+import datetime as dt
 from time import monotonic
 
 from django.conf import settings
@@ -27,6 +32,8 @@ MAX_ENTRIES = 10_000
 _entries: dict[str, tuple[float, CollectorToken]] = {}
 # Bumped by every clear: a lookup that started before a clear must not store what it read.
 _generation = 0
+# (token pk, device id) → when this process last wrote the device's row, and the User-Agent it wrote.
+_devices: dict[tuple[int, str], tuple[dt.datetime, str]] = {}
 
 
 def generation() -> int:
@@ -57,10 +64,21 @@ def cache_token(digest: str, token: CollectorToken, *, since_generation: int) ->
     _entries[digest] = (monotonic(), token)
 
 
+def device_written_at(token_pk: int, device_id: str) -> tuple[dt.datetime | None, str]:
+    return _devices.get((token_pk, device_id), (None, ""))
+
+
+def device_written(token_pk: int, device_id: str, at: dt.datetime, user_agent: str) -> None:
+    if len(_devices) >= MAX_ENTRIES:  # tokens sending ever new device ids: memory stays bounded
+        _devices.clear()
+    _devices[(token_pk, device_id)] = (at, user_agent)
+
+
 def collector_auth_cache_clear() -> None:
     global _generation
     _generation += 1
     _entries.clear()
+    _devices.clear()
 
 
 def collector_auth_cache_invalidate() -> None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record, audit_record_many, entity_ref
 from core.errors import Conflict, InvalidParameter
-from tenants.collector_auth_cache import collector_auth_cache_invalidate
+from tenants.collector_auth_cache import collector_auth_cache_invalidate, device_written, device_written_at
 from tenants.collector_last_poll import last_poll_record
 from tenants.models import (
     Collector,
@@ -33,8 +33,6 @@ from tenants.site_identity import alias_values_preload, alias_values_subquery, s
 TOKEN_PREFIX = "hic_"
 LEGACY_PREFIX = "sha256:"  # a legacy key's prefix: the start of its hash (its plaintext was never here)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-# On a CollectorToken instance: device id → (when this process last wrote its row, its User-Agent).
-_DEVICES_WRITTEN = "_devices_written"
 # What a collector's authentication reads (tenants.collector_auth_cache keeps it per process).
 _AUTH_READS = (Collector, CollectorToken, Site, SiteEdgeSecurity, Zone)
 
@@ -272,8 +270,9 @@ def collector_token_touch(
 ) -> None:
     """Keep last_used_at and the device list (with the User-Agent and, from a register, the version
     it reports); a device seen for the first time is audited. Both are written at most once per
-    `resolution_sec`, judged from the token instance: the one the auth cache keeps
-    (tenants.collector_auth_cache) remembers what this process wrote, so most requests write nothing."""
+    `resolution_sec`: last_used_at judged from the token instance (the auth cache's,
+    tenants.collector_auth_cache, remembers this process's writes), the device from what this process
+    wrote last (a new User-Agent or a version is written at once). Most requests write nothing."""
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() >= resolution_sec:
         # A conditional UPDATE: concurrent requests of one collector do not queue on the row.
@@ -282,8 +281,7 @@ def collector_token_touch(
     if not device_id:
         return
     device_id, user_agent = device_id[:128], user_agent[:256]
-    written: dict = token.__dict__.setdefault(_DEVICES_WRITTEN, {})
-    at, agent = written.get(device_id, (None, ""))
+    at, agent = device_written_at(token.pk, device_id)
     if at is not None and not version and user_agent in ("", agent) and (now - at).total_seconds() < resolution_sec:
         return
     seen: dict = {"last_seen_at": now}
@@ -291,10 +289,8 @@ def collector_token_touch(
         seen["user_agent"] = user_agent
     if version:
         seen["version"] = version[:64]
-    if len(written) >= 64:  # a token sending ever new device ids: memory stays bounded
-        written.clear()
     updated = CollectorDevice.objects.filter(token=token, device_id=device_id).update(**seen)
-    written[device_id] = (now, user_agent or agent)
+    device_written(token.pk, device_id, now, user_agent or agent)
     if updated:
         return
     with transaction.atomic():
