@@ -20,6 +20,9 @@ from rest_framework.throttling import SimpleRateThrottle
 
 logger = structlog.get_logger(__name__)
 
+# On a request: the (cache, window key) pairs it was counted in, for throttle_refund.
+_COUNTED = "_throttle_counted"
+
 # The window's counter and its expiry set with its first count, atomically: a counter that exists
 # always expires (an INCR then a separate EXPIRE could leave one behind for good between the two).
 _INCR_EXPIRE = """
@@ -62,6 +65,10 @@ class FixedWindowThrottle(SimpleRateThrottle):
             # The limit protects the cloud; it must not turn a Redis hiccup into refused requests.
             logger.warning(self.unavailable_event, scope=self.scope)
             return True
+        try:
+            getattr(request, _COUNTED).append((self.cache, key))
+        except AttributeError:
+            setattr(request, _COUNTED, [(self.cache, key)])
         return count <= self.num_requests
 
     def _count(self, key: str, *, timeout: int) -> int:
@@ -82,3 +89,16 @@ class FixedWindowThrottle(SimpleRateThrottle):
 
     def wait(self):
         return self.retry_after
+
+
+def throttle_refund(request) -> None:
+    """Give back the counts a request took when the cloud could not serve it (a dependency down:
+    503, core.api.exceptions). A collector retries through a database outage; those retries must
+    not leave it throttled once the database is back. (Authentication that needs no database, a
+    cached collector token, lets such a request reach the throttle before it fails.)"""
+    for cache, key in getattr(request, _COUNTED, ()):
+        try:
+            cache.decr(key)
+        except (ValueError, RedisError):  # the window is gone, or Redis is the one that is down
+            pass
+    setattr(request, _COUNTED, [])
