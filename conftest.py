@@ -8,6 +8,7 @@ from django.core.cache import cache
 
 from audit.services import Actor
 from hashinsight.tests.session_state import guard_web_requests
+from tenants.collector_auth_cache import collector_auth_cache_clear
 from tenants.models import Role, Tenant
 from tenants.services import collector_token_create, role_grant_create
 from tests.factories import CollectorFactory, MinerFactory, SiteFactory, TenantFactory, UserFactory, ZoneFactory
@@ -23,6 +24,8 @@ SETUP = Actor.system("test.setup")
 def _clean_cache():
     # Tests share one Redis (prefix hi-test): throttles and locks must not leak between tests.
     cache.clear()
+    # Nor may one test's resolved collector tokens (their rows are gone with its transaction).
+    collector_auth_cache_clear()
     yield
 
 

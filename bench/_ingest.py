@@ -25,20 +25,32 @@ def free_port() -> int:
 class Gunicorn:
     """The production server, as `make run` starts it, on a free port; stopped by its own pid."""
 
-    def __init__(self, workers: int, log: str | None = None):
+    def __init__(
+        self,
+        workers: int,
+        log: str | None = None,
+        *,
+        root=ROOT,
+        app: str = "hashinsight.wsgi",
+        env: dict | None = None,
+        args: tuple[str, ...] = (),
+    ):
+        """`root`: the checkout to serve (another revision's, for a before/after in one run);
+        `app`, `args`, `env`: another WSGI module (on `--pythonpath` in `args`), more variables."""
         self.port = free_port()
         self.log = open(log, "w") if log else None
         self.metrics_dir = tempfile.TemporaryDirectory(prefix="hi-bench-metrics-")
         env = {
             **os.environ,
+            **(env or {}),
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers),
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir.name,
         }
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "hashinsight.wsgi", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
+            [str(ROOT / ".venv/bin/gunicorn"), app, "-c", "gunicorn.conf.py", *args],
+            cwd=root,
             env=env,
             stdout=self.log,
             stderr=self.log,

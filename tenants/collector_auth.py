@@ -1,19 +1,25 @@
 """How collectors authenticate (SPEC §4): token in X-Collector-Key or Authorization: Bearer,
 X-Site-ID (and a `site_id` query parameter) must name the token's site: its code or one of its
-aliases (tenants.site_identity). Unknown/revoked → 401, another or unknown site → 403. Then the
-site's edge rules (tenants.edge_guard): source-network allowlist → 403, mTLS → 401."""
+aliases (tenants.site_identity). Unknown/revoked/expired → 401, another or unknown site → 403. Then
+the site's edge rules (tenants.edge_guard): source-network allowlist → 403, mTLS → 401.
+
+The token (with its collector and site) comes from the per-process cache of resolved tokens
+(tenants.collector_auth_cache) when it holds it, so a collector's steady requests cost no query
+here; its expiry, the site check and the edge rules are still checked on every request."""
 
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from tenants import collector_auth_cache
 from tenants.edge_guard import edge_check
 from tenants.models import CollectorToken
 from tenants.personal_tokens import PERSONAL_TOKEN_PREFIX
-from tenants.services import collector_token_lookup, collector_token_touch
+from tenants.services import collector_token_lookup, collector_token_touch, token_digest
 from tenants.site_identity import site_matches
 
 
@@ -82,12 +88,30 @@ def presented_token(request) -> str | None:
     return None if key is None else ""  # a blank X-Collector-Key alone is still a (failed) claim
 
 
+def collector_token_resolve(raw: str) -> CollectorToken | None:
+    """The active token for a presented secret: from the auth cache, else looked up (and kept).
+    A cached token past its expires_at is refused: expiry needs no change to be noticed."""
+    if not raw:
+        return None
+    digest = token_digest(raw)
+    token = collector_auth_cache.cached_token(digest)
+    if token is None:
+        since = collector_auth_cache.generation()
+        token = collector_token_lookup(raw)
+        if token is not None:
+            collector_auth_cache.cache_token(digest, token, since_generation=since)
+        return token
+    if token.expires_at is not None and token.expires_at <= timezone.now():
+        return None
+    return token
+
+
 class CollectorTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
         raw = presented_token(request)
         if raw is None:
             return None  # no collector credential: left to the next class, if the route has one
-        token = collector_token_lookup(raw) if raw else None
+        token = collector_token_resolve(raw)
         if token is None:
             raise InvalidCollectorToken("unknown, expired or revoked collector token")
         device_id = request.META.get("HTTP_X_DEVICE_ID", "") or request.META.get("HTTP_X_EDGE_ID", "")

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from core.errors import Conflict, InvalidParameter
+from tenants.collector_auth_cache import collector_auth_cache_invalidate
 from tenants.models import Collector, CollectorCertificate, Site, SiteEdgeSecurity
 
 SECURITY_ACTIONS = (
@@ -63,6 +64,7 @@ def site_mtls_set(*, actor: Actor, site: Site, required: bool, reason: str = "")
     before = _state(sec)
     sec.mtls_required = required
     sec.save(update_fields=["mtls_required", "updated_at"])
+    collector_auth_cache_invalidate()  # the site's edge rules come with its cached tokens
     _record(actor, SECURITY_ACTIONS[0] if required else SECURITY_ACTIONS[1], sec, before, reason)
     return sec
 
@@ -93,6 +95,7 @@ def site_allowlist_set(*, actor: Actor, site: Site, networks: list[str], reason:
     before = _state(sec)
     sec.source_networks = normalized
     sec.save(update_fields=["source_networks", "updated_at"])
+    collector_auth_cache_invalidate()
     _record(actor, SECURITY_ACTIONS[2], sec, before, reason)
     return sec
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.services import Actor, EventSpec, audit_record, audit_record_many, entity_ref
 from core.errors import Conflict, InvalidParameter
+from tenants.collector_auth_cache import collector_auth_cache_invalidate, device_written, device_written_at
 from tenants.collector_last_poll import last_poll_record
 from tenants.models import (
     Collector,
@@ -23,6 +24,7 @@ from tenants.models import (
     RoleGrant,
     Site,
     SiteAlias,
+    SiteEdgeSecurity,
     Tenant,
     Zone,
 )
@@ -31,6 +33,8 @@ from tenants.site_identity import alias_values_preload, alias_values_subquery, s
 TOKEN_PREFIX = "hic_"
 LEGACY_PREFIX = "sha256:"  # a legacy key's prefix: the start of its hash (its plaintext was never here)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# What a collector's authentication reads (tenants.collector_auth_cache keeps it per process).
+_AUTH_READS = (Collector, CollectorToken, Site, SiteEdgeSecurity, Zone)
 
 
 def _audit_scope(obj) -> dict:
@@ -88,6 +92,8 @@ def inventory_save(*, actor: Actor, obj: models.Model, changed: list[str] | None
             obj.save()
     except IntegrityError as exc:
         raise Conflict(str(exc).splitlines()[0], error_code="DUPLICATE") from exc
+    if not adding and isinstance(obj, _AUTH_READS):
+        collector_auth_cache_invalidate()  # a collector deactivated, a zone renamed: seen at once
     if adding and isinstance(obj, Miner):
         MinerOwnership.objects.create(miner=obj, tenant_id=obj.tenant_id, valid_from=timezone.now())
     verb = "created" if adding else "updated"
@@ -106,6 +112,8 @@ def inventory_delete(*, actor: Actor, obj: models.Model) -> None:
     entity_type, entity_id = entity_ref(obj)
     scope = _audit_scope(obj)
     snapshot = _snapshot(obj)
+    if isinstance(obj, _AUTH_READS):
+        collector_auth_cache_invalidate()
     try:
         with transaction.atomic():
             obj.delete()
@@ -159,6 +167,7 @@ def collector_token_revoke(*, actor: Actor, token: CollectorToken, revoked_by=No
     token.revoked_at = timezone.now()
     token.revoked_by = revoked_by
     token.save(update_fields=["revoked_at", "revoked_by"])
+    collector_auth_cache_invalidate()  # 401 at once in this process (others: COLLECTOR_AUTH_CACHE_SEC)
     audit_record(
         actor=actor,
         action="tenants.collector_token.revoked",
@@ -222,6 +231,7 @@ def collector_token_rotate(
     if token.expires_at is None or token.expires_at > until:
         token.expires_at = until
         token.save(update_fields=["expires_at"])
+        collector_auth_cache_invalidate()
     new, plaintext = collector_token_create(
         actor=actor, collector=token.collector, label=f"rotated from {token.prefix}", created_by=created_by
     )
@@ -259,7 +269,10 @@ def collector_token_touch(
     *, token: CollectorToken, device_id: str, resolution_sec: int, user_agent: str = "", version: str = ""
 ) -> None:
     """Keep last_used_at and the device list (with the User-Agent and, from a register, the version
-    it reports); a device seen for the first time is audited."""
+    it reports); a device seen for the first time is audited. Both are written at most once per
+    `resolution_sec`: last_used_at judged from the token instance (the auth cache's,
+    tenants.collector_auth_cache, remembers this process's writes), the device from what this process
+    wrote last (a new User-Agent or a version is written at once). Most requests write nothing."""
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() >= resolution_sec:
         # A conditional UPDATE: concurrent requests of one collector do not queue on the row.
@@ -267,13 +280,17 @@ def collector_token_touch(
         token.last_used_at = now
     if not device_id:
         return
-    device_id = device_id[:128]
+    device_id, user_agent = device_id[:128], user_agent[:256]
+    at, agent = device_written_at(token.pk, device_id)
+    if at is not None and not version and user_agent in ("", agent) and (now - at).total_seconds() < resolution_sec:
+        return
     seen: dict = {"last_seen_at": now}
     if user_agent:
-        seen["user_agent"] = user_agent[:256]
+        seen["user_agent"] = user_agent
     if version:
         seen["version"] = version[:64]
     updated = CollectorDevice.objects.filter(token=token, device_id=device_id).update(**seen)
+    device_written(token.pk, device_id, now, user_agent or agent)
     if updated:
         return
     with transaction.atomic():

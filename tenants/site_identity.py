@@ -11,6 +11,7 @@ from django.db.models import OuterRef, Q, QuerySet
 
 from audit.services import Actor, audit_record
 from core.errors import Conflict, InvalidParameter
+from tenants.collector_auth_cache import collector_auth_cache_invalidate
 from tenants.models import Site, SiteAlias
 
 SITE_ALIAS_MAX_LENGTH = 64  # SiteAlias.value
@@ -100,6 +101,7 @@ def site_alias_add(
             alias = SiteAlias.objects.create(site=site, value=value, kind=kind, note=note, created_by=created_by)
     except IntegrityError as exc:
         raise Conflict(f"{value!r} is already an alias", error_code="SITE_ALIAS_TAKEN", field="value") from exc
+    collector_auth_cache_invalidate()  # the site's aliases come with its cached tokens
     audit_record(
         actor=actor,
         action="tenants.site_alias.added",
@@ -119,4 +121,5 @@ def site_alias_remove(*, actor: Actor, alias: SiteAlias) -> None:
     site = locked.site
     payload = {"site": site.code, "value": locked.value, "kind": locked.kind, "note": locked.note}
     locked.delete()
+    collector_auth_cache_invalidate()
     audit_record(actor=actor, action="tenants.site_alias.removed", entity=site, payload=payload, site_code=site.code)

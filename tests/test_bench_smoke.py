@@ -126,3 +126,20 @@ def test_portal_reports_bench(tmp_path):
     assert (r["summary"]["miners"], r["summary"]["hashrate_tier"]) == (40, "15m"), done.stdout
     assert r["requests"] == {"before": 2, "uncached": 2, "cached": 4, "raw": 2}
     assert r["before_p50_ms"] > 0 and r["uncached_p50_ms"] > 0 and r["cached_p50_ms"] > 0 and r["raw_p50_ms"] > 0
+
+
+def test_collector_poll_http_bench(tmp_path):
+    # before = this checkout with the auth cache off: what the cache saves is seen in the count
+    done, results = run_bench(
+        tmp_path,
+        "collector_poll_http_bench.py",
+        *("--collectors", "10", "--seconds", "6", "--workers", "1", "--processes", "2"),
+    )
+    r = results[0]
+    assert r["collectors"] == 10, done.stdout
+    # the throttle's script and the last poll's SET (a new connection's HELLO/SELECT now and then)
+    assert all(2 <= n < 2.5 for n in r["redis_round_trips_per_poll"].values()), r["redis_commands_per_poll"]
+    before, after = r["http"]["before"], r["http"]["after"]
+    assert before["polls"] == after["polls"] > 0
+    # one worker sees every poll: after its first read each token is cached there
+    assert before["sql_per_poll_median"] == 2 and after["sql_per_poll_median"] == 1, done.stdout

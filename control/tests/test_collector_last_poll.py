@@ -98,12 +98,17 @@ def test_a_poll_costs_one_redis_set_and_no_database_write(client, world, hour_re
     assert [args[0] for args in sent] == ["SET"], sent
     assert sent[0][1].endswith(f"collector_last_poll:{world.collector_x.pk}")
     assert not [q for q in queries.captured_queries if q["sql"].startswith('UPDATE "tenants_collector" ')]
-    # with the throttle on, a poll's Redis traffic is the throttle's counter (Django's cache.incr:
-    # EXISTS, then INCRBY) and that one SET
+    # with the throttle on, a poll's Redis traffic is the throttle's counter (one script: INCR, and
+    # EXPIRE on a window's first count, core.api.throttling) and that one SET: two round trips
     settings.COLLECTOR_POLL_RATE = "100000/day"  # one window for the test (a new one starts at midnight only)
-    _poll(client, world)  # the window's first request creates its counter
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    server.script_flush()  # as after a Redis restart: the script is loaded again on the next use
+    first = _redis_commands(monkeypatch, lambda: _poll(client, world))  # also the window's first count
+    assert [args[0] for args in first] == ["EVALSHA", "SCRIPT LOAD", "EVALSHA", "SET"], first
     sent = _redis_commands(monkeypatch, lambda: _poll(client, world))
-    assert [args[0] for args in sent] == ["EXISTS", "INCRBY", "SET"], sent
+    assert [args[0] for args in sent] == ["EVALSHA", "SET"], sent
+    (counter,) = server.keys("*throttle:collector_poll:*")
+    assert server.get(counter) == b"2" and 0 < server.ttl(counter) <= 86400 + 2  # counted, and it expires
 
 
 def test_the_admin_list_shows_each_collectors_exact_last_poll(client, world, noc_x, hour_resolution):

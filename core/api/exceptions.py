@@ -10,6 +10,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from core.api.throttling import throttle_refund
 from core.errors import DomainError
 
 logger = structlog.get_logger(__name__)
@@ -75,6 +76,7 @@ def exception_handler(exc, context):
         return Response(error_body(code, message, **extra), status=exc.status_code, headers=headers)
     if isinstance(exc, UNAVAILABLE):
         logger.warning("api.dependency_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+        throttle_refund(context.get("request"))  # not the caller's fault: not counted against it
         return Response(
             error_body("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import caches
+from django.db import OperationalError
 from prometheus_client import REGISTRY
 
 from control.models import CommandAck
@@ -243,3 +244,21 @@ def test_a_redis_outage_lets_collectors_through(client, edge, tight, monkeypatch
 
     monkeypatch.setattr(CollectorUploadThrottle, "_count", down)
     assert [upload(client, edge).status_code for _ in range(5)] == [200] * 5
+
+
+def test_polls_answered_503_while_the_database_is_down_are_not_counted(client, edge, tight, clock, monkeypatch):
+    """With its token cached the collector passes authentication and the throttle without the
+    database; its retries through an outage (503) are given back, so it is not throttled after."""
+    import control.api_edge
+
+    assert poll(client, edge).status_code == 204  # counted: 1 of 3, and the token now cached
+
+    def down(**kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(control.api_edge, "command_poll_lease", down)
+        answers = [poll(client, edge) for _ in range(5)]
+    assert [(r.status_code, r.json()["error_code"]) for r in answers] == [(503, "SERVICE_UNAVAILABLE")] * 5
+    assert [poll(client, edge).status_code for _ in range(2)] == [204, 204]  # 2 and 3 of 3
+    assert_rate_limited(poll(client, edge))
