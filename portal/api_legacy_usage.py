@@ -186,7 +186,8 @@ class ClientReportGenerateApi(APIView):
         if not hasattr(request.data, "dict") and not isinstance(request.data, dict):  # a JSON list, string, …
             raise InvalidParameter("the body must be a JSON object", fields={"body": ["expected an object"]})
         sent = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
-        body = ReportRequestSerializer(data={**request.query_params.dict(), **sent})
+        query = {k: v for k, v in request.query_params.dict().items() if v != ""}  # `?tenant=` is absent, as on GET
+        body = ReportRequestSerializer(data={**query, **sent})
         body.is_valid(raise_exception=True)
         p = body.validated_data
         start = dt.datetime.combine(p["start_date"], dt.time(), tzinfo=dt.UTC) if "start_date" in p else None

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
+from core.api.openapi import NON_BLANK
 from core.errors import Forbidden, InvalidParameter
 from hosting.api.common import DEPRECATED, ERRORS, valid
 from rules.selectors_thermal import EVENT_TYPES, thermal_events, thermal_stats
@@ -191,7 +192,14 @@ _SITE_QUERY = OpenApiParameter(
 _SITE_BODY = {
     "type": "object",
     "required": ["site_id"],
-    "properties": {"site_id": {"type": "string", "description": "the site's code or the original's id"}},
+    "properties": {
+        "site_id": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": NON_BLANK,
+            "description": "the site's code or the original's id",
+        }
+    },
     "additionalProperties": True,
 }
 

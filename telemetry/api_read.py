@@ -191,10 +191,10 @@ class TelemetryLiveApi(APIView):
         "site's collectors upload), unknown (no collector of the site/zone uploaded within stale).",
     )
     def get(self, request):
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)  # in the original's request too: `?miner_id=x&state=2` is a 400
         if self.original_shape is not None and (original := self.original_shape(request)) is not None:
             return Response(original)
-        params = self.FilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
         p = params.validated_data
         if "site_id" not in p:
             raise serializers.ValidationError({"site_id": ["This field is required."]})

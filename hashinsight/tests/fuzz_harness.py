@@ -56,6 +56,9 @@ CROSS_FIELD = {
     "GET /api/v1/hosting/downtime/summary": {"to"},
     "GET /api/v1/hosting/evidence_pack": {"to"},
     "GET /api/v1/hosting/sla_report": {"from", "to"},  # both or neither (this month)
+    # the period: start before end, at most RULES_BACKTEST_MAX_DAYS, not ahead of now nor before year 1
+    "POST /api/admin/v1/rules/backtest": {"start", "end"},
+    "POST /api/admin/v1/rules/{id}/backtest": {"start", "end"},
 }
 # The gzip form of an upload (application/octet-stream) is "gzip of the JSON form": JSON Schema cannot
 # say it, so random bytes are refused (400 MALFORMED_BODY); telemetry/tests/test_hostile_uploads.py
