@@ -16,7 +16,20 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SUITES = ["audit", "tenants", "telemetry", "control", "hosting", "rules", "portal", "hashinsight/tests"]
+# Every directory of pytest.ini's testpaths (tests/test_pgbouncer_suites.py checks none is missed).
+SUITES = [
+    "core",
+    "audit",
+    "tenants",
+    "telemetry",
+    "control",
+    "hosting",
+    "rules",
+    "portal",
+    "hashinsight/tests",
+    "verification",
+    "tests",
+]
 # Not through the pooler, each for a reason (docs/DEPLOYMENT.md "PgBouncer"):
 EXCLUDED = [
     # The fault matrix builds its own PostgreSQL cluster and restarts it (and Redis) under real
