@@ -1,5 +1,5 @@
-"""`make test-pgbouncer`: the whole API suite (every app's tests and the roof's, the fault matrix
-excepted) with every database connection of pytest and of the web processes it starts through
+"""`make test-pgbouncer`: the whole suite (every directory of pytest.ini's testpaths, the fault
+matrix excepted) with every database connection of pytest and of the web processes it starts through
 PgBouncer in transaction pooling mode (deploy/pgbouncer/pgbouncer.ini, started on a free port in
 front of DATABASE_URL's server), with DB_CONN_MAX_AGE=0 and DB_DISABLE_SERVER_SIDE_CURSORS=True as
 docs/DEPLOYMENT.md asks. DATABASE_DIRECT_URL names the same database on PostgreSQL itself: the Celery
