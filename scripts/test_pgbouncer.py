@@ -7,7 +7,8 @@ worker and beat processes a test starts use it, as in production (they refuse a 
 
 pytest runs with --reuse-db on its own test database (test_<name>_pgbouncer): PgBouncer keeps server
 connections to it open, so it is created once, migrated, and left for the next run instead of
-dropped. Arguments replace the default list (PYTEST_ARGS)."""
+dropped. Paths among the arguments replace the default list (PYTEST_ARGS); options alone are added
+to it."""
 
 import os
 import subprocess
@@ -38,6 +39,15 @@ EXCLUDED = [
 ]
 
 
+def pytest_args(argv: list[str]) -> list[str]:
+    """Paths given replace the default list; options alone (`-x`, `-rA`, `-kname`) are added to it,
+    or pytest would fall back to pytest.ini's testpaths, EXCLUDED ones included."""
+    default = [*SUITES, *(f"--ignore={path}" for path in EXCLUDED)]
+    if all(arg.startswith("-") for arg in argv):
+        return [*default, *argv]
+    return argv
+
+
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(BASE_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hashinsight.settings")
@@ -61,8 +71,7 @@ def main(argv: list[str]) -> int:
             "DB_DISABLE_SERVER_SIDE_CURSORS": "True",
         }
         print(f"test-pgbouncer: pytest through PgBouncer on 127.0.0.1:{port} (transaction pooling)", flush=True)
-        default = [*SUITES, *(f"--ignore={path}" for path in EXCLUDED)]
-        args = [sys.executable, "-m", "pytest", "--reuse-db", *(argv or default)]
+        args = [sys.executable, "-m", "pytest", "--reuse-db", *pytest_args(argv)]
         return subprocess.call(args, cwd=BASE_DIR, env=env)
     finally:
         procs.stop(proc)

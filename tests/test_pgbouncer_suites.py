@@ -35,3 +35,12 @@ def test_every_test_file_of_the_suite_runs_through_the_pooler_or_is_excluded_wit
         assert _under(Path(excluded), script.SUITES), f"{excluded} is in no suite: excluding it means nothing"
     missed = [str(path) for path in files if not _under(path, script.SUITES)]
     assert missed == [], f"never run through PgBouncer, and not in EXCLUDED: {missed}"
+
+
+def test_options_alone_keep_the_default_list_and_paths_replace_it():
+    script = _script()
+    default = script.pytest_args([])
+    assert default[: len(script.SUITES)] == script.SUITES
+    assert "--ignore=hashinsight/tests/faults" in default
+    assert script.pytest_args(["-x", "-rA"]) == [*default, "-x", "-rA"]
+    assert script.pytest_args(["rules/tests", "-x"]) == ["rules/tests", "-x"]
