@@ -12,7 +12,7 @@ from telemetry.partitions import (
     partitions_maintain,
     partitions_of,
 )
-from telemetry.tests.tier_rows import insert_1m
+from telemetry.tests.tier_rows import drop_day_partitions, insert_1m
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +45,7 @@ def midnight(day, hours=0):
 
 
 def test_maintain_creates_every_retained_day_and_the_days_ahead(settings):
+    drop_day_partitions()
     settings.TELEMETRY_PARTITIONS_AHEAD_DAYS = 2
     report = partitions_maintain(today=TODAY)
 
@@ -58,6 +59,7 @@ def test_maintain_creates_every_retained_day_and_the_days_ahead(settings):
 
 
 def test_a_row_in_an_expired_partition_is_gone_and_one_in_a_kept_partition_stays(world):
+    drop_day_partitions()
     miner = world.miners_a_x[0]
     expired_raw, kept_raw = TODAY - dt.timedelta(days=4), TODAY - dt.timedelta(days=3)
     expired_1m, kept_1m = TODAY - dt.timedelta(days=46), TODAY - dt.timedelta(days=45)

@@ -12,7 +12,7 @@ from telemetry.models import IngestBatch
 from telemetry.partitions import ensure_partition, partition_name
 from telemetry.retention import telemetry_retention_purge
 from telemetry.tasks import telemetry_retention_task
-from telemetry.tests.tier_rows import insert_1m, insert_rollup_row
+from telemetry.tests.tier_rows import drop_day_partitions, insert_1m, insert_rollup_row
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +83,7 @@ def test_receipts_are_kept_as_long_as_the_1m_tier(world):
 
 
 def test_each_run_writes_one_platform_event_with_the_counts(world):
+    drop_day_partitions()
     miner = world.miners_a_x[0]
     ensure_partition("telemetry_raw", TODAY - dt.timedelta(days=5))
     insert_1m(miner.site_id, miner.tenant_id, miner.pk, ago(50, 3))

@@ -5,7 +5,7 @@ import datetime as dt
 
 from django.db import connection
 
-from telemetry.partitions import ensure_partition
+from telemetry.partitions import PARTITIONED, ensure_partition, partitions_of
 
 AGGREGATES = (
     "samples, online_samples, hashrate_5s_sum, hashrate_5s_count, hashrate_5s_max, temperature_max_max, "
@@ -77,3 +77,14 @@ def insert_rollup_row(table: str, key: str, site_id, tenant_id, miner_id, value)
             f"last_ts, revision, corrected, updated_at) VALUES (%s, %s, %s, %s, 1, 1, 1, 1, 1, 1, 1, 1, now(), now(), 0, false, now())",
             [site_id, tenant_id, miner_id, value],
         )
+
+
+def drop_day_partitions() -> None:
+    """Drop every day partition of the tiers, inside the test's transaction (rolled back with it): a test
+    that counts what maintenance creates or drops starts from a migrated database's none. Committed
+    partitions that earlier tests left stay otherwise: those of a transactional test that ran before,
+    or of earlier runs on a kept test database (--reuse-db, as `make test-pgbouncer` runs)."""
+    with connection.cursor() as cur:
+        for table in PARTITIONED:
+            for name, _ in partitions_of(table):
+                cur.execute(f"DROP TABLE {name}")
