@@ -98,10 +98,13 @@ class SafetyEventsBatchApi(_EdgeApi):
             "SafetyEventsIn",
             {
                 "events": serializers.ListField(
-                    child=serializers.DictField(),
+                    # any item: one that is no event object is a counted failure in errors[] (207), as a bad
+                    # record of an upload is, so one bad event never refuses the batch (issue 18 `make fuzz`)
+                    child=serializers.JSONField(),
                     min_length=1,
                     max_length=1000,
-                    help_text="miner_id, action, reason, temp_max, ts, snapshot_json",
+                    help_text="objects of miner_id, action, reason, temp_max, ts, snapshot_json; "
+                    "anything else is counted in `failed` and named in errors[]",
                 )
             },
         ),
