@@ -190,6 +190,9 @@ class ClientReportGenerateApi(APIView):
         body = ReportRequestSerializer(data={**query, **sent})
         body.is_valid(raise_exception=True)
         p = body.validated_data
+        if ("start_date" in p) != ("end_date" in p):  # named as this route calls them (not the SLA API's from/to)
+            missing = "end_date" if "start_date" in p else "start_date"
+            raise InvalidParameter("give both start_date and end_date (or neither: this month)", field=missing)
         start = dt.datetime.combine(p["start_date"], dt.time(), tzinfo=dt.UTC) if "start_date" in p else None
         end = (
             dt.datetime.combine(p["end_date"], dt.time(), tzinfo=dt.UTC) + dt.timedelta(days=1)

@@ -56,6 +56,7 @@ CROSS_FIELD = {
     "GET /api/v1/hosting/downtime/summary": {"to"},
     "GET /api/v1/hosting/evidence_pack": {"to"},
     "GET /api/v1/hosting/sla_report": {"from", "to"},  # both or neither (this month)
+    "POST /hosting/api/client/reports/generate": {"start_date", "end_date"},  # both or neither
     # the period: start before end, at most RULES_BACKTEST_MAX_DAYS, not ahead of now nor before year 1
     "POST /api/admin/v1/rules/backtest": {"start", "end"},
     "POST /api/admin/v1/rules/{id}/backtest": {"start", "end"},

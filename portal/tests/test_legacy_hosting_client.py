@@ -220,6 +220,7 @@ def test_generate_a_report_for_a_period(as_user, world, customer_a):
     assert "from=2026-10-01&to=2026-11-01" in body["report"]["csv"]
     for refused in (reversed_, half):
         assert (refused.status_code, refused.json()["error_code"]) == (400, "INVALID_PARAMETER")
+    assert half.json()["field"] == "end_date"  # this route's own name for it (was the SLA API's `from`)
     for refused in (other_site, other_tenant):
         assert (refused.status_code, refused.json()["error_code"]) == (403, "FORBIDDEN")
 
