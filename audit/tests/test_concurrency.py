@@ -1,41 +1,19 @@
 """Real threads on real connections appending at once, and the parallel verifier, on committed
 data (transaction=True: each thread's connection sees only what others committed)."""
 
-import threading
+from functools import partial
 
 import pytest
-from django.db import connection
 
 from audit import verify
 from audit.models import AuditChain, AuditEvent
 from audit.services import Actor, EventSpec, audit_record, audit_record_many
 from audit.tests.conftest import tamper
+from core.tests.threads import run_threads
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 THREADS, APPENDS = 8, 50
-
-
-def run_threads(target, count: int) -> list[BaseException]:
-    """Start `count` threads at the same instant; returns whatever they raised."""
-    barrier, errors = threading.Barrier(count), []
-
-    def body(index):
-        try:
-            barrier.wait()
-            target(index)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "an append is stuck"
-    return errors
 
 
 def test_concurrent_appends_to_one_chain_stay_gap_free_and_unforked():
@@ -55,7 +33,7 @@ def test_concurrent_appends_to_one_chain_stay_gap_free_and_unforked():
                     actor=actor, action="t.x.appended", entity_type="t.x", entity_id=f"{index}-{n}", tenant_id=1
                 )
 
-    assert run_threads(append, THREADS) == []
+    assert run_threads(*(partial(append, i) for i in range(THREADS))) == []
 
     total = THREADS * APPENDS + THREADS * (APPENDS // 10)
     rows = list(AuditEvent.objects.filter(chain_key="tenant:1").order_by("seq").values_list("seq", "prev_hash", "hash"))
@@ -78,7 +56,7 @@ def test_multi_chain_appends_in_opposite_order_do_not_deadlock():
                 events=[EventSpec("t.x.touched", "t.x", str(n), {}, tenant_id=t) for t in orders[index % 2]],
             )
 
-    assert run_threads(append, 4) == []
+    assert run_threads(*(partial(append, i) for i in range(4))) == []
     for tenant in (1, 2, 3):
         assert list(AuditEvent.objects.filter(chain_key=f"tenant:{tenant}").values_list("seq", flat=True)) == list(
             range(1, 161)

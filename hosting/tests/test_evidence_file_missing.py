@@ -9,11 +9,11 @@ import threading
 import pytest
 import time_machine
 from django.core.files.storage import FileSystemStorage
-from django.db import connection
 from django.test import Client
 from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
+from core.tests.threads import run_threads
 from hosting.models import EvidencePack
 from hosting.models.evidence import evidence_storage
 from hosting.tests.evidence_data import pack_world, unzip
@@ -209,24 +209,15 @@ def test_concurrent_downloads_of_a_pack_whose_file_is_gone_make_one_transition(p
         # The same pack made ready again (its file still gone): each round races a fresh transition.
         EvidencePack.objects.filter(pk=pack.pk).update(status="ready", error="", file=name, step="ready")
         state["barrier"] = threading.Barrier(THREADS)
-        answers, errors = [], []
+        answers: list = []
 
-        def fetch(answers=answers, errors=errors):
-            try:
-                client = Client()
-                client.force_login(customer_a)
-                r = download(client, pack)
-                answers.append((r.status_code, r.json()["error_code"]))
-            except Exception as exc:
-                errors.append(exc)
-            finally:
-                connection.close()
+        def fetch(answers=answers):
+            client = Client()
+            client.force_login(customer_a)
+            r = download(client, pack)
+            answers.append((r.status_code, r.json()["error_code"]))
 
-        threads = [threading.Thread(target=fetch) for _ in range(THREADS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        errors = run_threads(*[fetch] * THREADS)
         assert errors == [], errors
         assert answers == [(410, "PACK_FILE_MISSING")] * THREADS, round_
         assert len(failed_events(pack)) == round_ + 1, round_

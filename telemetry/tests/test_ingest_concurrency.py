@@ -3,7 +3,6 @@ real connections (transaction=True: each thread sees only what the other committ
 
 import datetime as dt
 import random
-import threading
 
 import pytest
 from django.db import connection
@@ -11,6 +10,7 @@ from django.test import Client
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from core.tests.threads import run_threads
 from telemetry.models import IngestBatch, Telemetry1m, TelemetryLive, TelemetryRaw
 from telemetry.tests.ingest_fixtures import CAPTURE_NOW, gz, post, record
 from tenants.services import collector_token_create
@@ -27,27 +27,6 @@ def _empty_partitioned_tiers():
     # flush() truncates managed tables only: the partitioned (unmanaged) tiers are emptied here.
     with connection.cursor() as cur:
         cur.execute("TRUNCATE telemetry_raw, telemetry_1m")
-
-
-def run_threads(*targets) -> list[BaseException]:
-    barrier, errors = threading.Barrier(len(targets)), []
-
-    def body(target):
-        try:
-            barrier.wait()
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=body, args=(t,)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "an upload is stuck (deadlock?)"
-    return errors
 
 
 def test_two_collectors_of_one_site_uploading_overlapping_data_at_once_store_each_sample_once(edge):
